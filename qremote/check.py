@@ -1,0 +1,96 @@
+"""``qremote check``: every error of the parsers, plus warnings that need judgement.
+
+Warnings: a routemap line that an earlier line shadows, a route no rule uses, a
+routes file with passwords that other users can read, a local IP that is not an
+address of this host, credentials on a route that never uses TLS, a missing ``me``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from qremote.config import Config
+from qremote.findings import Finding
+from qremote.hostaddrs import is_local_address
+
+
+def routemap_warnings(config: Config) -> list[Finding]:
+    """Shadowed routemap lines (a line an earlier one always wins over)."""
+    out: list[Finding] = []
+    for rule in config.routemap.rules:
+        earlier = config.routemap.shadowing(rule)
+        if earlier is not None:
+            out.append(Finding("routemap", rule.line, "warning",
+                               f"never matches: line {earlier.line} "
+                               f"({earlier.sender};{earlier.recipient}) matches first"))
+    return out
+
+
+def route_warnings(config: Config) -> list[Finding]:
+    """Unused routes and credentials that could only travel in the clear."""
+    used = {rule.route for rule in config.routemap.rules}
+    out: list[Finding] = []
+    for route in config.routes.routes.values():
+        if route.name not in used:
+            out.append(Finding("routes", route.line, "warning",
+                               f"route {route.name!r} is not used by any routemap line"))
+        if route.auth and route.tls == "none":
+            out.append(Finding("routes", route.line, "warning",
+                               f"route {route.name!r} has credentials but tls=none: only "
+                               "CRAM-MD5 may be used without TLS; AUTH will otherwise defer"))
+    return out
+
+
+def permission_warnings(config: Config, home: Path) -> list[Finding]:
+    """A routes file holding passwords that is readable by others."""
+    if not any(r.password for r in config.routes.routes.values()):
+        return []
+    try:
+        mode = os.stat(home / "control" / "routes").st_mode
+    except OSError:
+        return []
+    if mode & 0o004:
+        return [Finding("routes", 0, "warning",
+                        f"holds passwords and is readable by every user (mode "
+                        f"{mode & 0o777:o}); chmod 640 and chown root:qmail")]
+    return []
+
+
+def local_ip_warnings(config: Config,
+                      is_local: Callable[[str], bool] = is_local_address) -> list[Finding]:
+    """Local IPs (routes and defaultoutgoingip) that are not addresses of this host."""
+    out: list[Finding] = []
+    checked: dict[str, bool] = {}
+
+    def local(ip: str) -> bool:
+        if ip not in checked:
+            checked[ip] = is_local(ip)
+        return checked[ip]
+
+    if config.defaultoutgoingip and not local(config.defaultoutgoingip):
+        out.append(Finding("defaultoutgoingip", 1, "warning",
+                           f"{config.defaultoutgoingip} is not an address of this host; "
+                           "connections from it will fail"))
+    for route in config.routes.routes.values():
+        for ip in route.local_ips:
+            if not local(ip):
+                out.append(Finding("routes", route.line, "warning",
+                                   f"local IP {ip} of route {route.name!r} is not an "
+                                   "address of this host; attempts from it will fail"))
+    return out
+
+
+def check(config: Config, is_local: Callable[[str], bool] = is_local_address) -> list[Finding]:
+    """Every finding about ``config``, sorted by file and line."""
+    findings = list(config.findings)
+    if not config.files.get("me") or not config.files["me"].exists:
+        findings.append(Finding("me", 0, "warning",
+                                f"missing; using this host's name {config.me!r} "
+                                "(write the host's FQDN in control/me)"))
+    findings += routemap_warnings(config)
+    findings += route_warnings(config)
+    findings += permission_warnings(config, config.home)
+    findings += local_ip_warnings(config, is_local)
+    return sorted(set(findings))

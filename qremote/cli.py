@@ -1,0 +1,94 @@
+"""The ``qremote`` command: ``check``, ``simulate`` (more subcommands join later).
+
+Imports are lazy: each subcommand loads only what it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--qmail-home", metavar="DIR", default=argparse.SUPPRESS,
+                        help="qmail home (default: $QMAIL_HOME, else /var/qmail)")
+    parser = argparse.ArgumentParser(prog="qremote", parents=[common],
+                                     description="Routes for qmail-remote: check and "
+                                                 "simulate.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("check", parents=[common], help="validate every control file")
+    sim = sub.add_parser("simulate", parents=[common],
+                         help="dry run: which route, local IP and remote a mail would take")
+    sim.add_argument("--json", action="store_true", help="print JSON")
+    sim.add_argument("--no-dns", action="store_true", help="resolve nothing")
+    sim.add_argument("--probe", action="store_true",
+                     help="connect for each attempt (EHLO, STARTTLS, AUTH, QUIT)")
+    sim.add_argument("sender", help="envelope sender; '' or '<>' for the null sender")
+    sim.add_argument("recipients", nargs="+", metavar="recipient")
+    return parser
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Print every finding; exit 1 when there is at least one error."""
+    from qremote.check import check
+    from qremote.config import load_config, qmail_home
+
+    home = qmail_home(getattr(args, "qmail_home", None))
+    if not (home / "control").is_dir():
+        print(f"control/: error: {home / 'control'} is not a directory; "
+              "pass --qmail-home or set QMAIL_HOME", flush=True)
+        return 1
+    findings = check(load_config(home))
+    for finding in findings:
+        print(finding.format())
+    n_err = sum(f.severity == "error" for f in findings)
+    print(f"qremote check: {n_err} error(s), {len(findings) - n_err} warning(s) "
+          f"in {home / 'control'}", file=sys.stderr)
+    return 1 if n_err else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Plan each delivery and print it; exit 1 when a delivery has no plan."""
+    from qremote.config import load_config, qmail_home
+    from qremote.simulate import simulate, to_json, to_text
+
+    if args.probe:
+        print("qremote simulate: --probe comes with the delivery program; "
+              "not available yet", file=sys.stderr)
+        return 2
+    bad = [r for r in args.recipients if "@" not in r or not r.rpartition("@")[2]]
+    if bad:
+        print(f"qremote simulate: recipient {bad[0]!r} has no domain "
+              "(write user@domain)", file=sys.stderr)
+        return 2
+    sender = "" if args.sender == "<>" else args.sender
+    config = load_config(qmail_home(getattr(args, "qmail_home", None)))
+    for finding in config.errors:
+        print(finding.format(), file=sys.stderr)
+    lookup = None
+    if not args.no_dns:
+        from qremote.dns import DnsLookup
+
+        lookup = DnsLookup(config.dnsservers)
+    plans = simulate(config, sender, args.recipients, lookup)
+    out = to_json(config, plans, lookup) if args.json else to_text(config, plans, lookup)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 1 if any(p.error for p in plans) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``qremote``."""
+    args = _parser().parse_args(argv)
+    handler = {"check": cmd_check, "simulate": cmd_simulate}[args.command]
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The whole configuration: every control file of a qmail home, read and parsed.
+
+This is the I/O edge of the parsers: it reads ``QMAIL_HOME/control/*`` and hands the
+bytes to the pure parsers. Errors that span files (a routemap naming an unknown
+route) are found here, so qmail-remote and ``qremote check`` refuse the same things.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qremote import settings
+from qremote.controlfile import ControlFile
+from qremote.findings import Finding
+from qremote.routemap import RouteMap, parse_routemap
+from qremote.routes import RoutesFile, parse_routes
+from qremote.smtproutes import SmtpRoutes, parse_smtproutes
+
+DEFAULT_HOME = "/var/qmail"
+FILES = ("me", "helohost", "timeoutconnect", "timeoutremote", "smtproutes",
+         "defaultoutgoingip", "routes", "routemap", "dnsservers")
+
+
+def qmail_home(option: str | None = None) -> Path:
+    """The qmail home: the option, else ``$QMAIL_HOME``, else ``/var/qmail``."""
+    return Path(option or os.environ.get("QMAIL_HOME") or DEFAULT_HOME)
+
+
+def read_control(home: Path, name: str) -> tuple[ControlFile, list[Finding]]:
+    """Read ``control/NAME``; a missing file is empty and not an error."""
+    path = home / "control" / name
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return ControlFile(name, exists=False), []
+    except OSError as exc:
+        if exc.errno == errno.EACCES:
+            why = "permission denied; make it readable by the user qmail-remote runs as"
+        elif exc.errno == errno.EISDIR:
+            why = "it is a directory; it must be a file"
+        else:
+            why = exc.strerror or str(exc)
+        return ControlFile(name, exists=False), [Finding(name, 0, "error",
+                                                          f"cannot read {path}: {why}")]
+    return ControlFile.from_bytes(name, data), []
+
+
+@dataclass
+class Config:
+    """Parsed control files of one qmail home, with every finding about them."""
+
+    home: Path
+    me: str
+    helohost: str
+    timeoutconnect: int
+    timeoutremote: int
+    defaultoutgoingip: str | None
+    dnsservers: list[tuple[str, int]]
+    smtproutes: SmtpRoutes
+    routes: RoutesFile
+    routemap: RouteMap
+    files: dict[str, ControlFile] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        """The findings that are errors."""
+        return [f for f in self.findings if f.severity == "error"]
+
+
+def load_config(home: Path) -> Config:
+    """Read and parse every control file of ``home``; never raises for bad content."""
+    files: dict[str, ControlFile] = {}
+    findings: list[Finding] = []
+    for name in FILES:
+        files[name], found = read_control(home, name)
+        findings += found
+    return build_config(home, files, findings)
+
+
+def build_config(home: Path, files: dict[str, ControlFile],
+                 findings: list[Finding] | None = None) -> Config:
+    """Parse already-read control files (the console uses this for unsaved edits)."""
+    findings = list(findings or [])
+
+    def get(name: str) -> ControlFile:
+        return files.get(name) or ControlFile(name, exists=False)
+
+    me, found = settings.parse_text(get("me"))
+    findings += found
+    helohost, found = settings.parse_text(get("helohost"))
+    findings += found
+    tconnect, found = settings.parse_seconds(get("timeoutconnect"), settings.TIMEOUT_CONNECT)
+    findings += found
+    tremote, found = settings.parse_seconds(get("timeoutremote"), settings.TIMEOUT_REMOTE)
+    findings += found
+    outgoing, found = settings.parse_outgoing_ip(get("defaultoutgoingip"))
+    findings += found
+    dnsservers, found = settings.parse_dnsservers(get("dnsservers"))
+    findings += found
+    smtproutes = parse_smtproutes(get("smtproutes"))
+    routes = parse_routes(get("routes"))
+    routemap = parse_routemap(get("routemap"))
+    routes_unreadable = any(f.file == "routes" and f.line == 0 for f in findings)
+    findings += smtproutes.findings + routes.findings + routemap.findings
+    for rule in routemap.rules:
+        if rule.route not in routes.routes and not routes_unreadable:
+            findings.append(Finding("routemap", rule.line, "error",
+                                    f"route {rule.route!r} is not defined in control/routes"))
+    me = me or socket.gethostname()
+    return Config(home, me, helohost or me, tconnect, tremote, outgoing, dnsservers,
+                  smtproutes, routes, routemap, files, sorted(set(findings)))

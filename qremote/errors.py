@@ -1,0 +1,34 @@
+"""The root exception of qremote and its few specialisations.
+
+Every error the package raises on purpose derives from :class:`QremoteError`, so a
+caller (qmail-remote above all) can turn any of them into a clear report.
+"""
+
+from __future__ import annotations
+
+
+class QremoteError(Exception):
+    """Root of every error qremote raises on purpose."""
+
+
+class LineError(QremoteError):
+    """One line of a control file is malformed; ``str()`` says why and how to fix it."""
+
+
+class ConfigError(QremoteError):
+    """The control files hold at least one error; ``findings`` lists them all."""
+
+    def __init__(self, findings: list) -> None:
+        self.findings = findings
+        first = findings[0].format() if findings else "invalid configuration"
+        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        super().__init__(first + more)
+
+
+class DnsError(QremoteError):
+    """A DNS lookup failed; ``permanent`` is true only for NXDOMAIN."""
+
+    def __init__(self, name: str, text: str, permanent: bool = False) -> None:
+        self.name = name
+        self.permanent = permanent
+        super().__init__(text)

@@ -1,0 +1,27 @@
+"""Findings: what `qremote check` (and every parser) says about a control file line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One error or warning about one line (``line`` 0 means the file as a whole)."""
+
+    file: str
+    line: int
+    severity: Severity
+    text: str
+
+    def format(self) -> str:
+        """The contract's form: ``control/FILE:LINE: error: TEXT``."""
+        return f"control/{self.file}:{self.line}: {self.severity}: {self.text}"
+
+
+def errors(findings: list[Finding]) -> list[Finding]:
+    """Only the errors among ``findings``."""
+    return [f for f in findings if f.severity == "error"]

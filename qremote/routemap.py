@@ -1,0 +1,109 @@
+"""The ``routemap`` control file: ``SENDER_DOMAIN;RECIPIENT_DOMAIN;ROUTE``.
+
+The first matching line wins. Lookups do not scan the list: rules are indexed by
+their exact (sender, recipient) keys, each key keeping its earliest line, so a
+lookup is four dictionary probes whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qremote.addresses import parse_domain
+from qremote.controlfile import ControlFile
+from qremote.errors import LineError
+from qremote.findings import Finding
+
+ANY = "*"
+NULL_SENDER = "<>"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One routemap line; ``sender`` is a domain, ``*`` or ``<>``."""
+
+    sender: str
+    recipient: str
+    route: str
+    line: int = 0
+
+    def covers(self, other: Rule) -> bool:
+        """True when every delivery ``other`` matches is matched by this rule too."""
+        return (self.sender in (ANY, other.sender)
+                and self.recipient in (ANY, other.recipient))
+
+
+def parse_rule(text: str, line: int = 0) -> Rule:
+    """Parse one routemap line (no comment, no terminator)."""
+    fields = [f.strip() for f in text.split(";")]
+    if len(fields) != 3:
+        raise LineError("expected 3 fields separated by ';' "
+                        f"(SENDER_DOMAIN;RECIPIENT_DOMAIN;ROUTE), found {len(fields)}")
+    sender, recipient, route = fields
+    if sender not in (ANY, NULL_SENDER):
+        sender = parse_domain(sender, "sender domain")
+    if recipient == NULL_SENDER:
+        raise LineError("'<>' matches only the null sender; "
+                        "it cannot be a recipient domain")
+    if recipient != ANY:
+        recipient = parse_domain(recipient, "recipient domain")
+    if not route:
+        raise LineError("empty ROUTE; name a route of control/routes")
+    return Rule(sender, recipient, route, line)
+
+
+def format_rule(rule: Rule) -> str:
+    """The routemap line for ``rule``."""
+    return f"{rule.sender};{rule.recipient};{rule.route}"
+
+
+@dataclass
+class RouteMap:
+    """Parsed routemap: rules in file order, the first-match index, findings."""
+
+    source: ControlFile
+    rules: list[Rule] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    _first: dict[tuple[str, str], Rule] = field(default_factory=dict, repr=False)
+
+    def add(self, rule: Rule) -> None:
+        """Append ``rule`` (rules must be added in file order)."""
+        self.rules.append(rule)
+        self._first.setdefault((rule.sender, rule.recipient), rule)
+
+    def lookup(self, sender_domain: str | None, recipient_domain: str) -> Rule | None:
+        """The first rule matching (sender domain or None for ``<>``, recipient domain)."""
+        senders = (NULL_SENDER if sender_domain is None else sender_domain, ANY)
+        recipients = (recipient_domain.lower(), ANY)
+        best: Rule | None = None
+        first = self._first
+        for s in senders:
+            for r in recipients:
+                rule = first.get((s, r))
+                if rule is not None and (best is None or rule.line < best.line):
+                    best = rule
+        return best
+
+    def shadowing(self, rule: Rule) -> Rule | None:
+        """The earliest earlier rule that matches everything ``rule`` matches."""
+        best: Rule | None = None
+        for s in {rule.sender, ANY}:
+            for r in {rule.recipient, ANY}:
+                other = self._first.get((s, r))
+                if (other is not None and other.line < rule.line
+                        and (best is None or other.line < best.line)):
+                    best = other
+        return best
+
+
+def parse_routemap(source: ControlFile) -> RouteMap:
+    """Parse a routemap file; malformed lines become findings."""
+    result = RouteMap(source, findings=source.line_findings())
+    for line in source.content():
+        if line.text is None:
+            continue
+        try:
+            result.add(parse_rule(line.text, line.number))
+        except LineError as exc:
+            result.findings.append(Finding(source.name, line.number, "error", str(exc)))
+    return result

@@ -1,0 +1,85 @@
+"""qmail's ``smtproutes``: ``domain:relay[:port]`` with qmail's own lookup order.
+
+For HOST ``a.b.example.com`` qmail tries ``a.b.example.com``, ``.b.example.com``,
+``.example.com``, ``.com`` and finally the empty key (the ``:relay`` default line).
+An empty relay means "look up the MX as usual". As with qmail's constmap, when a key
+is written twice the later line wins (``qremote check`` warns about it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qremote.addresses import parse_endpoint
+from qremote.controlfile import ControlFile
+from qremote.errors import LineError
+from qremote.findings import Finding
+from qremote.routes import Remote
+
+
+@dataclass(frozen=True)
+class SmtpRoute:
+    """One smtproutes entry; ``relay`` None means MX lookup."""
+
+    key: str
+    relay: Remote | None
+    line: int = 0
+
+
+def parse_smtproute(text: str, line: int = 0) -> SmtpRoute:
+    """Parse one smtproutes line (trailing white space already removed)."""
+    key, sep, value = text.partition(":")
+    if not sep:
+        raise LineError("no ':' in the line; write domain:relay, domain:relay:port "
+                        "or :relay for the default")
+    key = key.strip().lower()
+    if any(c.isspace() for c in key):
+        raise LineError(f"domain {key!r} contains white space")
+    value = value.strip()
+    if not value:
+        return SmtpRoute(key, None, line)
+    host, is_ip, port = parse_endpoint(value)
+    return SmtpRoute(key, Remote(host, port, is_ip), line)
+
+
+@dataclass
+class SmtpRoutes:
+    """Parsed smtproutes: entries by key (the later line wins), findings."""
+
+    source: ControlFile
+    entries: dict[str, SmtpRoute] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def lookup(self, host: str) -> SmtpRoute | None:
+        """The entry qmail would use for HOST, or None."""
+        host = host.lower()
+        entries = self.entries
+        if not entries:
+            return None
+        for i in range(len(host) + 1):
+            if i == 0 or i == len(host) or host[i] == ".":
+                entry = entries.get(host[i:])
+                if entry is not None:
+                    return entry
+        return None
+
+
+def parse_smtproutes(source: ControlFile) -> SmtpRoutes:
+    """Parse an smtproutes file; malformed lines become findings."""
+    result = SmtpRoutes(source, findings=source.line_findings())
+    for line in source.content():
+        if line.text is None:
+            continue
+        try:
+            entry = parse_smtproute(line.text.rstrip(" \t"), line.number)
+        except LineError as exc:
+            result.findings.append(Finding(source.name, line.number, "error", str(exc)))
+            continue
+        earlier = result.entries.get(entry.key)
+        if earlier is not None:
+            result.findings.append(Finding(
+                source.name, earlier.line, "warning",
+                f"entry for {entry.key or '(default)'!r} is overridden by line "
+                f"{entry.line} (as in qmail, the later line wins)"))
+        result.entries[entry.key] = entry
+    return result
