@@ -13,10 +13,17 @@ from qremote.errors import LineError
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+# A plain domain: no white space or punctuation that has no place in one, no empty
+# label. Checked in one regex; the slow path below only runs to explain a failure.
+_PLAIN_DOMAIN = re.compile(r"(?!\.)(?!.*\.\.)[^\s@;:,<>()\"'\\/\[\]]{1,253}")
 
 
 def parse_ip(text: str, what: str = "IP address") -> str:
     """An IPv4 or IPv6 address (IPv6 optionally in brackets), in canonical form."""
+    if _CANONICAL_IPV4.fullmatch(text):
+        return text
     raw = text[1:-1] if text.startswith("[") and text.endswith("]") else text
     try:
         addr = ipaddress.ip_address(raw)
@@ -87,6 +94,8 @@ def parse_endpoint(text: str, default_port: int = 25) -> tuple[str, bool, int]:
 
 def parse_domain(text: str, what: str) -> str:
     """A mail domain as it appears after ``@``, lower-cased (IDN text allowed)."""
+    if _PLAIN_DOMAIN.fullmatch(text):
+        return (text[:-1] if text.endswith(".") else text).lower()
     if not text:
         raise LineError(f"empty {what}; write a domain, or * for any")
     if "@" in text:

@@ -40,10 +40,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"control/: error: {home / 'control'} is not a directory; "
               "pass --qmail-home or set QMAIL_HOME", flush=True)
         return 1
-    findings = check(load_config(home))
+    from qremote.cache import fingerprint, write_cache
+
+    before = fingerprint(home / "control")
+    config = load_config(home)
+    findings = check(config)
     for finding in findings:
         print(finding.format())
     n_err = sum(f.severity == "error" for f in findings)
+    if not any(f.severity == "error" and f.file in ("routes", "routemap") for f in findings):
+        try:
+            write_cache(home, config.routes, config.routemap, before)
+        except OSError as exc:
+            print(f"qremote check: could not write control/routes.cache ({exc.strerror}); "
+                  "qmail-remote parses the text files instead", file=sys.stderr)
     print(f"qremote check: {n_err} error(s), {len(findings) - n_err} warning(s) "
           f"in {home / 'control'}", file=sys.stderr)
     return 1 if n_err else 0

@@ -8,6 +8,7 @@ route) are found here, so qmail-remote and ``qremote check`` refuse the same thi
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import socket
 from dataclasses import dataclass, field
@@ -73,13 +74,38 @@ class Config:
         return [f for f in self.findings if f.severity == "error"]
 
 
-def load_config(home: Path) -> Config:
-    """Read and parse every control file of ``home``; never raises for bad content."""
+def load_config(home: Path, use_cache: bool = False) -> Config:
+    """Read and parse every control file of ``home``; never raises for bad content.
+
+    With ``use_cache`` (qmail-remote), a fresh ``control/routes.cache`` replaces the
+    parsing of routes and routemap."""
+    # Loading makes many small acyclic objects; the cyclic GC would only rescan them.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(home, use_cache)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(home: Path, use_cache: bool) -> Config:
     files: dict[str, ControlFile] = {}
     findings: list[Finding] = []
+    cached = None
+    if use_cache:
+        from qremote.cache import read_cache
+
+        cached = read_cache(home)
     for name in FILES:
+        if cached is not None and name in ("routes", "routemap"):
+            continue
         files[name], found = read_control(home, name)
         findings += found
+    if cached is not None:
+        config = build_config(home, files, findings)
+        config.routes, config.routemap = cached
+        return config
     return build_config(home, files, findings)
 
 

@@ -9,14 +9,14 @@ in the operator's file moves.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qremote.findings import Finding
 
 MAX_LINE = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     """One physical line: its 1-based number, raw bytes, and decoded text.
 
@@ -70,29 +70,78 @@ def decode_line(number: int, raw: bytes) -> Line:
     return Line(number, raw, text, crlf)
 
 
-@dataclass
 class ControlFile:
-    """A control file as read: its name, lines, and whether it exists."""
+    """A control file as read: its name, its lines, and whether it exists.
 
-    name: str
-    lines: list[Line] = field(default_factory=list)
-    exists: bool = True
+    The bytes are kept as read; :attr:`lines` (one :class:`Line` each) is built on
+    first use, so the hot path of qmail-remote (:meth:`texts`) stays cheap.
+    """
+
+    def __init__(self, name: str, lines: list[Line] | None = None,
+                 exists: bool = True) -> None:
+        self.name = name
+        self.exists = exists
+        self._data: bytes | None = None
+        self._lines: list[Line] | None = lines if lines is not None else []
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> ControlFile:
         """Build from raw bytes; never raises."""
-        return cls(name, [decode_line(i, raw) for i, raw in enumerate(split_raw(data), 1)])
+        cf = cls(name)
+        cf._data, cf._lines = data, None
+        return cf
+
+    @property
+    def lines(self) -> list[Line]:
+        """Every physical line, built on first use."""
+        if self._lines is None:
+            data = self._data or b""
+            self._lines = [decode_line(i, raw) for i, raw in enumerate(split_raw(data), 1)]
+        return self._lines
+
+    @lines.setter
+    def lines(self, value: list[Line]) -> None:
+        self._lines, self._data = value, None
+
+    def _fast_text(self) -> str | None:
+        """The whole file as text when no line needs a finding (UTF-8, no NUL, no CR,
+        no long line); None otherwise."""
+        if self._lines is not None or self._data is None:
+            return None
+        data = self._data
+        if b"\r" in data or b"\0" in data:
+            return None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if len(data) > MAX_LINE and max(map(len, data.split(b"\n"))) > MAX_LINE:
+            return None
+        return text
 
     def render(self) -> bytes:
         """The file's bytes, identical to what was read when nothing was edited."""
-        return b"".join(line.raw for line in self.lines)
+        if self._lines is None:
+            return self._data or b""
+        return b"".join(line.raw for line in self._lines)
 
     def content(self) -> Iterator[Line]:
         """Lines that are neither blank nor comments (undecodable lines included)."""
         return (line for line in self.lines if line.is_content)
 
+    def texts(self) -> Iterator[tuple[int, str]]:
+        """(number, text) of each decodable content line, CR removed."""
+        text = self._fast_text()
+        if text is None:
+            return ((line.number, line.text) for line in self.content()
+                    if line.text is not None)
+        return ((i, t) for i, t in enumerate(text.split("\n"), 1)
+                if (s := t.strip()) and s[0] != "#")
+
     def line_findings(self) -> list[Finding]:
         """Findings every control file shares: undecodable lines and CRLF endings."""
+        if self._fast_text() is not None:
+            return []
         out: list[Finding] = []
         for line in self.lines:
             if line.problem:
@@ -104,23 +153,22 @@ class ControlFile:
 
     def replace(self, number: int, text: str | None) -> None:
         """Replace line ``number`` by ``text`` (None deletes it), keeping its line ending."""
-        idx = number - 1
-        old = self.lines[idx]
+        lines = self.lines
+        old = lines[number - 1]
         if text is None:
-            del self.lines[idx]
+            del lines[number - 1]
         else:
             ending = b"\r\n" if old.crlf else (b"\n" if old.raw.endswith(b"\n") else b"")
-            self.lines[idx] = decode_line(number, text.encode("utf-8") + ending)
+            lines[number - 1] = decode_line(number, text.encode("utf-8") + ending)
         self._renumber()
 
     def insert(self, number: int, text: str) -> None:
         """Insert ``text`` as line ``number`` (``len(lines)+1`` appends)."""
-        crlf = any(line.crlf for line in self.lines)
-        ending = b"\r\n" if crlf else b"\n"
-        if self.lines and not self.lines[-1].raw.endswith(b"\n") and number > len(self.lines):
-            last = self.lines[-1]
-            self.lines[-1] = decode_line(last.number, last.raw + ending)
-        self.lines.insert(number - 1, decode_line(number, text.encode("utf-8") + ending))
+        lines = self.lines
+        ending = b"\r\n" if any(line.crlf for line in lines) else b"\n"
+        if lines and not lines[-1].raw.endswith(b"\n") and number > len(lines):
+            lines[-1] = decode_line(lines[-1].number, lines[-1].raw + ending)
+        lines.insert(number - 1, decode_line(number, text.encode("utf-8") + ending))
         self._renumber()
 
     def _renumber(self) -> None:

@@ -7,7 +7,9 @@ lookup is four dictionary probes whatever the size of the file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from qremote.addresses import parse_domain
 from qremote.controlfile import ControlFile
@@ -16,10 +18,12 @@ from qremote.findings import Finding
 
 ANY = "*"
 NULL_SENDER = "<>"
+_DOMAIN = r"[^\s@;:,<>()\"'\\/\[\].]+(?:\.[^\s@;:,<>()\"'\\/\[\].]+)*"
+# The common, well-formed line in one match; anything else takes the explaining path.
+_PLAIN_RULE = re.compile(rf"(\*|<>|{_DOMAIN})\.?;(\*|{_DOMAIN})\.?;([^;\s]+)")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One routemap line; ``sender`` is a domain, ``*`` or ``<>``."""
 
     sender: str
@@ -35,6 +39,9 @@ class Rule:
 
 def parse_rule(text: str, line: int = 0) -> Rule:
     """Parse one routemap line (no comment, no terminator)."""
+    m = _PLAIN_RULE.fullmatch(text)
+    if m is not None and len(text) < 250:
+        return Rule(m[1].lower(), m[2].lower(), m[3], line)
     fields = [f.strip() for f in text.split(";")]
     if len(fields) != 3:
         raise LineError("expected 3 fields separated by ';' "
@@ -64,25 +71,36 @@ class RouteMap:
     source: ControlFile
     rules: list[Rule] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    _first: dict[tuple[str, str], Rule] = field(default_factory=dict, repr=False)
+    # (sender, recipient) -> the first rule with those keys, as a plain tuple so that
+    # the compiled cache can store this dict as it is.
+    _first: dict[tuple[str, str], tuple[str, str, str, int]] = field(default_factory=dict,
+                                                                      repr=False)
 
     def add(self, rule: Rule) -> None:
         """Append ``rule`` (rules must be added in file order)."""
         self.rules.append(rule)
-        self._first.setdefault((rule.sender, rule.recipient), rule)
+        self._first.setdefault((rule.sender, rule.recipient), tuple(rule))
+
+    def index(self) -> dict[tuple[str, str], tuple[str, str, str, int]]:
+        """The first-match index: all a lookup needs (what the cache stores)."""
+        return self._first
+
+    def load_index(self, index: dict[tuple[str, str], tuple[str, str, str, int]]) -> None:
+        """Use ``index`` (from :meth:`index` via the compiled cache) for lookups."""
+        self._first = index
 
     def lookup(self, sender_domain: str | None, recipient_domain: str) -> Rule | None:
         """The first rule matching (sender domain or None for ``<>``, recipient domain)."""
         senders = (NULL_SENDER if sender_domain is None else sender_domain, ANY)
         recipients = (recipient_domain.lower(), ANY)
-        best: Rule | None = None
+        best = None
         first = self._first
         for s in senders:
             for r in recipients:
                 rule = first.get((s, r))
-                if rule is not None and (best is None or rule.line < best.line):
+                if rule is not None and (best is None or rule[3] < best[3]):
                     best = rule
-        return best
+        return Rule._make(best) if best is not None else None
 
     def shadowing(self, rule: Rule) -> Rule | None:
         """The earliest earlier rule that matches everything ``rule`` matches."""
@@ -90,20 +108,18 @@ class RouteMap:
         for s in {rule.sender, ANY}:
             for r in {rule.recipient, ANY}:
                 other = self._first.get((s, r))
-                if (other is not None and other.line < rule.line
-                        and (best is None or other.line < best.line)):
-                    best = other
+                if (other is not None and other[3] < rule.line
+                        and (best is None or other[3] < best.line)):
+                    best = Rule._make(other)
         return best
 
 
 def parse_routemap(source: ControlFile) -> RouteMap:
     """Parse a routemap file; malformed lines become findings."""
     result = RouteMap(source, findings=source.line_findings())
-    for line in source.content():
-        if line.text is None:
-            continue
+    for number, text in source.texts():
         try:
-            result.add(parse_rule(line.text, line.number))
+            result.add(parse_rule(text, number))
         except LineError as exc:
-            result.findings.append(Finding(source.name, line.number, "error", str(exc)))
+            result.findings.append(Finding(source.name, number, "error", str(exc)))
     return result

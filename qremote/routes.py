@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from qremote.addresses import parse_endpoint, parse_ip
 from qremote.controlfile import ControlFile
@@ -25,8 +25,7 @@ _SEPARATORS = {"&": "failover", "|": "roundrobin"}
 _MODE_SEPARATOR = {"failover": "&", "roundrobin": "|", "single": ""}
 
 
-@dataclass(frozen=True)
-class Remote:
+class Remote(NamedTuple):
     """One REMOTES item: ``mx``, or a host or IP with its port."""
 
     host: str  # "mx", a lower-case host name, or a canonical IP
@@ -50,8 +49,7 @@ class Remote:
         return host if self.port == 25 else f"{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """A parsed route; ``local_ips`` empty means ``defaultoutgoingip``."""
 
     name: str
@@ -63,7 +61,6 @@ class Route:
     password: str = ""
     tls: TlsPolicy = "may"
     line: int = 0
-    options_written: bool = field(default=False, compare=False)
 
     @property
     def auth(self) -> bool:
@@ -167,14 +164,14 @@ def parse_route(text: str, line: int = 0) -> Route:
         raise LineError(f"USER and PASS go together; {missing} is empty")
     tls = parse_options(fields[5]) if len(fields) == 6 else "may"
     return Route(name, local_ips, local_mode, remotes, remote_mode, user, password, tls,
-                 line, options_written=len(fields) == 6)
+                 line)
 
 
 def format_route(route: Route) -> str:
     """The routes line for ``route``; ``parse_route(format_route(r))`` equals ``r``."""
     fields = [route.name, route.local_text(), route.remotes_text(), route.user,
               route.password]
-    if route.tls != "may" or route.options_written:
+    if route.tls != "may":
         fields.append(f"tls={route.tls}")
     return ";".join(fields)
 
@@ -191,18 +188,16 @@ class RoutesFile:
 def parse_routes(source: ControlFile) -> RoutesFile:
     """Parse every line of a routes file; malformed lines become findings."""
     result = RoutesFile(source, findings=source.line_findings())
-    for line in source.content():
-        if line.text is None:
-            continue
+    for number, text in source.texts():
         try:
-            route = parse_route(line.text.strip(), line.number)
+            route = parse_route(text.strip(), number)
         except LineError as exc:
-            result.findings.append(Finding(source.name, line.number, "error", str(exc)))
+            result.findings.append(Finding(source.name, number, "error", str(exc)))
             continue
         earlier = result.routes.get(route.name)
         if earlier is not None:
             result.findings.append(Finding(
-                source.name, line.number, "error",
+                source.name, number, "error",
                 f"route {route.name!r} is already defined at line {earlier.line}; "
                 "route names must be unique"))
             continue

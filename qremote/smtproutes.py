@@ -67,13 +67,11 @@ class SmtpRoutes:
 def parse_smtproutes(source: ControlFile) -> SmtpRoutes:
     """Parse an smtproutes file; malformed lines become findings."""
     result = SmtpRoutes(source, findings=source.line_findings())
-    for line in source.content():
-        if line.text is None:
-            continue
+    for number, text in source.texts():
         try:
-            entry = parse_smtproute(line.text.rstrip(" \t"), line.number)
+            entry = parse_smtproute(text.rstrip(" \t"), number)
         except LineError as exc:
-            result.findings.append(Finding(source.name, line.number, "error", str(exc)))
+            result.findings.append(Finding(source.name, number, "error", str(exc)))
             continue
         earlier = result.entries.get(entry.key)
         if earlier is not None:

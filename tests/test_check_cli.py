@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from qremote.check import check
 from qremote.config import load_config
-
 from tests.conftest import DEMO_HOME, run_cli
 
 LINE = re.compile(r"^control/[a-z]+:\d+: (error|warning): .+$")

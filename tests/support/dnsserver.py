@@ -34,7 +34,7 @@ class _Resolver(BaseResolver):
     def __init__(self, zone: Zone) -> None:
         self.zone = zone
 
-    def resolve(self, request, handler):  # noqa: ANN001 - dnslib's interface
+    def resolve(self, request, handler):
         reply = request.reply()
         qname = _norm(str(request.q.qname))
         qtype = QTYPE[request.q.qtype]

@@ -1,0 +1,85 @@
+"""A compiled snapshot of ``routes`` and ``routemap``, as qmail compiles cdb files.
+
+``qremote check`` writes ``control/routes.cache`` when both files are free of errors.
+qmail-remote loads it instead of parsing the text, but only while the fingerprint
+(size, mtime, inode) of both files is still the one recorded: an edited file makes
+the cache stale, and a stale cache is ignored, never trusted. The cache holds the
+passwords of ``routes``, so it gets that file's mode and group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+from pathlib import Path
+
+from qremote.controlfile import ControlFile
+from qremote.routemap import RouteMap
+from qremote.routes import Remote, Route, RoutesFile
+
+CACHE_NAME = "routes.cache"
+VERSION = 1
+SOURCES = ("routes", "routemap")
+
+
+def fingerprint(control: Path) -> list[tuple[str, int, int, int]] | None:
+    """(name, size, mtime_ns, inode) of each source file; None if one is missing."""
+    out = []
+    for name in SOURCES:
+        try:
+            st = os.stat(control / name)
+        except OSError:
+            return None
+        out.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
+    return out
+
+
+def _route_tuple(r: Route) -> tuple:
+    # marshal takes plain tuples only, not NamedTuple instances.
+    return tuple(r._replace(remotes=tuple(tuple(x) for x in r.remotes)))
+
+
+def write_cache(home: Path, routes: RoutesFile, routemap: RouteMap,
+                before: list[tuple[str, int, int, int]] | None) -> Path | None:
+    """Write the cache for files whose fingerprint was ``before`` (taken before reading).
+
+    Returns the path, or None when the files changed meanwhile or are missing."""
+    control = home / "control"
+    if before is None or fingerprint(control) != before:
+        return None
+    data = marshal.dumps((VERSION, before, [_route_tuple(r) for r in routes.routes.values()],
+                          routemap.index()))
+    target = control / CACHE_NAME
+    tmp = control / f".{CACHE_NAME}.{os.getpid()}"
+    st = os.stat(control / "routes")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        os.fchmod(fd, st.st_mode & 0o640)
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, st.st_uid, st.st_gid)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    return target
+
+
+def read_cache(home: Path) -> tuple[RoutesFile, RouteMap] | None:
+    """The cached routes and routemap index, or None when absent, stale or unreadable."""
+    control = home / "control"
+    try:
+        with open(control / CACHE_NAME, "rb") as fh:
+            version, recorded, routes, first = marshal.loads(fh.read())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if version != VERSION or recorded != fingerprint(control):
+        return None
+    routes_file = RoutesFile(ControlFile("routes"))
+    for entry in routes:
+        routes_file.routes[entry[0]] = Route(*entry[:3], tuple(map(Remote._make, entry[3])),
+                                             *entry[4:])
+    routemap = RouteMap(ControlFile("routemap"))
+    routemap.load_index(first)
+    return routes_file, routemap
