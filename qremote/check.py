@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from qremote.config import Config
+from qremote.config import Config, finding_order
 from qremote.findings import Finding
 from qremote.hostaddrs import is_local_address
 
@@ -83,7 +83,7 @@ def local_ip_warnings(config: Config,
 
 
 def check(config: Config, is_local: Callable[[str], bool] = is_local_address) -> list[Finding]:
-    """Every finding about ``config``, sorted by file and line."""
+    """Every finding about ``config``, in file order, then by line."""
     findings = list(config.findings)
     if not config.files.get("me") or not config.files["me"].exists:
         findings.append(Finding("me", 0, "warning",
@@ -93,4 +93,4 @@ def check(config: Config, is_local: Callable[[str], bool] = is_local_address) ->
     findings += route_warnings(config)
     findings += permission_warnings(config, config.home)
     findings += local_ip_warnings(config, is_local)
-    return sorted(set(findings))
+    return sorted(set(findings), key=finding_order)

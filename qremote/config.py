@@ -26,6 +26,12 @@ FILES = ("me", "helohost", "timeoutconnect", "timeoutremote", "smtproutes",
          "defaultoutgoingip", "routes", "routemap", "dnsservers")
 
 
+def finding_order(f: Finding) -> tuple[int, str, int, str, str]:
+    """Findings in the order the files are read (a cause before its consequences)."""
+    rank = FILES.index(f.file) if f.file in FILES else len(FILES)
+    return (rank, f.file, f.line, f.severity, f.text)
+
+
 def qmail_home(option: str | None = None) -> Path:
     """The qmail home: the option, else ``$QMAIL_HOME``, else ``/var/qmail``."""
     return Path(option or os.environ.get("QMAIL_HOME") or DEFAULT_HOME)
@@ -140,4 +146,5 @@ def build_config(home: Path, files: dict[str, ControlFile],
                                     f"route {rule.route!r} is not defined in control/routes"))
     me = me or socket.gethostname()
     return Config(home, me, helohost or me, tconnect, tremote, outgoing, dnsservers,
-                  smtproutes, routes, routemap, files, sorted(set(findings)))
+                  smtproutes, routes, routemap, files,
+                  sorted(set(findings), key=finding_order))

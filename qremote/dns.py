@@ -13,6 +13,7 @@ from qremote.errors import DnsError
 
 LIFETIME = 30.0
 TIMEOUT = 5.0
+PTR_LIFETIME = 3.0  # a HELO name is not worth holding a delivery longer
 
 
 class DnsLookup:
@@ -45,7 +46,7 @@ class DnsLookup:
             self._resolver = res
         return self._resolver
 
-    def _query(self, name: str, rdtype: str) -> list[Any]:
+    def _query(self, name: str, rdtype: str, lifetime: float | None = None) -> list[Any]:
         """Records of ``rdtype`` for ``name``; [] when none; raises DnsError."""
         key = (name.lower(), rdtype)
         if key in self._cache:
@@ -59,7 +60,8 @@ class DnsLookup:
 
         try:
             answer = self._get_resolver().resolve(name, rdtype, search=False,
-                                                  raise_on_no_answer=False)
+                                                  raise_on_no_answer=False,
+                                                  lifetime=lifetime)
             records = list(answer.rrset) if answer.rrset is not None else []
         except dns.resolver.NXDOMAIN:
             err = DnsError(name, f"Sorry, I couldn't find any host named {name}. (#5.1.2)",
@@ -111,7 +113,8 @@ class DnsLookup:
         import dns.reversename
 
         try:
-            records = self._query(dns.reversename.from_address(address).to_text(), "PTR")
+            records = self._query(dns.reversename.from_address(address).to_text(), "PTR",
+                                  lifetime=min(PTR_LIFETIME, self._lifetime))
         except DnsError:
             return None
         return records[0].target.to_text(omit_final_dot=True) if records else None

@@ -162,7 +162,7 @@ def plan(config: Config, host: str, sender: str, recipients: Sequence[str],
     if config.errors:
         # A broken file may hide the rule that should apply: defer rather than guess.
         first = config.errors[0].format()
-        more = f" (and {len(config.errors) - 1} more errors)" if len(config.errors) > 1 else ""
+        more = f" (and {len(config.errors) - 1} more)" if len(config.errors) > 1 else ""
         result.error = f"Control files have errors: {first}{more}. (#4.3.0)"
         return result
     if sel.error:
@@ -192,3 +192,17 @@ def plan(config: Config, host: str, sender: str, recipients: Sequence[str],
                         "no local IP of the same address family as the remote addresses; "
                         "add one to the route's LOCAL_IPS")
     return result
+
+
+def apply_memory(attempts: list[Attempt], marked: dict[tuple[str, str, int], float],
+                 ) -> list[Attempt]:
+    """Skip attempts whose connect timed out recently (CONTRACT section 3.5).
+
+    When every attempt is marked they are all tried anyway, oldest failure first."""
+    def key(a: Attempt) -> tuple[str, str, int]:
+        return (a.local_ip or "*", a.address or a.remote, a.port)
+
+    fresh = [a for a in attempts if key(a) not in marked]
+    if fresh or not attempts:
+        return fresh
+    return sorted(attempts, key=lambda a: marked[key(a)])

@@ -24,6 +24,9 @@ def make_home(tmp_path: Path) -> Callable[..., Path]:
         control = tmp_path / "qmail" / "control"
         control.mkdir(parents=True, exist_ok=True)
         (control / "me").write_text("relay.example.org\n")
+        # No DNS query may leave this machine: unless a test brings its own server,
+        # DNS goes to a closed loopback port and fails at once.
+        (control / "dnsservers").write_text("127.0.0.1:9\n")
         for name, content in files.items():
             data = content.encode() if isinstance(content, str) else content
             (control / name).write_bytes(data)

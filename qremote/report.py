@@ -1,0 +1,71 @@
+"""qmail-remote's report protocol, as pure functions: letters, qmail's phrases, ``\\0``.
+
+Recipient reports (``r`` accepted, ``h`` 5xx, ``s`` 4xx), then exactly one message
+report (``K``, ``Z``, ``D``) whose last line is the detail line that qmail-send logs:
+``route=NAME local=IP remote=IP:PORT tls=VERSION|none auth=MECH|none``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Detail:
+    """What the detail line says about the attempt that decided the delivery."""
+
+    route: str = "-"
+    local: str = "-"
+    remote: str = "-"
+    tls: str = "none"
+    auth: str = "none"
+
+    def line(self) -> str:
+        """The detail line itself."""
+        return (f"route={self.route} local={self.local} remote={self.remote} "
+                f"tls={self.tls} auth={self.auth}")
+
+
+@dataclass
+class Outcome:
+    """Every report of one delivery: recipient reports, then the message report."""
+
+    recipients: list[tuple[str, str]] = field(default_factory=list)  # (letter, text)
+    letter: str = "Z"
+    text: str = ""
+    detail: Detail = field(default_factory=Detail)
+
+    def encode(self) -> bytes:
+        """The bytes qmail-rspawn reads from stdout."""
+        parts = [letter + text for letter, text in self.recipients]
+        parts.append(self.letter + self.text + self.detail.line())
+        return b"".join(p.encode("utf-8", "replace") + b"\0" for p in parts)
+
+
+def said(reply: str | None) -> str:
+    """``Remote host said: REPLY`` (one line each, as qmail writes it), or nothing."""
+    if not reply:
+        return ""
+    return "Remote host said: " + reply.rstrip("\n").replace("\r", "") + "\n"
+
+
+def phrase(text: str, reply: str | None = None) -> str:
+    """A report's text: qmail's phrase, a newline, and what the remote host said."""
+    return text + "\n" + said(reply)
+
+
+def recipient(letter: str, ip: str, reply: str) -> tuple[str, str]:
+    """A recipient report: ``r`` alone, or ``h``/``s`` with qmail's phrase."""
+    if letter == "r":
+        return "r", ""
+    return letter, phrase(f"{ip} does not like recipient.", reply)
+
+
+def no_connection(reasons: list[str]) -> str:
+    """The text when no attempt reached ``MAIL FROM``, with what went wrong."""
+    text = "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n"
+    if reasons:
+        shown = reasons[-5:]
+        more = f" (and {len(reasons) - 5} earlier attempts)" if len(reasons) > 5 else ""
+        text += "Attempts: " + "; ".join(shown) + more + "\n"
+    return text

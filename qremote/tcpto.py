@@ -1,0 +1,106 @@
+"""Failover memory, like qmail's tcpto: (local IP, remote address, port) pairs whose
+connect timed out recently, in ``QMAIL_HOME/queue/lock/qremote-tcpto``.
+
+One text line a pair: ``WHEN LOCAL ADDRESS PORT`` (``*`` for a kernel-chosen local IP).
+Writers take an exclusive ``flock``, readers a shared one; entries expire after
+:data:`EXPIRY` seconds and the file keeps at most :data:`MAX_ENTRIES` (the oldest go).
+Any failure to use the file disables the memory for that delivery, never the delivery.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+EXPIRY = 3600
+MAX_ENTRIES = 1000
+FILE = Path("queue") / "lock" / "qremote-tcpto"
+
+Key = tuple[str, str, int]  # (local IP or "*", remote address, port)
+
+
+def key(local_ip: str | None, address: str, port: int) -> Key:
+    """The memory's key for one attempt."""
+    return (local_ip or "*", address, port)
+
+
+def _parse(data: bytes, now: float) -> dict[Key, float]:
+    entries: dict[Key, float] = {}
+    for line in data.decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        try:
+            when, port = float(parts[0]), int(parts[3])
+        except ValueError:
+            continue
+        if now - when < EXPIRY:
+            entries[(parts[1], parts[2], port)] = when
+    return entries
+
+
+def _render(entries: dict[Key, float]) -> bytes:
+    newest = sorted(entries.items(), key=lambda kv: kv[1])[-MAX_ENTRIES:]
+    return "".join(f"{when:.0f} {k[0]} {k[1]} {k[2]}\n" for k, when in newest).encode()
+
+
+class Memory:
+    """The failover memory of one qmail home (``path`` None: disabled)."""
+
+    def __init__(self, path: Path | None, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+
+    @classmethod
+    def for_home(cls, home: Path) -> Memory:
+        """The memory file of ``home``."""
+        return cls(home / FILE)
+
+    def read(self) -> dict[Key, float]:
+        """Current (unexpired) entries; empty when the file is absent or unreadable."""
+        if self.path is None:
+            return {}
+        try:
+            with open(self.path, "rb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_SH)
+                return _parse(fh.read(), self.clock())
+        except OSError:
+            return {}
+
+    def _update(self, change: Callable[[dict[Key, float]], None]) -> None:
+        if self.path is None:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            entries = _parse(b"".join(chunks), self.clock())
+            change(entries)
+            data = _render(entries)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def record(self, k: Key) -> None:
+        """Remember that a connect for ``k`` timed out now."""
+        now = self.clock()
+        self._update(lambda entries: entries.__setitem__(k, now))
+
+    def forget(self, k: Key | None = None) -> None:
+        """Forget ``k`` (after a successful connect), or every entry when None."""
+        if k is None:
+            self._update(lambda entries: entries.clear())
+        else:
+            self._update(lambda entries: entries.pop(k, None))
