@@ -1,4 +1,4 @@
-"""The ``qremote`` command: ``check``, ``simulate`` (more subcommands join later).
+"""The ``qremote`` command: check, simulate, install, uninstall, tcpto, tcpok.
 
 Imports are lazy: each subcommand loads only what it uses.
 """
@@ -15,8 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--qmail-home", metavar="DIR", default=argparse.SUPPRESS,
                         help="qmail home (default: $QMAIL_HOME, else /var/qmail)")
     parser = argparse.ArgumentParser(prog="qremote", parents=[common],
-                                     description="Routes for qmail-remote: check and "
-                                                 "simulate.")
+                                     description="Routes for qmail-remote.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("check", parents=[common], help="validate every control file")
     sim = sub.add_parser("simulate", parents=[common],
@@ -27,7 +26,59 @@ def _parser() -> argparse.ArgumentParser:
                      help="connect for each attempt (EHLO, STARTTLS, AUTH, QUIT)")
     sim.add_argument("sender", help="envelope sender; '' or '<>' for the null sender")
     sim.add_argument("recipients", nargs="+", metavar="recipient")
+    for name, text in (("install", "replace QMAIL_HOME/bin/qmail-remote with the drop-in"),
+                       ("uninstall", "put qmail-remote.orig back")):
+        cmd = sub.add_parser(name, parents=[common], help=text)
+        cmd.add_argument("--dry-run", action="store_true", help="say what would be done")
+    sub.add_parser("tcpto", parents=[common],
+                   help="list the (local IP, remote) pairs skipped after a connect timeout")
+    ok = sub.add_parser("tcpok", parents=[common], help="clear the failover memory")
+    ok.add_argument("pair", nargs="*", metavar="LOCAL REMOTE PORT",
+                    help="clear only this pair (three words, as tcpto prints them)")
     return parser
+
+
+def _home(args: argparse.Namespace):
+    from qremote.config import qmail_home
+
+    return qmail_home(getattr(args, "qmail_home", None))
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    """Install or uninstall the wrapper."""
+    from qremote.install import install, uninstall
+
+    action = install if args.command == "install" else uninstall
+    try:
+        steps = action(_home(args), dry_run=args.dry_run)
+    except OSError as exc:
+        print(f"qremote {args.command}: {exc}", file=sys.stderr)
+        return 1
+    prefix = "would " if args.dry_run else ""
+    for step in steps:
+        print(prefix + step)
+    return 0
+
+
+def cmd_tcpto(args: argparse.Namespace) -> int:
+    """List or clear the failover memory."""
+    import time
+
+    from qremote.tcpto import Memory
+
+    memory = Memory.for_home(_home(args))
+    if args.command == "tcpok":
+        if args.pair and len(args.pair) != 3:
+            print("qremote tcpok: give LOCAL REMOTE PORT, or nothing to clear all",
+                  file=sys.stderr)
+            return 2
+        memory.forget((args.pair[0], args.pair[1], int(args.pair[2])) if args.pair
+                      else None)
+        return 0
+    now = time.time()
+    for (local, address, port), when in sorted(memory.read().items(), key=lambda kv: kv[1]):
+        print(f"{local} {address} {port}  timed out {now - when:.0f} s ago")
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -91,7 +142,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``qremote``."""
     args = _parser().parse_args(argv)
-    handler = {"check": cmd_check, "simulate": cmd_simulate}[args.command]
+    handler = {"check": cmd_check, "simulate": cmd_simulate, "install": cmd_install,
+               "uninstall": cmd_install, "tcpto": cmd_tcpto, "tcpok": cmd_tcpto}[args.command]
     try:
         return handler(args)
     except BrokenPipeError:
