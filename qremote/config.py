@@ -11,7 +11,6 @@ import errno
 import gc
 import os
 import socket
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from qremote import settings
@@ -57,22 +56,27 @@ def read_control(home: Path, name: str) -> tuple[ControlFile, list[Finding]]:
     return ControlFile.from_bytes(name, data), []
 
 
-@dataclass
 class Config:
     """Parsed control files of one qmail home, with every finding about them."""
 
-    home: Path
-    me: str
-    helohost: str
-    timeoutconnect: int
-    timeoutremote: int
-    defaultoutgoingip: str | None
-    dnsservers: list[tuple[str, int]]
-    smtproutes: SmtpRoutes
-    routes: RoutesFile
-    routemap: RouteMap
-    files: dict[str, ControlFile] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    def __init__(self, home: Path, me: str, helohost: str, timeoutconnect: int,
+                 timeoutremote: int, defaultoutgoingip: str | None,
+                 dnsservers: list[tuple[str, int]], smtproutes: SmtpRoutes,
+                 routes: RoutesFile, routemap: RouteMap,
+                 files: dict[str, ControlFile] | None = None,
+                 findings: list[Finding] | None = None) -> None:
+        self.home = home
+        self.me = me
+        self.helohost = helohost
+        self.timeoutconnect = timeoutconnect
+        self.timeoutremote = timeoutremote
+        self.defaultoutgoingip = defaultoutgoingip
+        self.dnsservers = dnsservers
+        self.smtproutes = smtproutes
+        self.routes = routes
+        self.routemap = routemap
+        self.files: dict[str, ControlFile] = files or {}
+        self.findings: list[Finding] = findings or []
 
     @property
     def errors(self) -> list[Finding]:

@@ -9,15 +9,14 @@ in the operator's file moves.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from qremote.findings import Finding
 
 MAX_LINE = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One physical line: its 1-based number, raw bytes, and decoded text.
 
     ``text`` is None when the bytes are not UTF-8 (``problem`` then says why);

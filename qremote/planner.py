@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from qremote.addresses import is_ipv6, sender_domain
 from qremote.config import Config
@@ -24,8 +24,7 @@ from qremote.routes import Mode, Remote, Route, TlsPolicy
 MX = Remote("mx")
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One connection attempt: from ``local_ip`` (None: the kernel picks) to an address."""
 
     local_ip: str | None
@@ -43,8 +42,7 @@ class Attempt:
         return f"{addr}:{self.port}"
 
 
-@dataclass
-class Selection:
+class Selection(NamedTuple):
     """What the control files say for one (HOST, sender), before any DNS."""
 
     route: Route | None
@@ -57,18 +55,19 @@ class Selection:
     error: str | None = None
 
 
-@dataclass
 class Plan:
     """The planner's answer for one delivery (one recipient domain)."""
 
-    host: str
-    sender: str
-    recipients: list[str]
-    selection: Selection
-    attempts: list[Attempt] = field(default_factory=list)
-    error: str | None = None
-    permanent: bool = False
-    notes: list[str] = field(default_factory=list)
+    def __init__(self, host: str, sender: str, recipients: list[str],
+                 selection: Selection) -> None:
+        self.host = host
+        self.sender = sender
+        self.recipients = recipients
+        self.selection = selection
+        self.attempts: list[Attempt] = []
+        self.error: str | None = None
+        self.permanent = False
+        self.notes: list[str] = []
 
     @property
     def route(self) -> Route | None:

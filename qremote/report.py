@@ -7,11 +7,10 @@ report (``K``, ``Z``, ``D``) whose last line is the detail line that qmail-send 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass
-class Detail:
+class Detail(NamedTuple):
     """What the detail line says about the attempt that decided the delivery."""
 
     route: str = "-"
@@ -26,14 +25,15 @@ class Detail:
                 f"tls={self.tls} auth={self.auth}")
 
 
-@dataclass
 class Outcome:
     """Every report of one delivery: recipient reports, then the message report."""
 
-    recipients: list[tuple[str, str]] = field(default_factory=list)  # (letter, text)
-    letter: str = "Z"
-    text: str = ""
-    detail: Detail = field(default_factory=Detail)
+    def __init__(self, letter: str = "Z", text: str = "", detail: Detail | None = None,
+                 ) -> None:
+        self.recipients: list[tuple[str, str]] = []  # (letter, text), in argv order
+        self.letter = letter
+        self.text = text
+        self.detail = detail or Detail()
 
     def encode(self) -> bytes:
         """The bytes qmail-rspawn reads from stdout."""

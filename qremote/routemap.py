@@ -8,7 +8,6 @@ lookup is four dictionary probes whatever the size of the file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from qremote.addresses import parse_domain
@@ -64,17 +63,16 @@ def format_rule(rule: Rule) -> str:
     return f"{rule.sender};{rule.recipient};{rule.route}"
 
 
-@dataclass
 class RouteMap:
     """Parsed routemap: rules in file order, the first-match index, findings."""
 
-    source: ControlFile
-    rules: list[Rule] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    # (sender, recipient) -> the first rule with those keys, as a plain tuple so that
-    # the compiled cache can store this dict as it is.
-    _first: dict[tuple[str, str], tuple[str, str, str, int]] = field(default_factory=dict,
-                                                                      repr=False)
+    def __init__(self, source: ControlFile, findings: list[Finding] | None = None) -> None:
+        self.source = source
+        self.rules: list[Rule] = []
+        self.findings: list[Finding] = findings or []
+        # (sender, recipient) -> the first rule with those keys, as a plain tuple so
+        # that the compiled cache can store this dict as it is.
+        self._first: dict[tuple[str, str], tuple[str, str, str, int]] = {}
 
     def add(self, rule: Rule) -> None:
         """Append ``rule`` (rules must be added in file order)."""

@@ -7,7 +7,6 @@ with :func:`parse_route`, write one back with :func:`format_route`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from qremote.addresses import parse_endpoint, parse_ip
@@ -176,13 +175,13 @@ def format_route(route: Route) -> str:
     return ";".join(fields)
 
 
-@dataclass
 class RoutesFile:
     """The parsed ``routes`` file: routes by name, and the findings about it."""
 
-    source: ControlFile
-    routes: dict[str, Route] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    def __init__(self, source: ControlFile, findings: list[Finding] | None = None) -> None:
+        self.source = source
+        self.routes: dict[str, Route] = {}
+        self.findings: list[Finding] = findings or []
 
 
 def parse_routes(source: ControlFile) -> RoutesFile:

@@ -8,7 +8,7 @@ result is an :class:`~qremote.report.Outcome` with qmail's phrases.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from qremote import report
 from qremote.report import Detail, Outcome
@@ -20,8 +20,7 @@ MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")
 CLEAR_OK = {"CRAM-MD5"}
 
 
-@dataclass
-class Job:
+class Job(NamedTuple):
     """The message and envelope of one delivery, ready to send."""
 
     sender: str

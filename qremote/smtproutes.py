@@ -8,7 +8,7 @@ is written twice the later line wins (``qremote check`` warns about it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from qremote.addresses import parse_endpoint
 from qremote.controlfile import ControlFile
@@ -17,8 +17,7 @@ from qremote.findings import Finding
 from qremote.routes import Remote
 
 
-@dataclass(frozen=True)
-class SmtpRoute:
+class SmtpRoute(NamedTuple):
     """One smtproutes entry; ``relay`` None means MX lookup."""
 
     key: str
@@ -42,13 +41,13 @@ def parse_smtproute(text: str, line: int = 0) -> SmtpRoute:
     return SmtpRoute(key, Remote(host, port, is_ip), line)
 
 
-@dataclass
 class SmtpRoutes:
     """Parsed smtproutes: entries by key (the later line wins), findings."""
 
-    source: ControlFile
-    entries: dict[str, SmtpRoute] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    def __init__(self, source: ControlFile, findings: list[Finding] | None = None) -> None:
+        self.source = source
+        self.entries: dict[str, SmtpRoute] = {}
+        self.findings: list[Finding] = findings or []
 
     def lookup(self, host: str) -> SmtpRoute | None:
         """The entry qmail would use for HOST, or None."""

@@ -37,6 +37,10 @@ class Received:
     auth: str | None
 
 
+def _login(login: bytes | None) -> str | None:
+    return login.decode() if login else None
+
+
 class _Handler:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -54,8 +58,8 @@ class _Handler:
         self.sink.received.append(Received(
             envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
             list(envelope.mail_options), session.peer[0],
-            session.ssl is not None, session.login_data.decode() if session.login_data
-            else None))
+            session.ssl is not None,
+            _login(getattr(session.auth_data, "login", None))))
         return "250 2.0.0 queued as 1234"
 
     async def auth_CRAM__MD5(self, server, args):
