@@ -115,10 +115,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from qremote.config import load_config, qmail_home
     from qremote.simulate import simulate, to_json, to_text
 
-    if args.probe:
-        print("qremote simulate: --probe comes with the delivery program; "
-              "not available yet", file=sys.stderr)
-        return 2
     bad = [r for r in args.recipients if "@" not in r or not r.rpartition("@")[2]]
     if bad:
         print(f"qremote simulate: recipient {bad[0]!r} has no domain "
@@ -134,7 +130,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         lookup = DnsLookup(config.dnsservers)
     plans = simulate(config, sender, args.recipients, lookup)
-    out = to_json(config, plans, lookup) if args.json else to_text(config, plans, lookup)
+    probes = None
+    if args.probe:
+        from qremote.probe import probe
+
+        probes = probe(config, plans, lookup)
+    out = (to_json(config, plans, lookup, probes) if args.json
+           else to_text(config, plans, lookup, probes))
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 1 if any(p.error for p in plans) else 0
 

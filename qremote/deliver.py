@@ -20,11 +20,6 @@ from qremote.smtp import AttemptError, Client, ConnectionDied, connect, prepare_
 from qremote.tcpto import Memory, key
 
 
-def _server_name(a: Attempt) -> str | None:
-    """The name for SNI and certificate checks: the host name, else the address."""
-    return a.remote if a.remote != a.address else a.address
-
-
 def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
              marked: dict, route_name: str, plain_only: bool = False) -> Outcome:
     """One attempt; raises AttemptError when it fails before MAIL FROM."""
@@ -41,7 +36,7 @@ def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
     try:
         local = sock.getsockname()[0]
         try:
-            ehlo, mech = negotiate(client, job, _server_name(a), plain_only, a.implicit_tls)
+            ehlo, mech = negotiate(client, job, a.server_name, plain_only, a.implicit_tls)
         except ConnectionDied as exc:
             raise AttemptError(f"connection died: {exc}") from None
         detail = Detail(route_name, local, a.target, client.tls_version or "none", mech)

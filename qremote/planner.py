@@ -34,6 +34,11 @@ class Attempt(NamedTuple):
     implicit_tls: bool
 
     @property
+    def server_name(self) -> str | None:
+        """The name for SNI and certificate checks: the host name, else the address."""
+        return self.remote if self.remote != self.address else self.address
+
+    @property
     def target(self) -> str:
         """``IP:PORT`` (``[IPv6]:PORT``) of the attempt, or the remote name."""
         if self.address is None:

@@ -36,8 +36,10 @@ def simulate(config: Config, sender: str, recipients: list[str], lookup: Lookup 
             for host, rcpts in group_by_domain(recipients)]
 
 
-def plan_to_dict(config: Config, p: Plan, lookup: Lookup | None) -> dict[str, Any]:
-    """The contract's JSON object for one delivery (plus each attempt's HELO name)."""
+def plan_to_dict(config: Config, p: Plan, lookup: Lookup | None,
+                 probes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The contract's JSON object for one delivery (plus each attempt's HELO name, and
+    with ``--probe`` what each attempt met)."""
     helos: dict[str | None, str] = {}
     attempts = []
     for a in p.attempts:
@@ -46,16 +48,20 @@ def plan_to_dict(config: Config, p: Plan, lookup: Lookup | None) -> dict[str, An
         attempts.append({"local_ip": a.local_ip, "remote": a.remote, "address": a.address,
                          "port": a.port, "implicit_tls": a.implicit_tls,
                          "helo": helos[a.local_ip]})
+        if probes is not None:
+            attempts[-1]["probe"] = probes[len(attempts) - 1]
     return {"host": p.host, "sender": p.sender, "recipients": p.recipients,
             "route": p.route.name if p.route else None, "matched": p.selection.matched,
             "tls": p.selection.tls, "auth": bool(p.route and p.route.auth),
             "attempts": attempts, "error": p.error}
 
 
-def to_json(config: Config, plans: list[Plan], lookup: Lookup | None) -> str:
+def to_json(config: Config, plans: list[Plan], lookup: Lookup | None,
+            probes: list[list[dict[str, Any]]] | None = None) -> str:
     """The whole ``--json`` document."""
-    return json.dumps({"deliveries": [plan_to_dict(config, p, lookup) for p in plans]},
-                      indent=2)
+    return json.dumps({"deliveries": [
+        plan_to_dict(config, p, lookup, probes[i] if probes else None)
+        for i, p in enumerate(plans)]}, indent=2)
 
 
 def _matched_text(config: Config, matched: str) -> str:
@@ -75,11 +81,18 @@ def _route_text(route: Route | None) -> str:
             f"remotes {route.remotes_text()} {route.remote_mode})")
 
 
-def to_text(config: Config, plans: list[Plan], lookup: Lookup | None) -> str:
+def _probe_text(result: dict[str, Any]) -> str:
+    if result["ok"]:
+        return f"probe ok: tls={result['tls']} auth={result['auth']}"
+    return f"probe failed ({result['stage']}): {result['text']}"
+
+
+def to_text(config: Config, plans: list[Plan], lookup: Lookup | None,
+            probes: list[list[dict[str, Any]]] | None = None) -> str:
     """Readable plans, one block per delivery."""
     blocks = []
-    for p in plans:
-        d = plan_to_dict(config, p, lookup)
+    for n, p in enumerate(plans):
+        d = plan_to_dict(config, p, lookup, probes[n] if probes else None)
         auth = (f"as {p.route.user!r}, {AUTH_MECHANISMS}"
                 if p.route and p.route.auth else "none")
         lines = [f"{p.host} <- {p.sender or '<>'}",
@@ -99,5 +112,7 @@ def to_text(config: Config, plans: list[Plan], lookup: Lookup | None) -> str:
                 tls = "  implicit TLS" if a.implicit_tls else ""
                 lines.append(f"    {i:>{width}}. from {a.local_ip or '(kernel)'} to "
                              f"{a.target}  {a.remote}  helo {ad['helo']}{tls}")
+                if "probe" in ad:
+                    lines.append(f"    {'':>{width}}  {_probe_text(ad['probe'])}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
