@@ -137,8 +137,9 @@ class Sink:
 class ScriptedServer:
     """Behaves as a plain SMTP server until ``stage``, then applies ``fault``.
 
-    stage: greeting, ehlo, starttls, auth, mail, rcpt, data, dot (or none).
-    fault: 4xx, 5xx, drop, stall; badtls (at starttls: 220, then no TLS).
+    stage: greeting, ehlo, starttls, auth, mail, rcpt, data, midbody, dot (or none).
+    fault: 4xx, 5xx, drop, stall; badtls (at starttls: 220, then no TLS);
+    noehlo (502 to EHLO, 250 to HELO).
     """
 
     stage: str
@@ -147,6 +148,7 @@ class ScriptedServer:
     extensions: list[str] = field(default_factory=lambda: ["PIPELINING", "8BITMIME"])
     port: int = 0
     bodies: list[bytes] = field(default_factory=list)
+    greetings: list[bytes] = field(default_factory=list)  # EHLO/HELO lines heard
 
     def start(self) -> ScriptedServer:
         self._sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
@@ -204,7 +206,12 @@ class ScriptedServer:
                     return
                 verb = line.split(b" ", 1)[0].split(b":", 1)[0].upper().strip()
                 if verb in (b"EHLO", b"HELO"):
-                    if not self._fault(conn, "ehlo"):
+                    self.greetings.append(line.strip())
+                    if verb == b"EHLO" and self.fault == "noehlo":
+                        conn.sendall(b"502 5.5.1 EHLO not implemented\r\n")
+                    elif verb == b"HELO" and self.fault == "noehlo":
+                        conn.sendall(b"250 scripted.test\r\n")
+                    elif not self._fault(conn, "ehlo"):
                         ext = b"".join(f"250-{e}\r\n".encode() for e in self.extensions)
                         conn.sendall(b"250-scripted.test\r\n" + ext + b"250 HELP\r\n")
                     elif self.fault in ("drop", "stall"):
@@ -235,6 +242,9 @@ class ScriptedServer:
                             return
                         continue
                     conn.sendall(b"354 go ahead\r\n")
+                    if self.stage == "midbody":  # stop reading in the middle of DATA
+                        self._stop.wait(30)
+                        return
                     body = b""
                     while True:
                         chunk = reader.readline()
