@@ -58,7 +58,30 @@ def install(home: Path, dry_run: bool = False, python: str | None = None) -> lis
         tmp.write_text(wrapper_text(python))
         os.chmod(tmp, 0o755)
         os.replace(tmp, target)
+    steps += _memory_file(home, dry_run)
     return steps
+
+
+def _memory_file(home: Path, dry_run: bool) -> list[str]:
+    """Create the failover memory file, writable by qmailr (as qmail does for tcpto)."""
+    from qremote.tcpto import FILE
+
+    path = home / FILE
+    if path.exists() or not path.parent.is_dir():
+        return []
+    try:
+        import pwd
+
+        owner = pwd.getpwnam("qmailr")
+        uid, gid = owner.pw_uid, owner.pw_gid
+    except KeyError:
+        uid = gid = -1
+    who = "qmailr" if uid >= 0 else "the current user (no qmailr user here)"
+    if not dry_run:
+        path.touch(mode=0o644)
+        if uid >= 0:
+            os.chown(path, uid, gid)
+    return [f"create {path} owned by {who}"]
 
 
 def uninstall(home: Path, dry_run: bool = False) -> list[str]:

@@ -26,8 +26,10 @@ def test_install_is_idempotent_and_reversible(tmp_path: Path) -> None:
     result = run_cli("--qmail-home", str(home), "install", "--dry-run")
     assert result.returncode == 0 and "would rename" in result.stdout
     assert (home / "bin" / "qmail-remote").read_bytes() == b"\x7fELF original binary"
+    (home / "queue" / "lock").mkdir(parents=True)
     assert run_cli("--qmail-home", str(home), "install").returncode == 0
     assert (home / "bin" / "qmail-remote.orig").read_bytes() == b"\x7fELF original binary"
+    assert (home / "queue" / "lock" / "qremote-tcpto").exists()
     wrapper = (home / "bin" / "qmail-remote").read_text()
     assert " -I -m qremote.remote" in wrapper
     # Twice: the original is never overwritten by the wrapper.
