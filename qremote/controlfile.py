@@ -8,10 +8,13 @@ in the operator's file moves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterator
+from typing import NamedTuple, TypeVar
 
+from qremote.errors import LineError
 from qremote.findings import Finding
+
+T = TypeVar("T")
 
 MAX_LINE = 4096
 
@@ -136,6 +139,16 @@ class ControlFile:
                     if line.text is not None)
         return ((i, t) for i, t in enumerate(text.split("\n"), 1)
                 if (s := t.strip()) and s[0] != "#")
+
+    def parsed(self, parse: Callable[[str, int], T], findings: list[Finding],
+               ) -> Iterator[T]:
+        """Each content line through ``parse(text, number)``; a LineError becomes an
+        error finding for that line, and the line is skipped."""
+        for number, text in self.texts():
+            try:
+                yield parse(text, number)
+            except LineError as exc:
+                findings.append(Finding(self.name, number, "error", str(exc)))
 
     def line_findings(self) -> list[Finding]:
         """Findings every control file shares: undecodable lines and CRLF endings."""

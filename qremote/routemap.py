@@ -115,9 +115,6 @@ class RouteMap:
 def parse_routemap(source: ControlFile) -> RouteMap:
     """Parse a routemap file; malformed lines become findings."""
     result = RouteMap(source, findings=source.line_findings())
-    for number, text in source.texts():
-        try:
-            result.add(parse_rule(text, number))
-        except LineError as exc:
-            result.findings.append(Finding(source.name, number, "error", str(exc)))
+    for rule in source.parsed(parse_rule, result.findings):
+        result.add(rule)
     return result

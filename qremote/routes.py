@@ -187,16 +187,12 @@ class RoutesFile:
 def parse_routes(source: ControlFile) -> RoutesFile:
     """Parse every line of a routes file; malformed lines become findings."""
     result = RoutesFile(source, findings=source.line_findings())
-    for number, text in source.texts():
-        try:
-            route = parse_route(text.strip(), number)
-        except LineError as exc:
-            result.findings.append(Finding(source.name, number, "error", str(exc)))
-            continue
+    for route in source.parsed(lambda text, n: parse_route(text.strip(), n),
+                               result.findings):
         earlier = result.routes.get(route.name)
         if earlier is not None:
             result.findings.append(Finding(
-                source.name, number, "error",
+                source.name, route.line, "error",
                 f"route {route.name!r} is already defined at line {earlier.line}; "
                 "route names must be unique"))
             continue

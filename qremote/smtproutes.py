@@ -66,12 +66,8 @@ class SmtpRoutes:
 def parse_smtproutes(source: ControlFile) -> SmtpRoutes:
     """Parse an smtproutes file; malformed lines become findings."""
     result = SmtpRoutes(source, findings=source.line_findings())
-    for number, text in source.texts():
-        try:
-            entry = parse_smtproute(text.rstrip(" \t"), number)
-        except LineError as exc:
-            result.findings.append(Finding(source.name, number, "error", str(exc)))
-            continue
+    for entry in source.parsed(lambda text, n: parse_smtproute(text.rstrip(" \t"), n),
+                               result.findings):
         earlier = result.entries.get(entry.key)
         if earlier is not None:
             result.findings.append(Finding(
