@@ -11,7 +11,9 @@ import re
 
 from qremote.errors import LineError
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+_LABEL_RE = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
+_LABEL = re.compile(rf"^{_LABEL_RE}$")
+_HOSTNAME = re.compile(rf"{_LABEL_RE}(?:\.{_LABEL_RE})*\.?")
 _DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
@@ -52,6 +54,8 @@ def parse_port(text: str, where: str) -> int:
 
 def check_hostname(text: str) -> str:
     """A DNS host name (letters, digits, ``-``, ``_``, dots), lower-cased."""
+    if len(text) <= 253 and _HOSTNAME.fullmatch(text) and not _DOTTED_NUMBERS.match(text):
+        return (text[:-1] if text.endswith(".") else text).lower()
     name = text[:-1] if text.endswith(".") else text
     if not name:
         raise LineError("empty host name")
@@ -86,10 +90,9 @@ def parse_endpoint(text: str, default_port: int = 25) -> tuple[str, bool, int]:
                         "e.g. [2001:db8::1]:25")
     host, sep, port_text = text.partition(":")
     port = parse_port(port_text, text) if sep else default_port
-    try:
-        return str(ipaddress.IPv4Address(host)), True, port
-    except ValueError:
-        return check_hostname(host), False, port
+    if _CANONICAL_IPV4.fullmatch(host):
+        return host, True, port
+    return check_hostname(host), False, port
 
 
 def parse_domain(text: str, what: str) -> str:

@@ -144,7 +144,13 @@ class ControlFile:
                ) -> Iterator[T]:
         """Each content line through ``parse(text, number)``; a LineError becomes an
         error finding for that line, and the line is skipped."""
-        for number, text in self.texts():
+        fast = self._fast_text()
+        # The common case is inlined: this loop runs once per routemap line.
+        numbered = self.texts() if fast is None else enumerate(fast.split("\n"), 1)
+        for number, text in numbered:
+            if not text or text[0] == "#" or (text[0] in " \t" and (
+                    not text.strip() or text.lstrip()[0] == "#")):
+                continue
             try:
                 yield parse(text, number)
             except LineError as exc:

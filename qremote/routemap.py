@@ -40,7 +40,8 @@ def parse_rule(text: str, line: int = 0) -> Rule:
     """Parse one routemap line (no comment, no terminator)."""
     m = _PLAIN_RULE.fullmatch(text)
     if m is not None and len(text) < 250:
-        return Rule(m[1].lower(), m[2].lower(), m[3], line)
+        # tuple.__new__ skips NamedTuple's Python-level __new__: this is the hot path.
+        return _new_rule(Rule, (m[1].lower(), m[2].lower(), m[3], line))
     fields = [f.strip() for f in text.split(";")]
     if len(fields) != 3:
         raise LineError("expected 3 fields separated by ';' "
@@ -58,6 +59,9 @@ def parse_rule(text: str, line: int = 0) -> Rule:
     return Rule(sender, recipient, route, line)
 
 
+_new_rule = tuple.__new__
+
+
 def format_rule(rule: Rule) -> str:
     """The routemap line for ``rule``."""
     return f"{rule.sender};{rule.recipient};{rule.route}"
@@ -70,18 +74,19 @@ class RouteMap:
         self.source = source
         self.rules: list[Rule] = []
         self.findings: list[Finding] = findings or []
-        # (sender, recipient) -> the first rule with those keys, as a plain tuple so
-        # that the compiled cache can store this dict as it is.
+        # (sender, recipient) -> the first rule with those keys (a Rule, or a plain
+        # tuple when loaded from the compiled cache).
         self._first: dict[tuple[str, str], tuple[str, str, str, int]] = {}
 
     def add(self, rule: Rule) -> None:
         """Append ``rule`` (rules must be added in file order)."""
         self.rules.append(rule)
-        self._first.setdefault((rule.sender, rule.recipient), tuple(rule))
+        self._first.setdefault((rule[0], rule[1]), rule)
 
     def index(self) -> dict[tuple[str, str], tuple[str, str, str, int]]:
-        """The first-match index: all a lookup needs (what the cache stores)."""
-        return self._first
+        """The first-match index with plain tuples: all a lookup needs (what the
+        cache stores; marshal takes no NamedTuple)."""
+        return {key: tuple(rule) for key, rule in self._first.items()}
 
     def load_index(self, index: dict[tuple[str, str], tuple[str, str, str, int]]) -> None:
         """Use ``index`` (from :meth:`index` via the compiled cache) for lookups."""
