@@ -108,3 +108,35 @@ def test_engine_is_reusable_as_a_library(make_home) -> None:
         assert [r.rcpt_tos for r in sink.received] == [[f"u{i}@x.org"] for i in range(6)]
     finally:
         sink.stop()
+
+
+def test_plain_and_login_inside_tls(make_home) -> None:
+    from tests.support.smtpsink import tls_contexts
+
+    server_ctx, _ = tls_contexts()
+    for mech in ("PLAIN", "LOGIN"):
+        sink = Sink(starttls=server_ctx, users={"bob": "pw"},
+                    mechanisms=[mech]).start()
+        try:
+            home = make_home(routes=f"r;127.0.0.2;127.0.0.1:{sink.port};bob;pw\n",
+                             routemap="*;*;r\n")
+            out = deliver(home, "x.org", "a@b.org", ["y@x.org"])
+            assert out[-1][0] == "K", out
+            assert detail(out[-1])["auth"] == mech and sink.received[0].auth == "bob"
+        finally:
+            sink.stop()
+
+
+def test_tls_none_never_starts_tls(make_home) -> None:
+    from tests.support.smtpsink import tls_contexts
+
+    server_ctx, _ = tls_contexts()
+    sink = Sink(starttls=server_ctx).start()
+    try:
+        home = make_home(routes=f"r;127.0.0.2;127.0.0.1:{sink.port};;;tls=none\n",
+                         routemap="*;*;r\n")
+        out = deliver(home, "x.org", "a@b.org", ["y@x.org"])
+        assert out[-1][0] == "K" and detail(out[-1])["tls"] == "none"
+        assert not sink.received[0].tls
+    finally:
+        sink.stop()

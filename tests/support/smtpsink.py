@@ -97,7 +97,7 @@ class Sink:
                  implicit: ssl.SSLContext | None = None,
                  users: dict[str, str] | None = None,
                  smtputf8: bool = False, data_size_limit: int | None = 33554432,
-                 strict_lines: bool = False) -> None:
+                 strict_lines: bool = False, mechanisms: list[str] | None = None) -> None:
         self.host, self.port = host, port or free_port(host)
         self.received: list[Received] = []
         self.rcpt_replies: dict[str, str] = {}
@@ -111,6 +111,9 @@ class Sink:
         if users:
             kwargs["authenticator"] = self._authenticate
             kwargs["auth_require_tls"] = False  # the client must refuse by itself
+            if mechanisms is not None:
+                kwargs["auth_exclude_mechanism"] = [
+                    m for m in ("LOGIN", "PLAIN", "CRAM-MD5") if m not in mechanisms]
         else:
             kwargs["auth_exclude_mechanism"] = ["LOGIN", "PLAIN", "CRAM-MD5"]
         self.controller = _Controller(_Handler(self), hostname=host, port=self.port,
