@@ -1,11 +1,12 @@
-# make demo: a dry run on the bundled demo qmail home. make test: lint and the suite.
+# make demo: check, simulate and the console on the bundled demo qmail home.
+# make test: lint and the suite.
 # Both create .venv themselves on a fresh machine.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_HOME := .demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench screenshots clean
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,8 @@ demo: $(DEMO_HOME)
 	@echo '$$ qremote simulate --no-dns --json client@else.net a@relay.test'
 	@$(VENV)/bin/qremote --qmail-home $(DEMO_HOME) simulate --no-dns --json \
 		client@else.net a@relay.test
+	@if [ -t 0 ] && [ -t 1 ]; then $(VENV)/bin/qconsole --demo; \
+	else echo '(run `.venv/bin/qconsole --demo` in a terminal for the console)'; fi
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
@@ -40,8 +43,12 @@ lint: $(VENV)/.test
 test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: $(VENV)/.runtime
+bench: $(VENV)/.test
 	$(PY) bench/routemap_scale.py
+	$(PY) bench/delivery_cpu.py
+
+screenshots: $(VENV)/.runtime
+	$(PY) -m qconsole.screenshots screenshots
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME)

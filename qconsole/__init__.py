@@ -1,0 +1,1 @@
+"""qconsole: the Textual operator console of qremote (routes, routemap, simulation)."""

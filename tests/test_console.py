@@ -1,0 +1,116 @@
+"""qconsole driven with Textual's Pilot, and snapshots of each view at 120x40."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from qconsole.app import QConsole
+from qconsole.demo import make_demo_home
+from qconsole.help_screen import HelpScreen
+from qconsole.simulate_view import SimulateView
+from tests.conftest import run_cli
+
+SIZE = (120, 40)
+
+
+async def _simulate(pilot: Pilot, sender: str, recipients: str) -> None:
+    await pilot.click("#sender")
+    await pilot.press(*sender)
+    await pilot.click("#recipients")
+    await pilot.press(*recipients)
+    await pilot.click("#run")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def _case_routes_view_masks_passwords_until_reveal() -> None:
+    app = QConsole(make_demo_home(), demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#routes-table", DataTable)
+        assert table.row_count == 5
+        row = table.get_row(table.coordinate_to_cell_key((1, 0)).row_key)
+        assert row[0] == "route2" and row[6] == "••••••" and "123456" not in row
+        await pilot.press("r")
+        row = table.get_row(table.coordinate_to_cell_key((1, 0)).row_key)
+        assert row[6] == "123456"
+
+
+async def _case_routemap_view_highlights_shadowed_and_unknown(make_home) -> None:
+    home = make_home(routes="a;;;;\nb;;;;\n",
+                     routemap="*;*;a\nx.org;*;b\ny.org;*;missing\n")
+    app = QConsole(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        table = app.query_one("#routemap-table", DataTable)
+        notes = [str(table.get_row_at(i)[4]) for i in range(table.row_count)]
+        assert notes == ["", "never matches: line 1 first", "route not defined"]
+
+
+async def _case_simulate_equals_the_cli(make_home) -> None:
+    home = make_demo_home()
+    app = QConsole(home, demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await _simulate(pilot, "someone@domaine1.com", "a@domaine2.com b@relay.test")
+        shown = app.query_one(SimulateView).result
+    cli = run_cli("--qmail-home", str(home), "simulate", "--json", "--no-dns",
+                  "someone@domaine1.com", "a@domaine2.com", "b@relay.test")
+    assert shown == json.loads(cli.stdout)
+
+
+async def _case_simulate_refuses_a_recipient_without_domain() -> None:
+    app = QConsole(make_demo_home(), demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await _simulate(pilot, "a@b.org", "nodomain")
+        assert app.query_one(SimulateView).result is None
+        assert "has no domain" in str(app.query_one("#simulate-output").render())
+
+
+async def _case_help_and_quit() -> None:
+    app = QConsole(make_demo_home(), demo=True, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert "read-only" in app.sub_title
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+def test_routes_view_masks_passwords_until_reveal() -> None:
+    asyncio.run(_case_routes_view_masks_passwords_until_reveal())
+
+
+def test_routemap_view_highlights_shadowed_and_unknown(make_home) -> None:
+    asyncio.run(_case_routemap_view_highlights_shadowed_and_unknown(make_home))
+
+
+def test_simulate_equals_the_cli(make_home) -> None:
+    asyncio.run(_case_simulate_equals_the_cli(make_home))
+
+
+def test_simulate_refuses_a_recipient_without_domain() -> None:
+    asyncio.run(_case_simulate_refuses_a_recipient_without_domain())
+
+
+def test_help_and_quit() -> None:
+    asyncio.run(_case_help_and_quit())
+
+
+@pytest.mark.parametrize("view", ["routes", "routemap", "simulate"])
+def test_snapshot(snap_compare, view: str, tmp_path: Path) -> None:
+    async def before(pilot: Pilot) -> None:
+        await pilot.press({"routes": "1", "routemap": "2", "simulate": "3"}[view])
+        if view == "simulate":
+            await _simulate(pilot, "someone@domaine1.com", "a@domaine2.com b@relay.test")
+
+    assert snap_compare(QConsole(make_demo_home(), demo=True), terminal_size=SIZE,
+                        run_before=before)
