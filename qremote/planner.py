@@ -15,9 +15,9 @@ import random
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from qremote.addresses import is_ipv6, sender_domain
+from qremote.addresses import is_ipv6, parse_ip, sender_domain
 from qremote.config import Config
-from qremote.errors import DnsError
+from qremote.errors import DnsError, LineError
 from qremote.mx import Lookup, mx_hosts
 from qremote.routes import Mode, Remote, Route, TlsPolicy
 
@@ -107,6 +107,19 @@ def select(config: Config, host: str, sender: str) -> Selection:
     return Selection(None, "default", default_local, "single", (MX,), "single", "may")
 
 
+def address_literal(host: str) -> str:
+    """The IP of ``[1.2.3.4]`` or ``[IPv6:2001:db8::1]``; an invalid literal is, as in
+    qmail, a host that does not exist (permanent)."""
+    inner = host[1:-1]
+    if inner[:5].lower() == "ipv6:":
+        inner = inner[5:]
+    try:
+        return parse_ip(inner)
+    except LineError:
+        raise DnsError(host, f"Sorry, I couldn't find any host named {host}. (#5.1.2)",
+                       permanent=True) from None
+
+
 def rotate(items: Sequence, mode: Mode, rng: random.Random) -> list:
     """Round robin starts at a random item, the others following; else written order."""
     items = list(items)
@@ -133,7 +146,7 @@ def _expand(remote: Remote, host: str, lookup: Lookup | None, families: tuple[bo
         return [(remote.host, None, remote.port)]
     if remote.is_mx:
         if host.startswith("[") and host.endswith("]"):
-            literal = host[1:-1]
+            literal = address_literal(host)
             return [(literal, literal, 25)]
         names = mx_hosts(host, lookup, rng)
     else:

@@ -148,10 +148,19 @@ def test_rr_test_without_dns_and_defaults(make_home) -> None:
     assert p.selection.matched == "default" and p.attempts[0].local_ip == "127.0.0.9"
 
 
-def test_address_literal_host(make_home) -> None:
+@pytest.mark.parametrize(("host", "address"), [("[192.0.2.5]", "192.0.2.5"),
+                                                ("[IPv6:2001:DB8::5]", "2001:db8::5")])
+def test_address_literals(make_home, host: str, address: str) -> None:
     config = load_config(make_home())
-    p = plan(config, "[192.0.2.5]", "a@b.org", ["x@[192.0.2.5]"], DnsLookup([("127.0.0.1", 9)]))
-    assert _order(p) == [(None, "192.0.2.5", 25)]
+    p = plan(config, host, "a@b.org", [f"x@{host}"], DnsLookup([("127.0.0.1", 9)]))
+    assert _order(p) == [(None, address, 25)]
+
+
+@pytest.mark.parametrize("host", ["[not-an-ip]", "[300.1.1.1]", "[]"])
+def test_invalid_address_literal_is_permanent(make_home, host: str) -> None:
+    config = load_config(make_home())
+    p = plan(config, host, "a@b.org", [f"x@{host}"], DnsLookup([("127.0.0.1", 9)]))
+    assert p.permanent and p.attempts == [] and p.error.endswith("(#5.1.2)")
 
 
 def test_config_errors_defer(make_home) -> None:
