@@ -5,6 +5,9 @@ qmail-remote loads it instead of parsing the text, but only while the fingerprin
 (size, mtime, inode) of both files is still the one recorded: an edited file makes
 the cache stale, and a stale cache is ignored, never trusted. The cache holds the
 passwords of ``routes``, so it gets that file's mode and group.
+
+It also holds the PTR name of every configured local IP (the HELO name), looked up
+when the cache is written, so that a delivery needs no DNS for its HELO.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from qremote.routemap import RouteMap
 from qremote.routes import Remote, Route, RoutesFile
 
 CACHE_NAME = "routes.cache"
-VERSION = 1
+VERSION = 2
 SOURCES = ("routes", "routemap")
 
 
@@ -41,7 +44,8 @@ def _route_tuple(r: Route) -> tuple:
 
 
 def write_cache(home: Path, routes: RoutesFile, routemap: RouteMap,
-                before: list[tuple[str, int, int, int]] | None) -> Path | None:
+                before: list[tuple[str, int, int, int]] | None,
+                helo_names: dict[str, str | None] | None = None) -> Path | None:
     """Write the cache for files whose fingerprint was ``before`` (taken before reading).
 
     Returns the path, or None when the files changed meanwhile or are missing."""
@@ -49,7 +53,7 @@ def write_cache(home: Path, routes: RoutesFile, routemap: RouteMap,
     if before is None or fingerprint(control) != before:
         return None
     data = marshal.dumps((VERSION, before, [_route_tuple(r) for r in routes.routes.values()],
-                          routemap.index()))
+                          routemap.index(), helo_names or {}))
     target = control / CACHE_NAME
     tmp = control / f".{CACHE_NAME}.{os.getpid()}"
     st = os.stat(control / "routes")
@@ -66,12 +70,13 @@ def write_cache(home: Path, routes: RoutesFile, routemap: RouteMap,
     return target
 
 
-def read_cache(home: Path) -> tuple[RoutesFile, RouteMap] | None:
+def read_cache(home: Path,
+               ) -> tuple[RoutesFile, RouteMap, dict[str, str | None]] | None:
     """The cached routes and routemap index, or None when absent, stale or unreadable."""
     control = home / "control"
     try:
         with open(control / CACHE_NAME, "rb") as fh:
-            version, recorded, routes, first = marshal.loads(fh.read())
+            version, recorded, routes, first, helo_names = marshal.loads(fh.read())
     except (OSError, ValueError, EOFError, TypeError):
         return None
     if version != VERSION or recorded != fingerprint(control):
@@ -82,4 +87,28 @@ def read_cache(home: Path) -> tuple[RoutesFile, RouteMap] | None:
                                              *entry[4:])
     routemap = RouteMap(ControlFile("routemap"))
     routemap.load_index(first)
-    return routes_file, routemap
+    return routes_file, routemap, helo_names
+
+
+def local_ips(routes: RoutesFile, default: str | None) -> list[str]:
+    """Every local IP the configuration names, each once."""
+    ips = dict.fromkeys(ip for r in routes.routes.values() for ip in r.local_ips)
+    if default:
+        ips[default] = None
+    return list(ips)
+
+
+def lookup_helo_names(ips: list[str], servers: list[tuple[str, int]],
+                      ) -> dict[str, str | None]:
+    """PTR names of ``ips`` (loopback ones skipped), looked up in parallel."""
+    import ipaddress
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qremote.dns import DnsLookup
+
+    wanted = [ip for ip in ips if not ipaddress.ip_address(ip).is_loopback]
+    if not wanted:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(16, len(wanted))) as pool:
+        names = pool.map(lambda ip: DnsLookup(servers).ptr(ip), wanted)
+        return dict(zip(wanted, names, strict=True))

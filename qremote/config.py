@@ -77,6 +77,8 @@ class Config:
         self.routemap = routemap
         self.files: dict[str, ControlFile] = files or {}
         self.findings: list[Finding] = findings or []
+        # PTR names of local IPs from the compiled cache (None: not known, look up).
+        self.helo_names: dict[str, str | None] | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -114,7 +116,7 @@ def _load(home: Path, use_cache: bool) -> Config:
         findings += found
     if cached is not None:
         config = build_config(home, files, findings)
-        config.routes, config.routemap = cached
+        config.routes, config.routemap, config.helo_names = cached
         return config
     return build_config(home, files, findings)
 

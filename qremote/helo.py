@@ -11,8 +11,13 @@ from qremote.mx import Lookup
 def helo_name(config: Config, local_ip: str | None, lookup: Lookup | None) -> str:
     """PTR name of ``local_ip`` when it resolves, else helohost (which defaults to me).
 
-    No lookup for a kernel-chosen source or a loopback address (its PTR is localhost)."""
-    if local_ip and lookup is not None and not ipaddress.ip_address(local_ip).is_loopback:
+    No lookup for a kernel-chosen source or a loopback address (its PTR is localhost);
+    a fresh compiled cache gives the name without DNS."""
+    if not local_ip or ipaddress.ip_address(local_ip).is_loopback:
+        return config.helohost
+    if config.helo_names is not None and local_ip in config.helo_names:
+        return config.helo_names[local_ip] or config.helohost
+    if lookup is not None:
         name = lookup.ptr(local_ip)
         if name:
             return name

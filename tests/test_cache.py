@@ -51,3 +51,28 @@ def test_no_cache_when_routes_have_errors(make_home) -> None:
     home = make_home(routes="a;;;\n", routemap=MAP)
     assert run_cli("check", home=home).returncode == 1
     assert not (home / "control" / "routes.cache").exists()
+
+
+def test_cache_holds_helo_names_so_deliveries_need_no_dns(make_home, dns_server) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, dnsservers_file
+
+    dns_server.zone.add("7.2.0.192.in-addr.arpa", "PTR", "out7.example.org")
+    home = make_home(routes="r;192.0.2.7&192.0.2.8&127.0.0.2;;;\n", routemap="*;*;r\n",
+                     dnsservers=dnsservers_file(dns_server), helohost="fallback.example\n")
+    assert run_cli("check", home=home).returncode == 0
+    dns_server.stop()  # from now on any DNS query would time out
+    code = (
+        "import sys, time; from pathlib import Path\n"
+        "from qremote.config import load_config; from qremote.helo import helo_name\n"
+        "from qremote.dns import DnsLookup\n"
+        "c = load_config(Path(sys.argv[1]), use_cache=True); t = time.monotonic()\n"
+        "names = [helo_name(c, ip, DnsLookup(c.dnsservers)) for ip in\n"
+        "         ('192.0.2.7', '192.0.2.8', '127.0.0.2')]\n"
+        "print(names, 'dns.resolver' in sys.modules, time.monotonic() - t < 1)\n")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(home)], cwd=REPO,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert out.strip() == ("['out7.example.org', 'fallback.example', 'fallback.example'] "
+                           "False True")
