@@ -21,9 +21,11 @@ from qremote.tcpto import Memory, key
 
 
 def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
-             marked: dict, route_name: str, plain_only: bool = False) -> Outcome:
+             marked: dict[tuple[str, str, int], float], route_name: str,
+             plain_only: bool = False) -> Outcome:
     """One attempt; raises AttemptError when it fails before MAIL FROM."""
-    assert a.address is not None
+    if a.address is None:  # only when the engine is called without DNS
+        raise AttemptError(f"{a.remote} was not resolved (no DNS lookup given)")
     try:
         sock = connect(a.local_ip, a.address, a.port, config.timeoutconnect)
     except AttemptError as exc:
