@@ -18,6 +18,7 @@ from qconsole.help_screen import HelpScreen
 from qconsole.routemap_view import RoutemapView
 from qconsole.routes_view import RoutesView
 from qconsole.simulate_view import SimulateView
+from qremote.check import check
 from qremote.config import Config, load_config
 
 
@@ -39,6 +40,7 @@ class QConsole(App[None]):
         self.home = home
         self.read_only = read_only
         self.config: Config = load_config(home)
+        self.findings = check(self.config)  # once: every view shows its share
         self.sub_title = ("demo" if demo else str(home)) + (" · read-only" if read_only
                                                              else "")
 
@@ -46,9 +48,9 @@ class QConsole(App[None]):
         yield Header()
         with TabbedContent(initial="routes"):
             with TabPane("Routes", id="routes"):
-                yield RoutesView(self.config)
+                yield RoutesView(self.config, self.findings)
             with TabPane("Routemap", id="routemap"):
-                yield RoutemapView(self.config)
+                yield RoutemapView(self.config, self.findings)
             with TabPane("Simulate", id="simulate"):
                 yield SimulateView(self.config)
         yield Footer()

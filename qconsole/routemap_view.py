@@ -8,16 +8,18 @@ from textual.containers import Vertical
 from textual.widgets import DataTable
 
 from qconsole.findings_panel import FindingsPanel
-from qremote.check import check
 from qremote.config import Config
+from qremote.findings import Finding
 
 
 class RoutemapView(Vertical):
     """Rules of control/routemap; the first matching line wins."""
 
-    def __init__(self, config: Config, **kwargs: object) -> None:
+    def __init__(self, config: Config, findings: list[Finding], **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.config = config
+        self.findings = [f for f in findings if f.file == "routemap"
+                         or (f.file == "routes" and "not used by any routemap" in f.text)]
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True, id="routemap-table")
@@ -42,6 +44,4 @@ class RoutemapView(Vertical):
                 note = Text("")
             table.add_row(str(rule.line), rule.sender, rule.recipient, rule.route, note,
                           key=str(rule.line))
-        findings = [f for f in check(self.config) if f.file == "routemap"
-                    or (f.file == "routes" and "not used by any routemap" in f.text)]
-        self.query_one(FindingsPanel).show(findings, "routemap")
+        self.query_one(FindingsPanel).show(self.findings, "routemap")

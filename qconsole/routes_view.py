@@ -7,8 +7,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable
 
 from qconsole.findings_panel import FindingsPanel
-from qremote.check import check
 from qremote.config import Config
+from qremote.findings import Finding
 
 MODE = {"single": "", "failover": "failover", "roundrobin": "rr"}
 COLUMNS = ("Name", "Local IPs", "Mode", "Remotes", "Mode", "AUTH user", "Password", "TLS")
@@ -17,9 +17,10 @@ COLUMNS = ("Name", "Local IPs", "Mode", "Remotes", "Mode", "AUTH user", "Passwor
 class RoutesView(Vertical):
     """Routes of control/routes, with the findings about that file."""
 
-    def __init__(self, config: Config, **kwargs: object) -> None:
+    def __init__(self, config: Config, findings: list[Finding], **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.config = config
+        self.findings = [f for f in findings if f.file == "routes"]
         self.revealed = False
 
     def compose(self) -> ComposeResult:
@@ -41,8 +42,7 @@ class RoutesView(Vertical):
                           route.local_text() or "(defaultoutgoingip)", MODE[route.local_mode],
                           route.remotes_text(), MODE[route.remote_mode], route.user or "-",
                           password or "-", route.tls, key=route.name)
-        findings = [f for f in check(self.config) if f.file == "routes"]
-        self.query_one(FindingsPanel).show(findings, "routes")
+        self.query_one(FindingsPanel).show(self.findings, "routes")
 
     def toggle_reveal(self) -> None:
         """Show or mask the passwords."""

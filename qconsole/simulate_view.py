@@ -12,11 +12,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Static
 
 from qremote.config import Config
-from qremote.simulate import plan_to_dict, simulate, to_text
+from qremote.simulate import bad_recipients, null_sender, simulate, to_dict, to_text
 
 
 class SimulateView(Vertical):
@@ -55,14 +54,14 @@ class SimulateView(Vertical):
         """Plan the deliveries of the entered mail."""
         sender = self.query_one("#sender", Input).value.strip()
         recipients = self.query_one("#recipients", Input).value.split()
-        bad = [r for r in recipients if "@" not in r or not r.rpartition("@")[2]]
+        bad = bad_recipients(recipients)
         output = self.query_one("#simulate-output", Static)
         if not recipients or bad:
             output.update(Text(f"Recipient {bad[0]!r} has no domain (write user@domain)"
                                if bad else "Enter at least one recipient.", style="red"))
             return
         output.update("Planning…")
-        self._plan("" if sender == "<>" else sender, recipients,
+        self._plan(null_sender(sender), recipients,
                    self.query_one("#use-dns", Checkbox).value)
 
     @work(thread=True, exclusive=True)
@@ -73,14 +72,10 @@ class SimulateView(Vertical):
 
             lookup = DnsLookup(self.config.dnsservers)
         plans = simulate(self.config, sender, recipients, lookup)
-        result = {"deliveries": [plan_to_dict(self.config, p, lookup) for p in plans]}
+        result = to_dict(self.config, plans, lookup)
         text = to_text(self.config, plans, lookup)
         self.app.call_from_thread(self._show, result, text)
 
     def _show(self, result: dict[str, Any], text: str) -> None:
         self.result = result
         self.query_one("#simulate-output", Static).update(Text(text))
-        self.post_message(self.Done())
-
-    class Done(Message):
-        """Posted when a simulation result is shown."""

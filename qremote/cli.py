@@ -84,9 +84,9 @@ def cmd_tcpto(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Print every finding; exit 1 when there is at least one error."""
     from qremote.check import check
-    from qremote.config import load_config, qmail_home
+    from qremote.config import load_config
 
-    home = qmail_home(getattr(args, "qmail_home", None))
+    home = _home(args)
     if not (home / "control").is_dir():
         print(f"control/: error: {home / 'control'} is not a directory; "
               "pass --qmail-home or set QMAIL_HOME", flush=True)
@@ -114,16 +114,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Plan each delivery and print it; exit 1 when a delivery has no plan."""
-    from qremote.config import load_config, qmail_home
-    from qremote.simulate import simulate, to_json, to_text
+    from qremote.config import load_config
+    from qremote.simulate import bad_recipients, null_sender, simulate, to_json, to_text
 
-    bad = [r for r in args.recipients if "@" not in r or not r.rpartition("@")[2]]
+    bad = bad_recipients(args.recipients)
     if bad:
         print(f"qremote simulate: recipient {bad[0]!r} has no domain "
               "(write user@domain)", file=sys.stderr)
         return 2
-    sender = "" if args.sender == "<>" else args.sender
-    config = load_config(qmail_home(getattr(args, "qmail_home", None)))
+    sender = null_sender(args.sender)
+    config = load_config(_home(args))
     for finding in config.errors:
         print(finding.format(), file=sys.stderr)
     lookup = None

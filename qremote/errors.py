@@ -15,16 +15,6 @@ class LineError(QremoteError):
     """One line of a control file is malformed; ``str()`` says why and how to fix it."""
 
 
-class ConfigError(QremoteError):
-    """The control files hold at least one error; ``findings`` lists them all."""
-
-    def __init__(self, findings: list) -> None:
-        self.findings = findings
-        first = findings[0].format() if findings else "invalid configuration"
-        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        super().__init__(first + more)
-
-
 class DnsError(QremoteError):
     """A DNS lookup failed; ``permanent`` is true only for NXDOMAIN."""
 

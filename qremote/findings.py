@@ -19,7 +19,3 @@ class Finding(NamedTuple):
         """The contract's form: ``control/FILE:LINE: error: TEXT``."""
         return f"control/{self.file}:{self.line}: {self.severity}: {self.text}"
 
-
-def errors(findings: list[Finding]) -> list[Finding]:
-    """Only the errors among ``findings``."""
-    return [f for f in findings if f.severity == "error"]

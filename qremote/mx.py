@@ -65,15 +65,3 @@ def mx_hosts(domain: str, lookup: Lookup, rng: random.Random | None = None) -> l
                      permanent=True)
     return order_mx(records, rng)
 
-
-class NoDns:
-    """A Lookup that resolves nothing: for ``simulate --no-dns``."""
-
-    def mx(self, domain: str) -> list[tuple[int, str]] | None:  # pragma: no cover
-        raise DnsError(domain, "DNS is disabled")
-
-    def addresses(self, host: str, ipv4: bool = True, ipv6: bool = True) -> list[str]:
-        raise DnsError(host, "DNS is disabled")  # pragma: no cover
-
-    def ptr(self, address: str) -> str | None:
-        return None

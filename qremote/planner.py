@@ -203,7 +203,7 @@ def plan(config: Config, host: str, sender: str, recipients: Sequence[str],
                 if local and address and is_ipv6(local) != is_ipv6(address):
                     continue
                 result.attempts.append(Attempt(local, name, address, port,
-                                               port == 465))
+                                               remote.implicit_tls))
     if not result.attempts:
         result.error = (temp_failures[0] if temp_failures else
                         "no local IP of the same address family as the remote addresses; "

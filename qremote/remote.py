@@ -13,8 +13,6 @@ import sys
 
 def run(argv: list[str], message: bytes, home: str | None = None) -> bytes:
     """The reports for one delivery, as bytes (the engine in a form tests can call)."""
-    from pathlib import Path
-
     from qremote.report import Outcome
 
     if len(argv) < 3:
@@ -25,7 +23,7 @@ def run(argv: list[str], message: bytes, home: str | None = None) -> bytes:
     from qremote.dns import DnsLookup
     from qremote.tcpto import Memory
 
-    root = qmail_home(home) if home else Path(os.environ.get("QMAIL_HOME") or "/var/qmail")
+    root = qmail_home(home)
     if not (root / "control").is_dir():
         return Outcome(letter="Z", text=f"qmail home {root} has no control directory; "
                                          "set QMAIL_HOME. (#4.3.0)\n").encode()

@@ -16,8 +16,20 @@ from qremote.helo import helo_name
 from qremote.mx import Lookup
 from qremote.planner import Plan, plan
 from qremote.routes import Route
+from qremote.session import CLEAR_OK, MECHANISMS
 
-AUTH_MECHANISMS = "CRAM-MD5, PLAIN or LOGIN (PLAIN and LOGIN only inside TLS)"
+AUTH_MECHANISMS = (" > ".join(MECHANISMS) + " (in the clear only "
+                   + ", ".join(sorted(CLEAR_OK)) + ")")
+
+
+def null_sender(sender: str) -> str:
+    """The envelope sender as qmail passes it: ``<>`` is written as the empty string."""
+    return "" if sender.strip() == "<>" else sender.strip()
+
+
+def bad_recipients(recipients: list[str]) -> list[str]:
+    """Recipients without a domain (a delivery needs ``user@domain``)."""
+    return [r for r in recipients if "@" not in r or not r.rpartition("@")[2]]
 
 
 def group_by_domain(recipients: list[str]) -> list[tuple[str, list[str]]]:
@@ -56,12 +68,17 @@ def plan_to_dict(config: Config, p: Plan, lookup: Lookup | None,
             "attempts": attempts, "error": p.error}
 
 
+def to_dict(config: Config, plans: list[Plan], lookup: Lookup | None,
+            probes: list[list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The whole ``--json`` document, as a dict (the console shows the same)."""
+    return {"deliveries": [plan_to_dict(config, p, lookup, probes[i] if probes else None)
+                           for i, p in enumerate(plans)]}
+
+
 def to_json(config: Config, plans: list[Plan], lookup: Lookup | None,
             probes: list[list[dict[str, Any]]] | None = None) -> str:
     """The whole ``--json`` document."""
-    return json.dumps({"deliveries": [
-        plan_to_dict(config, p, lookup, probes[i] if probes else None)
-        for i, p in enumerate(plans)]}, indent=2)
+    return json.dumps(to_dict(config, plans, lookup, probes), indent=2)
 
 
 def _matched_text(config: Config, matched: str) -> str:

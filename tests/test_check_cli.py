@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
+from qconsole.demo import make_demo_home
 from qremote.check import check
 from qremote.config import load_config
 from tests.conftest import DEMO_HOME, run_cli
@@ -18,9 +18,7 @@ SEED_ROUTES = (DEMO_HOME / "control" / "routes").read_text()
 
 
 def test_demo_home_is_clean(tmp_path: Path) -> None:
-    home = tmp_path / "demo"
-    shutil.copytree(DEMO_HOME, home)
-    (home / "control" / "routes").chmod(0o640)  # as `make demo` does; git keeps no modes
+    home = make_demo_home()  # copies the sample and sets routes to 640, as `make demo`
     result = run_cli("--qmail-home", str(home), "check")
     assert result.returncode == 0, result.stdout
     assert result.stdout == ""

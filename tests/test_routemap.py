@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from qremote.controlfile import ControlFile
 from qremote.errors import LineError
-from qremote.routemap import Rule, parse_routemap, parse_rule
+from qremote.routemap import Rule, format_rule, parse_routemap, parse_rule
 
 SEED = b"domaine1.com;*;route1\n*;domaine2.com;route2\ndomaine1.com;domaine2.com;route3\n" \
        b"*;*;route4\n"
@@ -33,6 +33,13 @@ def test_case_insensitive_and_null_sender() -> None:
     assert rm.lookup("example.com", "DEST.org").route == "r"
     assert rm.lookup("example.com", "dest.org").line == 3
     assert rm.lookup("", "x.org") is None  # an empty domain is not the null sender
+
+
+@pytest.mark.parametrize("line", ["a.com;*;r1", "<>;*;bounces", "*;b.org;r-2",
+                                  "[192.0.2.1];*;r"])
+def test_format_then_parse_is_identity(line: str) -> None:
+    rule = parse_rule(line, 7)
+    assert format_rule(rule) == line and parse_rule(format_rule(rule), 7) == rule
 
 
 @pytest.mark.parametrize(("line", "message"), [
