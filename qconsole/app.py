@@ -10,10 +10,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
+from qconsole.control_view import ControlView
 from qconsole.help_screen import HelpScreen
 from qconsole.routemap_view import RoutemapView
 from qconsole.routes_view import RoutesView
@@ -55,13 +57,57 @@ class QConsole(App[None]):
                 yield SimulateView(self.config)
         yield Footer()
 
+    def on_mount(self) -> None:
+        self._focus_pane(self.query_one(TabbedContent).active)
+
     def action_show(self, tab: str) -> None:
         """Switch to a view."""
         self.query_one(TabbedContent).active = tab
+        self._focus_pane(tab)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self._focus_pane(event.pane.id)
+
+    def _focus_pane(self, tab: str) -> None:
+        """Put the focus in the view, so its keys show in the footer."""
+        tables = self.query_one(f"#{tab}", TabPane).query(DataTable)
+        if tables:
+            tables.first().focus()
 
     def action_reveal(self) -> None:
         """Show or mask the passwords of the routes view."""
         self.query_one(RoutesView).toggle_reveal()
+
+    def reload_config(self, saved: bool = False) -> None:
+        """Read the control files again and show them; after a save, recompile
+        routes.cache as ``qremote check`` does."""
+        from qremote.cache import fingerprint
+
+        before = fingerprint(self.home / "control")
+        self.config = load_config(self.home)
+        self.findings = check(self.config)
+        for view in self.query(ControlView):
+            view.reload(self.config, self.findings)
+        self.query_one(SimulateView).config = self.config
+        if saved:
+            self._compile_cache(self.config, before)
+
+    @work(thread=True, exclusive=True, group="cache")
+    def _compile_cache(self, config: Config, before: list | None) -> None:
+        from qremote.cache import compile_cache
+
+        try:
+            written = compile_cache(config, before)
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"control/routes.cache not written: "
+                                  f"{exc.strerror}; qmail-remote reads the text files",
+                                  severity="warning")
+            return
+        if written is None:
+            self.call_from_thread(self.notify, "control/routes.cache not rewritten (errors "
+                                  "in routes or routemap); qmail-remote reads the text "
+                                  "files", severity="warning")
 
     def action_help(self) -> None:
         """Open the key reference."""

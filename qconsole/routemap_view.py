@@ -1,37 +1,37 @@
-"""The routemap view: rules in order, shadowed rules and unknown routes highlighted."""
+"""The routemap view: rules in order (the first match wins), shadowed rules and
+unknown routes highlighted; add, edit, delete, move up and down."""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.binding import Binding
 from textual.widgets import DataTable
 
-from qconsole.findings_panel import FindingsPanel
-from qremote.config import Config
+from qconsole.control_view import ControlView
+from qconsole.editing import Edit, content_neighbour
+from qconsole.form_screen import Field
 from qremote.findings import Finding
+from qremote.routemap import Rule, format_rule, rule_from_fields
 
 
-class RoutemapView(Vertical):
+class RoutemapView(ControlView):
     """Rules of control/routemap; the first matching line wins."""
 
-    def __init__(self, config: Config, findings: list[Finding], **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.config = config
-        self.findings = [f for f in findings if f.file == "routemap"
-                         or (f.file == "routes" and "not used by any routemap" in f.text)]
+    NAME = "routemap"
+    BINDINGS = [
+        Binding("a", "add", "Add above"),
+        Binding("e", "edit", "Edit"),
+        Binding("x,delete", "delete", "Delete"),
+        Binding("K,shift+up", "move_up", "Move up"),
+        Binding("J,shift+down", "move_down", "Move down"),
+    ]
 
-    def compose(self) -> ComposeResult:
-        yield DataTable(cursor_type="row", zebra_stripes=True, id="routemap-table")
-        yield FindingsPanel(id="routemap-findings")
+    def relevant(self, findings: list[Finding]) -> list[Finding]:
+        return [f for f in findings if f.file == "routemap"
+                or (f.file == "routes" and "not used by any routemap" in f.text)]
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
-    def refresh_view(self) -> None:
-        """Fill the table; a note says why a rule is highlighted."""
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
+    def fill(self, table: DataTable) -> None:
+        """One row a rule; a note says why a rule is highlighted."""
         table.add_columns("Line", "Sender domain", "Recipient domain", "Route", "Note")
         routes = self.config.routes.routes
         for rule in self.config.routemap.rules:
@@ -44,4 +44,75 @@ class RoutemapView(Vertical):
                 note = Text("")
             table.add_row(str(rule.line), rule.sender, rule.recipient, rule.route, note,
                           key=str(rule.line))
-        self.query_one(FindingsPanel).show(self.findings, "routemap")
+
+    def fields(self) -> tuple[Field, ...]:
+        """The form's fields; the route field lists the defined routes."""
+        names = ", ".join(sorted(self.config.routes.routes)) or "none defined yet"
+        return (Field("sender", "Sender domain: a domain, * (any) or <> (bounces)", "*"),
+                Field("recipient", "Recipient domain: a domain or * (any)", "example.com"),
+                Field("route", f"Route ({names})"))
+
+    def selected(self) -> Rule | None:
+        """The rule under the cursor."""
+        key = self.selected_key()
+        return next((r for r in self.config.routemap.rules if str(r.line) == key), None)
+
+    def action_add(self) -> None:
+        """A new rule, above the selected one (appended when there is none)."""
+        at = self.selected()
+
+        def build(values: dict[str, str]) -> Edit:
+            rule = rule_from_fields(**values)
+            edit = self.new_edit(f"Add rule {format_rule(rule)} to control/routemap")
+            line = at.line if at else len(edit.file.lines) + 1
+            edit.insert(line, format_rule(rule)).select = str(line)
+            return edit
+
+        self.open_form("New routemap rule" + (f" (above line {at.line})" if at else ""),
+                       self.fields(), {"sender": "*"}, build)
+
+    def action_edit(self) -> None:
+        """Change the selected rule."""
+        old = self.selected()
+        if old is None:
+            return
+
+        def build(values: dict[str, str]) -> Edit:
+            rule = rule_from_fields(**values)
+            edit = self.new_edit(f"Edit control/routemap line {old.line}")
+            if rule != old._replace(line=0):  # unchanged: keep the line as written
+                edit.replace(old.line, format_rule(rule))
+            return edit
+
+        self.open_form(f"Edit routemap line {old.line}", self.fields(),
+                       {"sender": old.sender, "recipient": old.recipient,
+                        "route": old.route}, build)
+
+    def action_delete(self) -> None:
+        """Remove the selected rule."""
+        old = self.selected()
+        if old is not None:
+            self.confirm(self.new_edit(f"Delete control/routemap line {old.line} "
+                                       f"({format_rule(old)})").replace(old.line, None))
+
+    def _move(self, step: int) -> None:
+        old = self.selected()
+        if old is None:
+            return
+        edit = self.new_edit("")
+        other = content_neighbour(edit.file, old.line, step)
+        if other is None:
+            self.app.notify("Already the " + ("first" if step < 0 else "last") + " rule.")
+            return
+        edit.summary = (f"Move control/routemap line {old.line} "
+                        f"{'above' if step < 0 else 'below'} line {other}")
+        edit.swap(old.line, other).select = str(other)
+        self.confirm(edit)
+
+    def action_move_up(self) -> None:
+        """Exchange the selected rule with the one above it."""
+        self._move(-1)
+
+    def action_move_down(self) -> None:
+        """Exchange the selected rule with the one below it."""
+        self._move(+1)

@@ -16,10 +16,14 @@ import contextlib
 import marshal
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qremote.controlfile import ControlFile
 from qremote.routemap import RouteMap
 from qremote.routes import Remote, Route, RoutesFile
+
+if TYPE_CHECKING:
+    from qremote.config import Config
 
 CACHE_NAME = "routes.cache"
 VERSION = 2
@@ -112,3 +116,17 @@ def lookup_helo_names(ips: list[str], servers: list[tuple[str, int]],
     with ThreadPoolExecutor(max_workers=min(16, len(wanted))) as pool:
         names = pool.map(lambda ip: DnsLookup(servers).ptr(ip), wanted)
         return dict(zip(wanted, names, strict=True))
+
+
+def compile_cache(config: Config, before: list[tuple[str, int, int, int]] | None,
+                  ) -> Path | None:
+    """Write routes.cache for ``config`` (read after ``before`` was taken) when routes
+    and routemap are free of errors; what ``qremote check`` and the console's save do.
+
+    Returns the path, or None when not written (errors, or files changed meanwhile);
+    a cache that was not rewritten is stale by its fingerprint, hence ignored."""
+    if any(f.severity == "error" and f.file in SOURCES for f in config.findings):
+        return None
+    names = lookup_helo_names(local_ips(config.routes, config.defaultoutgoingip),
+                              config.dnsservers)
+    return write_cache(config.home, config.routes, config.routemap, before, names)

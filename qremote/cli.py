@@ -91,7 +91,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"control/: error: {home / 'control'} is not a directory; "
               "pass --qmail-home or set QMAIL_HOME", flush=True)
         return 1
-    from qremote.cache import fingerprint, local_ips, lookup_helo_names, write_cache
+    from qremote.cache import compile_cache, fingerprint
 
     before = fingerprint(home / "control")
     config = load_config(home)
@@ -99,14 +99,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     for finding in findings:
         print(finding.format())
     n_err = sum(f.severity == "error" for f in findings)
-    if not any(f.severity == "error" and f.file in ("routes", "routemap") for f in findings):
-        names = lookup_helo_names(local_ips(config.routes, config.defaultoutgoingip),
-                                  config.dnsservers)
-        try:
-            write_cache(home, config.routes, config.routemap, before, names)
-        except OSError as exc:
-            print(f"qremote check: could not write control/routes.cache ({exc.strerror}); "
-                  "qmail-remote parses the text files instead", file=sys.stderr)
+    try:
+        compile_cache(config, before)
+    except OSError as exc:
+        print(f"qremote check: could not write control/routes.cache ({exc.strerror}); "
+              "qmail-remote parses the text files instead", file=sys.stderr)
     print(f"qremote check: {n_err} error(s), {len(findings) - n_err} warning(s) "
           f"in {home / 'control'}", file=sys.stderr)
     return 1 if n_err else 0

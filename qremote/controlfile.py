@@ -183,7 +183,10 @@ class ControlFile:
     def insert(self, number: int, text: str) -> None:
         """Insert ``text`` as line ``number`` (``len(lines)+1`` appends)."""
         lines = self.lines
-        ending = b"\r\n" if any(line.crlf for line in lines) else b"\n"
+        # The file's usual ending: CRLF when at least half the ended lines use it.
+        crlf = sum(line.crlf for line in lines)
+        ended = sum(line.raw.endswith(b"\n") for line in lines)
+        ending = b"\r\n" if crlf and crlf * 2 >= ended else b"\n"
         if lines and not lines[-1].raw.endswith(b"\n") and number > len(lines):
             lines[-1] = decode_line(lines[-1].number, lines[-1].raw + ending)
         lines.insert(number - 1, decode_line(number, text.encode("utf-8") + ending))

@@ -15,6 +15,14 @@ class LineError(QremoteError):
     """One line of a control file is malformed; ``str()`` says why and how to fix it."""
 
 
+class FieldError(LineError):
+    """One field of a console form is invalid; ``field`` names it."""
+
+    def __init__(self, field: str, text: str) -> None:
+        self.field = field
+        super().__init__(text)
+
+
 class DnsError(QremoteError):
     """A DNS lookup failed; ``permanent`` is true only for NXDOMAIN."""
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from qremote.addresses import parse_domain
 from qremote.controlfile import ControlFile
-from qremote.errors import LineError
+from qremote.errors import FieldError, LineError
 from qremote.findings import Finding
 
 ANY = "*"
@@ -60,6 +60,27 @@ def parse_rule(text: str, line: int = 0) -> Rule:
 
 
 _new_rule = tuple.__new__
+
+
+def rule_from_fields(sender: str, recipient: str, route: str) -> Rule:
+    """Validate a rule given field by field (the console's form) with the same rules
+    as :func:`parse_rule`; a FieldError names the field at fault."""
+    checks = (("sender", f"{sender};*;x"), ("recipient", f"*;{recipient};x"),
+              ("route", f"*;*;{route}"))
+    for field, text in checks:
+        value = {"sender": sender, "recipient": recipient, "route": route}[field]
+        if not value.strip():
+            raise FieldError(field, "required" if field == "route"
+                             else "required; * matches any domain")
+        if ";" in value or "\n" in value or "\r" in value:
+            raise FieldError(field, "';' and line breaks cannot appear in a value")
+        try:
+            parse_rule(text)
+        except LineError as exc:
+            raise FieldError(field, str(exc)) from None
+    if any(c.isspace() for c in route.strip()):
+        raise FieldError("route", "a route name has no spaces")
+    return parse_rule(f"{sender.strip()};{recipient.strip()};{route.strip()}")
 
 
 def format_rule(rule: Rule) -> str:

@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple
 
 from qremote.addresses import parse_endpoint, parse_ip
 from qremote.controlfile import ControlFile
-from qremote.errors import LineError
+from qremote.errors import FieldError, LineError
 from qremote.findings import Finding
 
 Mode = Literal["single", "failover", "roundrobin"]
@@ -164,6 +164,35 @@ def parse_route(text: str, line: int = 0) -> Route:
     tls = parse_options(fields[5]) if len(fields) == 6 else "may"
     return Route(name, local_ips, local_mode, remotes, remote_mode, user, password, tls,
                  line)
+
+
+FIELDS = ("name", "local_ips", "remotes", "user", "password", "tls")
+
+
+def route_from_fields(name: str, local_ips: str, remotes: str, user: str, password: str,
+                      tls: str) -> Route:
+    """Validate a route given field by field (the console's form) with the same rules
+    as :func:`parse_route`; a FieldError names the field at fault."""
+    values = dict(zip(FIELDS, (name, local_ips, remotes, user, password, tls),
+                      strict=True))
+    for field, value in values.items():
+        if ";" in value or "\n" in value or "\r" in value:
+            raise FieldError(field, "';' and line breaks separate routes and fields; "
+                                    "they cannot appear in a value")
+    checks = (("name", lambda: parse_route(f"{name};;;;")),
+              ("local_ips", lambda: parse_local_ips(local_ips)),
+              ("remotes", lambda: parse_remotes(remotes)),
+              ("tls", lambda: parse_options(f"tls={tls}")))
+    for field, run in checks:
+        try:
+            run()
+        except LineError as exc:
+            raise FieldError(field, str(exc)) from None
+    try:
+        return parse_route(";".join((name, local_ips, remotes, user, password,
+                                     f"tls={tls}")))
+    except LineError as exc:
+        raise FieldError("password" if user else "user", str(exc)) from None
 
 
 def format_route(route: Route) -> str:

@@ -78,3 +78,9 @@ def test_crlf_is_a_warning_and_parses() -> None:
     assert "r1" in routes.routes
     assert [(f.line, f.severity) for f in routes.findings] == [(1, "warning")]
     assert "CRLF" in routes.findings[0].text
+
+
+def test_insert_uses_the_usual_line_ending() -> None:
+    source = ControlFile.from_bytes("routes", b"# one CRLF comment\r\na;;;;\nb;;;;\n")
+    source.insert(4, "c;;;;")
+    assert source.render() == b"# one CRLF comment\r\na;;;;\nb;;;;\nc;;;;\n"

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qremote.controlfile import ControlFile
-from qremote.errors import LineError
-from qremote.routemap import Rule, format_rule, parse_routemap, parse_rule
+from qremote.errors import FieldError, LineError
+from qremote.routemap import Rule, format_rule, parse_routemap, parse_rule, rule_from_fields
 
 SEED = b"domaine1.com;*;route1\n*;domaine2.com;route2\ndomaine1.com;domaine2.com;route3\n" \
        b"*;*;route4\n"
@@ -76,3 +76,17 @@ def test_index_equals_linear_scan(pairs: list[tuple[str, str]], sender: str | No
 
     expected = next((r for r in rm.rules if matches(r)), None)
     assert rm.lookup(sender, rcpt) == expected
+
+
+@pytest.mark.parametrize(("values", "field", "text"), [
+    (("", "*", "r"), "sender", "required"),
+    (("a b", "*", "r"), "sender", "white space"),
+    (("*", "<>", "r"), "recipient", "null sender"),
+    (("*", "*", ""), "route", "required"),
+    (("*", "*", "a b"), "route", "no spaces"),
+])
+def test_rule_from_fields_names_the_field(values, field, text) -> None:
+    with pytest.raises(FieldError) as info:
+        rule_from_fields(*values)
+    assert info.value.field == field and text in str(info.value)
+    assert rule_from_fields("<>", "Example.COM.", "r") == parse_rule("<>;example.com;r")

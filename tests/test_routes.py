@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qremote.errors import LineError
-from qremote.routes import Remote, Route, format_route, parse_route
+from qremote.errors import FieldError, LineError
+from qremote.routes import Remote, Route, format_route, parse_route, route_from_fields
 
 
 def test_seed_examples() -> None:
@@ -102,3 +102,24 @@ def routes(draw: st.DrawFn) -> Route:
 @given(routes())
 def test_format_then_parse_is_identity(route: Route) -> None:
     assert parse_route(format_route(route)) == route
+
+
+@pytest.mark.parametrize(("values", "field", "text"), [
+    (("r 1", "", "", "", "", "may"), "name", "letters, digits"),
+    (("r", "1.2.3", "", "", "", "may"), "local_ips", "not a valid IPv4"),
+    (("r", "", "mx|relay.test", "", "", "may"), "remotes", "round-robin"),
+    (("r", "", "", "u", "", "may"), "password", "PASS is empty"),
+    (("r", "", "", "", "p", "may"), "user", "USER is empty"),
+    (("r", "", "", "", "", "maybe"), "tls", "not one of"),
+    (("r", "", "", "a;b", "p", "may"), "user", "';'"),
+])
+def test_route_from_fields_names_the_field(values, field, text) -> None:
+    with pytest.raises(FieldError) as info:
+        route_from_fields(*values)
+    assert info.value.field == field and text in str(info.value)
+
+
+def test_route_from_fields_equals_the_line_parser() -> None:
+    route = route_from_fields("r", "127.0.0.2|127.0.0.3", "mx&relay.test:587", "u", "p",
+                              "verify")
+    assert route == parse_route("r;127.0.0.2|127.0.0.3;mx&relay.test:587;u;p;tls=verify")

@@ -1,0 +1,94 @@
+"""Confirm an edit: its diff and its findings, then a safe save (or a clear refusal)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from qconsole.editing import Edit
+from qremote.controlwrite import ConflictError
+
+
+def diff_text(diff: str) -> Text:
+    """A unified diff coloured as ``git diff`` does."""
+    text = Text()
+    for line in diff.splitlines(keepends=True):
+        style = ("bold" if line.startswith(("+++", "---")) else
+                 "green" if line.startswith("+") else
+                 "red" if line.startswith("-") else
+                 "cyan" if line.startswith("@@") else "")
+        text.append(line, style=style)
+    return text
+
+
+class DiffScreen(ModalScreen[bool]):
+    """Shows the change; ``s`` saves. Dismissed with True when the file on disk is not
+    the one the console shows any more (saved, or changed by someone else)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("s", "save", "Save")]
+    DEFAULT_CSS = """
+    DiffScreen { align: center middle; }
+    DiffScreen > Vertical { width: 100; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; padding: 0 1; background: $surface; }
+    DiffScreen VerticalScroll { height: auto; max-height: 20; }
+    DiffScreen #diff-status { height: auto; padding-top: 1; }
+    DiffScreen Horizontal { height: auto; padding-top: 1; }
+    DiffScreen Button { margin-right: 2; }
+    """
+
+    def __init__(self, edit: Edit) -> None:
+        super().__init__()
+        self.edit = edit
+        self.saved = False
+        self.conflict = False
+
+    def compose(self) -> ComposeResult:
+        warnings = [f for f in self.edit.findings()
+                    if f.file == self.edit.name and f.severity == "warning"]
+        status = Text("Save writes a backup (.bak), then replaces the file atomically.")
+        for f in warnings:
+            status.append("\n" + f.format(), style="yellow")
+        with Vertical():
+            yield Static(Text(self.edit.summary, style="bold"))
+            with VerticalScroll():
+                yield Static(diff_text(self.edit.diff()), id="diff-text")
+            yield Static(status, id="diff-status")
+            with Horizontal():
+                yield Button("Save", variant="primary", compact=True, id="diff-save")
+                yield Button("Cancel", compact=True, id="diff-cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "diff-save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        """Close; nothing is written (or it was written already)."""
+        self.dismiss(self.saved or self.conflict)
+
+    def action_save(self) -> None:
+        """Write the file; on a conflict nothing is written and the screen says so."""
+        if self.saved:
+            return
+        status = self.query_one("#diff-status", Static)
+        try:
+            backup = self.edit.save()
+        except ConflictError as exc:
+            self.conflict = True
+            status.update(Text(str(exc), style="bold red"))
+            self.query_one("#diff-save", Button).disabled = True
+            self.query_one("#diff-cancel", Button).label = "Close and reload"
+            return
+        except OSError as exc:
+            status.update(Text(f"cannot write control/{self.edit.name}: "
+                               f"{exc.strerror or exc}", style="bold red"))
+            return
+        self.saved = True
+        self.app.notify(f"control/{self.edit.name} saved"
+                        + (f"; previous file kept as {backup.name}" if backup else ""))
+        self.dismiss(True)

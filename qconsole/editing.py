@@ -1,0 +1,88 @@
+"""A pending edit of one control file: the changed lines, their findings, the save.
+
+The console never rewrites a whole file: an edit is a line replaced, inserted,
+deleted or swapped on a copy of the :class:`~qremote.controlfile.ControlFile` as it
+was read, so every other byte stays as the operator left it. The edited files are
+checked with ``qremote check``'s own functions before anything is written, and
+:func:`qremote.controlwrite.save` refuses when the file changed on disk meanwhile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qremote.check import check
+from qremote.config import Config, build_config
+from qremote.controlfile import ControlFile
+from qremote.controlwrite import diff, save
+from qremote.findings import Finding
+
+
+class Edit:
+    """One change to control/``name``, ready to be shown as a diff and saved."""
+
+    def __init__(self, config: Config, name: str, summary: str) -> None:
+        self.config = config
+        self.name = name
+        self.summary = summary
+        self.select: str | None = None  # the row key to put the cursor on once saved
+        source = config.files.get(name) or ControlFile(name, exists=False)
+        self.before: bytes | None = source.render() if source.exists else None
+        self.file = ControlFile.from_bytes(name, self.before or b"")
+
+    @property
+    def after(self) -> bytes:
+        """The file's bytes once edited."""
+        return self.file.render()
+
+    def replace(self, number: int, text: str | None) -> Edit:
+        """Replace line ``number`` (None deletes it)."""
+        self.file.replace(number, text)
+        return self
+
+    def insert(self, number: int, text: str) -> Edit:
+        """Insert a line before line ``number`` (past the end appends)."""
+        self.file.insert(min(number, len(self.file.lines) + 1), text)
+        return self
+
+    def swap(self, first: int, second: int) -> Edit:
+        """Exchange two lines' texts; each keeps its own line ending."""
+        lines = self.file.lines
+        a, b = lines[first - 1].text, lines[second - 1].text
+        if a is None or b is None:
+            raise ValueError("only decodable lines can be moved")
+        self.file.replace(first, b)
+        self.file.replace(second, a)
+        return self
+
+    def diff(self) -> str:
+        """The unified diff the operator confirms."""
+        return diff(self.name, self.before or b"", self.after)
+
+    def findings(self) -> list[Finding]:
+        """``qremote check``'s findings on the configuration as it would be saved."""
+        files = dict(self.config.files)
+        files[self.name] = self.file
+        edited = build_config(self.config.home, files)
+        return check(edited)
+
+    def new_errors(self) -> list[Finding]:
+        """Errors the edit would bring that the file does not already have."""
+        known = {(f.file, f.text) for f in check(self.config) if f.severity == "error"}
+        return [f for f in self.findings()
+                if f.severity == "error" and (f.file, f.text) not in known]
+
+    def save(self) -> Path | None:
+        """Write the file (ConflictError if it changed on disk); returns the backup."""
+        return save(self.config.home / "control" / self.name, self.before, self.after)
+
+
+def content_neighbour(file: ControlFile, number: int, step: int) -> int | None:
+    """The nearest content line above (step -1) or below (+1) line ``number``."""
+    lines = file.lines
+    i = number - 1 + step
+    while 0 <= i < len(lines):
+        if lines[i].is_content:
+            return i + 1
+        i += step
+    return None
