@@ -17,11 +17,15 @@ from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from qconsole.control_view import ControlView
 from qconsole.help_screen import HelpScreen
+from qconsole.log_table import LogTable
+from qconsole.logs_view import LogsView
 from qconsole.routemap_view import RoutemapView
 from qconsole.routes_view import RoutesView
 from qconsole.simulate_view import SimulateView
+from qconsole.tcpto_view import TcptoView
 from qremote.check import check
 from qremote.config import Config, load_config
+from qremote.tcpto import Memory
 
 
 class QConsole(App[None]):
@@ -34,12 +38,17 @@ class QConsole(App[None]):
         Binding("1", "show('routes')", "Routes"),
         Binding("2", "show('routemap')", "Routemap"),
         Binding("3", "show('simulate')", "Simulate"),
+        Binding("4", "show('logs')", "Logs"),
+        Binding("5", "show('tcpto')", "Failover memory"),
         Binding("r", "reveal", "Reveal passwords"),
     ]
 
-    def __init__(self, home: Path, read_only: bool = False, demo: bool = False) -> None:
+    def __init__(self, home: Path, read_only: bool = False, demo: bool = False,
+                 log: Path | None = None, initial: str | None = None) -> None:
         super().__init__()
         self.home = home
+        self.log_path = log
+        self.initial = initial or ("logs" if log else "routes")
         self.read_only = read_only
         self.config: Config = load_config(home)
         self.findings = check(self.config)  # once: every view shows its share
@@ -48,13 +57,17 @@ class QConsole(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(initial="routes"):
+        with TabbedContent(initial=self.initial):
             with TabPane("Routes", id="routes"):
                 yield RoutesView(self.config, self.findings)
             with TabPane("Routemap", id="routemap"):
                 yield RoutemapView(self.config, self.findings)
             with TabPane("Simulate", id="simulate"):
                 yield SimulateView(self.config)
+            with TabPane("Logs", id="logs"):
+                yield LogsView(self.log_path)
+            with TabPane("Failover memory", id="tcpto"):
+                yield TcptoView(Memory.for_home(self.home))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -71,9 +84,12 @@ class QConsole(App[None]):
 
     def _focus_pane(self, tab: str) -> None:
         """Put the focus in the view, so its keys show in the footer."""
-        tables = self.query_one(f"#{tab}", TabPane).query(DataTable)
-        if tables:
-            tables.first().focus()
+        pane = self.query_one(f"#{tab}", TabPane)
+        for kind in (LogTable, DataTable):
+            found = pane.query(kind)
+            if found:
+                found.first().focus()
+                return
 
     def action_reveal(self) -> None:
         """Show or mask the passwords of the routes view."""
@@ -121,15 +137,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--demo", action="store_true",
                         help="sample configuration in a temporary qmail home")
     parser.add_argument("--read-only", action="store_true", help="disable every edit")
-    parser.add_argument("--log", metavar="PATH", help="open on the log view (to come)")
+    parser.add_argument("--log", metavar="PATH",
+                        help="open on the log view, following that file (a multilog "
+                        "directory or its current, a qmail-send log, or syslog)")
     args = parser.parse_args(argv)
-    if args.log:
-        print("qconsole: the log view is not available yet", file=sys.stderr)
-        return 2
+    log = Path(args.log) if args.log else None
     if args.demo:
         from qconsole.demo import make_demo_home
+        from qconsole.demo_live import LiveDemo
 
         home = make_demo_home()
+        live = LiveDemo(home).start()
+        try:
+            QConsole(home, read_only=args.read_only, demo=True, log=log or live.log,
+                     initial="logs" if log else "routes").run()
+        finally:
+            live.close()
+        return 0
     else:
         from qremote.config import qmail_home
 
@@ -138,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"qconsole: {home / 'control'} is not a directory; pass --qmail-home "
                   "or --demo", file=sys.stderr)
             return 1
-    QConsole(home, read_only=args.read_only, demo=args.demo).run()
+    QConsole(home, read_only=args.read_only, log=log).run()
     return 0
 
 

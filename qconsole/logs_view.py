@@ -1,0 +1,290 @@
+"""The logs view: deliveries from qmail-send's log, followed live, filtered with ``/``.
+
+History is indexed backwards in a worker thread (the newest page shows at once);
+a timer follows the file like ``tail -F``; a filter is searched in another worker,
+matches appearing as they are found, and keeps applying to new lines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Static
+from textual.worker import get_current_worker
+
+from qconsole.log_table import STYLES, LogTable, header_text
+from qconsole.logformat import local_time
+from qconsole.logindex import DEFERRAL, FAILURE, Filtered, LogIndex
+from qconsole.logsource import LogError, LogSource
+
+SPARK = " ▁▂▃▄▅▆▇█"
+FOLLOW_SECONDS = 0.25
+
+
+def sparkline(values: list[int]) -> str:
+    """Values as block characters, scaled to the largest."""
+    top = max(values) or 1
+    return "".join(SPARK[0 if v == 0 else max(1, round(v * 8 / top))] for v in values)
+
+
+class EmptyModel:
+    """No log: no rows."""
+
+    def __len__(self) -> int:
+        return 0
+
+    def row(self, i: int):
+        raise IndexError(i)
+
+    def status(self, i: int) -> int:
+        raise IndexError(i)
+
+    def key(self, i: int) -> tuple[int, int]:
+        raise IndexError(i)
+
+
+class LogsView(Vertical):
+    """Deliveries as rows; counters per route and local IP below."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("n", "jump(1)", "Next failure"),
+        Binding("N,p", "jump(-1)", "Prev failure"),
+        Binding("f", "follow", "Follow"),
+        Binding("c", "counters", "Counters"),
+    ]
+    DEFAULT_CSS = """
+    LogsView #log-filter { display: none; }
+    LogsView #log-filter.shown { display: block; }
+    LogsView #log-header { height: 1; background: $boost; }
+    LogsView #log-detail { height: auto; max-height: 4; border-top: solid $primary;
+                           padding: 0 1; }
+    LogsView #log-status { height: 1; padding: 0 1; color: $text-muted; }
+    LogsView #log-counters { height: auto; max-height: 9; }
+    LogsView #log-counters.hidden { display: none; }
+    """
+
+    def __init__(self, path: Path | None, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.path = path
+        self.source: LogSource | None = None
+        self.index: LogIndex | None = None
+        self.filtered: Filtered | None = None
+        self.error: str | None = None
+        self.stop = threading.Event()
+        self.wake = threading.Event()  # new rows for the filter worker
+        self._older_seen = 0
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: any text (recipient, route, IP, reply…); "
+                    "escape clears", id="log-filter", compact=True)
+        yield Static(id="log-header")
+        yield LogTable(EmptyModel(), id="log-table")
+        yield Static(id="log-detail")
+        yield Static(id="log-status")
+        yield DataTable(id="log-counters", show_cursor=False, zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#log-counters", DataTable)
+        table.add_columns("Kind", "Name", "Success", "Deferral", "Failure", "Last hour")
+        if self.path is None:
+            self.error = ("No log opened. Start qconsole with --log PATH (qmail-send's "
+                          "log: a multilog directory or file, or syslog).")
+        else:
+            try:
+                self.source = LogSource(self.path)
+            except LogError as exc:
+                self.error = str(exc)
+        if self.source is not None:
+            self.index = LogIndex(self.source)
+            self.query_one(LogTable).set_model(self.index)
+            self._index_history()
+            self.set_interval(FOLLOW_SECONDS, self.follow_tick)
+        self.set_interval(2.0, self.show_counters)
+        self.show_status()
+
+    def on_unmount(self) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def on_resize(self) -> None:
+        self.query_one("#log-header", Static).update(header_text(self.size.width))
+
+    # History and following -------------------------------------------------
+
+    @work(thread=True, group="log-history")
+    def _index_history(self) -> None:
+        assert self.index is not None
+        for _ in self.index.scan_history(self.stop):
+            self.app.call_from_thread(self._history_grew)
+        self.app.call_from_thread(self._history_grew)
+
+    def _history_grew(self) -> None:
+        if self.index is None:
+            return
+        added = len(self.index.older) - self._older_seen
+        self._older_seen = len(self.index.older)
+        if self.filtered is None:
+            self.query_one(LogTable).grew(added)
+        self.wake.set()
+        self.show_status()
+        if self.index.history_done or self.index.hour_done:
+            self.show_counters()
+
+    def follow_tick(self) -> None:
+        """Index what was appended; show it (the filter worker tests new rows)."""
+        if self.index is None:
+            return
+        try:
+            added = self.index.follow()
+        except OSError as exc:
+            self.error = f"cannot read {self.path}: {exc.strerror}"
+            self.show_status()
+            return
+        if added:
+            if self.filtered is None:
+                self.query_one(LogTable).grew(0)
+            self.wake.set()
+            self.show_status()
+
+    # Filter ----------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        """Show the filter box."""
+        box = self.query_one("#log-filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "log-filter":
+            self.apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "log-filter":
+            self.query_one(LogTable).focus()
+
+    def on_key(self, event) -> None:
+        box = self.query_one("#log-filter", Input)
+        if event.key == "escape" and box.has_focus:
+            box.value = ""
+            box.remove_class("shown")
+            self.query_one(LogTable).focus()
+            event.stop()
+
+    def apply_filter(self, needle: str) -> None:
+        """Show only rows containing ``needle``; empty shows every row."""
+        if self.index is None:
+            return
+        table = self.query_one(LogTable)
+        if not needle.strip():
+            self.filtered = None
+            table.set_model(self.index)
+        else:
+            self.filtered = Filtered(self.index, needle.strip())
+            table.set_model(self.filtered)
+            self._run_filter(self.filtered)
+        self.show_status()
+
+    @work(thread=True, exclusive=True, group="log-filter")
+    def _run_filter(self, filtered: Filtered) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled and not self.stop.is_set():
+            older, newer = filtered.scan(2000)
+            if older or newer:
+                self.app.call_from_thread(self._filter_grew, filtered, older)
+            if filtered.complete:
+                self.app.call_from_thread(self.show_status)
+                self.wake.wait(0.5)
+                self.wake.clear()
+
+    def _filter_grew(self, filtered: Filtered, older: int) -> None:
+        if filtered is self.filtered:
+            self.query_one(LogTable).grew(older)
+            self.show_status()
+
+    # Keys ------------------------------------------------------------------
+
+    def action_jump(self, step: int) -> None:
+        """Move to the next (1) or previous (-1) failure or deferral."""
+        table = self.query_one(LogTable)
+        model = table.model
+        i = table.cursor + step
+        for _ in range(2_000_000):
+            if not 0 <= i < len(model):
+                break
+            if model.status(i) in (DEFERRAL, FAILURE):
+                table.move_to(i)
+                return
+            i += step
+        self.app.notify("No " + ("later" if step > 0 else "earlier") +
+                        " failure or deferral.")
+
+    def action_follow(self) -> None:
+        """Jump to the newest row and keep following."""
+        self.query_one(LogTable).action_newest()
+
+    def action_counters(self) -> None:
+        """Show or hide the counters."""
+        self.query_one("#log-counters").toggle_class("hidden")
+
+    # Panels ----------------------------------------------------------------
+
+    def on_log_table_moved(self, event: LogTable.Moved) -> None:
+        row = self.query_one(LogTable).selected()
+        detail = self.query_one("#log-detail", Static)
+        if row is None:
+            detail.update("")
+            return
+        text = Text()
+        if row.status == "raw":
+            text.append("not a delivery line, shown as read: ", style="dim")
+            text.append(row.reply)
+        else:
+            text.append(f"{local_time(row.time)}  msg {row.msg or '?'}  "
+                        f"{row.sender or '?'} → {row.recipient or '?'}  ")
+            text.append(row.status, style=STYLES[row.status])
+            text.append(f"\nroute={row.route} local={row.local} remote={row.remote} "
+                        f"tls={row.tls} auth={row.auth}"
+                        + (f" in {row.duration:.1f}s" if row.duration is not None else ""))
+            text.append(f"\n{row.reply}")
+        detail.update(text)
+        self.show_status()
+
+    def show_status(self) -> None:
+        """One line: the file, the rows, what is going on."""
+        status = self.query_one("#log-status", Static)
+        if self.error:
+            status.update(Text(self.error, style="bold red"))
+            return
+        if self.index is None:
+            return
+        parts = [str(self.path), f"{len(self.index):,} rows"]
+        if not self.index.history_done:
+            parts.append("reading history…")
+        if self.filtered is not None:
+            state = "" if self.filtered.complete else " (searching…)"
+            parts.append(f"filter {self.filtered.needle!r}: {len(self.filtered):,} "
+                         f"match{state}")
+        table = self.query_one(LogTable)
+        parts.append("following" if table.following else "f: follow")
+        status.update(" · ".join(parts))
+
+    def show_counters(self) -> None:
+        """Success, deferral and failure per route and local IP over the last hour."""
+        if self.index is None:
+            return
+        with self.index.lock:
+            rows = self.index.counters.table(time.time())
+        table = self.query_one("#log-counters", DataTable)
+        table.clear()
+        for kind, name, ok, deferred, failed, spark in rows:
+            table.add_row(kind, name, Text(str(ok), style="green"),
+                          Text(str(deferred), style="yellow"),
+                          Text(str(failed), style="red"), sparkline(spark))

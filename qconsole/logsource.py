@@ -1,0 +1,179 @@
+"""A log file as bytes at stable offsets: its rotated history, and what is appended.
+
+For a multilog ``current``, the rotated ``@*.s`` (and ``@*.u``) files of the same
+directory come first, oldest first; every file is a segment, and an offset is global
+across segments, so it stays valid when ``current`` is rotated. :meth:`poll` follows
+the file like ``tail -F``: when the name points to a new file (rotation) the rest of
+the old one is read first, and a truncated file starts a new segment.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+MAX_LINE = 1 << 16
+MAX_SEGMENTS = 400
+
+
+class LogError(Exception):
+    """The log cannot be read; the text says which file and why."""
+
+
+class Segment:
+    """One file of the log, at a global base offset."""
+
+    def __init__(self, path: Path, fh: BinaryIO, base: int, size: int) -> None:
+        self.path = path
+        self.fh = fh
+        self.base = base
+        self.size = size
+        self.inode = os.fstat(fh.fileno()).st_ino
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """Bytes at a segment-local offset (os.pread: safe across threads)."""
+        return os.pread(self.fh.fileno(), length, offset)
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise LogError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def history_files(path: Path) -> list[Path]:
+    """Rotated multilog files beside ``current``, oldest first (TAI64N names sort)."""
+    if path.name != "current":
+        return []
+    try:
+        names = sorted(p.name for p in path.parent.iterdir()
+                       if p.name.startswith("@") and p.name.endswith((".s", ".u")))
+    except OSError:
+        return []
+    return [path.parent / n for n in names[-MAX_SEGMENTS:]]
+
+
+class LogSource:
+    """The log named ``path`` (a file, or a multilog directory: its ``current``)."""
+
+    def __init__(self, path: Path) -> None:
+        if path.is_dir():
+            path = path / "current"
+        self.path = path
+        self.segments: list[Segment] = []
+        self.bases: list[int] = []
+        for p in [*history_files(path), path]:
+            fh = _open(p)
+            self._add(Segment(p, fh, self.end, os.fstat(fh.fileno()).st_size))
+        self.follow_from = self._last_line_end()  # where poll() reads next
+        self.partial = b""
+
+    def _last_line_end(self) -> int:
+        """Past the last newline: an unterminated last line is read once complete."""
+        last = self.segments[-1]
+        tail = last.pread(max(0, last.size - MAX_LINE), min(MAX_LINE, last.size))
+        if not tail or tail.endswith(b"\n"):
+            return self.end
+        cut = tail.rfind(b"\n")
+        return self.end - len(tail) + cut + 1 if cut >= 0 else self.end
+
+    def _add(self, segment: Segment) -> None:
+        self.segments.append(segment)
+        self.bases.append(segment.base)
+
+    @property
+    def end(self) -> int:
+        """The global offset just past the last byte known."""
+        if not self.segments:
+            return 0
+        last = self.segments[-1]
+        return last.base + last.size
+
+    def segment_at(self, offset: int) -> Segment:
+        """The segment holding global ``offset``."""
+        return self.segments[max(0, bisect.bisect_right(self.bases, offset) - 1)]
+
+    def read_line(self, offset: int) -> bytes:
+        """The line starting at global ``offset`` (without its newline)."""
+        seg = self.segment_at(offset)
+        local = offset - seg.base
+        data = seg.pread(local, min(MAX_LINE, max(0, seg.size - local)))
+        cut = data.find(b"\n")
+        return data if cut < 0 else data[:cut]
+
+    def backward(self, end: int | None = None) -> Iterator[tuple[int, list[bytes]]]:
+        """Chunks of whole lines from ``end`` back to the start: (offset of the first
+        line, lines), newest chunk first. A line never spans two segments."""
+        end = self.end if end is None else end
+        for seg in reversed(self.segments):
+            if seg.base >= end:
+                continue
+            stop = min(end, seg.base + seg.size) - seg.base
+            while stop > 0:
+                start = max(0, stop - CHUNK)
+                data = seg.pread(start, stop - start)
+                if start > 0:
+                    cut = data.find(b"\n")
+                    if cut < 0:  # a line longer than a chunk: take it whole
+                        start, data = 0, seg.pread(0, stop)
+                    else:
+                        start += cut + 1
+                        data = data[cut + 1:]
+                if not data:
+                    break
+                lines = data.split(b"\n")
+                if lines and lines[-1] == b"":
+                    lines.pop()
+                yield seg.base + start, lines
+                stop = start
+
+    def poll(self) -> list[tuple[int, bytes]]:
+        """Complete lines appended since the last poll, as (offset, line); follows a
+        rotation or a truncation like ``tail -F``."""
+        out: list[tuple[int, bytes]] = []
+        self._read_tail(out)
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return out  # between a rename and the new file: try again later
+        last = self.segments[-1]
+        if st.st_ino != last.inode or st.st_size < last.size:
+            self._read_tail(out)  # whatever the old file got before it was renamed
+            if self.partial:  # an unterminated last line of the old file
+                out.append((self.follow_from, self.partial))
+                self.partial = b""
+            last.size = os.fstat(last.fh.fileno()).st_size
+            try:
+                fh = _open(self.path)
+            except LogError:
+                return out
+            self._add(Segment(self.path, fh, self.end, 0))
+            self.follow_from = self.end
+            self._read_tail(out)
+        return out
+
+    def _read_tail(self, out: list[tuple[int, bytes]]) -> None:
+        last = self.segments[-1]
+        size = os.fstat(last.fh.fileno()).st_size
+        pos = self.follow_from + len(self.partial) - last.base
+        if size <= pos:
+            return
+        data = self.partial + last.pread(pos, size - pos)
+        last.size = size
+        offset = self.follow_from
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        for line in lines:
+            out.append((offset, line))
+            offset += len(line) + 1
+        self.follow_from = offset
+
+    def close(self) -> None:
+        """Close every file."""
+        for seg in self.segments:
+            seg.fh.close()

@@ -1,0 +1,80 @@
+"""The failover memory view: (local IP, remote, port) pairs skipped after a connect
+timed out; clear one or all (the same file as ``qremote tcpto`` / ``tcpok``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from qremote.tcpto import EXPIRY, Key, Memory
+
+
+class TcptoView(Vertical):
+    """Pairs currently skipped by qmail-remote, oldest first."""
+
+    BINDINGS = [
+        Binding("x,delete", "clear_one", "Clear"),
+        Binding("X", "clear_all", "Clear all"),
+        Binding("g", "reload", "Refresh"),
+    ]
+    DEFAULT_CSS = "TcptoView #tcpto-note { height: auto; padding: 0 1; }"
+
+    def __init__(self, memory: Memory, clock: Callable[[], float] = time.time,
+                 **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.memory = memory
+        self.clock = clock
+        self.keys: list[Key] = []
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="tcpto-table")
+        yield Static(f"A pair whose connect timed out is tried last for {EXPIRY // 60} "
+                     f"minutes. File: {self.memory.path}", id="tcpto-note")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("Local IP", "Remote address", "Port",
+                                              "Timed out", "Skipped for")
+        self.action_reload()
+        self.set_interval(5.0, self.action_reload)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Clearing is an edit: disabled with --read-only."""
+        if action.startswith("clear") and getattr(self.app, "read_only", False):
+            return None
+        return True
+
+    def action_reload(self) -> None:
+        """Read the file again."""
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        now = self.clock()
+        entries = sorted(self.memory.read().items(), key=lambda kv: kv[1])
+        self.keys = [k for k, _ in entries]
+        for (local, address, port), when in entries:
+            table.add_row(local, address, str(port), f"{now - when:.0f} s ago",
+                          f"{max(0, EXPIRY - (now - when)) / 60:.0f} min more")
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+
+    def action_clear_one(self) -> None:
+        """Forget the selected pair: qmail-remote tries it in its turn again."""
+        table = self.query_one(DataTable)
+        if not self.keys:
+            return
+        key = self.keys[min(table.cursor_row, len(self.keys) - 1)]
+        self.memory.forget(key)
+        self.app.notify(f"Cleared {key[0]} → {key[1]}:{key[2]}")
+        self.action_reload()
+
+    def action_clear_all(self) -> None:
+        """Forget every pair."""
+        if self.keys:
+            self.memory.forget(None)
+            self.app.notify(f"Cleared {len(self.keys)} pair(s)")
+        self.action_reload()

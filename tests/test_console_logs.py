@@ -1,0 +1,107 @@
+"""The logs and failover-memory views, driven with Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from qconsole.app import QConsole
+from qconsole.demo import make_demo_home
+from qconsole.log_table import LogTable
+from qconsole.logs_view import LogsView
+from qremote.tcpto import Memory
+from tests.test_logs import OK_TEXT, delivery_lines, write
+
+SIZE = (120, 40)
+
+
+async def _wait(pilot, predicate, seconds: float = 10.0) -> None:
+    """Let the app run until ``predicate()`` holds (the follow timer is 0.25 s)."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the view"
+        await pilot.pause(0.05)
+
+
+async def _case_follow_rotation_filter_and_jumps(log: Path) -> None:
+    app = QConsole(make_demo_home(), log=log)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogsView)
+        table = app.query_one(LogTable)
+        await _wait(pilot, lambda: view.index is not None and view.index.history_done)
+        assert app.query_one("TabbedContent").active == "logs"
+        assert len(table.model) == 2 and table.cursor == 1
+        await pilot.press("slash", *"y.org")
+        await _wait(pilot, lambda: view.filtered is not None and view.filtered.complete
+                    and len(table.model) == 1)
+        # Rotation while filtering: the new current holds two matches and one other.
+        os.rename(log, log.with_name("@400000006b000000000000cc.s"))
+        now = time.time()
+        write(log, delivery_lines(now, 5, 10, "carol@y.org", "failure", "no such user"))
+        write(log, delivery_lines(now, 6, 11, "dave@z.org", "success", OK_TEXT))
+        write(log, delivery_lines(now, 7, 12, "erin@y.org", "success", OK_TEXT))
+        await _wait(pilot, lambda: len(table.model) == 3)
+        assert [table.model.row(i).recipient for i in range(3)] == \
+            ["bob@y.org", "carol@y.org", "erin@y.org"]
+        assert table.cursor == 2  # following: on the newest match
+        await pilot.press("enter")  # leave the filter box, keep the filter
+        await pilot.press("N")
+        assert table.selected().recipient == "carol@y.org"
+        await pilot.press("N")
+        assert table.selected().recipient == "bob@y.org"  # a deferral
+        await pilot.press("n")
+        assert table.selected().recipient == "carol@y.org"
+        await pilot.press("slash", "escape")  # clear the filter
+        await _wait(pilot, lambda: len(table.model) == 5)
+        detail = str(app.query_one("#log-detail").render())
+        assert "erin@y.org" in detail and "route=route1" in detail
+
+
+def test_follow_rotation_filter_and_jumps(tmp_path: Path) -> None:
+    log = tmp_path / "current"
+    now = time.time()
+    write(log, delivery_lines(now, 1, 1, "alice@x.org", "success", OK_TEXT))
+    write(log, delivery_lines(now, 2, 2, "bob@y.org", "deferral", "try later"))
+    asyncio.run(_case_follow_rotation_filter_and_jumps(log))
+
+
+async def _case_unreadable_log(log: Path) -> None:
+    app = QConsole(make_demo_home(), log=log)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        status = str(app.query_one("#log-status").render())
+        assert "cannot read" in status and str(log) in status
+
+
+def test_unreadable_log_is_said_on_screen(tmp_path: Path) -> None:
+    asyncio.run(_case_unreadable_log(tmp_path / "missing" / "current"))
+
+
+async def _case_tcpto_view(home: Path, read_only: bool) -> None:
+    memory = Memory.for_home(home)
+    memory.record(("127.0.0.2", "127.0.0.20", 465))
+    memory.record(("*", "127.0.0.30", 587))
+    app = QConsole(home, read_only=read_only)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        table = app.query_one("#tcpto-table")
+        assert table.row_count == 2
+        await pilot.press("x")
+        await pilot.pause()
+        if read_only:
+            assert len(memory.read()) == 2
+            return
+        assert list(memory.read()) == [("*", "127.0.0.30", 587)]
+        await pilot.press("X")
+        await pilot.pause()
+        assert memory.read() == {} and table.row_count == 0
+
+
+def test_tcpto_view_clears_one_then_all() -> None:
+    asyncio.run(_case_tcpto_view(make_demo_home(), read_only=False))
+
+
+def test_tcpto_view_read_only() -> None:
+    asyncio.run(_case_tcpto_view(make_demo_home(), read_only=True))

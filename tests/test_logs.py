@@ -1,0 +1,155 @@
+"""qmail-send logs: stamps, joins, rotation like tail -F, filter, counters."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import time
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qconsole.demo_live import rspawn_results
+from qconsole.logformat import delivery, logsafe, split_stamp, tai64n, tai64n_label
+from qconsole.logindex import DEFERRAL, FAILURE, RAW, SUCCESS, Filtered, LogIndex
+from qconsole.logsource import LogSource
+
+T0 = 1_795_000_000.0
+
+
+def stamp(t: float) -> str:
+    return tai64n_label(t)
+
+
+def delivery_lines(t: float, n: int, msg: int, rcpt: str, status: str, text: str,
+                   ) -> list[str]:
+    return [f"{stamp(t)} new msg {msg}",
+            f"{stamp(t)} info msg {msg}: bytes 300 from <a@b.org> qp 1 uid 2",
+            f"{stamp(t + 1)} starting delivery {n}: msg {msg} to remote {rcpt}",
+            f"{stamp(t + 3.5)} delivery {n}: {status}: {logsafe(text)}",
+            f"{stamp(t + 4)} end msg {msg}"]
+
+
+OK_TEXT = ("127.0.0.1 accepted message.\nRemote host said: 250 ok\n"
+           "route=route1 local=127.0.0.2 remote=127.0.0.20:465 tls=TLSv1.3 auth=PLAIN")
+
+
+def test_tai64n_round_trip_and_known_value() -> None:
+    # tai64nlocal: @4000000000000000 + 10 s is 1970-01-01 00:00:00 UTC.
+    assert tai64n(b"400000000000000a00000000") == 0
+    assert abs(tai64n(stamp(T0 + 0.25)[1:].encode()) - (T0 + 0.25)) < 1e-6
+
+
+def test_split_stamp_forms() -> None:
+    when, rest = split_stamp(b"@400000006b05bca41ac5cc9d new msg 1")
+    assert rest == b"new msg 1" and when is not None
+    when, rest = split_stamp(b"Nov 24 10:00:00 mail qmail: 1795000000.500000 new msg 1")
+    assert when == 1795000000.5 and rest == b"new msg 1"
+    when, rest = split_stamp(b"Nov  4 10:00:00 mail qmail-send[12]: new msg 1", year=2026)
+    assert rest == b"new msg 1"
+    assert when == time.mktime((2026, 11, 4, 10, 0, 0, 0, 0, -1))
+    when, rest = split_stamp(b"2026-11-24T10:00:00.123+01:00 mail qmail: new msg 1")
+    assert when == calendar.timegm((2026, 11, 24, 9, 0, 0, 0, 0, 0)) and rest == b"new msg 1"
+    assert split_stamp(b"new msg 1") == (None, b"new msg 1")
+
+
+def test_delivery_joins_the_three_lines() -> None:
+    lines = [x.encode() for x in delivery_lines(T0, 7, 4242, "x@example.com", "success",
+                                                 OK_TEXT)]
+    row = delivery(lines[3], lines[2], lines[1])
+    assert (row.msg, row.recipient, row.sender, row.status) == \
+        ("4242", "x@example.com", "a@b.org", "success")
+    assert (row.route, row.local, row.remote, row.tls, row.auth) == \
+        ("route1", "127.0.0.2", "127.0.0.20:465", "TLSv1.3", "PLAIN")
+    assert row.duration == 2.5
+    assert row.reply == "127.0.0.1 accepted message. · Remote host said: 250 ok"
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_make_a_row(data: bytes) -> None:
+    row = delivery(data.replace(b"\n", b""))
+    assert row.status in ("raw", "success", "deferral", "failure")
+
+
+def test_rspawn_results_combine_recipient_and_message_reports() -> None:
+    reports = (b"r\0h127.0.0.1 does not like recipient.\nRemote host said: 550 no\n\0"
+               b"K127.0.0.1 accepted message.\nroute=r local=- remote=- tls=none auth=none\0")
+    (s1, t1), (s2, t2) = rspawn_results(reports, 2)
+    assert s1 == "success" and t1.startswith("127.0.0.1 accepted")
+    assert s2 == "failure" and "550 no" in t2 and t2.endswith("auth=none")
+
+
+def write(path: Path, lines: list[str], mode: str = "a") -> None:
+    with open(path, mode, encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+
+
+def test_index_history_rotated_files_garbage_and_counters(tmp_path: Path) -> None:
+    log = tmp_path / "current"
+    now = time.time()
+    write(tmp_path / "@400000006b000000000000aa.s",
+          delivery_lines(now - 600, 1, 100, "old@x.org", "failure", "No such domain"))
+    write(log, delivery_lines(now - 300, 1, 101, "a@x.org", "deferral", "Sorry (#4.4.1)\n"
+                              "route=route2 local=127.0.0.3 remote=- tls=none auth=none"))
+    with open(log, "ab") as fh:
+        fh.write(b"\xff\xfe binary \x00 junk\n")
+    write(log, ["Nov 24 10:00:00 mail sshd[1]: unrelated syslog line"])
+    write(log, delivery_lines(now - 10, 2, 102, "b@x.org", "success", OK_TEXT))
+    index = LogIndex(LogSource(log))
+    assert list(index.scan_history())[-1] == 4
+    rows = [index.row(i) for i in range(len(index))]
+    assert [r.recipient for r in rows] == ["old@x.org", "a@x.org", "", "b@x.org"]
+    assert [index.status(i) for i in range(4)] == [FAILURE, DEFERRAL, RAW, SUCCESS]
+    assert "binary" in rows[2].reply
+    counters = {(k, n): (s, d, f) for k, n, s, d, f, _ in index.counters.table(time.time())}
+    assert counters[("route", "route1")] == (1, 0, 0)
+    assert counters[("route", "route2")] == (0, 1, 0)
+    assert counters[("local IP", "127.0.0.3")] == (0, 1, 0)
+
+
+def test_follow_across_rotation_and_truncation(tmp_path: Path) -> None:
+    log = tmp_path / "current"
+    now = time.time()
+    lines = delivery_lines(now, 3, 200, "first@x.org", "success", OK_TEXT)
+    write(log, lines[:3])  # the delivery is in progress when the console opens
+    index = LogIndex(LogSource(log))
+    list(index.scan_history())
+    assert len(index) == 0
+    write(log, lines[3:4])
+    with open(log, "a") as fh:
+        fh.write(stamp(now) + " delivery 9: succ")  # half a line: not yet
+    assert index.follow() == 1
+    assert index.row(0).recipient == "first@x.org"  # joined with the older start line
+    # multilog rotates: current becomes @....s, a new current starts.
+    with open(log, "a") as fh:
+        fh.write("ess: did_0+0+1/\n")
+    os.rename(log, tmp_path / "@400000006b000000000000bb.s")
+    write(log, delivery_lines(now + 5, 4, 201, "second@x.org", "deferral", "try later"))
+    assert index.follow() == 2
+    assert [index.row(i).recipient for i in range(3)] == ["first@x.org", "", "second@x.org"]
+    assert index.row(1).status == "success"  # the line finished in the rotated file
+    # logrotate-style truncation: the same file starts again from zero.
+    with open(log, "w") as fh:
+        fh.write("\n".join(delivery_lines(now + 9, 5, 202, "third@x.org", "failure",
+                                          "no")) + "\n")
+    assert index.follow() == 1
+    assert index.row(3).recipient == "third@x.org"
+
+
+def test_filter_matches_history_and_new_rows(tmp_path: Path) -> None:
+    log = tmp_path / "maillog"
+    now = time.time()
+    write(log, delivery_lines(now, 1, 1, "alice@x.org", "success", OK_TEXT))
+    write(log, delivery_lines(now, 2, 2, "bob@y.org", "deferral", "later"))
+    index = LogIndex(LogSource(log))
+    list(index.scan_history())
+    filtered = Filtered(index, "Y.ORG")
+    filtered.scan()
+    assert [filtered.row(i).recipient for i in range(len(filtered))] == ["bob@y.org"]
+    write(log, delivery_lines(now, 3, 3, "carol@y.org", "success", OK_TEXT))
+    index.follow()
+    assert not filtered.complete
+    filtered.scan()
+    assert [filtered.row(i).recipient for i in range(len(filtered))] == \
+        ["bob@y.org", "carol@y.org"]
