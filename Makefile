@@ -46,6 +46,7 @@ test: lint
 bench: $(VENV)/.test
 	$(PY) bench/routemap_scale.py
 	$(PY) bench/delivery_cpu.py
+	$(PY) bench/log_scale.py
 
 screenshots: $(VENV)/.runtime
 	$(PY) -m qconsole.screenshots screenshots

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
+from qconsole.commands import COMMANDS, Command
 from qconsole.control_view import ControlView
 from qconsole.help_screen import HelpScreen
 from qconsole.log_table import LogTable
@@ -25,6 +28,7 @@ from qconsole.simulate_view import SimulateView
 from qconsole.tcpto_view import TcptoView
 from qremote.check import check
 from qremote.config import Config, load_config
+from qremote.tcpto import FILE as TCPTO_FILE
 from qremote.tcpto import Memory
 
 
@@ -41,11 +45,14 @@ class QConsole(App[None]):
         Binding("4", "show('logs')", "Logs"),
         Binding("5", "show('tcpto')", "Failover memory"),
         Binding("r", "reveal", "Reveal passwords"),
+        Binding("ctrl+r", "reload", "Reload", show=False),
     ]
 
     def __init__(self, home: Path, read_only: bool = False, demo: bool = False,
-                 log: Path | None = None, initial: str | None = None) -> None:
+                 log: Path | None = None, initial: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         super().__init__()
+        self.clock = clock
         self.home = home
         self.log_path = log
         self.initial = initial or ("logs" if log else "routes")
@@ -67,7 +74,7 @@ class QConsole(App[None]):
             with TabPane("Logs", id="logs"):
                 yield LogsView(self.log_path)
             with TabPane("Failover memory", id="tcpto"):
-                yield TcptoView(Memory.for_home(self.home))
+                yield TcptoView(Memory(self.home / TCPTO_FILE, self.clock), self.clock)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -124,6 +131,31 @@ class QConsole(App[None]):
             self.call_from_thread(self.notify, "control/routes.cache not rewritten (errors "
                                   "in routes or routemap); qmail-remote reads the text "
                                   "files", severity="warning")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette: Textual's own commands, then every action of the console."""
+        yield from super().get_system_commands(screen)
+        for command in COMMANDS:
+            if command.edits and self.read_only:
+                continue
+            yield SystemCommand(command.title, command.help,
+                                lambda c=command: self.run_command(c))
+
+    def run_command(self, command: Command) -> None:
+        """Go to the command's view and run its action there."""
+        self.action_show(command.tab)
+        if command.action is None:
+            return
+        if command.action.startswith("app."):
+            self.reload_config()
+            self.notify("Control files read again.")
+            return
+        widget = self.query_one(command.widget or "")
+        self.call_later(widget.run_action, command.action)
+
+    def action_reload(self) -> None:
+        """Read the control files again."""
+        self.reload_config()
 
     def action_help(self) -> None:
         """Open the key reference."""

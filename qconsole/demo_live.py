@@ -115,8 +115,8 @@ class LiveDemo:
         self.msg = itertools.count(int(time.time()) % 100000 * 10)
         self.slot = itertools.count(1)
 
-    def start(self) -> LiveDemo:
-        """Open the sinks and start delivering."""
+    def start(self, deliveries: bool = True) -> LiveDemo:
+        """Open the sinks (and the DNS responder) and start delivering."""
         dns = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _ServfailHandler)
         threading.Thread(target=dns.serve_forever, daemon=True).start()
         self.servers.append(dns)  # type: ignore[arg-type]
@@ -131,7 +131,8 @@ class LiveDemo:
                 continue  # taken: those deliveries will show as deferrals
             threading.Thread(target=server.serve_forever, daemon=True).start()
             self.servers.append(server)
-        threading.Thread(target=self._run, daemon=True).start()
+        if deliveries:
+            threading.Thread(target=self._run, daemon=True).start()
         return self
 
     def close(self) -> None:

@@ -81,6 +81,7 @@ class LogsView(Vertical):
         self.stop = threading.Event()
         self.wake = threading.Event()  # new rows for the filter worker
         self._older_seen = 0
+        self.counters_shown: bool | None = None  # None: by the terminal's height
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: any text (recipient, route, IP, reply…); "
@@ -116,6 +117,8 @@ class LogsView(Vertical):
 
     def on_resize(self) -> None:
         self.query_one("#log-header", Static).update(header_text(self.size.width))
+        if self.counters_shown is None:  # on a short terminal the rows come first
+            self.query_one("#log-counters").set_class(self.size.height < 26, "hidden")
 
     # History and following -------------------------------------------------
 
@@ -232,7 +235,9 @@ class LogsView(Vertical):
 
     def action_counters(self) -> None:
         """Show or hide the counters."""
-        self.query_one("#log-counters").toggle_class("hidden")
+        counters = self.query_one("#log-counters")
+        counters.toggle_class("hidden")
+        self.counters_shown = not counters.has_class("hidden")
 
     # Panels ----------------------------------------------------------------
 

@@ -65,6 +65,10 @@ class RoutesView(ControlView):
         self.revealed = not self.revealed
         self.refresh_view()
 
+    def action_reveal(self) -> None:
+        """Show or mask the passwords."""
+        self.toggle_reveal()
+
     def selected(self) -> Route | None:
         """The route under the cursor."""
         key = self.selected_key()

@@ -1,34 +1,77 @@
-"""``python -m qconsole.screenshots DIR``: an SVG of each view of the demo (make screenshots)."""
+"""``python -m qconsole.screenshots DIR``: an SVG of each view of the live demo
+(``make screenshots``): routes, the route form and its diff, routemap, simulate,
+logs (real deliveries by qmail-remote to the demo's loopback sink) and the
+failover memory."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 from qconsole.app import QConsole
 from qconsole.demo import make_demo_home
+from qconsole.demo_live import LiveDemo
+from qremote.tcpto import Memory
 
 SIZE = (120, 40)
 
 
 async def shoot(out: Path) -> list[Path]:
-    """Save routes.svg, routemap.svg and simulate.svg into ``out``."""
+    """Save one SVG a view into ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    app = QConsole(make_demo_home(), demo=True)
+    home = make_demo_home()
+    live = LiveDemo(home, interval=0.3).start()
+    memory = Memory.for_home(home)
+    memory.record(("127.0.0.2", "127.0.0.20", 465))
+    memory.record(("127.0.0.4", "127.0.0.40", 25))
+    deadline = time.monotonic() + 60
+    while live.log.read_text().count("\ndelivery ") < 10 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    live.stop.set()
+    app = QConsole(home, demo=True, log=live.log, initial="routes")
     written: list[Path] = []
-    async with app.run_test(size=SIZE) as pilot:
-        for key, name in (("1", "routes"), ("2", "routemap"), ("3", "simulate")):
-            await pilot.press(key)
-            if name == "simulate":
-                await pilot.click("#sender")
-                await pilot.press(*"someone@domaine1.com")
-                await pilot.click("#recipients")
-                await pilot.press(*"a@domaine2.com b@relay.test")
-                await pilot.click("#run")
-                await app.workers.wait_for_complete()
+
+    def save(name: str) -> None:
+        written.append(Path(app.save_screenshot(f"{name}.svg", str(out))))
+
+    try:
+        async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
-            written.append(Path(app.save_screenshot(f"{name}.svg", str(out))))
+            save("routes")
+            await pilot.press("down", "e")
+            await pilot.pause()
+            save("route-form")
+            form = app.screen
+            form.query_one("#field-remotes").value = "127.0.0.20:465&127.0.0.30:587"
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            save("route-diff")
+            await pilot.press("escape")
+            await pilot.press("2")
+            await pilot.pause()
+            save("routemap")
+            await pilot.press("3")
+            await pilot.click("#sender")
+            await pilot.press(*"someone@domaine1.com")
+            await pilot.click("#recipients")
+            await pilot.press(*"a@domaine2.com b@relay.test")
+            await pilot.click("#probe")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            save("simulate")
+            await pilot.press("4")
+            await pilot.pause(1.0)
+            app.query_one("LogsView").show_counters()
+            await pilot.press("N")
+            await pilot.pause()
+            save("logs")
+            await pilot.press("5")
+            await pilot.pause()
+            save("tcpto")
+    finally:
+        live.close()
     return written
 
 

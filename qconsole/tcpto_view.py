@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from qremote.tcpto import EXPIRY, Key, Memory
+from qremote.tcpto import EXPIRY, FILE, Key, Memory
 
 
 class TcptoView(Vertical):
@@ -34,7 +34,7 @@ class TcptoView(Vertical):
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True, id="tcpto-table")
         yield Static(f"A pair whose connect timed out is tried last for {EXPIRY // 60} "
-                     f"minutes. File: {self.memory.path}", id="tcpto-note")
+                     f"minutes. File: {FILE} in the qmail home.", id="tcpto-note")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("Local IP", "Remote address", "Port",

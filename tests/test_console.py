@@ -19,12 +19,13 @@ from tests.conftest import run_cli
 SIZE = (120, 40)
 
 
-async def _simulate(pilot: Pilot, sender: str, recipients: str) -> None:
+async def _simulate(pilot: Pilot, sender: str, recipients: str, button: str = "#run",
+                    ) -> None:
     await pilot.click("#sender")
     await pilot.press(*sender)
     await pilot.click("#recipients")
     await pilot.press(*recipients)
-    await pilot.click("#run")
+    await pilot.click(button)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
@@ -105,12 +106,64 @@ def test_help_and_quit() -> None:
     asyncio.run(_case_help_and_quit())
 
 
-@pytest.mark.parametrize("view", ["routes", "routemap", "simulate"])
-def test_snapshot(snap_compare, view: str, tmp_path: Path) -> None:
+SNAPSHOT_LOG = Path("/tmp/qconsole-snapshot-log/current")  # the path shows on screen
+T0 = 1_795_000_000  # 2026-11-18 08:26:40 UTC
+
+
+def snapshot_log() -> Path:
+    """A fixed log: deliveries of every kind, a garbage line, times in the past."""
+    from tests.test_logs import OK_TEXT, delivery_lines, write
+
+    SNAPSHOT_LOG.parent.mkdir(parents=True, exist_ok=True)
+    SNAPSHOT_LOG.write_text("")
+    fail = ("127.0.0.60 does not like recipient.\nRemote host said: 550 5.1.1 no such "
+            "user\nGiving up on 127.0.0.60.\nroute=route5 local=127.0.0.1 "
+            "remote=127.0.0.60:587 tls=none auth=none")
+    defer = ("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n"
+             "route=route4 local=127.0.0.4 remote=127.0.0.40:25 tls=none auth=none")
+    for i in range(12):
+        status, text = [("success", OK_TEXT), ("failure", fail), ("deferral", defer),
+                        ("success", OK_TEXT)][i % 4]
+        write(SNAPSHOT_LOG, delivery_lines(T0 + i * 240, i + 1, 5000 + i,
+                                           f"user{i}@example{i % 3}.test", status, text))
+        if i == 5:
+            write(SNAPSHOT_LOG, ["a garbage line that is not qmail-send's"])
+    return SNAPSHOT_LOG
+
+
+@pytest.mark.parametrize("view", ["routes", "routemap", "simulate", "logs", "tcpto"])
+def test_snapshot(snap_compare, view: str, monkeypatch) -> None:
+    import time
+
+    from qremote.tcpto import Memory
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    home = make_demo_home()
+    Memory(home / "queue/lock/qremote-tcpto", lambda: T0 - 300).record(
+        ("127.0.0.2", "127.0.0.20", 465))
+    Memory(home / "queue/lock/qremote-tcpto", lambda: T0 - 120).record(
+        ("*", "127.0.0.30", 587))
+
     async def before(pilot: Pilot) -> None:
-        await pilot.press({"routes": "1", "routemap": "2", "simulate": "3"}[view])
+        await pilot.press({"routes": "1", "routemap": "2", "simulate": "3", "logs": "4",
+                           "tcpto": "5"}[view])
         if view == "simulate":
             await _simulate(pilot, "someone@domaine1.com", "a@domaine2.com b@relay.test")
+        if view == "logs":
+            from qconsole.logs_view import LogsView
 
-    assert snap_compare(QConsole(make_demo_home(), demo=True), terminal_size=SIZE,
-                        run_before=before)
+            logs = pilot.app.query_one(LogsView)
+            while logs.index is None or not logs.index.history_done:
+                await pilot.pause(0.05)
+            logs.show_counters()
+            await pilot.press("N")
+            await pilot.pause()
+
+    app = QConsole(home, demo=True, log=snapshot_log(), initial="routes",
+                   clock=lambda: T0 + 3000)
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

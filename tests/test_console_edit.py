@@ -227,3 +227,23 @@ async def _case_read_only_disables_edits(home: Path) -> None:
 
 def test_read_only_disables_edits(make_home) -> None:
     asyncio.run(_case_read_only_disables_edits(_home(make_home)))
+
+
+async def _case_palette_runs_view_actions(home: Path) -> None:
+    app = QConsole(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Duplicate route")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, FormScreen)
+        assert app.screen.query_one("#field-name", Input).value == "alpha-copy"
+        app.read_only = True
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+    assert "Routes" in titles and "Probe" in titles and "Next failure" in titles
+    assert not titles & {"Add route", "Delete routemap rule", "Clear all failover pairs"}
+
+
+def test_palette_runs_view_actions(make_home) -> None:
+    asyncio.run(_case_palette_runs_view_actions(_home(make_home)))

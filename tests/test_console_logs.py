@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from qconsole.demo import make_demo_home
 from qconsole.log_table import LogTable
 from qconsole.logs_view import LogsView
 from qremote.tcpto import Memory
+from tests.conftest import run_cli
 from tests.test_logs import OK_TEXT, delivery_lines, write
 
 SIZE = (120, 40)
@@ -88,12 +90,15 @@ async def _case_tcpto_view(home: Path, read_only: bool) -> None:
         await pilot.press("5")
         table = app.query_one("#tcpto-table")
         assert table.row_count == 2
+        first = tuple(table.get_row_at(0)[:2])
         await pilot.press("x")
         await pilot.pause()
         if read_only:
             assert len(memory.read()) == 2
             return
-        assert list(memory.read()) == [("*", "127.0.0.30", 587)]
+        left = list(memory.read())
+        assert len(left) == 1 and left[0][:2] != first
+        assert tuple(table.get_row_at(0)[:2]) == left[0][:2]
         await pilot.press("X")
         await pilot.pause()
         assert memory.read() == {} and table.row_count == 0
@@ -105,3 +110,60 @@ def test_tcpto_view_clears_one_then_all() -> None:
 
 def test_tcpto_view_read_only() -> None:
     asyncio.run(_case_tcpto_view(make_demo_home(), read_only=True))
+
+
+async def _case_probe_shows_progress_and_equals_the_cli(home: Path) -> None:
+    from qconsole.simulate_view import SimulateView
+    from tests.test_console import _simulate
+
+    app = QConsole(home, demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        seen: list[tuple[int, int]] = []
+        view = app.query_one(SimulateView)
+        original = view._progress
+
+        def spy(done, total, result):
+            seen.append((done, total))
+            original(done, total, result)
+
+        view._progress = spy
+        await _simulate(pilot, "someone@domaine1.com", "a@domaine2.com", button="#probe")
+        shown = view.result
+    assert seen == [(0, 2), (1, 2), (2, 2)]
+    attempts = shown["deliveries"][0]["attempts"]
+    assert attempts[1]["probe"]["ok"] and attempts[1]["probe"]["tls"] == "none"
+    cli = run_cli("--qmail-home", str(home), "simulate", "--json", "--no-dns", "--probe",
+                  "someone@domaine1.com", "a@domaine2.com")
+    assert shown == json.loads(cli.stdout)
+
+
+def test_probe_shows_progress_and_equals_the_cli() -> None:
+    from qconsole.demo_live import LiveDemo
+
+    home = make_demo_home()
+    live = LiveDemo(home).start(deliveries=False)  # the loopback SMTP sinks
+    try:
+        asyncio.run(_case_probe_shows_progress_and_equals_the_cli(home))
+    finally:
+        live.close()
+
+
+async def _case_live_demo_rows_arrive() -> None:
+    from qconsole.demo_live import LiveDemo
+
+    home = make_demo_home()
+    live = LiveDemo(home, interval=0.2).start()
+    try:
+        app = QConsole(home, demo=True, log=live.log)
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.query_one(LogTable)
+            await _wait(pilot, lambda: len(table.model) >= 4, seconds=60)
+            statuses = {table.model.row(i).status for i in range(len(table.model))}
+            assert "success" in statuses and statuses <= {"success", "deferral", "failure"}
+    finally:
+        live.close()
+
+
+def test_live_demo_rows_arrive() -> None:
+    asyncio.run(_case_live_demo_rows_arrive())

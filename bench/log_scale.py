@@ -1,0 +1,161 @@
+"""The logs view at scale: a 1 GB qmail-send log (about 10 million lines).
+
+Generates the log once (``BENCH_LOG`` path, ``BENCH_LOG_MB`` size, default 1024),
+then prints:
+- time to the newest page (open, index backwards until a page of rows, read and
+  join the rows), against a baseline in the same process: reading the last 1 MB
+  and splitting it into lines, the least any viewer must do;
+- the whole history indexed (as the worker thread does), its time and the peak
+  memory of the process (the target is under 300 MB);
+- following: 5,000 lines a second appended for a few seconds by a writer thread,
+  indexed every 0.25 s as the view does; the CPU that costs, and the lines a
+  second it could keep up with.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qconsole.logformat import logsafe, tai64n_label  # noqa: E402
+from qconsole.logindex import LogIndex  # noqa: E402
+from qconsole.logsource import LogSource  # noqa: E402
+
+LOG = Path(os.environ.get("BENCH_LOG", "/tmp/qremote-bench-log/current"))
+SIZE_MB = int(os.environ.get("BENCH_LOG_MB", "1024"))
+PAGE = 50
+FOLLOW_RATE = 5000
+FOLLOW_SECONDS = 4
+OK = logsafe("127.0.0.30 accepted message.\nRemote host said: 250 2.0.0 ok queued as 1234\n"
+             "route=route3 local=127.0.0.3 remote=127.0.0.30:587 tls=TLSv1.3 auth=none")
+DEFER = logsafe("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n"
+                "route=route4 local=127.0.0.4 remote=127.0.0.40:25 tls=none auth=none")
+
+
+def message_lines(t: float, msg: int) -> str:
+    """One message with two deliveries: 8 lines, about 900 bytes."""
+    s = tai64n_label(t)
+    n1, n2 = msg % 50 + 1, msg % 50 + 51
+    status = "deferral" if msg % 7 == 0 else "success"
+    return (f"{s} new msg {msg}\n"
+            f"{s} info msg {msg}: bytes {2000 + msg % 5000} from <news@shop{msg % 97}.test> "
+            f"qp {msg % 30000} uid 1000\n"
+            f"{s} starting delivery {n1}: msg {msg} to remote user{msg}@domain{msg % 89}.test\n"
+            f"{s} starting delivery {n2}: msg {msg} to remote other{msg}@relay{msg % 13}.test\n"
+            f"{s} status: local 0/10 remote 2/20\n"
+            f"{s} delivery {n1}: success: {OK}\n"
+            f"{s} delivery {n2}: {status}: {DEFER if status == 'deferral' else OK}\n"
+            f"{s} end msg {msg}\n")
+
+
+def generate(path: Path, size: int) -> None:
+    """Write the log if it is not there yet (the newest hour is recent)."""
+    if path.exists() and path.stat().st_size >= size:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time() - 30 * 86400
+    per = len(message_lines(start, 10**6).encode())
+    count = size // per + 1
+    step = (time.time() - start) / count
+    with open(path, "w", encoding="ascii") as fh:
+        buf = []
+        for i in range(count):
+            buf.append(message_lines(start + i * step, 10**6 + i))
+            if len(buf) == 5000:
+                fh.write("".join(buf))
+                buf.clear()
+        fh.write("".join(buf))
+
+
+def newest_page(path: Path) -> float:
+    """Seconds until a page of the newest rows is read and joined."""
+    t = time.perf_counter()
+    index = LogIndex(LogSource(path))
+    scan = index.scan_history(progress=PAGE)
+    next(scan)
+    rows = [index.row(len(index) - 1 - i) for i in range(PAGE)]
+    assert all(r.recipient for r in rows)
+    scan.close()
+    return time.perf_counter() - t
+
+
+def baseline(path: Path) -> float:
+    """Seconds to read the last 1 MB and split it into lines."""
+    t = time.perf_counter()
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - (1 << 20)))
+        lines = fh.read().split(b"\n")
+    assert len(lines) > PAGE
+    return time.perf_counter() - t
+
+
+def follow(path: Path) -> tuple[int, float, float]:
+    """(rows indexed, CPU seconds spent indexing, wall seconds) while a writer
+    appends FOLLOW_RATE lines a second."""
+    index = LogIndex(LogSource(path))
+    done = threading.Event()
+
+    def writer() -> None:
+        msg = 9 * 10**8
+        with open(path, "a", encoding="ascii") as fh:
+            for _ in range(FOLLOW_SECONDS * 10):
+                tick = time.monotonic()
+                for _ in range(FOLLOW_RATE // 10 // 8):
+                    fh.write(message_lines(time.time(), msg))
+                    msg += 1
+                fh.flush()
+                time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+        done.set()
+
+    threading.Thread(target=writer).start()
+    rows, cpu = 0, 0.0
+    t0 = time.perf_counter()
+    while True:
+        finished = done.is_set()
+        c = time.thread_time()
+        rows += index.follow()
+        cpu += time.thread_time() - c
+        if finished:
+            break
+        time.sleep(0.25)
+    return rows, cpu, time.perf_counter() - t0
+
+
+def main() -> None:
+    size = SIZE_MB << 20
+    t = time.perf_counter()
+    generate(LOG, size)
+    print(f"log: {LOG} ({LOG.stat().st_size / 2**20:.0f} MB; ready in "
+          f"{time.perf_counter() - t:.1f} s)")
+    for _ in range(2):  # warm the page cache for both
+        baseline(LOG)
+        newest_page(LOG)
+    base = min(baseline(LOG) for _ in range(5))
+    page = min(newest_page(LOG) for _ in range(5))
+    print(f"newest page of {PAGE} rows: {page * 1000:.1f} ms (target < 1000 ms); "
+          f"baseline read+split of the last 1 MB: {base * 1000:.1f} ms; "
+          f"ratio {page / base:.1f}")
+    t = time.perf_counter()
+    index = LogIndex(LogSource(LOG))
+    for _ in index.scan_history(progress=10**9):
+        pass
+    whole = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"whole history: {len(index):,} rows indexed in {whole:.1f} s (background); "
+          f"peak RSS {peak:.0f} MB (target < 300 MB)")
+    rows, cpu, wall = follow(LOG)
+    lines = rows * 4  # 8 lines a message, 2 rows
+    print(f"follow: {lines:,} lines appended at {FOLLOW_RATE}/s over {wall:.1f} s, "
+          f"all {rows:,} rows indexed; indexing CPU {cpu:.2f} s, i.e. capacity "
+          f"{lines / max(cpu, 1e-9):,.0f} lines/s (target 5,000)")
+
+
+if __name__ == "__main__":
+    main()
