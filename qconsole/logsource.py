@@ -118,12 +118,11 @@ class LogSource:
                 start = max(0, stop - CHUNK)
                 data = seg.pread(start, stop - start)
                 if start > 0:
-                    cut = data.find(b"\n")
-                    if cut < 0:  # a line longer than a chunk: take it whole
-                        start, data = 0, seg.pread(0, stop)
-                    else:
+                    cut = data.find(b"\n", 0, len(data) - 1)  # not the chunk's own end
+                    if cut >= 0:
                         start += cut + 1
                         data = data[cut + 1:]
+                    # else: a line longer than a chunk (garbage); shown in pieces
                 if not data:
                     break
                 lines = data.split(b"\n")

@@ -153,3 +153,18 @@ def test_filter_matches_history_and_new_rows(tmp_path: Path) -> None:
     filtered.scan()
     assert [filtered.row(i).recipient for i in range(len(filtered))] == \
         ["bob@y.org", "carol@y.org"]
+
+
+def test_a_huge_line_without_newline_is_shown_in_pieces(tmp_path: Path) -> None:
+    from qconsole import logsource
+
+    log = tmp_path / "current"
+    write(log, delivery_lines(T0, 1, 1, "a@x.org", "success", OK_TEXT))
+    with open(log, "ab") as fh:
+        fh.write(b"\x01" * (logsource.CHUNK * 2 + 10) + b"\n")
+    write(log, delivery_lines(T0, 2, 2, "b@x.org", "success", OK_TEXT))
+    index = LogIndex(LogSource(log))
+    list(index.scan_history())
+    rows = [index.row(i) for i in range(len(index))]
+    assert rows[0].recipient == "a@x.org" and rows[-1].recipient == "b@x.org"
+    assert all(r.status == "raw" for r in rows[1:-1]) and len(rows) >= 3
