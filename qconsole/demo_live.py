@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import socket
 import socketserver
 import subprocess
 import sys
@@ -182,11 +181,3 @@ class LiveDemo:
             if self.stop.wait(self.interval * random.uniform(0.5, 1.5)):
                 return
 
-
-def sink_reachable(address: tuple[str, int]) -> bool:
-    """True when something accepts connections at ``address``."""
-    try:
-        with socket.create_connection(address, timeout=1):
-            return True
-    except OSError:
-        return False

@@ -29,6 +29,7 @@ class Edit:
         source = config.files.get(name) or ControlFile(name, exists=False)
         self.before: bytes | None = source.render() if source.exists else None
         self.file = ControlFile.from_bytes(name, self.before or b"")
+        self._findings: list[Finding] | None = None  # checked once, after the last change
 
     @property
     def after(self) -> bytes:
@@ -38,11 +39,13 @@ class Edit:
     def replace(self, number: int, text: str | None) -> Edit:
         """Replace line ``number`` (None deletes it)."""
         self.file.replace(number, text)
+        self._findings = None
         return self
 
     def insert(self, number: int, text: str) -> Edit:
         """Insert a line before line ``number`` (past the end appends)."""
         self.file.insert(min(number, len(self.file.lines) + 1), text)
+        self._findings = None
         return self
 
     def swap(self, first: int, second: int) -> Edit:
@@ -53,6 +56,7 @@ class Edit:
             raise ValueError("only decodable lines can be moved")
         self.file.replace(first, b)
         self.file.replace(second, a)
+        self._findings = None
         return self
 
     def diff(self) -> str:
@@ -61,14 +65,16 @@ class Edit:
 
     def findings(self) -> list[Finding]:
         """``qremote check``'s findings on the configuration as it would be saved."""
-        files = dict(self.config.files)
-        files[self.name] = self.file
-        edited = build_config(self.config.home, files)
-        return check(edited)
+        if self._findings is None:
+            files = dict(self.config.files)
+            files[self.name] = self.file
+            self._findings = check(build_config(self.config.home, files))
+        return self._findings
 
     def new_errors(self) -> list[Finding]:
-        """Errors the edit would bring that the file does not already have."""
-        known = {(f.file, f.text) for f in check(self.config) if f.severity == "error"}
+        """Errors the edit would bring that the configuration does not already have
+        (``check`` adds only warnings, so the loaded configuration's errors are all)."""
+        known = {(f.file, f.text) for f in self.config.findings if f.severity == "error"}
         return [f for f in self.findings()
                 if f.severity == "error" and (f.file, f.text) not in known]
 

@@ -35,7 +35,7 @@ class Model(Protocol):
     def __len__(self) -> int: ...
     def row(self, i: int) -> Delivery: ...
     def status(self, i: int) -> int: ...
-    def key(self, i: int) -> tuple[int, int]: ...
+    def key(self, i: int) -> tuple: ...
 
 
 def columns(width: int) -> tuple[tuple[str, int], ...]:
@@ -82,7 +82,7 @@ class LogTable(ScrollView, can_focus=True):
         self.model = model
         self.cursor = max(0, len(model) - 1)
         self.following = True
-        self._cache: dict[tuple[int, int], Delivery] = {}
+        self._cache: dict[tuple, Delivery] = {}
 
     def set_model(self, model: Model) -> None:
         """Show another model (e.g. a filter), on its newest row."""

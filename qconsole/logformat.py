@@ -18,6 +18,8 @@ import re
 import time
 from typing import NamedTuple
 
+from qremote.report import parse_detail
+
 TAI64_UNIX = (1 << 62) + 10  # tai64nlocal's epoch: TAI64 label of 1970-01-01 UTC
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -25,14 +27,15 @@ _SYSLOG = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) \S+ ([^:
 _ISO = re.compile(rb"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
                   rb"(Z|[+-]\d\d:?\d\d)? (?:\S+ ([^:\s]+): )?")
 _EPOCH = re.compile(rb"(\d{9,11}\.\d{6}) ")
-RESULT = re.compile(rb"delivery (\d+): (success|deferral|failure): ?(.*)")
-START = re.compile(rb"starting delivery (\d+): msg (\d+) to (local|remote) (.*)")
-INFO = re.compile(rb"info msg (\d+): bytes (\d+) from <(.*?)> ")
-OTHER = re.compile(rb"(new msg|end msg|status: |bounce msg|triple bounce|info msg"
-                   rb"|warning: |alert: |delivery \d+: )")
-DETAIL = re.compile(r"route=(\S+?)[ _]local=(\S+?)[ _]remote=(\S+?)[ _]tls=(\S+?)"
-                    r"[ _]auth=([^\s_/]+)")
-STATUS = {b"success": "success", b"deferral": "deferral", b"failure": "failure"}
+# qmail-send's lines, one grammar for the row builder and the indexer (group numbers
+# are constants: this runs once per log line).
+EVENT = re.compile(
+    rb"(starting )?delivery (\d+): (?:msg (\d+) to (local|remote) (.*)"
+    rb"|(success|deferral|failure): ?(.*))"
+    rb"|info msg (\d+): bytes \d+ from <(.*?)> |new msg |end msg |status: |bounce msg "
+    rb"|triple bounce")
+E_STARTING, E_NUMBER, E_MSG, E_CHANNEL, E_RCPT, E_STATUS, E_TEXT, E_INFO, E_SENDER = \
+    range(1, 10)
 
 
 def tai64n(label: bytes) -> float | None:
@@ -85,6 +88,12 @@ def _iso_time(m: re.Match[bytes]) -> float:
         z = zone.replace(b":", b"")
         offset = (int(z[1:3]) * 3600 + int(z[3:5]) * 60) * (-1 if z[:1] == b"-" else 1)
     return calendar.timegm((*fields, 0, 0, 0)) - offset
+
+
+def syslog_program(line: bytes) -> bytes | None:
+    """The program of a syslog line (``qmail``, ``sshd``…), None for other lines."""
+    m = _SYSLOG.match(line)
+    return None if m is None else m[6]
 
 
 def local_time(when: float | None) -> str:
@@ -141,35 +150,42 @@ def decode(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace").rstrip("\r\n").replace("\0", "\\x00")
 
 
+def raw_row(line: bytes, year: int | None = None) -> Delivery:
+    """A line that is not a delivery, shown as read."""
+    when, _ = split_stamp(line, year)
+    return Delivery(when, "", "", "raw", "", "", "", "", "", None, decode(line))
+
+
 def delivery(result: bytes, start: bytes | None = None, info: bytes | None = None,
              year: int | None = None) -> Delivery:
     """Join a ``delivery N:`` line with its ``starting delivery`` and ``info msg``
     lines (each optional) into one row; a line that is none of these is shown raw."""
     when, rest = split_stamp(result, year)
-    m = RESULT.search(rest)
-    if m is None:
-        return Delivery(when, "", "", "raw", "", "", "", "", "", None, decode(result))
-    lines = unsafe(decode(m[3]))
-    detail = DETAIL.search(decode(m[3]))
+    m = EVENT.search(rest)
+    if m is None or m[E_STATUS] is None:
+        return raw_row(result, year)
+    text = decode(m[E_TEXT])
+    lines = unsafe(text)
+    detail = parse_detail(text)
     route = local = remote = tls = auth = "-"
     if detail is not None:
-        route, local, remote, tls, auth = detail.groups()
+        route, local, remote, tls, auth = detail
         lines = [ln for ln in lines if not ln.startswith("route=")]
     reply = " · ".join(lines)
     msg = recipient = sender = ""
     duration = None
     if start is not None:
         started, srest = split_stamp(start, year)
-        s = START.search(srest)
-        if s is not None and s[1] == m[1]:
-            msg, recipient = s[2].decode(), decode(s[4])
-            if s[3] == b"local" and route == "-":
+        s = EVENT.search(srest)
+        if s is not None and s[E_MSG] is not None and s[E_NUMBER] == m[E_NUMBER]:
+            msg, recipient = s[E_MSG].decode(), decode(s[E_RCPT])
+            if s[E_CHANNEL] == b"local" and route == "-":
                 route = "(local)"
             if when is not None and started is not None:
                 duration = max(0.0, when - started)
     if info is not None:
-        i = INFO.search(split_stamp(info, year)[1])
-        if i is not None and i[1].decode() == msg:
-            sender = decode(i[3]) or "<>"
-    return Delivery(when, msg, recipient, STATUS[m[2]], route, local, remote, tls, auth,
-                    duration, reply, m[1].decode(), sender)
+        i = EVENT.search(split_stamp(info, year)[1])
+        if i is not None and i[E_INFO] is not None and i[E_INFO].decode() == msg:
+            sender = decode(i[E_SENDER]) or "<>"
+    return Delivery(when, msg, recipient, m[E_STATUS].decode(), route, local, remote, tls,
+                    auth, duration, reply, m[E_NUMBER].decode(), sender)

@@ -10,27 +10,41 @@ when shown.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from array import array
 from collections.abc import Iterator
 
-from qconsole.logformat import DETAIL, Delivery, decode, delivery, split_stamp
+from qconsole.logformat import (
+    E_INFO,
+    E_MSG,
+    E_NUMBER,
+    E_STATUS,
+    EVENT,
+    Delivery,
+    delivery,
+    raw_row,
+    split_stamp,
+    syslog_program,
+)
 from qconsole.logsource import LogSource
+from qremote.report import parse_detail
 
 SUCCESS, DEFERRAL, FAILURE, RAW = 0, 1, 2, 3
 CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
 HOUR = 3600
-_EVENT = re.compile(rb"(starting )?delivery (\d+): (?:msg (\d+) to |(success|deferral|failure))"
-                    rb"|info msg (\d+): |new msg |end msg |status: |bounce msg |triple bounce")
-_SYSLOG_TAG = re.compile(rb"[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d \S+ ([^:\s]+): ")
+
+
+def window_end(newest: float | None, now: float) -> float:
+    """The end of "the last hour": now, or the log's newest delivery when that is
+    older than an hour (a log read after the fact)."""
+    return newest if newest is not None and newest < now - HOUR else now
 
 
 def _foreign(line: bytes) -> bool:
     """A syslog line from a program other than qmail: not shown at all."""
-    m = _SYSLOG_TAG.match(line)
-    return m is not None and b"qmail" not in m[1] and b"splogger" not in m[1]
+    program = syslog_program(line)
+    return program is not None and b"qmail" not in program and b"splogger" not in program
 
 
 class Rows:
@@ -70,18 +84,11 @@ class Counters:
         if self.newest is None or when > self.newest:
             self.newest = when
 
-    def window_end(self, now: float) -> float:
-        """The end of "the last hour": now, or the log's newest delivery when the
-        log is older than an hour (a log read after the fact)."""
-        if self.newest is not None and self.newest < now - HOUR:
-            return self.newest
-        return now
-
     def table(self, now: float, buckets: int = 30,
               ) -> list[tuple[str, str, int, int, int, list[int]]]:
         """(kind, name, successes, deferrals, failures, deliveries per bucket) over the
-        hour ending at :meth:`window_end`."""
-        end = int(self.window_end(now) // 60)
+        hour ending at :func:`window_end`."""
+        end = int(window_end(self.newest, now) // 60)
         first = end - 59
         out = []
         for (kind, name), per in sorted(self.minutes.items()):
@@ -97,7 +104,34 @@ class Counters:
         return out
 
 
-class LogIndex:
+class RowView:
+    """What the table needs from a list of rows; subclasses say where row ``i`` is."""
+
+    def locate(self, i: int) -> tuple[Rows, int]:
+        """The rows and row number of display row ``i`` (subclasses)."""
+        raise NotImplementedError
+
+    def reader(self) -> LogIndex:
+        """The index that reads rows from the file (subclasses)."""
+        raise NotImplementedError
+
+    def row(self, i: int) -> Delivery:
+        """Display row ``i``, read from the file and joined."""
+        return self.reader().read(*self.locate(i))
+
+    def status(self, i: int) -> int:
+        """The status code of display row ``i``."""
+        rows, j = self.locate(i)
+        return rows.status[j]
+
+    def key(self, i: int) -> tuple[bool, int, int, int]:
+        """A key of display row ``i``: the same as history grows, different once the
+        row's start or info line has been joined (so no stale copy is kept)."""
+        rows, j = self.locate(i)
+        return (rows is self.reader().newer, j, rows.start[j], rows.info[j])
+
+
+class LogIndex(RowView):
     """Every delivery of a log: ``older`` (history, newest first) and ``newer``
     (appended since opening, oldest first). Display row ``i`` counts from the oldest."""
 
@@ -123,26 +157,14 @@ class LogIndex:
         n = len(self.older)
         return (self.older, n - 1 - i) if i < n else (self.newer, i - n)
 
-    def status(self, i: int) -> int:
-        """The status code of display row ``i``."""
-        rows, j = self.locate(i)
-        return rows.status[j]
-
-    def key(self, i: int) -> tuple[int, int]:
-        """A key of display row ``i`` that stays the same as history grows."""
-        rows, j = self.locate(i)
-        return (rows is self.newer, j)
-
-    def row(self, i: int) -> Delivery:
-        """Display row ``i``, read from the file and joined."""
-        return self.read(*self.locate(i))
+    def reader(self) -> LogIndex:
+        return self
 
     def read(self, rows: Rows, j: int) -> Delivery:
         """Row ``j`` of ``rows``, read from the file and joined."""
         result = self.source.read_line(rows.result[j])
         if rows.status[j] == RAW:
-            when, _ = split_stamp(result, self.year)
-            return Delivery(when, "", "", "raw", "", "", "", "", "", None, decode(result))
+            return raw_row(result, self.year)
         start = self.source.read_line(rows.start[j]) if rows.start[j] >= 0 else None
         info = self.source.read_line(rows.info[j]) if rows.info[j] >= 0 else None
         return delivery(result, start, info, self.year)
@@ -151,20 +173,20 @@ class LogIndex:
         when, rest = split_stamp(line, self.year)
         if when is None:
             return
-        detail = DETAIL.search(rest.decode("utf-8", "replace"))
-        route, local = (detail[1], detail[2]) if detail else ("-", "-")
+        detail = parse_detail(rest.decode("utf-8", "replace"))
+        route, local = (detail.route, detail.local) if detail else ("-", "-")
         with self.lock:
             self.counters.add(when, code, route, local)
 
-    def scan_history(self, stop: threading.Event | None = None,
+    def scan_history(self, stop: threading.Event | None = None, first: int = 200,
                      progress: int = 20000) -> Iterator[int]:
-        """Index the history from the end backwards; yields the row count every
-        ``progress`` rows, so the caller can show the first page at once."""
+        """Index the history from the end backwards; yields the row count once
+        ``first`` rows are in (the newest page), then every ``progress`` rows."""
         pending: dict[bytes, int] = {}  # delivery number -> row awaiting its start
         awaiting: dict[bytes, list[int]] = {}  # msg -> rows awaiting its info line
         seen: set[bytes] = set()
         rows = self.older
-        last_report = 0
+        report_at = first
         for base, lines in self.source.backward(self.source.follow_from):
             offsets = [0] * len(lines)
             pos = base
@@ -173,38 +195,38 @@ class LogIndex:
                 pos += len(line) + 1
             for k in range(len(lines) - 1, -1, -1):
                 line = lines[k]
-                m = _EVENT.search(line)
+                m = EVENT.search(line)
                 if m is None:
                     if line.strip() and not _foreign(line):
                         rows.add(offsets[k], RAW)
                     continue
-                number = m[2]
-                if m[4] is not None:  # delivery N: result
-                    code = CODES[m[4]]
+                number = m[E_NUMBER]
+                if m[E_STATUS] is not None:  # delivery N: result
+                    code = CODES[m[E_STATUS]]
                     pending[number] = rows.add(offsets[k], code)
                     seen.add(number)
                     if not self.hour_done:
                         self._hour(line, code)
-                elif m[3] is not None:  # starting delivery N: msg M
+                elif m[E_MSG] is not None:  # starting delivery N: msg M
                     j = pending.pop(number, None)
                     if j is not None:
                         rows.start[j] = offsets[k]
-                        awaiting.setdefault(m[3], []).append(j)
+                        awaiting.setdefault(m[E_MSG], []).append(j)
                     elif number not in seen:  # in progress when the log was opened
                         with self.lock:
                             self._starts.setdefault(number, offsets[k])
                     seen.add(number)
-                elif m[5] is not None:  # info msg M
-                    for j in awaiting.pop(m[5], ()):
+                elif m[E_INFO] is not None:  # info msg M
+                    for j in awaiting.pop(m[E_INFO], ()):
                         rows.info[j] = offsets[k]
                     with self.lock:
                         if len(self._infos) < 10000:
-                            self._infos.setdefault(m[5], offsets[k])
+                            self._infos.setdefault(m[E_INFO], offsets[k])
             if stop is not None and stop.is_set():
                 return
-            if len(rows) - last_report >= progress:
-                last_report = len(rows)
-                yield last_report
+            if len(rows) >= report_at:
+                report_at = len(rows) + progress
+                yield len(rows)
         self.history_done = True
         yield len(rows)
 
@@ -213,8 +235,7 @@ class LogIndex:
         if when is None:
             return
         if self._cutoff is None:  # the newest delivery sets the window
-            now = time.time()
-            self._cutoff = (now if when >= now - HOUR else when) - HOUR
+            self._cutoff = window_end(when, time.time()) - HOUR
         if when < self._cutoff:
             self.hour_done = True
             return
@@ -224,7 +245,7 @@ class LogIndex:
         """Index the lines appended since the last call; returns how many rows."""
         added = 0
         for offset, line in self.source.poll():
-            m = _EVENT.search(line)
+            m = EVENT.search(line)
             if m is None:
                 if line.strip() and not _foreign(line):
                     with self.lock:
@@ -232,28 +253,28 @@ class LogIndex:
                     added += 1
                 continue
             with self.lock:
-                if m[4] is not None:
-                    start = self._starts.pop(m[2], -1)
+                if m[E_STATUS] is not None:
+                    start = self._starts.pop(m[E_NUMBER], -1)
                     info = -1
                     if start >= 0:
-                        s = _EVENT.search(self.source.read_line(start))
-                        if s is not None and s[3] is not None:
-                            info = self._infos.get(s[3], -1)
-                    self.newer.add(offset, CODES[m[4]], start, info)
+                        s = EVENT.search(self.source.read_line(start))
+                        if s is not None and s[E_MSG] is not None:
+                            info = self._infos.get(s[E_MSG], -1)
+                    self.newer.add(offset, CODES[m[E_STATUS]], start, info)
                     added += 1
-                elif m[3] is not None:
-                    self._starts[m[2]] = offset
-                elif m[5] is not None:
-                    self._infos[m[5]] = offset
+                elif m[E_MSG] is not None:
+                    self._starts[m[E_NUMBER]] = offset
+                elif m[E_INFO] is not None:
+                    self._infos[m[E_INFO]] = offset
                     if len(self._infos) > 20000:  # keep the newest messages only
                         for key in list(self._infos)[:10000]:
                             del self._infos[key]
-            if m[4] is not None:
-                self._count(line, CODES[m[4]])
+            if m[E_STATUS] is not None:
+                self._count(line, CODES[m[E_STATUS]])
         return added
 
 
-class Filtered:
+class Filtered(RowView):
     """The rows of a :class:`LogIndex` whose text contains ``needle`` (any case).
 
     Same shape as the index (``older`` newest first, ``newer`` oldest first), built
@@ -278,19 +299,8 @@ class Filtered:
             return self.index.older, self.older[n - 1 - i]
         return self.index.newer, self.newer[i - n]
 
-    def row(self, i: int) -> Delivery:
-        """Display row ``i``."""
-        return self.index.read(*self.locate(i))
-
-    def status(self, i: int) -> int:
-        """The status code of display row ``i``."""
-        rows, j = self.locate(i)
-        return rows.status[j]
-
-    def key(self, i: int) -> tuple[int, int]:
-        """A key of display row ``i`` that stays the same as history grows."""
-        rows, j = self.locate(i)
-        return (rows is self.index.newer, j)
+    def reader(self) -> LogIndex:
+        return self.index
 
     def _match(self, rows: Rows, j: int) -> bool:
         return self.needle in self.index.read(rows, j).text().lower()

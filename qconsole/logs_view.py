@@ -46,7 +46,7 @@ class EmptyModel:
     def status(self, i: int) -> int:
         raise IndexError(i)
 
-    def key(self, i: int) -> tuple[int, int]:
+    def key(self, i: int) -> tuple:
         raise IndexError(i)
 
 

@@ -7,7 +7,13 @@ report (``K``, ``Z``, ``D``) whose last line is the detail line that qmail-send 
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
+
+# The detail line as written by Detail.line(), or as qmail-send logs it (spaces as _);
+# compiled on first use (by the console), never on qmail-remote's start-up path.
+_DETAIL = (r"route=(\S+?)[ _]local=(\S+?)[ _]remote=(\S+?)[ _]tls=(\S+?)"
+           r"[ _]auth=([^\s_/]+)")
 
 
 class Detail(NamedTuple):
@@ -23,6 +29,12 @@ class Detail(NamedTuple):
         """The detail line itself."""
         return (f"route={self.route} local={self.local} remote={self.remote} "
                 f"tls={self.tls} auth={self.auth}")
+
+
+def parse_detail(text: str) -> Detail | None:
+    """The detail line found in ``text`` (a report, or qmail-send's log of one)."""
+    m = re.search(_DETAIL, text)
+    return None if m is None else Detail(*m.groups())
 
 
 class Outcome:

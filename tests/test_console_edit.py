@@ -178,7 +178,10 @@ async def _case_routemap_edits(home: Path) -> None:
         table = app.query_one("#routemap-table", DataTable)
         _cursor_to(app, "#routemap-table", 2)  # *;*;alpha
         await pilot.press("a")
-        await _fill(pilot, sender="b.example", recipient="*", route="beta")
+        await _fill(pilot, sender="b.example", recipient="*", route="nosuch")
+        assert "'nosuch' is not defined in control/routes" in str(
+            app.screen.query_one("#form-error", Static).render())
+        await _fill(pilot, route="beta")
         await _save(pilot)
         assert table.get_row_at(table.cursor_row)[1] == "b.example"
         await pilot.press("K")  # above a.example;*;gamma

@@ -251,3 +251,28 @@ def test_process_never_writes_stderr_and_exits_zero(make_home, sink: Sink,
     assert (result.returncode, result.stderr) == (0, b"") and result.stdout.startswith(b"Z")
     result = deliver_process(home, ["x.org"], b"")
     assert (result.returncode, result.stdout[:1]) == (0, b"Z")
+
+
+def test_a_relay_delivery_imports_nothing_it_does_not_need(make_home, sink: Sink) -> None:
+    """Start-up cost is the product's cost: a relay route (no DNS, no TLS offered)
+    must not load dnspython, ssl, smtplib, email, dataclasses, the console or the
+    check/simulate code."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    home = relay_home(make_home, sink.port)
+    code = ("import sys\n"
+            "from qremote.remote import run\n"
+            "out = run(['example.com', 'a@b.org', 'x@example.com'], b'Subject: t\\n\\nhi\\n',"
+            " sys.argv[1])\n"
+            "print(out[:1] if out.startswith(b'r') else out)\n"
+            "heavy = ('dns', 'ssl', 'smtplib', 'email', 'dataclasses', 'textual', 'rich',\n"
+            "         'qconsole', 'qremote.check', 'qremote.simulate', 'qremote.probe')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
+            "             or m.startswith(heavy)))\n")
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(home)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines() == ["b'r'", "[]"], done.stdout + done.stderr
+    assert len(sink.received) == 1

@@ -168,3 +168,23 @@ def test_a_huge_line_without_newline_is_shown_in_pieces(tmp_path: Path) -> None:
     rows = [index.row(i) for i in range(len(index))]
     assert rows[0].recipient == "a@x.org" and rows[-1].recipient == "b@x.org"
     assert all(r.status == "raw" for r in rows[1:-1]) and len(rows) >= 3
+
+
+def test_a_row_shown_before_its_start_line_is_indexed_is_not_kept_stale(
+        tmp_path: Path, monkeypatch) -> None:
+    """The newest page can show while history is still being read: a row whose
+    start line is not indexed yet must get a new key once it is (the table caches by
+    key)."""
+    log = tmp_path / "current"
+    lines = delivery_lines(T0, 1, 1, "late@x.org", "success", OK_TEXT)
+    write(log, lines[:3] + ["garbage " * 20] * 5 + lines[3:])
+    monkeypatch.setattr("qconsole.logsource.CHUNK", 400)  # the start in another chunk
+    index = LogIndex(LogSource(log))
+    scan = index.scan_history(first=1, progress=1)
+    next(scan)  # the result row is in, its start line not yet
+    i = len(index) - 1
+    early_key, early = index.key(i), index.row(i)
+    assert early.recipient == "" and early.status == "success"
+    list(scan)
+    i = len(index) - 1
+    assert index.key(i) != early_key and index.row(i).recipient == "late@x.org"
