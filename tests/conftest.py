@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import reference as _reference
 from tests.support.dnsserver import DnsServer, Zone
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,3 +60,12 @@ def run_cli(*args: str, home: Path | None = None, user: int | None = None,
         kwargs["user"] = user
     return subprocess.run([sys.executable, "-m", "qremote.cli", *args], env=env,
                           capture_output=True, text=True, timeout=60, cwd=REPO, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> _reference.Reference:
+    """qmail's own qmail-remote, built once from ../shared/reference (skips if absent)."""
+    why = _reference.unavailable()
+    if why:
+        pytest.skip(why)
+    return _reference.build(tmp_path_factory.mktemp("reference"))
