@@ -11,27 +11,13 @@ import os
 import sys
 
 
-def run(argv: list[str], message: bytes, home: str | None = None) -> bytes:
+def run(argv: list[str] | list[bytes], message: bytes | int, home: str | None = None,
+        ) -> bytes:
     """The reports for one delivery, as bytes (the engine in a form tests can call)."""
-    from qremote.report import Outcome
+    from qremote.config import qmail_home
+    from qremote.engine import Engine
 
-    if len(argv) < 3:
-        return Outcome(letter="Z", text="qmail-remote needs HOST SENDER RECIP... "
-                                         "(#4.3.0)\n").encode()
-    from qremote.config import load_config, qmail_home
-    from qremote.deliver import deliver
-    from qremote.dns import DnsLookup
-    from qremote.tcpto import Memory
-
-    root = qmail_home(home)
-    if not (root / "control").is_dir():
-        return Outcome(letter="Z", text=f"qmail home {root} has no control directory; "
-                                         "set QMAIL_HOME. (#4.3.0)\n").encode()
-    config = load_config(root, use_cache=True)
-    host, sender, recipients = argv[0], argv[1], argv[2:]
-    outcome = deliver(config, host, sender, recipients, message,
-                      DnsLookup(config.dnsservers), Memory.for_home(root))
-    return outcome.encode()
+    return Engine(qmail_home(home)).deliver(argv, message)
 
 
 def main() -> None:
@@ -42,8 +28,7 @@ def main() -> None:
     except OSError:
         pass
     try:
-        message = sys.stdin.buffer.read()
-        out = run(sys.argv[1:], message)
+        out = run([os.fsencode(a) for a in sys.argv[1:]], 0)
     except BaseException as exc:  # never a traceback, never non-zero
         text = f"qmail-remote internal error: {type(exc).__name__}: {exc} (#4.3.0)"
         out = ("Z" + text.replace("\0", " ")[:900] + "\nroute=- local=- remote=- "

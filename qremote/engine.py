@@ -1,0 +1,88 @@
+"""The delivery engine as an object: one qmail home, one delivery per call.
+
+``qmail-remote`` makes one :class:`Engine` per process and calls :meth:`Engine.deliver`
+once. The worker keeps one engine for its whole life and calls it from many threads:
+the parsed configuration is then kept, and read again only when a control file
+changes (size, mtime or inode), so a long-lived process never delivers with a stale
+configuration and never needs a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from qremote.config import FILES, Config, load_config
+from qremote.report import Outcome
+
+Stamp = tuple[tuple[str, int, int, int], ...]
+
+
+def control_stamp(home: Path) -> Stamp:
+    """(name, size, mtime_ns, inode) of every control file the engine reads."""
+    out = []
+    for name in (*FILES, "routes.cache"):
+        try:
+            st = os.stat(home / "control" / name)
+        except OSError:
+            out.append((name, -1, -1, -1))
+        else:
+            out.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(out)
+
+
+def _text(arg: str | bytes) -> str:
+    """An argv item as text; bytes that are not UTF-8 survive (surrogateescape)."""
+    return os.fsdecode(arg) if isinstance(arg, bytes) else arg
+
+
+class Engine:
+    """Deliveries for the qmail home ``home``; thread-safe."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._lock = threading.Lock()
+        self._config: Config | None = None
+        self._stamp: Stamp | None = None
+
+    def config(self) -> Config:
+        """The parsed configuration, read again when a control file changed."""
+        stamp = control_stamp(self.home)
+        with self._lock:
+            if self._config is None or stamp != self._stamp:
+                self._config = load_config(self.home, use_cache=True)
+                self._stamp = stamp
+            return self._config
+
+    def deliver(self, argv: Sequence[str | bytes], message: bytes | int) -> bytes:
+        """The reports (bytes for qmail-rspawn) of one delivery.
+
+        ``argv`` is qmail-remote's (HOST SENDER RECIP...); ``message`` the message
+        itself or a file descriptor to read it from (the queue file, or a pipe)."""
+        if len(argv) < 3:
+            return Outcome(letter="Z", text="qmail-remote needs HOST SENDER RECIP... "
+                                             "(#4.3.0)\n").encode()
+        if not (self.home / "control").is_dir():
+            return Outcome(letter="Z", text=f"qmail home {self.home} has no control "
+                                             "directory; set QMAIL_HOME. (#4.3.0)\n").encode()
+        from qremote.deliver import deliver
+        from qremote.dns import DnsLookup
+        from qremote.tcpto import Memory
+
+        if isinstance(message, int):
+            message = _read_all(message)
+        config = self.config()
+        host, sender = _text(argv[0]), _text(argv[1])
+        recipients = [_text(a) for a in argv[2:]]
+        outcome = deliver(config, host, sender, recipients, message,
+                          DnsLookup(config.dnsservers), Memory.for_home(self.home))
+        return outcome.encode()
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
