@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from qremote.config import Config
 
 CACHE_NAME = "routes.cache"
-VERSION = 2
+VERSION = 3
+# The file: MAGIC, then the CRC-32 and length of the marshal data, then the data. A
+# truncated or corrupted file (a flipped byte could change a route's port) fails the
+# check and the text files are parsed instead.
+MAGIC = b"qremote-routes-cache\n"
 SOURCES = ("routes", "routemap")
 
 
@@ -56,8 +60,10 @@ def write_cache(home: Path, routes: RoutesFile, routemap: RouteMap,
     control = home / "control"
     if before is None or fingerprint(control) != before:
         return None
-    data = marshal.dumps((VERSION, before, [_route_tuple(r) for r in routes.routes.values()],
-                          routemap.index(), helo_names or {}))
+    payload = marshal.dumps((VERSION, before,
+                             [_route_tuple(r) for r in routes.routes.values()],
+                             routemap.index(), helo_names or {}))
+    data = MAGIC + _seal(payload) + payload
     target = control / CACHE_NAME
     tmp = control / f".{CACHE_NAME}.{os.getpid()}"
     st = os.stat(control / "routes")
@@ -80,18 +86,34 @@ def read_cache(home: Path,
     control = home / "control"
     try:
         with open(control / CACHE_NAME, "rb") as fh:
-            version, recorded, routes, first, helo_names = marshal.loads(fh.read())
-    except (OSError, ValueError, EOFError, TypeError):
+            data = fh.read()
+    except OSError:
         return None
-    if version != VERSION or recorded != fingerprint(control):
+    head = len(MAGIC) + 12
+    payload = data[head:]
+    if data[:len(MAGIC)] != MAGIC or data[len(MAGIC):head] != _seal(payload):
         return None
-    routes_file = RoutesFile(ControlFile("routes"))
-    for entry in routes:
-        routes_file.routes[entry[0]] = Route(*entry[:3], tuple(map(Remote._make, entry[3])),
-                                             *entry[4:])
-    routemap = RouteMap(ControlFile("routemap"))
-    routemap.load_index(first)
+    try:
+        version, recorded, routes, first, helo_names = marshal.loads(payload)
+        if version != VERSION or recorded != fingerprint(control):
+            return None
+        routes_file = RoutesFile(ControlFile("routes"))
+        for entry in routes:
+            routes_file.routes[entry[0]] = Route(*entry[:3],
+                                                 tuple(map(Remote._make, entry[3])),
+                                                 *entry[4:])
+        routemap = RouteMap(ControlFile("routemap"))
+        routemap.load_index(first)
+    except Exception:  # a cache is never trusted: any doubt means the text files
+        return None
     return routes_file, routemap, helo_names
+
+
+def _seal(payload: bytes) -> bytes:
+    """CRC-32 and length of ``payload``, 12 bytes."""
+    import zlib
+
+    return zlib.crc32(payload).to_bytes(4, "big") + len(payload).to_bytes(8, "big")
 
 
 def local_ips(routes: RoutesFile, default: str | None) -> list[str]:

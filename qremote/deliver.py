@@ -7,17 +7,28 @@ long-running process can call it many times with the same :class:`Config`.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from qremote import report
 from qremote.config import Config
+from qremote.envelope import unsendable
 from qremote.helo import helo_name
+from qremote.message import Message
 from qremote.mx import Lookup
 from qremote.planner import Attempt, apply_memory, plan
 from qremote.report import Detail, Outcome
 from qremote.session import Job, negotiate, transaction
-from qremote.smtp import AttemptError, Client, ConnectionDied, connect, prepare_message
+from qremote.smtp import AttemptError, Client, ConnectionDied, connect
 from qremote.tcpto import Memory, key
+
+
+def _quit(client: Client) -> None:
+    """Say QUIT without waiting for the answer (qmail: "just too ridiculous")."""
+    if client.alive:
+        try:
+            client.send(b"QUIT\r\n")
+        except ConnectionDied:
+            pass
 
 
 def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
@@ -35,55 +46,102 @@ def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
     if key(a.local_ip, a.address, a.port) in marked:
         memory.forget(key(a.local_ip, a.address, a.port))
     client = Client(sock, config.timeoutremote)
+    local = sock.getsockname()[0]
     try:
-        local = sock.getsockname()[0]
         try:
             ehlo, mech = negotiate(client, job, a.server_name, plain_only, a.implicit_tls)
         except ConnectionDied as exc:
             raise AttemptError(f"connection died: {exc}") from None
         detail = Detail(route_name, local, a.target, client.tls_version or "none", mech)
         outcome = transaction(client, job, a.address, ehlo, detail)
-        try:
-            client.send(b"QUIT\r\n")
-        except ConnectionDied:
-            pass
+        _quit(client)
         return outcome
+    except AttemptError as exc:
+        exc.tls, exc.local = client.tls_version or exc.tls, local
+        _quit(client)
+        raise
     finally:
         client.close()
 
 
+def _refusals(sender: str, recipients: Sequence[str]) -> tuple[str | None, dict[int, str]]:
+    """Envelope addresses that can never be sent (CR, LF, NUL): the sender's reason,
+    and each such recipient's index and reason."""
+    why = unsendable(sender)
+    bad = {i: w for i, r in enumerate(recipients) if (w := unsendable(r))}
+    return why, bad
+
+
+def _merge(out: Outcome, recipients: Sequence[str], refused: dict[int, str]) -> Outcome:
+    """Put the refused recipients' ``h`` reports back at their argv positions."""
+    if not refused:
+        return out
+    sent = iter(out.recipients)
+    merged: list[tuple[str, str]] = []
+    for i in range(len(recipients)):
+        if i in refused:
+            merged.append(("h", f"Sorry, I will not send to this address: {refused[i]}. "
+                                "(#5.1.3)\n"))
+        elif (report_ := next(sent, None)) is not None:
+            merged.append(report_)
+    out.recipients = merged
+    return out
+
+
 def deliver(config: Config, host: str, sender: str, recipients: Sequence[str],
-            message: bytes, lookup: Lookup | None, memory: Memory,
-            rng: random.Random | None = None) -> Outcome:
-    """Deliver ``message`` for one recipient domain; every failure is an Outcome."""
-    p = plan(config, host, sender, recipients, lookup, rng)
+            message: Message | bytes, lookup: Lookup | None, memory: Memory,
+            rng: random.Random | None = None,
+            me: Callable[[], Collection[str]] | None = None) -> Outcome:
+    """Deliver ``message`` for one recipient domain; every failure is an Outcome.
+
+    ``me`` gives this host's addresses (an MX that is one of them is never a target)."""
+    if isinstance(message, bytes):
+        message = Message(data=message)
+    bad_sender, refused = _refusals(sender, recipients)
+    if bad_sender:
+        return Outcome(letter="D", text=f"Sorry, I will not send this message: its sender "
+                                        f"address cannot be sent: {bad_sender}. (#5.1.7)\n")
+    sendable = [r for i, r in enumerate(recipients) if i not in refused]
+    if not sendable:
+        return _merge(Outcome(letter="D", text="Sorry, no recipient address of this "
+                                               "delivery can be sent. (#5.1.3)\n"),
+                      recipients, refused)
+    p = plan(config, host, sender, sendable, lookup, rng, me=me)
     if p.error:
-        return Outcome(letter="D" if p.permanent else "Z", text=p.error + "\n",
-                       detail=Detail(route=p.route_name))
+        return _merge(Outcome(letter="D" if p.permanent else "Z", text=p.error + "\n",
+                              detail=Detail(route=p.route_name)), recipients, refused)
     marked = memory.read()
     attempts = apply_memory(p.attempts, marked)
-    body = prepare_message(message)
-    utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
+    utf8 = not (sender.isascii() and all(r.isascii() for r in sendable))
     helos: dict[str | None, str] = {}
-    reasons: list[str] = []
+    failed: list[str] = []
     last = Detail(route=p.route_name)
     for a in attempts:
         if a.local_ip not in helos:
             helos[a.local_ip] = helo_name(config, a.local_ip, lookup)
-        job = Job(sender, list(recipients), body, not message.isascii(), utf8, p.route,
-                  p.selection.tls, helos[a.local_ip])
-        last = Detail(p.route_name, a.local_ip or "-", a.target)
+        job = Job(sender, sendable, message, utf8, p.route, p.selection.tls,
+                  helos[a.local_ip])
+        where = f"{a.target} from {a.local_ip or 'any'}"
         try:
-            return _attempt(config, a, job, memory, marked, p.route_name)
+            out = _attempt(config, a, job, memory, marked, p.route_name)
         except AttemptError as exc:
+            last = Detail(p.route_name, exc.local or a.local_ip or "-", a.target, exc.tls,
+                          exc.auth)
             if not (exc.tls_fallback and job.tls == "may" and not a.implicit_tls):
-                reasons.append(f"{a.target} from {a.local_ip or 'any'}: {exc}")
+                failed.append(f"{where}: {exc}")
                 continue
             # tls=may: a failed handshake is followed by a plaintext connection.
             try:
-                return _attempt(config, a, job, memory, marked, p.route_name,
-                                plain_only=True)
+                out = _attempt(config, a, job, memory, marked, p.route_name,
+                               plain_only=True)
             except AttemptError as again:
-                reasons.append(f"{a.target} from {a.local_ip or 'any'}: {exc}; "
-                               f"then in plaintext: {again}")
-    return Outcome(letter="Z", text=report.no_connection(reasons), detail=last)
+                last = Detail(p.route_name, again.local or a.local_ip or "-", a.target,
+                              again.tls, again.auth)
+                failed.append(f"{where}: {exc}; then in plaintext: {again}")
+                continue
+            failed.append(f"{where}: {exc}; continued in plaintext")
+        out.failed = failed
+        return _merge(out, recipients, refused)
+    out = Outcome(letter="Z", text=report.NO_CONNECTION, detail=last)
+    out.failed = failed
+    return _merge(out, recipients, refused)

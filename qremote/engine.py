@@ -46,6 +46,7 @@ class Engine:
         self._lock = threading.Lock()
         self._config: Config | None = None
         self._stamp: Stamp | None = None
+        self._me: tuple[float, frozenset[str]] | None = None
 
     def config(self) -> Config:
         """The parsed configuration, read again when a control file changed."""
@@ -55,6 +56,19 @@ class Engine:
                 self._config = load_config(self.home, use_cache=True)
                 self._stamp = stamp
             return self._config
+
+    def local_addresses(self) -> frozenset[str]:
+        """This host's addresses (for "an MX that is me"), looked up at most once a
+        minute."""
+        import time
+
+        from qremote import ipme
+
+        now = time.monotonic()
+        with self._lock:
+            if self._me is None or now - self._me[0] > 60:
+                self._me = (now, ipme.addresses())
+            return self._me[1]
 
     def deliver(self, argv: Sequence[str | bytes], message: bytes | int) -> bytes:
         """The reports (bytes for qmail-rspawn) of one delivery.
@@ -69,20 +83,25 @@ class Engine:
                                              "directory; set QMAIL_HOME. (#4.3.0)\n").encode()
         from qremote.deliver import deliver
         from qremote.dns import DnsLookup
+        from qremote.message import Message, MessageError
         from qremote.tcpto import Memory
 
-        if isinstance(message, int):
-            message = _read_all(message)
-        config = self.config()
-        host, sender = _text(argv[0]), _text(argv[1])
-        recipients = [_text(a) for a in argv[2:]]
-        outcome = deliver(config, host, sender, recipients, message,
-                          DnsLookup(config.dnsservers), Memory.for_home(self.home))
+        try:
+            source = Message(data=message) if isinstance(message, bytes) else \
+                Message.from_fd(message)
+        except MessageError as exc:
+            return Outcome(letter="Z", text=f"Unable to read message: {exc.strerror}. "
+                                             "(#4.3.0)\n").encode()
+        try:
+            config = self.config()
+            host, sender = _text(argv[0]), _text(argv[1])
+            recipients = [_text(a) for a in argv[2:]]
+            outcome = deliver(config, host, sender, recipients, source,
+                              DnsLookup(config.dnsservers), Memory.for_home(self.home),
+                              me=self.local_addresses)
+        except MessageError as exc:
+            outcome = Outcome(letter="Z", text=f"Unable to read message: {exc.strerror}. "
+                                                "(#4.3.0)\n")
+        finally:
+            source.close()
         return outcome.encode()
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -8,6 +8,7 @@ the domain itself when it has no MX (implicit MX), and RFC 7505 null MX.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from typing import Protocol
 
 from qremote.errors import DnsError
@@ -35,16 +36,17 @@ class NullMx(DnsError):
     """The domain publishes a null MX (RFC 7505): it accepts no mail."""
 
 
-def order_mx(records: list[tuple[int, str]], rng: random.Random | None = None) -> list[str]:
-    """Hosts sorted by preference; hosts of equal preference in random order."""
+def order_mx(records: list[tuple[int, str]], rng: random.Random | None = None,
+             ) -> list[tuple[int, str]]:
+    """(preference, host) sorted by preference; equal preferences in random order."""
     rng = rng or random.Random()
     keyed = [(pref, rng.random(), host.rstrip(".").lower()) for pref, host in records]
     seen: set[str] = set()
-    out: list[str] = []
-    for _, _, host in sorted(keyed):
+    out: list[tuple[int, str]] = []
+    for pref, _, host in sorted(keyed):
         if host not in seen:
             seen.add(host)
-            out.append(host)
+            out.append((pref, host))
     return out
 
 
@@ -53,15 +55,35 @@ def is_null_mx(records: list[tuple[int, str]]) -> bool:
     return any(host in (".", "") for _, host in records)
 
 
-def mx_hosts(domain: str, lookup: Lookup, rng: random.Random | None = None) -> list[str]:
-    """The hosts to try for ``domain``, best first.
+def mx_hosts(domain: str, lookup: Lookup, rng: random.Random | None = None,
+             ) -> list[tuple[int, str]]:
+    """(preference, host) to try for ``domain``, best first; the domain itself at
+    preference 0 when it has no MX (implicit MX, as qmail's dns_mxip).
 
     Raises :class:`NullMx` (permanent) or DnsError from the lookup."""
     records = lookup.mx(domain)
     if records is None or not records:
-        return [domain.lower()]
+        return [(0, domain.lower())]
     if is_null_mx(records):
         raise NullMx(domain, f"{domain} does not accept mail (null MX, RFC 7505). (#5.1.2)",
                      permanent=True)
     return order_mx(records, rng)
 
+
+
+AMBIGUOUS_MX = ("Sorry. Although I'm listed as a best-preference MX or A for that host,\n"
+                "it isn't in my control/locals file, so I don't treat it as local. (#5.4.6)")
+
+
+def drop_me(targets: list[tuple[int, str, str]], me: Collection[str],
+            ) -> list[tuple[int, str, str]]:
+    """qmail's rule for an MX that is this host: every (preference, host, address)
+    whose preference is not better than the best one that is an address of this host
+    is dropped. Raises a permanent DnsError when nothing is left (#5.4.6)."""
+    mine = [pref for pref, _, address in targets if address in me]
+    if not mine:
+        return targets
+    kept = [t for t in targets if t[0] < min(mine)]
+    if not kept:
+        raise DnsError("", AMBIGUOUS_MX, permanent=True)
+    return kept

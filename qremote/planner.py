@@ -12,13 +12,13 @@ its own family.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
 from qremote.addresses import is_ipv6, parse_ip, sender_domain
 from qremote.config import Config
 from qremote.errors import DnsError, LineError
-from qremote.mx import Lookup, mx_hosts
+from qremote.mx import Lookup, drop_me, mx_hosts
 from qremote.routes import Mode, Remote, Route, TlsPolicy
 
 MX = Remote("mx")
@@ -138,40 +138,47 @@ def _families(local_ips: Sequence[str | None]) -> tuple[bool, bool]:
 
 
 def _expand(remote: Remote, host: str, lookup: Lookup | None, families: tuple[bool, bool],
-            rng: random.Random) -> list[tuple[str, str | None, int]]:
+            rng: random.Random, me: Callable[[], Collection[str]] | None,
+            ) -> list[tuple[str, str | None, int]]:
     """The (name, address, port) targets of one REMOTES item; raises DnsError."""
     if remote.is_ip:
         return [(remote.host, remote.host, remote.port)]
     if lookup is None:
         return [(remote.host, None, remote.port)]
-    if remote.is_mx:
-        if host.startswith("[") and host.endswith("]"):
-            literal = address_literal(host)
-            return [(literal, literal, 25)]
-        names = mx_hosts(host, lookup, rng)
-    else:
-        names = [remote.host]
-    out: list[tuple[str, str | None, int]] = []
+    if remote.is_mx and host.startswith("[") and host.endswith("]"):
+        literal = address_literal(host)
+        if me is not None:
+            drop_me([(0, literal, literal)], me())
+        return [(literal, literal, 25)]
+    names = mx_hosts(host, lookup, rng) if remote.is_mx else [(0, remote.host)]
+    found: list[tuple[int, str, str]] = []
     failure: DnsError | None = None
-    for name in names:
+    for pref, name in names:
         try:
-            out += [(name, a, remote.port) for a in lookup.addresses(name, *families)]
+            found += [(pref, name, a) for a in lookup.addresses(name, *families)]
         except DnsError as exc:
             failure = failure or exc
-    if not out:
+    if found and remote.is_mx and me is not None:
+        found = drop_me(found, me())
+    if not found:
         if failure is not None and failure.permanent:
             raise DnsError(failure.name, f"Sorry, I couldn't find any host named "
                                          f"{failure.name}. (#4.4.3)")
         if failure is not None:
             raise failure
         what = f"no mail exchanger of {host}" if remote.is_mx else remote.host
-        raise DnsError(names[0], f"Sorry, {what} has no address I can connect to. (#4.4.3)")
-    return out
+        raise DnsError(names[0][1], f"Sorry, {what} has no address I can connect to. "
+                                    "(#4.4.3)")
+    return [(name, address, remote.port) for _, name, address in found]
 
 
 def plan(config: Config, host: str, sender: str, recipients: Sequence[str],
-         lookup: Lookup | None, rng: random.Random | None = None) -> Plan:
-    """Plan one delivery. ``lookup`` None means no DNS (``mx`` stays unexpanded)."""
+         lookup: Lookup | None, rng: random.Random | None = None,
+         me: Callable[[], Collection[str]] | None = None) -> Plan:
+    """Plan one delivery. ``lookup`` None means no DNS (``mx`` stays unexpanded).
+
+    ``me`` gives this host's addresses: an ``mx`` expansion drops the exchangers that
+    are this host, as qmail does (CONTRACT section 3.6); None skips that rule."""
     rng = rng or random.Random()
     host = host.lower()
     sel = select(config, host, sender)
@@ -190,7 +197,7 @@ def plan(config: Config, host: str, sender: str, recipients: Sequence[str],
     temp_failures: list[str] = []
     for remote in rotate(sel.remotes, sel.remote_mode, rng):
         try:
-            targets = _expand(remote, host, lookup, families, rng)
+            targets = _expand(remote, host, lookup, families, rng, me)
         except DnsError as exc:
             if exc.permanent:  # only the recipient domain's NXDOMAIN or null MX
                 result.error, result.permanent, result.attempts = str(exc), True, []

@@ -11,6 +11,7 @@ from typing import Any
 
 from qremote.config import Config
 from qremote.helo import helo_name
+from qremote.message import Message
 from qremote.mx import Lookup
 from qremote.planner import Attempt, Plan
 from qremote.session import Job, negotiate
@@ -26,7 +27,7 @@ def probe_attempt(config: Config, p: Plan, a: Attempt, helo: str) -> dict[str, A
     except AttemptError as exc:
         return {"ok": False, "stage": "connect", "text": str(exc)}
     client = Client(sock, config.timeoutremote)
-    job = Job("", [], b"", False, False, p.route, p.selection.tls, helo)
+    job = Job("", [], Message(data=b""), False, p.route, p.selection.tls, helo)
     try:
         ehlo, mech = negotiate(client, job, a.server_name, False, a.implicit_tls)
         try:

@@ -37,6 +37,20 @@ def parse_detail(text: str) -> Detail | None:
     return None if m is None else Detail(*m.groups())
 
 
+# Bytes our own texts may not carry into the report stream: C0 controls but LF, DEL.
+_UNSAFE = "".join(chr(c) for c in (*range(10), *range(11, 32), 127))
+_SAFE = str.maketrans(_UNSAFE, "?" * len(_UNSAFE))
+# qmail-rspawn reads the whole output at EOF; a worker writes it in one write(2), which
+# the kernel keeps whole (never a partial report: "r" without "K" would be a bounce)
+# only up to PIPE_BUF bytes.
+PIPE_BUF = 4096
+
+
+def clean(text: str) -> str:
+    """``text`` with NUL and every other control byte but LF shown as ``?``."""
+    return text.translate(_SAFE)
+
+
 class Outcome:
     """Every report of one delivery: recipient reports, then the message report."""
 
@@ -46,12 +60,55 @@ class Outcome:
         self.letter = letter
         self.text = text
         self.detail = detail or Detail()
+        self.failed: list[str] = []  # earlier attempts of this delivery, with reasons
 
-    def encode(self) -> bytes:
-        """The bytes qmail-rspawn reads from stdout."""
-        parts = [letter + text for letter, text in self.recipients]
-        parts.append(self.letter + self.text + self.detail.line())
-        return b"".join(p.encode("utf-8", "replace") + b"\0" for p in parts)
+    def message_text(self) -> str:
+        """The message report's text: qmail's phrase and the remote's reply, the
+        failed attempts, and the detail line, always last."""
+        failed = ""
+        if self.failed:
+            shown = [clean(f).replace("\n", " / ") for f in self.failed[-5:]]
+            more = (f" (and {len(self.failed) - 5} earlier)" if len(self.failed) > 5
+                    else "")
+            failed = "Failed attempts: " + "; ".join(shown) + more + "\n"
+        return clean(self.text) + failed + clean(self.detail.line())
+
+    def encode(self, limit: int = PIPE_BUF) -> bytes:
+        """The bytes qmail-rspawn reads from stdout, at most ``limit`` when there are
+        few enough recipients for that (texts are shortened, letters and the detail
+        line never)."""
+        records = [(letter, clean(text)) for letter, text in self.recipients]
+        message = self.message_text()
+        raw = _records(records, self.letter, message)
+        if len(raw) <= limit:
+            return raw
+        # Every text gets an equal share; letters and the detail line stay whole.
+        budget = max(limit - 2 * (len(records) + 1) - len(self.detail.line().encode()) - 4,
+                     64 * (len(records) + 1))
+        share = budget // (len(records) + 1)
+        records = [(letter, _shorten(text, share)) for letter, text in records]
+        head, _, detail = message.rpartition("\n")
+        return _records(records, self.letter, _shorten(head + "\n", share) + detail)
+
+
+def _shorten(text: str, size: int) -> str:
+    data = text.encode("utf-8", "replace")
+    if len(data) <= size:
+        return text
+    return data[:max(size - 4, 0)].decode("utf-8", "ignore") + "...\n"
+
+
+def _bytes(text: str) -> bytes:
+    try:  # argv bytes that are not UTF-8 go back out as they came in
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
+def _records(records: list[tuple[str, str]], final: str, message: str) -> bytes:
+    parts = [letter + text for letter, text in records]
+    parts.append(final + message)
+    return b"".join(_bytes(p).replace(b"\0", b"?") + b"\0" for p in parts)
 
 
 def said(reply: str | None) -> str:
@@ -73,11 +130,4 @@ def recipient(letter: str, ip: str, reply: str) -> tuple[str, str]:
     return letter, phrase(f"{ip} does not like recipient.", reply)
 
 
-def no_connection(reasons: list[str]) -> str:
-    """The text when no attempt reached ``MAIL FROM``, with what went wrong."""
-    text = "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n"
-    if reasons:
-        shown = reasons[-5:]
-        more = f" (and {len(reasons) - 5} earlier attempts)" if len(reasons) > 5 else ""
-        text += "Attempts: " + "; ".join(shown) + more + "\n"
-    return text
+NO_CONNECTION = "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n"

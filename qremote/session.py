@@ -2,7 +2,10 @@
 
 Before ``MAIL FROM`` every failure raises :class:`~qremote.smtp.AttemptError` (the
 next attempt follows). From ``MAIL FROM`` on, the server's replies decide and the
-result is an :class:`~qremote.report.Outcome` with qmail's phrases.
+result is an :class:`~qremote.report.Outcome` with qmail's phrases. Where the server
+offers PIPELINING, ``MAIL``, every ``RCPT`` and ``DATA`` go in one write and their
+replies are read in order: the same reports as one command at a time, fewer round
+trips.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import base64
 from typing import NamedTuple
 
 from qremote import report
+from qremote.envelope import wire
+from qremote.message import Message
 from qremote.report import Detail, Outcome
 from qremote.routes import Route, TlsPolicy
 from qremote.smtp import AttemptError, Client, ConnectionDied, Reply, parse_ehlo, tls_context
@@ -18,29 +23,34 @@ from qremote.smtp import AttemptError, Client, ConnectionDied, Reply, parse_ehlo
 # Preference order; PLAIN and LOGIN send the password itself, so only inside TLS.
 MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")
 CLEAR_OK = {"CRAM-MD5"}
+# Replies that refuse the mechanism itself: the next offered one may be tried. Any
+# other failure (535 above all: bad credentials) ends AUTH on that connection, since
+# repeated failures get a relay's address banned (fail2ban).
+MECHANISM_REFUSED = {504, 534, 538}
 
 
 class Job(NamedTuple):
     """The message and envelope of one delivery, ready to send."""
 
     sender: str
-    recipients: list[str]
-    body: bytes  # already CRLF and dot-stuffed
-    eightbit: bool
+    recipients: list[str]  # only those that can be sent
+    message: Message
     utf8: bool
     route: Route | None
     tls: TlsPolicy
     helo: str
 
 
-def _hello(client: Client, helo: str) -> dict[str, str]:
+def hello(client: Client, helo: str) -> dict[str, str]:
+    """EHLO, or HELO after a 5xx to EHLO; any other refusal ends the attempt."""
     reply = client.command(f"EHLO {helo}")
     if reply.ok:
         return parse_ehlo(reply)
-    reply = client.command(f"HELO {helo}")
-    if not reply.ok:
-        raise AttemptError(f"my name was rejected: {reply.text}")
-    return {}
+    if reply.permanent:  # a server that knows only HELO
+        reply = client.command(f"HELO {helo}")
+        if reply.ok:
+            return {}
+    raise AttemptError(f"my name was rejected: {reply.text}")
 
 
 def _b64(data: str | bytes) -> str:
@@ -67,21 +77,33 @@ def _auth_one(client: Client, mech: str, user: str, password: str) -> Reply:
     try:
         challenge = base64.b64decode(reply.text[4:].strip(), validate=True)
     except ValueError:
-        client.command("*")
-        return Reply(0, f"bad CRAM-MD5 challenge: {reply.text}")
+        reply = client.command("*")  # cancel the exchange
+        return Reply(reply.code, f"bad CRAM-MD5 challenge; cancelled: {reply.text}")
     digest = hmac.new(password.encode("utf-8"), challenge, "md5").hexdigest()
     return client.command(_b64(f"{user} {digest}"))
 
 
+def offered_mechanisms(ehlo: dict[str, str]) -> list[str]:
+    """The AUTH mechanisms of an EHLO reply, upper case."""
+    return ehlo.get("AUTH", "").upper().split()
+
+
 def authenticate(client: Client, ehlo: dict[str, str], route: Route) -> str:
-    """AUTH with the route's credentials; returns the mechanism, or "none" when the
-    server offers no AUTH. Raises AttemptError when no offered mechanism succeeds."""
-    offered = ehlo.get("AUTH", "").upper().split()
+    """AUTH with the route's credentials; returns the mechanism.
+
+    A route with credentials never goes on unauthenticated: no usable mechanism, or
+    none that succeeds, raises AttemptError (the next attempt follows)."""
+    offered = offered_mechanisms(ehlo)
     if not offered:
-        return "none"
+        raise AttemptError("the route has credentials but the server offers no AUTH; "
+                           "mail is not sent unauthenticated")
     allowed = [m for m in MECHANISMS if m in offered
                and (client.tls_version or m in CLEAR_OK)]
     if not allowed:
+        usable = [m for m in MECHANISMS if m in offered]
+        if not usable:
+            raise AttemptError(f"the server offers AUTH {' '.join(offered)}, none of "
+                               f"which qremote speaks ({', '.join(MECHANISMS)})")
         raise AttemptError(f"credentials travel only inside TLS (or with CRAM-MD5); "
                            f"the server offers AUTH {' '.join(offered)} without TLS")
     failures = []
@@ -90,24 +112,35 @@ def authenticate(client: Client, ehlo: dict[str, str], route: Route) -> str:
         if reply.code == 235:
             return mech
         failures.append(f"AUTH {mech}: {reply.text}")
-    raise AttemptError("authentication failed: " + "; ".join(failures))
+        if reply.code not in MECHANISM_REFUSED:
+            break
+    raise AttemptError("authentication failed: " + "; ".join(failures),
+                       tls=client.tls_version or "none")
 
 
 def negotiate(client: Client, job: Job, server_name: str | None, plain_only: bool,
               implicit_tls: bool) -> tuple[dict[str, str], str]:
-    """Greeting, EHLO, STARTTLS per policy, AUTH. Returns (EHLO keywords, mechanism)."""
+    """Greeting, EHLO, STARTTLS per policy, AUTH. Returns (EHLO keywords, mechanism).
+
+    Raises AttemptError, or ConnectionDied (the caller makes it an AttemptError)."""
     if implicit_tls:
         client.starttls(tls_context(job.tls == "verify"), server_name)
     greeting = client.reply()
     if greeting.code != 220:
         raise AttemptError(f"greeting failed: {greeting.text}")
-    ehlo = _hello(client, job.helo)
+    ehlo = hello(client, job.helo)
     if not client.tls_version and job.tls != "none" and not plain_only:
         if "STARTTLS" in ehlo:
             reply = client.command("STARTTLS")
             if reply.code == 220:
                 client.starttls(tls_context(job.tls == "verify"), server_name)
-                ehlo = _hello(client, job.helo)
+                try:
+                    ehlo = hello(client, job.helo)
+                except ConnectionDied as exc:
+                    if exc.tls_unconfirmed:  # TLS 1.3: the server refused us only now
+                        raise AttemptError(f"TLS handshake failed: {exc}",
+                                           tls_fallback=True) from None
+                    raise
             elif job.tls in ("encrypt", "verify"):
                 raise AttemptError(f"STARTTLS was refused: {reply.text}")
         elif job.tls in ("encrypt", "verify"):
@@ -119,52 +152,98 @@ def negotiate(client: Client, job: Job, server_name: str | None, plain_only: boo
     return ehlo, mech
 
 
+def _mail_params(job: Job, ehlo: dict[str, str]) -> bytes:
+    params = ""
+    if "SIZE" in ehlo:
+        params += f" SIZE={job.message.size}"
+    if job.message.eightbit and "8BITMIME" in ehlo:
+        params += " BODY=8BITMIME"
+    if job.utf8:
+        params += " SMTPUTF8"
+    return params.encode("ascii")
+
+
+def _send_body(client: Client, message: Message, ip: str, out: Outcome) -> bool:
+    """The DATA stream and the final dot; False (``out`` says why) when it died."""
+    pending = b""
+    try:
+        for chunk in message.chunks():
+            if pending:
+                client.send(pending)
+            pending = chunk
+    except ConnectionDied:
+        out.letter, out.text = "Z", f"Connected to {ip} but connection died. (#4.4.2)\n"
+        return False
+    try:
+        client.send(pending + b".\r\n")  # the last chunk carries the dot
+    except ConnectionDied:
+        out.letter = "Z"
+        out.text = f"Connected to {ip} but connection died. Possible duplicate! (#4.4.2)\n"
+        return False
+    return True
+
+
+def _settle(client: Client, count: int) -> None:
+    """Read ``count`` pipelined replies that no longer change the outcome. A DATA
+    that a broken server accepted anyway is ended with an empty message, never the
+    real one. A failure here only means the connection is not reusable."""
+    try:
+        last = None
+        for _ in range(count):
+            last = client.reply()
+        if last is not None and last.code == 354:
+            client.command(b".")
+    except ConnectionDied:
+        pass
+
+
 def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
                 detail: Detail) -> Outcome:
     """MAIL, RCPT, DATA and the message: the server's replies decide the outcome."""
     out = Outcome(detail=detail)
-    params = ""
     size = ehlo.get("SIZE", "")
-    if size.isdigit() and int(size) > 0 and len(job.body) > int(size):
+    if size.isascii() and size.isdigit() and int(size) > 0 and job.message.size > int(size):
         out.letter, out.text = "D", report.phrase(
-            f"Connected to {ip} but the message is {len(job.body)} bytes and the server "
-            f"accepts at most {size}. (#5.3.4)")
+            f"Connected to {ip} but the message is {job.message.size} bytes and the "
+            f"server accepts at most {size}. (#5.3.4)")
         return out
-    if "SIZE" in ehlo:
-        params += f" SIZE={len(job.body)}"
-    if job.eightbit and "8BITMIME" in ehlo:
-        params += " BODY=8BITMIME"
-    if job.utf8:
-        if "SMTPUTF8" not in ehlo:
-            raise AttemptError("an address needs SMTPUTF8, which the server does not offer")
-        params += " SMTPUTF8"
+    if job.utf8 and "SMTPUTF8" not in ehlo:
+        raise AttemptError("an address needs SMTPUTF8, which the server does not offer")
+    pipelining = "PIPELINING" in ehlo
+    mail = b"MAIL FROM:<" + wire(job.sender) + b">" + _mail_params(job, ehlo) + b"\r\n"
+    rcpts = [b"RCPT TO:<" + wire(r) + b">\r\n" for r in job.recipients]
     try:
-        reply = client.command(f"MAIL FROM:<{job.sender}>{params}")
-    except ConnectionDied:
-        out.letter, out.text = "Z", f"Connected to {ip} but connection died. (#4.4.2)\n"
-        return out
-    if not reply.ok:
-        out.letter = "D" if reply.permanent else "Z"
-        out.text = report.phrase(f"Connected to {ip} but sender was rejected.", reply.text)
-        return out
-    try:
+        client.send(mail + b"".join(rcpts) + b"DATA\r\n" if pipelining else mail)
+        reply = client.reply()
+        if not reply.ok:
+            out.letter = "D" if reply.permanent else "Z"
+            out.text = report.phrase(f"Connected to {ip} but sender was rejected.",
+                                     reply.text)
+            if pipelining:
+                _settle(client, len(rcpts) + 1)
+            return out
         accepted = 0
-        for rcpt in job.recipients:
-            reply = client.command(f"RCPT TO:<{rcpt}>")
+        for rcpt in rcpts:
+            if not pipelining:
+                client.send(rcpt)
+            reply = client.reply()
             letter = "r" if reply.ok else ("h" if reply.permanent else "s")
             accepted += letter == "r"
             out.recipients.append(report.recipient(letter, ip, reply.text))
         if not accepted:
+            if pipelining:
+                _settle(client, 1)
             out.letter, out.text = "D", report.phrase(f"Giving up on {ip}.")
             return out
-        reply = client.command("DATA")
-        if reply.code != 354:
-            out.letter = "D" if reply.permanent else "Z"
-            out.text = report.phrase(f"{ip} failed on DATA command.", reply.text)
-            return out
-        client.send(job.body + b".\r\n")
+        reply = client.reply() if pipelining else client.command(b"DATA")
     except ConnectionDied:
         out.letter, out.text = "Z", f"Connected to {ip} but connection died. (#4.4.2)\n"
+        return out
+    if reply.code != 354:
+        out.letter = "D" if reply.permanent else "Z"
+        out.text = report.phrase(f"{ip} failed on DATA command.", reply.text)
+        return out
+    if not _send_body(client, job.message, ip, out):
         return out
     try:
         reply = client.reply()

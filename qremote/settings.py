@@ -10,6 +10,7 @@ from qremote.findings import Finding
 
 TIMEOUT_CONNECT = 60
 TIMEOUT_REMOTE = 1200
+MAX_TIMEOUT = 86400  # a day; more is a typo, and sockets refuse absurd values
 
 
 def first_line(source: ControlFile) -> tuple[Line | None, list[Finding]]:
@@ -34,17 +35,24 @@ def parse_text(source: ControlFile) -> tuple[str | None, list[Finding]]:
 
 
 def parse_seconds(source: ControlFile, default: int) -> tuple[int, list[Finding]]:
-    """``timeoutconnect`` / ``timeoutremote``: a positive whole number of seconds."""
+    """``timeoutconnect`` / ``timeoutremote``: a whole number of seconds, 1 to a day."""
     line, findings = first_line(source)
     if line is None or line.text is None:
         return default, findings
     value = line.text.strip()
-    if not (value.isascii() and value.isdigit()) or int(value) == 0:
+    digits = value.lstrip("0") if value.isascii() and value.isdigit() else ""
+    if not digits:
         findings.append(Finding(source.name, line.number, "error",
-                                f"{value!r} is not a positive whole number of seconds; "
+                                f"{value[:40]!r} is not a positive whole number of seconds; "
                                 f"qmail's default is {default}"))
         return default, findings
-    return int(value), findings
+    if len(digits) > 6 or int(digits) > MAX_TIMEOUT:
+        findings.append(Finding(source.name, line.number, "error",
+                                f"{value[:40]} seconds is more than a day ({MAX_TIMEOUT}); "
+                                f"write a number of seconds up to that (qmail's default "
+                                f"is {default})"))
+        return default, findings
+    return int(digits), findings
 
 
 def parse_outgoing_ip(source: ControlFile) -> tuple[str | None, list[Finding]]:

@@ -2,6 +2,12 @@
 
 Only the protocol mechanics live here; what a reply means for the delivery is decided
 in :mod:`qremote.session`. ``ssl`` is imported only when TLS is used.
+
+Timeouts are qmail's: ``timeoutremote`` bounds each read and each write of at most
+:data:`WRITE_CHUNK` bytes, never a whole message, so a slow but steady server
+receives any size. A reply is read as qmail reads it (lines up to LF, CR dropped,
+``-`` after the code continues it), but its code counts only when it is three ASCII
+digits, and its text reaches reports with every control byte replaced by ``?``.
 """
 
 from __future__ import annotations
@@ -11,24 +17,43 @@ from typing import Any, NamedTuple
 
 from qremote.errors import QremoteError
 
-MAX_REPLY = 64 * 1024
+WRITE_CHUNK = 1 << 16
+MAX_TEXT = 5000  # characters of a reply kept for reports (qmail's HUGESMTPTEXT)
+MAX_REPLY = 1 << 20  # bytes of a reply read before the peer is deemed broken
+_DIGITS = frozenset(b"0123456789")
+# Bytes that never reach a report raw: C0 controls (CR dropped before) and DEL.
+_CONTROLS = bytes(range(32)) + b"\x7f"
+_SAFE = bytes.maketrans(_CONTROLS, b"?" * len(_CONTROLS))
 
 
 class AttemptError(QremoteError):
-    """The attempt failed before ``MAIL FROM``; the next attempt follows."""
+    """The attempt failed before ``MAIL FROM``; the next attempt follows.
 
-    def __init__(self, text: str, timed_out: bool = False, tls_fallback: bool = False):
+    ``tls`` and ``auth`` say what the connection had reached, for the detail line."""
+
+    def __init__(self, text: str, timed_out: bool = False, tls_fallback: bool = False,
+                 tls: str = "none", auth: str = "none") -> None:
         super().__init__(text)
         self.timed_out = timed_out
         self.tls_fallback = tls_fallback
+        self.tls = tls
+        self.auth = auth
+        self.local: str | None = None
 
 
 class ConnectionDied(QremoteError):
-    """The peer closed the connection, or a read or write timed out or failed."""
+    """The peer closed the connection, or a read or write timed out or failed.
+
+    ``tls_unconfirmed``: TLS had just been set up and nothing was read through it yet
+    (a TLS 1.3 server that rejects the client says so only at that first read)."""
+
+    def __init__(self, text: str, tls_unconfirmed: bool = False) -> None:
+        super().__init__(text)
+        self.tls_unconfirmed = tls_unconfirmed
 
 
 class Reply(NamedTuple):
-    """An SMTP reply: its code (0 when unreadable) and its full text."""
+    """An SMTP reply: its code (0 when unreadable) and its text, safe for reports."""
 
     code: int
     text: str
@@ -40,8 +65,23 @@ class Reply(NamedTuple):
 
     @property
     def permanent(self) -> bool:
-        """A 5xx reply."""
+        """A 5xx reply (an unreadable reply is never permanent)."""
         return 500 <= self.code < 600
+
+
+def reply_code(line: bytes) -> int:
+    """The code of a reply's first line: three ASCII digits then space, ``-`` or
+    nothing; else 0 (unreadable)."""
+    if len(line) >= 3 and all(b in _DIGITS for b in line[:3]) and line[3:4] in (b"", b" ",
+                                                                                   b"-"):
+        return int(line[:3])
+    return 0
+
+
+def safe_text(raw: bytes) -> str:
+    """One reply line as report text: CR dropped, control bytes (LF too) as ``?``,
+    UTF-8 or U+FFFD."""
+    return raw.replace(b"\r", b"").translate(_SAFE).decode("utf-8", "replace")
 
 
 def connect(local_ip: str | None, address: str, port: int, timeout: float) -> socket.socket:
@@ -64,6 +104,7 @@ def connect(local_ip: str | None, address: str, port: int, timeout: float) -> so
         except OSError as exc:
             raise AttemptError(f"cannot connect to {address}:{port}: "
                                f"{exc.strerror or exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except BaseException:
         sock.close()
         raise
@@ -78,57 +119,71 @@ class Client:
         self.sock.settimeout(timeout)
         self._buf = b""
         self.tls_version: str | None = None
+        self._tls_unconfirmed = False
+        self.alive = True  # False once a read or write failed
 
     def close(self) -> None:
         """Close without waiting for anything."""
+        self.alive = False
         try:
             self.sock.close()
         except OSError:
             pass
 
+    def _died(self, text: str) -> ConnectionDied:
+        self.alive = False
+        return ConnectionDied(text, self._tls_unconfirmed)
+
     def send(self, data: bytes) -> None:
-        """Write all of ``data``; raises ConnectionDied."""
+        """Write all of ``data``, each :data:`WRITE_CHUNK` within the timeout."""
+        view = memoryview(data)
         try:
-            self.sock.sendall(data)
+            for i in range(0, len(view), WRITE_CHUNK):
+                self.sock.sendall(view[i:i + WRITE_CHUNK])
+        except TimeoutError:
+            raise self._died("timed out sending to the remote host") from None
         except (OSError, ValueError) as exc:
-            raise ConnectionDied(f"write failed: {exc}") from None
+            raise self._died(f"write failed: {exc}") from None
 
     def _readline(self) -> bytes:
-        while b"\n" not in self._buf:
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start)
+            if end >= 0:
+                line, self._buf = self._buf[:end], self._buf[end + 1:]
+                return line
             if len(self._buf) > MAX_REPLY:
-                raise ConnectionDied("reply line too long")
+                raise self._died("reply line too long")
+            start = len(self._buf)
             try:
                 chunk = self.sock.recv(8192)
             except TimeoutError:
-                raise ConnectionDied("timed out waiting for the remote host") from None
+                raise self._died("timed out waiting for the remote host") from None
             except (OSError, ValueError) as exc:
-                raise ConnectionDied(f"read failed: {exc}") from None
+                raise self._died(f"read failed: {exc}") from None
             if not chunk:
-                raise ConnectionDied("connection closed by the remote host")
+                raise self._died("connection closed by the remote host")
             self._buf += chunk
-        line, _, self._buf = self._buf.partition(b"\n")
-        return line.rstrip(b"\r")
 
     def reply(self) -> Reply:
         """Read one (possibly multi-line) reply."""
-        lines: list[str] = []
-        total = 0
-        while True:
-            raw = self._readline()
-            total += len(raw)
+        lines = [self._readline()]
+        total = len(lines[0])
+        while lines[-1][3:4] == b"-":
+            lines.append(self._readline())
+            total += len(lines[-1])
             if total > MAX_REPLY:
-                raise ConnectionDied("reply too long")
-            text = raw.decode("utf-8", "replace")
-            lines.append(text)
-            if len(text) < 4 or text[3] != "-":
-                break
-        first = lines[0]
-        code = int(first[:3]) if first[:3].isdigit() else 0
-        return Reply(code, "\n".join(lines))
+                raise self._died("reply too long")
+        self._tls_unconfirmed = False
+        text = "\n".join(safe_text(line) for line in lines)
+        if len(text) > MAX_TEXT:
+            text = text[:MAX_TEXT] + "..."
+        return Reply(reply_code(lines[0].replace(b"\r", b"")), text)
 
-    def command(self, line: str) -> Reply:
+    def command(self, line: str | bytes) -> Reply:
         """Send one command line and read its reply."""
-        self.send(line.encode("utf-8") + b"\r\n")
+        raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
+        self.send(raw + b"\r\n")
         return self.reply()
 
     def starttls(self, context: Any, server_hostname: str | None) -> None:
@@ -138,9 +193,11 @@ class Client:
         try:
             self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
         except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+            self.alive = False
             raise AttemptError(f"TLS handshake failed: {exc}", tls_fallback=True) from None
         self._buf = b""
         self.tls_version = self.sock.version()
+        self._tls_unconfirmed = True
 
 
 def tls_context(verify: bool) -> Any:
@@ -156,20 +213,17 @@ def tls_context(verify: bool) -> Any:
 
 
 def parse_ehlo(reply: Reply) -> dict[str, str]:
-    """EHLO keywords (upper case) and their parameters."""
+    """EHLO keywords (upper case) and their parameters.
+
+    The old ``AUTH=MECH ...`` form counts as ``AUTH``; both forms' mechanisms merge."""
     out: dict[str, str] = {}
     for line in reply.text.split("\n")[1:]:
         keyword, _, params = line[4:].strip().partition(" ")
+        keyword = keyword.upper()
+        if keyword.startswith("AUTH="):
+            keyword, params = "AUTH", keyword[5:] + " " + params
         if keyword:
-            out[keyword.upper()] = params.strip()
+            if keyword == "AUTH" and "AUTH" in out:
+                params = out["AUTH"] + " " + params
+            out[keyword] = params.strip()
     return out
-
-
-def prepare_message(data: bytes) -> bytes:
-    """qmail's conversion: LF to CRLF, leading dots doubled, a final newline added."""
-    if data and not data.endswith(b"\n"):
-        data += b"\n"
-    data = data.replace(b"\n", b"\r\n")
-    if data.startswith(b"."):
-        data = b"." + data
-    return data.replace(b"\r\n.", b"\r\n..")
