@@ -22,7 +22,8 @@ from qremote.smtproutes import SmtpRoutes, parse_smtproutes
 
 DEFAULT_HOME = "/var/qmail"
 FILES = ("me", "helohost", "timeoutconnect", "timeoutremote", "smtproutes",
-         "defaultoutgoingip", "routes", "routemap", "dnsservers")
+         "defaultoutgoingip", "routes", "routemap", "dnsservers", "reuseidle",
+         "reuselifetime", "reusemessages")
 
 
 def finding_order(f: Finding) -> tuple[int, str, int, str, str]:
@@ -79,6 +80,9 @@ class Config:
         self.findings: list[Finding] = findings or []
         # PTR names of local IPs from the compiled cache (None: not known, look up).
         self.helo_names: dict[str, str | None] | None = None
+        # The worker's connection cache: (idle seconds, lifetime seconds, messages).
+        self.reuse: tuple[int, int, int] = (settings.REUSE_IDLE, settings.REUSE_LIFETIME,
+                                            settings.REUSE_MESSAGES)
 
     @property
     def errors(self) -> list[Finding]:
@@ -141,6 +145,14 @@ def build_config(home: Path, files: dict[str, ControlFile],
     findings += found
     dnsservers, found = settings.parse_dnsservers(get("dnsservers"))
     findings += found
+    reuse = []
+    for name, default, maximum, unit in (
+            ("reuseidle", settings.REUSE_IDLE, 3600, "seconds"),
+            ("reuselifetime", settings.REUSE_LIFETIME, settings.MAX_TIMEOUT, "seconds"),
+            ("reusemessages", settings.REUSE_MESSAGES, 1000000, "messages")):
+        value, found = settings.parse_seconds(get(name), default, 0, maximum, unit)
+        reuse.append(value)
+        findings += found
     smtproutes = parse_smtproutes(get("smtproutes"))
     routes = parse_routes(get("routes"))
     routemap = parse_routemap(get("routemap"))
@@ -151,6 +163,8 @@ def build_config(home: Path, files: dict[str, ControlFile],
             findings.append(Finding("routemap", rule.line, "error",
                                     f"route {rule.route!r} is not defined in control/routes"))
     me = me or socket.gethostname()
-    return Config(home, me, helohost or me, tconnect, tremote, outgoing, dnsservers,
-                  smtproutes, routes, routemap, files,
-                  sorted(set(findings), key=finding_order))
+    config = Config(home, me, helohost or me, tconnect, tremote, outgoing, dnsservers,
+                    smtproutes, routes, routemap, files,
+                    sorted(set(findings), key=finding_order))
+    config.reuse = (reuse[0], reuse[1], reuse[2])
+    return config

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
 from qremote import report
 from qremote.config import Config
@@ -17,9 +18,16 @@ from qremote.message import Message
 from qremote.mx import Lookup
 from qremote.planner import Attempt, apply_memory, plan
 from qremote.report import Detail, Outcome
-from qremote.session import Job, negotiate, transaction
+from qremote.session import Job, StaleConnection, negotiate, transaction
 from qremote.smtp import AttemptError, Client, ConnectionDied, connect
-from qremote.tcpto import Memory, key
+from qremote.tcpto import Memory
+from qremote.tcpto import key as key_of
+
+if TYPE_CHECKING:  # the pool only exists in the worker: not imported by qmail-remote
+    from qremote.connections import Cached, Key, Pool
+
+
+Progress = Callable[[str], None]
 
 
 def _quit(client: Client) -> None:
@@ -31,37 +39,103 @@ def _quit(client: Client) -> None:
             pass
 
 
+def _key(a: Attempt, job: Job, plain_only: bool) -> Key:
+    from qremote.connections import Key
+
+    route = job.route
+    return Key(a.local_ip, a.address or "", a.port, a.implicit_tls, job.tls, a.server_name,
+               route.user if route else "", route.password if route else "", job.helo,
+               plain_only)
+
+
+def _reuse(pool: Pool, key: Key, a: Attempt, job: Job, route_name: str,
+           progress: Progress | None) -> Outcome | None:
+    """The delivery on a cached connection for ``key``, or None when there is none
+    alive (a stale one is closed and the next tried: nothing was sent on it)."""
+    from qremote.connections import farewell
+
+    while (cached := pool.take(key)) is not None:
+        detail = Detail(route_name, cached.local, a.target,
+                        cached.client.tls_version or "none", cached.mech)
+        if progress is not None:
+            progress(f"reuse {a.target}")
+        try:
+            out = transaction(cached.client, job, a.address or "", cached.ehlo, detail,
+                              reuse=True, progress=progress)
+        except StaleConnection:
+            pool.stale += 1
+            cached.client.close()
+            continue
+        except AttemptError:
+            farewell(cached.client)
+            raise
+        pool.reused += 1
+        _release(pool, key, cached)
+        return out
+    return None
+
+
+def _release(pool: Pool, key: Key, cached: Cached) -> None:
+    from qremote.connections import farewell
+
+    if cached.client.alive and cached.client.reusable:
+        pool.give(key, cached)
+    else:
+        farewell(cached.client)
+
+
 def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
              marked: dict[tuple[str, str, int], float], route_name: str,
-             plain_only: bool = False) -> Outcome:
+             plain_only: bool = False, pool: Pool | None = None,
+             progress: Progress | None = None) -> Outcome:
     """One attempt; raises AttemptError when it fails before MAIL FROM."""
+    contexts = pool.tls_contexts if pool is not None else None
     if a.address is None:  # only when the engine is called without DNS
         raise AttemptError(f"{a.remote} was not resolved (no DNS lookup given)")
+    if pool is not None:
+        key = _key(a, job, plain_only)
+        out = _reuse(pool, key, a, job, route_name, progress)
+        if out is not None:
+            return out
+    if progress is not None:
+        progress(f"connect {a.target}")
     try:
         sock = connect(a.local_ip, a.address, a.port, config.timeoutconnect)
     except AttemptError as exc:
         if exc.timed_out:
-            memory.record(key(a.local_ip, a.address, a.port))
+            memory.record(key_of(a.local_ip, a.address, a.port))
         raise
-    if key(a.local_ip, a.address, a.port) in marked:
-        memory.forget(key(a.local_ip, a.address, a.port))
+    if key_of(a.local_ip, a.address, a.port) in marked:
+        memory.forget(key_of(a.local_ip, a.address, a.port))
     client = Client(sock, config.timeoutremote)
     local = sock.getsockname()[0]
+    kept = False
     try:
         try:
-            ehlo, mech = negotiate(client, job, a.server_name, plain_only, a.implicit_tls)
+            if progress is not None:
+                progress(f"smtp {a.target}")
+            ehlo, mech = negotiate(client, job, a.server_name, plain_only, a.implicit_tls,
+                                   contexts)
         except ConnectionDied as exc:
             raise AttemptError(f"connection died: {exc}") from None
         detail = Detail(route_name, local, a.target, client.tls_version or "none", mech)
-        outcome = transaction(client, job, a.address, ehlo, detail)
-        _quit(client)
+        outcome = transaction(client, job, a.address, ehlo, detail, progress=progress)
+        if pool is not None:
+            from qremote.connections import Cached
+
+            pool.created += 1
+            _release(pool, key, Cached(client, ehlo, mech, local, pool.clock()))
+            kept = True
+        else:
+            _quit(client)
         return outcome
     except AttemptError as exc:
         exc.tls, exc.local = client.tls_version or exc.tls, local
         _quit(client)
         raise
     finally:
-        client.close()
+        if not kept:
+            client.close()
 
 
 def _refusals(sender: str, recipients: Sequence[str]) -> tuple[str | None, dict[int, str]]:
@@ -91,10 +165,13 @@ def _merge(out: Outcome, recipients: Sequence[str], refused: dict[int, str]) -> 
 def deliver(config: Config, host: str, sender: str, recipients: Sequence[str],
             message: Message | bytes, lookup: Lookup | None, memory: Memory,
             rng: random.Random | None = None,
-            me: Callable[[], Collection[str]] | None = None) -> Outcome:
+            me: Callable[[], Collection[str]] | None = None, pool: Pool | None = None,
+            progress: Progress | None = None) -> Outcome:
     """Deliver ``message`` for one recipient domain; every failure is an Outcome.
 
-    ``me`` gives this host's addresses (an MX that is one of them is never a target)."""
+    ``me`` gives this host's addresses (an MX that is one of them is never a target);
+    ``pool`` (the worker's) keeps connections for later deliveries; ``progress`` hears
+    each stage (``connect IP:PORT``, ``mail``, ``data``, ``dot`` ...)."""
     if isinstance(message, bytes):
         message = Message(data=message)
     bad_sender, refused = _refusals(sender, recipients)
@@ -123,17 +200,20 @@ def deliver(config: Config, host: str, sender: str, recipients: Sequence[str],
                   helos[a.local_ip])
         where = f"{a.target} from {a.local_ip or 'any'}"
         try:
-            out = _attempt(config, a, job, memory, marked, p.route_name)
+            out = _attempt(config, a, job, memory, marked, p.route_name, pool=pool,
+                           progress=progress)
         except AttemptError as exc:
             last = Detail(p.route_name, exc.local or a.local_ip or "-", a.target, exc.tls,
                           exc.auth)
             if not (exc.tls_fallback and job.tls == "may" and not a.implicit_tls):
                 failed.append(f"{where}: {exc}")
+                if progress is not None:
+                    progress(f"failed {where}: {exc}")
                 continue
             # tls=may: a failed handshake is followed by a plaintext connection.
             try:
                 out = _attempt(config, a, job, memory, marked, p.route_name,
-                               plain_only=True)
+                               plain_only=True, pool=pool, progress=progress)
             except AttemptError as again:
                 last = Detail(p.route_name, again.local or a.local_ip or "-", a.target,
                               again.tls, again.auth)

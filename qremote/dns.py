@@ -17,13 +17,14 @@ PTR_LIFETIME = 3.0  # a HELO name is not worth holding a delivery longer
 
 
 class DnsLookup:
-    """Resolver with a per-instance cache; one instance per delivery or simulation."""
+    """Resolver with a per-instance cache; one instance per delivery or simulation
+    (a long-lived process gives each one the same resolver: see :meth:`shared`)."""
 
     def __init__(self, servers: list[tuple[str, int]] | None = None,
-                 lifetime: float = LIFETIME) -> None:
+                 lifetime: float = LIFETIME, resolver: Any = None) -> None:
         self._servers = servers or []
         self._lifetime = lifetime
-        self._resolver: Any = None
+        self._resolver: Any = resolver  # a long-lived process shares one (its cache)
         self._cache: dict[tuple[str, str], Any] = {}
 
     def _get_resolver(self) -> Any:
@@ -45,6 +46,21 @@ class DnsLookup:
             res.timeout = min(TIMEOUT, self._lifetime)
             self._resolver = res
         return self._resolver
+
+    @property
+    def used(self) -> bool:
+        """True once a resolver was made (a query was asked)."""
+        return self._resolver is not None
+
+    def shared(self) -> Any:
+        """This lookup's resolver with dnspython's cache (answers kept for their TTL),
+        for a long-lived process to pass to the next lookups."""
+        import dns.resolver
+
+        res = self._get_resolver()
+        if res.cache is None:
+            res.cache = dns.resolver.Cache()
+        return res
 
     def _query(self, name: str, rdtype: str, lifetime: float | None = None) -> list[Any]:
         """Records of ``rdtype`` for ``name``; [] when none; raises DnsError."""

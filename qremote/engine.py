@@ -1,21 +1,27 @@
 """The delivery engine as an object: one qmail home, one delivery per call.
 
 ``qmail-remote`` makes one :class:`Engine` per process and calls :meth:`Engine.deliver`
-once. The worker keeps one engine for its whole life and calls it from many threads:
-the parsed configuration is then kept, and read again only when a control file
-changes (size, mtime or inode), so a long-lived process never delivers with a stale
-configuration and never needs a restart.
+once. The worker keeps one ``warm`` engine for its whole life and calls it from many
+threads: the parsed configuration is then kept, and read again only when a control
+file changes (size, mtime or inode), so a long-lived process never delivers with a
+stale configuration and never needs a restart; DNS answers are kept for their TTL
+(dnspython's cache), TLS contexts are made once, and open connections are kept for
+later deliveries (:class:`~qremote.connections.Pool`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qremote.config import FILES, Config, load_config
 from qremote.report import Outcome
+
+if TYPE_CHECKING:
+    from qremote.connections import Pool
 
 Stamp = tuple[tuple[str, int, int, int], ...]
 
@@ -41,8 +47,14 @@ def _text(arg: str | bytes) -> str:
 class Engine:
     """Deliveries for the qmail home ``home``; thread-safe."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, warm: bool = False) -> None:
         self.home = home
+        self.pool: Pool | None = None
+        if warm:
+            from qremote.connections import Pool
+
+            self.pool = Pool()
+        self._resolver: Any = None  # warm: one resolver and its cache for every lookup
         self._lock = threading.Lock()
         self._config: Config | None = None
         self._stamp: Stamp | None = None
@@ -55,6 +67,9 @@ class Engine:
             if self._config is None or stamp != self._stamp:
                 self._config = load_config(self.home, use_cache=True)
                 self._stamp = stamp
+                self._resolver = None  # dnsservers may have changed
+                if self.pool is not None:
+                    self.pool.configure(*self._config.reuse)
             return self._config
 
     def local_addresses(self) -> frozenset[str]:
@@ -70,11 +85,13 @@ class Engine:
                 self._me = (now, ipme.addresses())
             return self._me[1]
 
-    def deliver(self, argv: Sequence[str | bytes], message: bytes | int) -> bytes:
+    def deliver(self, argv: Sequence[str | bytes], message: bytes | int,
+                progress: Callable[[str], None] | None = None) -> bytes:
         """The reports (bytes for qmail-rspawn) of one delivery.
 
         ``argv`` is qmail-remote's (HOST SENDER RECIP...); ``message`` the message
-        itself or a file descriptor to read it from (the queue file, or a pipe)."""
+        itself or a file descriptor to read it from (the queue file, or a pipe);
+        ``progress`` hears each stage of the delivery (for ``qremote status``)."""
         if len(argv) < 3:
             return Outcome(letter="Z", text="qmail-remote needs HOST SENDER RECIP... "
                                              "(#4.3.0)\n").encode()
@@ -96,9 +113,12 @@ class Engine:
             config = self.config()
             host, sender = _text(argv[0]), _text(argv[1])
             recipients = [_text(a) for a in argv[2:]]
-            outcome = deliver(config, host, sender, recipients, source,
-                              DnsLookup(config.dnsservers), Memory.for_home(self.home),
-                              me=self.local_addresses)
+            lookup = DnsLookup(config.dnsservers, resolver=self._resolver)
+            outcome = deliver(config, host, sender, recipients, source, lookup,
+                              Memory.for_home(self.home), me=self.local_addresses,
+                              pool=self.pool, progress=progress)
+            if self.pool is not None and self._resolver is None and lookup.used:
+                self._resolver = lookup.shared()
         except MessageError as exc:
             outcome = Outcome(letter="Z", text=f"Unable to read message: {exc.strerror}. "
                                                 "(#4.3.0)\n")

@@ -11,7 +11,8 @@ trips.
 from __future__ import annotations
 
 import base64
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from qremote import report
 from qremote.envelope import wire
@@ -119,12 +120,14 @@ def authenticate(client: Client, ehlo: dict[str, str], route: Route) -> str:
 
 
 def negotiate(client: Client, job: Job, server_name: str | None, plain_only: bool,
-              implicit_tls: bool) -> tuple[dict[str, str], str]:
+              implicit_tls: bool, contexts: dict[bool, Any] | None = None,
+              ) -> tuple[dict[str, str], str]:
     """Greeting, EHLO, STARTTLS per policy, AUTH. Returns (EHLO keywords, mechanism).
 
-    Raises AttemptError, or ConnectionDied (the caller makes it an AttemptError)."""
+    Raises AttemptError, or ConnectionDied (the caller makes it an AttemptError).
+    ``contexts``: TLS contexts kept by a long-lived process."""
     if implicit_tls:
-        client.starttls(tls_context(job.tls == "verify"), server_name)
+        client.starttls(tls_context(job.tls == "verify", contexts), server_name)
     greeting = client.reply()
     if greeting.code != 220:
         raise AttemptError(f"greeting failed: {greeting.text}")
@@ -133,7 +136,7 @@ def negotiate(client: Client, job: Job, server_name: str | None, plain_only: boo
         if "STARTTLS" in ehlo:
             reply = client.command("STARTTLS")
             if reply.code == 220:
-                client.starttls(tls_context(job.tls == "verify"), server_name)
+                client.starttls(tls_context(job.tls == "verify", contexts), server_name)
                 try:
                     ehlo = hello(client, job.helo)
                 except ConnectionDied as exc:
@@ -197,9 +200,30 @@ def _settle(client: Client, count: int) -> None:
         pass
 
 
+class StaleConnection(AttemptError):
+    """A cached connection did not survive until its reuse (its RSET got no good
+    reply): nothing of this delivery reached the server; another connection follows."""
+
+
+def _reset(client: Client, pipelined: bytes) -> None:
+    """RSET before reusing a connection, with the next commands when pipelining."""
+    try:
+        client.send(b"RSET\r\n" + pipelined)
+        reply = client.reply()
+    except ConnectionDied as exc:
+        raise StaleConnection(f"cached connection lost: {exc}") from None
+    if not reply.ok:
+        client.alive = False
+        raise StaleConnection(f"cached connection refused RSET: {reply.text}")
+
+
 def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
-                detail: Detail) -> Outcome:
-    """MAIL, RCPT, DATA and the message: the server's replies decide the outcome."""
+                detail: Detail, reuse: bool = False,
+                progress: Callable[[str], None] | None = None) -> Outcome:
+    """MAIL, RCPT, DATA and the message: the server's replies decide the outcome.
+
+    ``reuse``: the connection served an earlier delivery; it is reset first, and if
+    that fails :class:`StaleConnection` is raised before anything was sent."""
     out = Outcome(detail=detail)
     size = ehlo.get("SIZE", "")
     if size.isascii() and size.isdigit() and int(size) > 0 and job.message.size > int(size):
@@ -212,8 +236,14 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
     pipelining = "PIPELINING" in ehlo
     mail = b"MAIL FROM:<" + wire(job.sender) + b">" + _mail_params(job, ehlo) + b"\r\n"
     rcpts = [b"RCPT TO:<" + wire(r) + b">\r\n" for r in job.recipients]
+    batch = mail + b"".join(rcpts) + b"DATA\r\n" if pipelining else mail
+    if reuse:
+        _reset(client, batch if pipelining else b"")
+    if progress is not None:
+        progress("mail")
     try:
-        client.send(mail + b"".join(rcpts) + b"DATA\r\n" if pipelining else mail)
+        if not (reuse and pipelining):
+            client.send(batch)
         reply = client.reply()
         if not reply.ok:
             out.letter = "D" if reply.permanent else "Z"
@@ -243,8 +273,12 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
         out.letter = "D" if reply.permanent else "Z"
         out.text = report.phrase(f"{ip} failed on DATA command.", reply.text)
         return out
+    if progress is not None:
+        progress("data")
     if not _send_body(client, job.message, ip, out):
         return out
+    if progress is not None:
+        progress("dot")
     try:
         reply = client.reply()
     except ConnectionDied:

@@ -10,6 +10,10 @@ from qremote.findings import Finding
 
 TIMEOUT_CONNECT = 60
 TIMEOUT_REMOTE = 1200
+# The worker's connection cache (qremote's own files; Postfix's defaults).
+REUSE_IDLE = 2
+REUSE_LIFETIME = 300
+REUSE_MESSAGES = 100
 MAX_TIMEOUT = 86400  # a day; more is a typo, and sockets refuse absurd values
 
 
@@ -34,23 +38,25 @@ def parse_text(source: ControlFile) -> tuple[str | None, list[Finding]]:
     return value, findings
 
 
-def parse_seconds(source: ControlFile, default: int) -> tuple[int, list[Finding]]:
-    """``timeoutconnect`` / ``timeoutremote``: a whole number of seconds, 1 to a day."""
+def parse_seconds(source: ControlFile, default: int, minimum: int = 1,
+                  maximum: int = MAX_TIMEOUT, unit: str = "seconds",
+                  ) -> tuple[int, list[Finding]]:
+    """A whole number from ``minimum`` to ``maximum`` (``timeoutconnect`` and
+    ``timeoutremote``: seconds, 1 to a day)."""
     line, findings = first_line(source)
     if line is None or line.text is None:
         return default, findings
     value = line.text.strip()
-    digits = value.lstrip("0") if value.isascii() and value.isdigit() else ""
-    if not digits:
+    digits = (value.lstrip("0") or "0") if value.isascii() and value.isdigit() else ""
+    if not digits or int(digits) < minimum:
         findings.append(Finding(source.name, line.number, "error",
-                                f"{value[:40]!r} is not a positive whole number of seconds; "
-                                f"qmail's default is {default}"))
+                                f"{value[:40]!r} is not a whole number of {unit} from "
+                                f"{minimum} to {maximum}; the default is {default}"))
         return default, findings
-    if len(digits) > 6 or int(digits) > MAX_TIMEOUT:
+    if len(digits) > len(str(maximum)) or int(digits) > maximum:
         findings.append(Finding(source.name, line.number, "error",
-                                f"{value[:40]} seconds is more than a day ({MAX_TIMEOUT}); "
-                                f"write a number of seconds up to that (qmail's default "
-                                f"is {default})"))
+                                f"{value[:40]} {unit} is more than {maximum}; write at "
+                                f"most that (the default is {default})"))
         return default, findings
     return int(digits), findings
 

@@ -121,6 +121,7 @@ class Client:
         self.tls_version: str | None = None
         self._tls_unconfirmed = False
         self.alive = True  # False once a read or write failed
+        self.reusable = True  # False once the server said it is closing (421)
 
     def close(self) -> None:
         """Close without waiting for anything."""
@@ -178,7 +179,10 @@ class Client:
         text = "\n".join(safe_text(line) for line in lines)
         if len(text) > MAX_TEXT:
             text = text[:MAX_TEXT] + "..."
-        return Reply(reply_code(lines[0].replace(b"\r", b"")), text)
+        code = reply_code(lines[0].replace(b"\r", b""))
+        if code == 421:  # the server is closing the connection: never reuse it
+            self.reusable = False
+        return Reply(code, text)
 
     def command(self, line: str | bytes) -> Reply:
         """Send one command line and read its reply."""
@@ -200,15 +204,23 @@ class Client:
         self._tls_unconfirmed = True
 
 
-def tls_context(verify: bool) -> Any:
-    """A client context: certificate and host name checked only when ``verify``."""
+def tls_context(verify: bool, kept: dict[bool, Any] | None = None) -> Any:
+    """A client context: certificate and host name checked only when ``verify``.
+
+    ``kept``: contexts made before, by a long-lived process (loading the trust store
+    costs milliseconds)."""
+    if kept is not None and verify in kept:
+        return kept[verify]
     import ssl
 
     if verify:
-        return ssl.create_default_context()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+        ctx = ssl.create_default_context()
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if kept is not None:
+        kept[verify] = ctx
     return ctx
 
 

@@ -45,6 +45,13 @@ class _Handler:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        self.sink.ehlos += 1
+        if self.sink.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.sink.rcpt_replies.get(address)
         if reply:
@@ -97,15 +104,18 @@ class Sink:
                  implicit: ssl.SSLContext | None = None,
                  users: dict[str, str] | None = None,
                  smtputf8: bool = False, data_size_limit: int | None = 33554432,
-                 strict_lines: bool = False, mechanisms: list[str] | None = None) -> None:
+                 strict_lines: bool = False, mechanisms: list[str] | None = None,
+                 pipelining: bool = False, timeout: float = 300) -> None:
         self.host, self.port = host, port or free_port(host)
+        self.pipelining = pipelining
+        self.ehlos = 0  # one per connection (and one more after STARTTLS)
         self.received: list[Received] = []
         self.rcpt_replies: dict[str, str] = {}
         self.data_reply: str | None = None
         self.users = users or {}
         kwargs: dict[str, Any] = {
             "data_size_limit": data_size_limit, "enable_SMTPUTF8": smtputf8,
-            "decode_data": False, "ident": "sink.test ESMTP"}
+            "decode_data": False, "ident": "sink.test ESMTP", "timeout": timeout}
         if starttls is not None:
             kwargs["tls_context"] = starttls
         if users:
