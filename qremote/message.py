@@ -25,9 +25,13 @@ SMALL = 1 << 20  # messages up to this size are simply kept in memory
 
 
 class BodyEncoder:
-    """Incremental conversion of message bytes to the SMTP DATA stream (no final dot)."""
+    """Incremental conversion of message bytes to the SMTP DATA stream (no final dot).
 
-    def __init__(self) -> None:
+    ``stuff=False`` gives the same without dot-stuffing: the content of a ``BDAT``
+    chunk (RFC 3030), which has no end-of-data line to protect."""
+
+    def __init__(self, stuff: bool = True) -> None:
+        self._stuff = stuff
         self._line_start = True
         self._cr = False  # the last chunk ended with a CR: LF or not decides
         self._empty = True
@@ -45,9 +49,11 @@ class BodyEncoder:
         self._empty = False
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        out = chunk.replace(b"\n.", b"\n..")
-        if self._line_start and out[:1] == b".":
-            out = b"." + out
+        out = chunk
+        if self._stuff:
+            out = out.replace(b"\n.", b"\n..")
+            if self._line_start and out[:1] == b".":
+                out = b"." + out
         self._line_start = out.endswith(b"\n")
         return out.replace(b"\n", b"\r\n")
 
@@ -59,9 +65,9 @@ class BodyEncoder:
         return b""
 
 
-def encode(data: bytes) -> bytes:
+def encode(data: bytes, stuff: bool = True) -> bytes:
     """The whole DATA stream of ``data`` (without the final ``.``)."""
-    enc = BodyEncoder()
+    enc = BodyEncoder(stuff)
     return enc.feed(data) + enc.end()
 
 
@@ -76,6 +82,7 @@ class Message:
                  owned: bool = False) -> None:
         self._fd = fd
         self._owned = owned  # a spool file of ours, closed by close()
+        self._data = data
         self._wire: bytes | None = None
         self.size = 0  # bytes on the wire, final dot excluded
         self.eightbit = False
@@ -99,6 +106,13 @@ class Message:
             return _spool(fd)
         except OSError as exc:
             raise MessageError(exc.errno, f"cannot read the message: {exc.strerror}") from None
+
+    def unstuffed(self) -> bytes | None:
+        """The whole content for one ``BDAT ... LAST`` when the message is small
+        enough to be held in memory; None otherwise (DATA is used)."""
+        if self._data is None:
+            return None
+        return encode(self._data, stuff=False)
 
     def close(self) -> None:
         """Release the spool file, if any (the caller's descriptor stays open)."""
