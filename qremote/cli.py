@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "once it has passed a self-test as qmailr"),
                        ("uninstall", "put qmail-remote.orig back and remove the failover "
                                      "memory")):
-        cmd = sub.add_parser(name, parents=[common], help=text)
+        cmd = sub.add_parser(name, parents=[common], help=text, description=text[0].upper()
+                             + text[1:] + ".")
         cmd.add_argument("--dry-run", action="store_true", help="say what would be done")
     sub.choices["install"].add_argument(
         "--user", metavar="NAME", default="qmailr",

@@ -5,10 +5,11 @@ environment (as qmail-start does), before it replaces anything; an operator can 
 it too (``qremote install`` prints how). qmail itself can never start this mode:
 qmail-rspawn always passes three arguments or more (HOST SENDER RECIP...).
 
-It checks that the interpreter starts and imports qremote and dnspython, that the
-wrapper set the qmail home, that every control file qmail-remote reads can be read,
-that the control files have no error, that a ``tls=verify`` route finds the system's
-CA certificates, and that the failover memory file can be written. One line a check,
+It checks that the interpreter starts and imports qremote, dnspython and the delivery
+modules, that the wrapper set the qmail home, that every control file qmail-remote reads
+can be read, that the control files have no error and a dry delivery (planned, no
+network) has a plan, that a ``tls=verify`` route finds the system's CA certificates,
+and that the failover memory file can be written. One line a check,
 ``ok`` or ``FAIL`` with the fix, then the verdict; exit status 0 when all passed.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 PASSED = "self-test passed"
 FAILED = "self-test FAILED"
 HOME_LINE = "qmail home: "
+DRY_HOST = "self-test.invalid"  # RFC 2606: never a real domain
 
 
 def _who() -> str:
@@ -51,6 +53,16 @@ def checks() -> list[tuple[bool, str]]:
         out.append((False, f"dnspython cannot be imported ({type(exc).__name__}: {exc}); "
                            "install qremote with pip into this environment (pip installs "
                            "dnspython with it)"))
+    try:
+        import ssl
+
+        import qremote.deliver
+        import qremote.dns
+
+        out.append((True, f"the delivery modules import ({ssl.OPENSSL_VERSION})"))
+    except Exception as exc:
+        out.append((False, f"the delivery modules cannot be imported ({type(exc).__name__}: "
+                           f"{exc}); install qremote again into this environment"))
     home_text = os.environ.get("QMAIL_HOME")
     if not home_text:
         out.append((False, "QMAIL_HOME is not set: qmail starts qmail-remote with an "
@@ -68,7 +80,8 @@ def _home_checks(home: Path, who: str) -> list[tuple[bool, str]]:
     from qremote.qmailuser import blocked_dir, explain, group_name, read_fix, unreadable
 
     group = group_name(os.getgid())
-    for sub in ("control", "queue/lock"):
+    for sub, use in (("control", "read the control files"),
+                     ("queue/lock", "use its failover memory")):
         path = home / sub
         why = explain(path, os.X_OK, who)
         if why and not path.exists():
@@ -76,8 +89,7 @@ def _home_checks(home: Path, who: str) -> list[tuple[bool, str]]:
                             "qremote --qmail-home DIR install with the right one")]
         if why:
             fix = read_fix(path, blocked_dir(str(path)) or str(path), group)
-            return [(False, f"{path}: {why}; qmail-remote could not read the control "
-                            f"files. Fix: {fix}")]
+            return [(False, f"{path}: {why}; qmail-remote could not {use}. Fix: {fix}")]
     out: list[tuple[bool, str]] = []
     bad = unreadable(home, list(FILES), who)
     for name, why, blocked in bad:
@@ -94,6 +106,16 @@ def _home_checks(home: Path, who: str) -> list[tuple[bool, str]]:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         out.append((False, f"control files have errors, every delivery would defer: "
                            f"{errors[0].format()}{more}; run qremote check and fix them"))
+    elif not config.errors:
+        from qremote.planner import plan
+
+        p = plan(config, DRY_HOST, "", [f"postmaster@{DRY_HOST}"], None)
+        if p.error:
+            out.append((False, f"a dry delivery to {DRY_HOST} (no network) has no plan: "
+                               f"{p.error}; see qremote simulate"))
+        else:
+            out.append((True, f"a dry delivery to {DRY_HOST} (no network): route "
+                              f"{p.route_name}, {len(p.attempts)} attempt(s) planned"))
     verify = [r.name for r in config.routes.routes.values() if r.tls == "verify"]
     if verify:
         from qremote.qmailuser import default_ca_locations, trust_store_problem

@@ -164,3 +164,16 @@ def test_future_and_infinite_times_expire(tmp_path: Path) -> None:
     memory.record(("*", "192.0.2.7", 25))  # a write drops them from the file too
     assert "inf" not in path.read_text() and str(int(now + 86400)) not in path.read_text()
     assert all(math.isfinite(w) for w in Memory(path, clock=time.time).read().values())
+
+
+def test_install_over_a_reinstalled_qmail_asks_which_to_keep(tmp_path: Path) -> None:
+    home = _qmail(tmp_path)
+    assert run_cli("--qmail-home", str(home), "install", *ME).returncode == 0
+    target = home / "bin" / "qmail-remote"
+    target.write_bytes(b"\x7fELF a newer qmail-remote")  # qmail's make setup again
+    result = run_cli("--qmail-home", str(home), "install", *ME)
+    assert result.returncode == 1
+    assert "qmail was probably installed again over the wrapper" in result.stderr
+    assert "nothing was replaced" in result.stderr
+    assert target.read_bytes() == b"\x7fELF a newer qmail-remote"
+    assert (home / "bin" / "qmail-remote.orig").read_bytes() == b"\x7fELF original binary"

@@ -53,8 +53,10 @@ def qmail_user() -> Iterator[QmailUser]:
         assert user is not None
         yield user
     finally:
-        subprocess.run(["userdel", name], capture_output=True)
-        subprocess.run(["groupdel", name], capture_output=True)
+        sbin = os.path.dirname(useradd)
+        subprocess.run([os.path.join(sbin, "userdel"), name], capture_output=True)
+        if os.path.exists(os.path.join(sbin, "groupdel")):  # userdel may have done it
+            subprocess.run([os.path.join(sbin, "groupdel"), name], capture_output=True)
 
 
 def make_public_dir(prefix: str = "qremote-test-") -> Path:
