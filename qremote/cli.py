@@ -8,6 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -155,7 +159,7 @@ def cmd_tcpto(args: argparse.Namespace) -> int:
     return 0
 
 
-def _control_dir_problem(home) -> str | None:
+def _control_dir_problem(home: Path) -> str | None:
     """Why ``home/control`` cannot be used by this process, or None."""
     import os
     import stat
