@@ -1,4 +1,8 @@
-"""Confirm an edit: its diff and its findings, then a safe save (or a clear refusal)."""
+"""Confirm an edit: its diff and its findings, then a safe save (or a clear refusal).
+
+Passwords in the diff of ``routes`` are masked on both sides; ``r`` reveals them, as
+in the routes view (an explicit action each time the screen opens).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from qconsole.editing import Edit
-from qremote.controlwrite import ConflictError
+from qremote.controlwrite import ConflictError, mask_diff
 
 
 def diff_text(diff: str) -> Text:
@@ -29,7 +33,8 @@ class DiffScreen(ModalScreen[bool]):
     """Shows the change; ``s`` saves. Dismissed with True when the file on disk is not
     the one the console shows any more (saved, or changed by someone else)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("s", "save", "Save")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("s", "save", "Save"),
+                Binding("r", "reveal", "Reveal passwords")]
     DEFAULT_CSS = """
     DiffScreen { align: center middle; }
     DiffScreen > Vertical { width: 100; max-width: 100%; height: auto; max-height: 100%;
@@ -45,6 +50,12 @@ class DiffScreen(ModalScreen[bool]):
         self.edit = edit
         self.saved = False
         self.conflict = False
+        self.revealed = False
+
+    def shown_diff(self) -> str:
+        """The diff as shown: passwords masked unless revealed."""
+        text = self.edit.diff()
+        return text if self.revealed else mask_diff(self.edit.name, text)
 
     def compose(self) -> ComposeResult:
         warnings = [f for f in self.edit.findings()
@@ -55,7 +66,7 @@ class DiffScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(Text(self.edit.summary, style="bold"))
             with VerticalScroll():
-                yield Static(diff_text(self.edit.diff()), id="diff-text")
+                yield Static(diff_text(self.shown_diff()), id="diff-text")
             yield Static(status, id="diff-status")
             with Horizontal():
                 yield Button("Save", variant="primary", compact=True, id="diff-save")
@@ -66,6 +77,11 @@ class DiffScreen(ModalScreen[bool]):
             self.action_save()
         else:
             self.action_cancel()
+
+    def action_reveal(self) -> None:
+        """Show or mask the passwords in the diff."""
+        self.revealed = not self.revealed
+        self.query_one("#diff-text", Static).update(diff_text(self.shown_diff()))
 
     def action_cancel(self) -> None:
         """Close; nothing is written (or it was written already)."""

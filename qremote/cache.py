@@ -67,13 +67,14 @@ def write_cache(home: Path, routes: RoutesFile, routemap: RouteMap,
     target = control / CACHE_NAME
     tmp = control / f".{CACHE_NAME}.{os.getpid()}"
     st = os.stat(control / "routes")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a stale file would keep its own mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-        os.fchmod(fd, st.st_mode & 0o640)
         with contextlib.suppress(PermissionError):
             os.fchown(fd, st.st_uid, st.st_gid)
+        os.fchmod(fd, st.st_mode & 0o640)  # final owner and mode before the passwords
+        os.write(fd, data)
+        os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, target)

@@ -3,6 +3,10 @@
 Warnings: a routemap line that an earlier line shadows, a route no rule uses, a
 routes file with passwords that other users can read, a local IP that is not an
 address of this host, credentials on a route that never uses TLS, a missing ``me``.
+
+:func:`user_findings` adds what only the user qmail-remote runs as can tell (asked
+of the kernel by a child that has dropped to that user): a control file it cannot
+read, and a ``tls=verify`` route without CA certificates it can load.
 """
 
 from __future__ import annotations
@@ -94,3 +98,70 @@ def check(config: Config, is_local: Callable[[str], bool] = is_local_address) ->
     findings += permission_warnings(config, config.home)
     findings += local_ip_warnings(config, is_local)
     return sorted(set(findings), key=finding_order)
+
+
+def _user_view(home: str, names: list[str], who: str, ca: list[str | None] | None,
+               ) -> dict:
+    """Run as the user qmail-remote runs as: the control files it cannot read (name,
+    why, the directory at fault), and why it cannot load CA certificates."""
+    from qremote.qmailuser import trust_store_problem, unreadable
+
+    return {"unreadable": unreadable(Path(home), names, who),
+            "ca": trust_store_problem(ca[0], ca[1], who) if ca is not None else None}
+
+
+def user_findings(config: Config, user_name: str) -> list[Finding]:
+    """Errors for what the user qmail-remote runs as (``user_name``, normally
+    ``qmailr``) cannot read; checked as that user when this process is root or that
+    user, else (with a warning) as the current user."""
+    from qremote.qmailuser import (
+        can_become,
+        default_ca_locations,
+        group_name,
+        lookup,
+        read_fix,
+        run_as,
+    )
+    from qremote.qmailuser import user_name as name_of
+
+    user = lookup(user_name)
+    out: list[Finding] = []
+    me = name_of(os.geteuid())
+    if user is None:
+        out.append(Finding("", 0, "warning",
+                           f"there is no user {user_name!r} on this host (qmail-remote runs "
+                           "as qmail's remote user: pass --user NAME if it has another "
+                           f"name); checked what {me} can read instead"))
+    elif not can_become(user):
+        out.append(Finding("", 0, "warning",
+                           f"run qremote check as root (or as {user.name}) to check that "
+                           f"{user.name}, the user qmail-remote runs as, can read every "
+                           f"control file; checked what {me} can read instead"))
+    as_user = user is not None and can_become(user)
+    who = user.name if as_user else me
+    group = group_name(user.gid if user is not None else os.getegid())
+    names = [n for n, f in config.files.items()
+             if f.exists and (config.home / "control" / n).exists()]
+    verify = [r for r in config.routes.routes.values() if r.tls == "verify"]
+    ca = list(default_ca_locations()) if verify else None
+    args = (str(config.home), names, who, ca)
+    try:
+        seen = run_as(user, _user_view, *args) if as_user else _user_view(*args)
+    except OSError as exc:
+        return [*out, Finding("", 0, "warning", f"could not check as {who}: {exc}")]
+    for name, why, blocked in seen["unreadable"]:
+        path = config.home / "control" / name
+        out.append(Finding(name, 0, "error",
+                           f"qmail-remote runs as {who}, which cannot read this file: "
+                           f"{why}; every delivery would defer. Fix: "
+                           f"{read_fix(path, blocked, group)}"))
+    if seen["ca"]:
+        for route in verify:
+            out.append(Finding(
+                "routes", route.line, "error",
+                f"route {route.name!r} has tls=verify, which needs the system's CA "
+                f"certificates, and {who} cannot load any: {seen['ca']}. qmail starts "
+                "qmail-remote with an empty environment, so SSL_CERT_FILE and "
+                "SSL_CERT_DIR do not apply. Fix: install the CA certificates (Debian: "
+                "apt-get install ca-certificates)"))
+    return out

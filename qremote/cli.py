@@ -8,6 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,7 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qremote", parents=[common],
                                      description="Routes for qmail-remote.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("check", parents=[common], help="validate every control file")
+    chk = sub.add_parser("check", parents=[common], help="validate every control file")
+    chk.add_argument("--user", metavar="NAME", default="qmailr",
+                     help="the user qmail-remote runs as (default: qmailr): every control "
+                          "file must be readable by it")
     sim = sub.add_parser("simulate", parents=[common],
                          help="dry run: which route, local IP and remote a mail would take")
     sim.add_argument("--json", action="store_true", help="print JSON")
@@ -26,10 +33,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="connect for each attempt (EHLO, STARTTLS, AUTH, QUIT)")
     sim.add_argument("sender", help="envelope sender; '' or '<>' for the null sender")
     sim.add_argument("recipients", nargs="+", metavar="recipient")
-    for name, text in (("install", "replace QMAIL_HOME/bin/qmail-remote with the drop-in"),
-                       ("uninstall", "put qmail-remote.orig back")):
-        cmd = sub.add_parser(name, parents=[common], help=text)
+    for name, text in (("install", "replace QMAIL_HOME/bin/qmail-remote with the drop-in, "
+                                   "once it has passed a self-test as qmailr"),
+                       ("uninstall", "put qmail-remote.orig back and remove the failover "
+                                     "memory")):
+        cmd = sub.add_parser(name, parents=[common], help=text, description=text[0].upper()
+                             + text[1:] + ".")
         cmd.add_argument("--dry-run", action="store_true", help="say what would be done")
+    sub.choices["install"].add_argument(
+        "--user", metavar="NAME", default="qmailr",
+        help="the user qmail-remote runs as (default: qmailr); the self-test runs as it")
+    sub.choices["uninstall"].add_argument(
+        "--keep-memory", action="store_true",
+        help="keep the failover memory file queue/lock/qremote-tcpto")
     sub.add_parser("tcpto", parents=[common],
                    help="list the (local IP, remote) pairs skipped after a connect timeout")
     ok = sub.add_parser("tcpok", parents=[common], help="clear the failover memory")
@@ -46,18 +62,52 @@ def _home(args: argparse.Namespace):
 
 def cmd_install(args: argparse.Namespace) -> int:
     """Install or uninstall the wrapper."""
-    from qremote.install import install, uninstall
+    from qremote.install import InstallError, install, uninstall
 
-    action = install if args.command == "install" else uninstall
     try:
-        steps = action(_home(args), dry_run=args.dry_run)
+        if args.command == "install":
+            steps = install(_home(args), dry_run=args.dry_run, user=args.user)
+        else:
+            steps = uninstall(_home(args), dry_run=args.dry_run,
+                              keep_memory=args.keep_memory)
+    except InstallError as exc:
+        print(f"qremote {args.command}: {exc}", file=sys.stderr)
+        if args.command == "install" and not args.dry_run:
+            print(f"qremote {args.command}: nothing was replaced", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"qremote {args.command}: {exc}", file=sys.stderr)
         return 1
-    prefix = "would " if args.dry_run else ""
     for step in steps:
-        print(prefix + step)
+        print(step)
     return 0
+
+
+def _pair(words: list[str]) -> tuple[str, str, int] | str:
+    """LOCAL REMOTE PORT as the failover memory keys it, or the reason it is not one."""
+    from qremote.addresses import parse_ip
+    from qremote.errors import LineError
+
+    local, remote, port = words
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        return f"port {port!r} is not a number from 1 to 65535"
+    ips = []
+    for ip in (local, remote):
+        try:
+            ips.append(ip if ip == "*" else parse_ip(ip))
+        except LineError:
+            ips.append(ip)
+    return ips[0], ips[1], int(port)
+
+
+def _tcpto_table(entries: dict[tuple[str, str, int], float], now: float) -> list[str]:
+    rows = [(local, address, str(port), f"timed out {max(0, now - when):.0f} s ago")
+            for (local, address, port), when in sorted(entries.items(),
+                                                       key=lambda kv: kv[1])]
+    rows.insert(0, ("LOCAL", "REMOTE", "PORT", "LAST CONNECT TIMEOUT"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}"
+            for r in rows]
 
 
 def cmd_tcpto(args: argparse.Namespace) -> int:
@@ -67,35 +117,85 @@ def cmd_tcpto(args: argparse.Namespace) -> int:
     from qremote.tcpto import Memory
 
     memory = Memory.for_home(_home(args))
+    name = f"qremote {args.command}"
     if args.command == "tcpok":
         if args.pair and len(args.pair) != 3:
-            print("qremote tcpok: give LOCAL REMOTE PORT, or nothing to clear all",
-                  file=sys.stderr)
+            print(f"{name}: give LOCAL REMOTE PORT (as qremote tcpto lists them), or "
+                  "nothing to clear every pair", file=sys.stderr)
             return 2
-        memory.forget((args.pair[0], args.pair[1], int(args.pair[2])) if args.pair
-                      else None)
+        pair = _pair(args.pair) if args.pair else None
+        if isinstance(pair, str):
+            print(f"{name}: {pair}", file=sys.stderr)
+            return 2
+        try:
+            gone = memory.forget(pair, strict=True)
+        except OSError as exc:
+            print(f"{name}: cannot write {memory.path}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
+        now = time.time()
+        if pair is not None and not gone:
+            print(f"{name}: {' '.join(map(str, pair))} is not in the failover memory "
+                  f"({memory.path}); nothing cleared. qremote tcpto lists what is",
+                  file=sys.stderr)
+            return 1
+        if not gone:
+            print(f"the failover memory ({memory.path}) was already empty")
+            return 0
+        print(f"cleared {len(gone)} pair(s) from {memory.path}:")
+        for line in _tcpto_table(gone, now):
+            print("  " + line)
         return 0
-    now = time.time()
-    for (local, address, port), when in sorted(memory.read().items(), key=lambda kv: kv[1]):
-        print(f"{local} {address} {port}  timed out {now - when:.0f} s ago")
+    try:
+        entries = memory.read(strict=True)
+    except OSError as exc:
+        print(f"{name}: cannot read {memory.path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if not entries:
+        print(f"the failover memory ({memory.path}) is empty: no pair is skipped")
+        return 0
+    for line in _tcpto_table(entries, time.time()):
+        print(line)
     return 0
+
+
+def _control_dir_problem(home: Path) -> str | None:
+    """Why ``home/control`` cannot be used by this process, or None."""
+    import os
+    import stat
+
+    control = home / "control"
+    try:
+        st = os.stat(control)
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{control} is not a directory; pass --qmail-home or set QMAIL_HOME"
+    except OSError:
+        from qremote.qmailuser import explain, user_name
+
+        who = user_name(os.geteuid())
+        why = explain(control, os.R_OK | os.X_OK, who) or "permission denied"
+        return (f"cannot read {control}: {why}; run qremote check as root (or as a user "
+                "who can read the control files)")
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{control} is not a directory; pass --qmail-home or set QMAIL_HOME"
+    return None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Print every finding; exit 1 when there is at least one error."""
-    from qremote.check import check
-    from qremote.config import load_config
+    from qremote.check import check, user_findings
+    from qremote.config import finding_order, load_config
 
     home = _home(args)
-    if not (home / "control").is_dir():
-        print(f"control/: error: {home / 'control'} is not a directory; "
-              "pass --qmail-home or set QMAIL_HOME", flush=True)
+    problem = _control_dir_problem(home)
+    if problem:
+        print(f"control/: error: {problem}", flush=True)
         return 1
     from qremote.cache import compile_cache, fingerprint
 
     before = fingerprint(home / "control")
     config = load_config(home)
-    findings = check(config)
+    findings = sorted(check(config) + user_findings(config, args.user), key=finding_order)
     for finding in findings:
         print(finding.format())
     n_err = sum(f.severity == "error" for f in findings)
@@ -112,7 +212,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Plan each delivery and print it; exit 1 when a delivery has no plan."""
     from qremote.config import load_config
-    from qremote.simulate import bad_recipients, null_sender, simulate, to_json, to_text
+    from qremote.simulate import (
+        bad_recipients,
+        memory_of,
+        null_sender,
+        simulate,
+        to_json,
+        to_text,
+    )
 
     bad = bad_recipients(args.recipients)
     if bad:
@@ -134,8 +241,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from qremote.probe import probe
 
         probes = probe(config, plans, lookup)
-    out = (to_json(config, plans, lookup, probes) if args.json
-           else to_text(config, plans, lookup, probes))
+    marked = memory_of(config)
+    out = (to_json(config, plans, lookup, probes, marked) if args.json
+           else to_text(config, plans, lookup, probes, marked))
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 1 if any(p.error for p in plans) else 0
 

@@ -4,14 +4,15 @@ The edit is made on a :class:`~qremote.controlfile.ControlFile` (only the change
 differ); :func:`save` then refuses when the file on disk is no longer the one that was
 read (another operator's edit is never lost), keeps the previous file as ``NAME.bak``,
 and replaces the file atomically (temporary file, fsync, rename, directory fsync) with
-the old file's mode and owner.
+the old file's mode and owner. The backup and every temporary file have their final
+owner and mode before their first byte is written (``routes`` holds passwords).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import shutil
+import stat
 from pathlib import Path
 
 from qremote.errors import QremoteError
@@ -28,6 +29,64 @@ def diff(name: str, before: bytes, after: bytes) -> str:
     return "".join(difflib.unified_diff(old, new, f"control/{name}", f"control/{name} (new)"))
 
 
+def mask_diff(name: str, text: str) -> str:
+    """``text`` (a :func:`diff` of control/``name``) with every password masked: the
+    PASS field of each ``routes`` line on both sides. Other files are unchanged."""
+    if name != "routes":
+        return text
+    from qremote.routes import mask_password
+
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line[:1] in " +-" and not line.startswith(("+++ ", "--- ")):
+            line = line[0] + mask_password(line[1:])
+        out.append(line)
+    return "".join(out)
+
+
+def _write_file(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
+    """Write ``data`` to ``path`` (a new temporary name, then renamed over ``path``),
+    with its final owner and mode set before the first byte is written: created 0600
+    (the umask can only remove bits), chowned and chmodded, then written and fsynced."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.fchown(fd, uid, gid)
+        except PermissionError:
+            try:
+                os.fchown(fd, -1, gid)  # not root: keep the group if we are in it
+            except PermissionError:
+                pass
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+
+
+def _new_file_owner(name: str) -> tuple[int, int, int]:
+    """(mode, uid, gid) of a control file that did not exist: ``routes`` holds
+    passwords, so 0640 with the qmail group (when there is one), others 0644."""
+    import grp
+
+    gid = os.getegid()
+    if name == "routes":
+        try:
+            gid = grp.getgrnam("qmail").gr_gid
+        except KeyError:
+            pass
+        return 0o640, os.geteuid(), gid
+    return 0o644, os.geteuid(), gid
+
+
 def save(path: Path, before: bytes | None, after: bytes) -> Path | None:
     """Write ``after`` to ``path`` if it still holds ``before`` (None: must not exist).
 
@@ -40,29 +99,15 @@ def save(path: Path, before: bytes | None, after: bytes) -> Path | None:
         raise ConflictError(f"{path} changed on disk since it was read; nothing was "
                             "written. Reload it and make the change again.")
     backup = None
-    st = path.stat() if current is not None else None
     if current is not None:
+        st = path.stat()
+        mode, uid, gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
         backup = path.with_name(path.name + ".bak")
-        shutil.copy2(path, backup)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, after)
-        if st is not None:
-            os.fchmod(fd, st.st_mode & 0o7777)
-            try:
-                os.fchown(fd, st.st_uid, st.st_gid)
-            except PermissionError:
-                pass
-        else:
-            os.fchmod(fd, 0o644)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
+        _write_file(backup, current, mode, uid, gid)
+        os.utime(backup, ns=(st.st_atime_ns, st.st_mtime_ns))
+    else:
+        mode, uid, gid = _new_file_owner(path.name)
+    _write_file(path, after, mode, uid, gid)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -16,6 +16,9 @@ class Finding(NamedTuple):
     text: str
 
     def format(self) -> str:
-        """The contract's form: ``control/FILE:LINE: error: TEXT``."""
+        """The contract's form: ``control/FILE:LINE: error: TEXT`` (``control/: ...``
+        for a finding about the control files as a whole, ``file`` empty)."""
+        if not self.file:
+            return f"control/: {self.severity}: {self.text}"
         return f"control/{self.file}:{self.line}: {self.severity}: {self.text}"
 

@@ -122,24 +122,33 @@ def parse_remotes(text: str) -> tuple[tuple[Remote, ...], Mode]:
     return tuple(remotes), mode
 
 
+# OPTIONS follows PASS: if a password held a ';', its tail would be read as OPTIONS,
+# so no finding about OPTIONS ever quotes it.
+_NO_SEMICOLON = ("; a PASS cannot contain ';' (the fields are split on it): if that is "
+                 "the case, change the password")
+
+
 def parse_options(text: str) -> TlsPolicy:
-    """OPTIONS: comma-separated ``key=value``; today only ``tls``."""
+    """OPTIONS: comma-separated ``key=value``; today only ``tls``. Errors never quote
+    the field (see ``_NO_SEMICOLON``)."""
     tls: TlsPolicy = "may"
     seen: set[str] = set()
-    for item in (i.strip() for i in text.split(",")):
+    for n, item in enumerate((i.strip() for i in text.split(",")), 1):
         if not item:
             continue
         key, sep, value = item.partition("=")
         key, value = key.strip().lower(), value.strip().lower()
         if not sep:
-            raise LineError(f"option {item!r} is not key=value, e.g. tls=verify")
-        if key in seen:
-            raise LineError(f"option {key!r} is given twice")
-        seen.add(key)
+            raise LineError(f"OPTIONS item {n} is not key=value (e.g. tls=verify)"
+                            + _NO_SEMICOLON)
         if key != "tls":
-            raise LineError(f"unknown option {key!r}; known: tls")
+            raise LineError(f"OPTIONS item {n} is not a known option (the only one is "
+                            f"tls={'|'.join(TLS_POLICIES)})" + _NO_SEMICOLON)
+        if key in seen:
+            raise LineError("option tls is given twice")
+        seen.add(key)
         if value not in TLS_POLICIES:
-            raise LineError(f"tls={value} is not one of {', '.join(TLS_POLICIES)}")
+            raise LineError(f"the tls value is not one of {', '.join(TLS_POLICIES)}")
         tls = value  # type: ignore[assignment]
     return tls
 
@@ -148,8 +157,10 @@ def parse_route(text: str, line: int = 0) -> Route:
     """Parse one routes line (no comment, no terminator) into a :class:`Route`."""
     fields = text.split(";")
     if len(fields) not in (5, 6):
+        hint = _NO_SEMICOLON if len(fields) > 6 else ""
         raise LineError(f"expected 5 or 6 fields separated by ';' "
-                        f"(NAME;LOCAL_IPS;REMOTES;USER;PASS[;OPTIONS]), found {len(fields)}")
+                        f"(NAME;LOCAL_IPS;REMOTES;USER;PASS[;OPTIONS]), found {len(fields)}"
+                        + hint)
     name = fields[0].strip()
     if not name:
         raise LineError("empty route name; letters, digits and '-' only")
@@ -160,7 +171,8 @@ def parse_route(text: str, line: int = 0) -> Route:
     user, password = fields[3], fields[4]
     if bool(user) != bool(password):
         missing = "PASS" if user else "USER"
-        raise LineError(f"USER and PASS go together; {missing} is empty")
+        hint = _NO_SEMICOLON if len(fields) == 6 and user else ""
+        raise LineError(f"USER and PASS go together; {missing} is empty" + hint)
     tls = parse_options(fields[5]) if len(fields) == 6 else "may"
     return Route(name, local_ips, local_mode, remotes, remote_mode, user, password, tls,
                  line)
@@ -193,6 +205,32 @@ def route_from_fields(name: str, local_ips: str, remotes: str, user: str, passwo
                                      f"tls={tls}")))
     except LineError as exc:
         raise FieldError("password" if user else "user", str(exc)) from None
+
+
+MASK = "********"
+
+
+def mask_password(text: str) -> str:
+    """A routes line with its PASS field replaced by :data:`MASK` (and every field after
+    it too, unless that is a valid OPTIONS: a ';' in a password pushes its tail there);
+    any other line unchanged. For showing a line; never for parsing."""
+    body = text.rstrip("\r\n")
+    ending = text[len(body):]
+    stripped = body.strip()
+    fields = body.split(";")
+    if not stripped or stripped.startswith("#") or len(fields) < 5:
+        return text
+    options_ok = len(fields) == 5
+    if len(fields) == 6:
+        try:
+            parse_options(fields[5])
+            options_ok = True
+        except LineError:
+            pass
+    if options_ok and not fields[4]:
+        return text
+    tail = fields[5:6] if options_ok else []
+    return ";".join([*fields[:4], MASK, *tail]) + ending
 
 
 def format_route(route: Route) -> str:

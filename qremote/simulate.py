@@ -3,23 +3,34 @@
 The plans come from :mod:`qremote.planner`, the same planner qmail-remote uses; this
 module only groups (as qmail-rspawn would: one delivery per recipient domain) and
 renders, as text in the spirit of ``exim -bt`` or as the contract's JSON.
+
+The failover memory (``queue/lock/qremote-tcpto``) is applied as qmail-remote applies
+it (:func:`~qremote.planner.apply_memory`): a skipped attempt is shown as skipped and
+when its connect timed out, and when every attempt is marked they are shown in the
+order they are then tried, oldest failure first.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Any
 
 from qremote.config import Config
 from qremote.helo import helo_name
 from qremote.mx import Lookup
-from qremote.planner import Plan, plan
+from qremote.planner import Attempt, Plan, apply_memory, plan
 from qremote.routes import Route
 from qremote.session import CLEAR_OK, MECHANISMS
+from qremote.tcpto import Key, Memory, key
 
 AUTH_MECHANISMS = (" > ".join(MECHANISMS) + " (in the clear only "
                    + ", ".join(sorted(CLEAR_OK)) + ")")
+ALL_MARKED = ("every attempt is in the failover memory: qmail-remote tries them all "
+              "anyway, oldest failure first")
+
+Marked = dict[Key, float]
 
 
 def null_sender(sender: str) -> str:
@@ -48,37 +59,75 @@ def simulate(config: Config, sender: str, recipients: list[str], lookup: Lookup 
             for host, rcpts in group_by_domain(recipients)]
 
 
+def memory_of(config: Config) -> Marked:
+    """The failover memory of ``config``'s qmail home, as qmail-remote reads it."""
+    return Memory.for_home(config.home).read()
+
+
+def ordered(attempts: list[Attempt], marked: Marked,
+            ) -> tuple[list[tuple[int, float | None, bool]], bool]:
+    """(index in ``attempts``, when its connect timed out or None, skipped) of each
+    attempt, in the order qmail-remote meets them; and True when every attempt is
+    marked (they are then all tried, oldest failure first)."""
+    tried = apply_memory(attempts, marked)
+
+    def when(a: Attempt) -> float | None:
+        return marked.get(key(a.local_ip, a.address, a.port)) if a.address else None
+
+    index = {id(a): i for i, a in enumerate(attempts)}
+    # apply_memory keeps only unmarked attempts, unless every attempt is marked.
+    all_marked = bool(tried) and all(when(a) is not None for a in tried)
+    if all_marked:
+        return [(index[id(a)], when(a), False) for a in tried], True
+    kept = {id(a) for a in tried}
+    return [(i, when(a), id(a) not in kept) for i, a in enumerate(attempts)], False
+
+
 def plan_to_dict(config: Config, p: Plan, lookup: Lookup | None,
-                 probes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The contract's JSON object for one delivery (plus each attempt's HELO name, and
-    with ``--probe`` what each attempt met)."""
+                 probes: list[dict[str, Any]] | None = None,
+                 marked: Marked | None = None) -> dict[str, Any]:
+    """The contract's JSON object for one delivery (plus each attempt's HELO name,
+    ``skipped`` and ``timed_out_at`` from the failover memory, the plan's ``notes``,
+    and with ``--probe`` what each attempt met). Attempts come in the order qmail-remote
+    meets them; a skipped one is never tried. ``marked`` None: the home's memory."""
+    if marked is None:
+        marked = memory_of(config)
     helos: dict[str | None, str] = {}
     attempts = []
-    for a in p.attempts:
+    order, all_marked = ordered(p.attempts, marked)
+    for i, when, skipped in order:
+        a = p.attempts[i]
         if a.local_ip not in helos:
             helos[a.local_ip] = helo_name(config, a.local_ip, lookup)
         attempts.append({"local_ip": a.local_ip, "remote": a.remote, "address": a.address,
                          "port": a.port, "implicit_tls": a.implicit_tls,
-                         "helo": helos[a.local_ip]})
+                         "helo": helos[a.local_ip], "skipped": skipped,
+                         "timed_out_at": None if when is None else round(when)})
         if probes is not None:
-            attempts[-1]["probe"] = probes[len(attempts) - 1]
+            attempts[-1]["probe"] = probes[i]
+    notes = [*p.notes, *([ALL_MARKED] if all_marked else [])]
     return {"host": p.host, "sender": p.sender, "recipients": p.recipients,
             "route": p.route.name if p.route else None, "matched": p.selection.matched,
             "tls": p.selection.tls, "auth": bool(p.route and p.route.auth),
-            "attempts": attempts, "error": p.error}
+            "attempts": attempts, "error": p.error, "notes": notes}
 
 
 def to_dict(config: Config, plans: list[Plan], lookup: Lookup | None,
-            probes: list[list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+            probes: list[list[dict[str, Any]]] | None = None,
+            marked: Marked | None = None) -> dict[str, Any]:
     """The whole ``--json`` document, as a dict (the console shows the same)."""
-    return {"deliveries": [plan_to_dict(config, p, lookup, probes[i] if probes else None)
+    if marked is None:
+        marked = memory_of(config)
+    return {"deliveries": [plan_to_dict(config, p, lookup, probes[i] if probes else None,
+                                        marked)
                            for i, p in enumerate(plans)]}
 
 
 def to_json(config: Config, plans: list[Plan], lookup: Lookup | None,
-            probes: list[list[dict[str, Any]]] | None = None) -> str:
+            probes: list[list[dict[str, Any]]] | None = None,
+            marked: Marked | None = None) -> str:
     """The whole ``--json`` document."""
-    return json.dumps(to_dict(config, plans, lookup, probes), indent=2)
+    return json.dumps(to_dict(config, plans, lookup, probes, marked), indent=2)
 
 
 def _matched_text(config: Config, matched: str) -> str:
@@ -105,11 +154,15 @@ def _probe_text(result: dict[str, Any]) -> str:
 
 
 def to_text(config: Config, plans: list[Plan], lookup: Lookup | None,
-            probes: list[list[dict[str, Any]]] | None = None) -> str:
+            probes: list[list[dict[str, Any]]] | None = None,
+            marked: Marked | None = None, now: float | None = None) -> str:
     """Readable plans, one block per delivery."""
+    if marked is None:
+        marked = memory_of(config)
+    now = time.time() if now is None else now
     blocks = []
     for n, p in enumerate(plans):
-        d = plan_to_dict(config, p, lookup, probes[n] if probes else None)
+        d = plan_to_dict(config, p, lookup, probes[n] if probes else None, marked)
         auth = (f"as {p.route.user!r}, {AUTH_MECHANISMS}"
                 if p.route and p.route.auth else "none")
         lines = [f"{p.host} <- {p.sender or '<>'}",
@@ -118,17 +171,29 @@ def to_text(config: Config, plans: list[Plan], lookup: Lookup | None,
                  f"  route       {_route_text(p.route)}",
                  f"  tls         {p.selection.tls}",
                  f"  auth        {auth}"]
-        lines += [f"  note        {note}" for note in p.notes]
+        lines += [f"  note        {note}" for note in d["notes"]]
         if p.error:
             kind = "permanent" if p.permanent else "temporary"
             lines.append(f"  error       ({kind}) {p.error}")
         else:
             lines.append("  attempts")
             width = len(str(len(p.attempts)))
-            for i, (a, ad) in enumerate(zip(p.attempts, d["attempts"], strict=True), 1):
-                tls = "  implicit TLS" if a.implicit_tls else ""
-                lines.append(f"    {i:>{width}}. from {a.local_ip or '(kernel)'} to "
-                             f"{a.target}  {a.remote}  helo {ad['helo']}{tls}")
+            number = 0
+            for ad in d["attempts"]:
+                tls = "  implicit TLS" if ad["implicit_tls"] else ""
+                target = Attempt(ad["local_ip"], ad["remote"], ad["address"], ad["port"],
+                                 ad["implicit_tls"]).target
+                memo = ""
+                if ad["timed_out_at"] is not None:
+                    ago = f"connect timed out {max(0, now - ad['timed_out_at']):.0f} s ago"
+                    memo = f"  skipped: {ago}" if ad["skipped"] else f"  ({ago})"
+                if ad["skipped"]:
+                    mark = f"{'-':>{width}} "
+                else:
+                    number += 1
+                    mark = f"{number:>{width}}."
+                lines.append(f"    {mark} from {ad['local_ip'] or '(kernel)'} to "
+                             f"{target}  {ad['remote']}  helo {ad['helo']}{tls}{memo}")
                 if "probe" in ad:
                     lines.append(f"    {'':>{width}}  {_probe_text(ad['probe'])}")
         blocks.append("\n".join(lines))

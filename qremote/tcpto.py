@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 EXPIRY = 3600
+FUTURE_SLACK = 60
 MAX_ENTRIES = 1000
 FILE = Path("queue") / "lock" / "qremote-tcpto"
 
@@ -37,14 +38,16 @@ def _parse(data: bytes, now: float) -> dict[Key, float]:
             when, port = float(parts[0]), int(parts[3])
         except ValueError:
             continue
-        if now - when < EXPIRY:
+        # A time in the future (or inf, nan) would never expire: dropped, beyond a
+        # small slack for a clock stepped back.
+        if -FUTURE_SLACK <= now - when < EXPIRY:
             entries[(parts[1], parts[2], port)] = when
     return entries
 
 
 def _render(entries: dict[Key, float]) -> bytes:
     newest = sorted(entries.items(), key=lambda kv: kv[1])[-MAX_ENTRIES:]
-    return "".join(f"{when:.0f} {k[0]} {k[1]} {k[2]}\n" for k, when in newest).encode()
+    return "".join(f"{int(when)} {k[0]} {k[1]} {k[2]}\n" for k, when in newest).encode()
 
 
 class Memory:
@@ -59,23 +62,35 @@ class Memory:
         """The memory file of ``home``."""
         return cls(home / FILE)
 
-    def read(self) -> dict[Key, float]:
-        """Current (unexpired) entries; empty when the file is absent or unreadable."""
+    def read(self, strict: bool = False) -> dict[Key, float]:
+        """Current (unexpired) entries; empty when the file is absent, or unreadable
+        (with ``strict``, an unreadable file raises OSError)."""
         if self.path is None:
             return {}
         try:
             with open(self.path, "rb") as fh:
                 fcntl.flock(fh, fcntl.LOCK_SH)
                 return _parse(fh.read(), self.clock())
+        except FileNotFoundError:
+            return {}
         except OSError:
+            if strict:
+                raise
             return {}
 
-    def _update(self, change: Callable[[dict[Key, float]], None]) -> None:
+    def _update(self, change: Callable[[dict[Key, float]], None], strict: bool = False,
+                create: bool = True) -> None:
         if self.path is None:
             return
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+        except FileNotFoundError:
+            if strict and create:
+                raise
+            return
         except OSError:
+            if strict:
+                raise
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -89,7 +104,8 @@ class Memory:
             os.write(fd, data)
             os.ftruncate(fd, len(data))
         except OSError:
-            pass
+            if strict:
+                raise
         finally:
             os.close(fd)
 
@@ -98,9 +114,18 @@ class Memory:
         now = self.clock()
         self._update(lambda entries: entries.__setitem__(k, now))
 
-    def forget(self, k: Key | None = None) -> None:
-        """Forget ``k`` (after a successful connect), or every entry when None."""
-        if k is None:
-            self._update(lambda entries: entries.clear())
-        else:
-            self._update(lambda entries: entries.pop(k, None))
+    def forget(self, k: Key | None = None, strict: bool = False) -> dict[Key, float]:
+        """Forget ``k`` (after a successful connect), or every entry when None; returns
+        the entries forgotten. With ``strict``, a file that cannot be written raises
+        OSError (a missing file holds nothing to forget)."""
+        gone: dict[Key, float] = {}
+
+        def change(entries: dict[Key, float]) -> None:
+            if k is None:
+                gone.update(entries)
+                entries.clear()
+            elif k in entries:
+                gone[k] = entries.pop(k)
+
+        self._update(change, strict=strict, create=False)
+        return gone

@@ -13,6 +13,9 @@ import pytest
 from tests.support import reference as _reference
 from tests.support.dnsserver import DnsServer, Zone
 
+# Fixtures qmail_user, public_dir, public_python: a qmailr-like user (root only).
+pytest_plugins = ["tests.support.users"]
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO_HOME = REPO / "qremote" / "demo"
 

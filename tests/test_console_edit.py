@@ -71,6 +71,12 @@ async def _case_edit_route_round_trip(home: Path) -> None:
         await pilot.press("e")
         await _fill(pilot, remotes="relay.example.net:587", tls="encrypt")
         diff = str(app.screen.query_one("#diff-text", Static).render())
+        assert "secret" not in diff  # masked on both sides until revealed
+        assert "-beta;127.0.0.1&127.0.0.2;;user;********;tls=verify" in diff
+        assert "+beta;127.0.0.1&127.0.0.2;relay.example.net:587;user;********;tls=encrypt" \
+            in diff
+        await pilot.press("r")
+        diff = str(app.screen.query_one("#diff-text", Static).render())
         assert "-beta;127.0.0.1&127.0.0.2;;user;secret;tls=verify" in diff
         assert "+beta;127.0.0.1&127.0.0.2;relay.example.net:587;user;secret;tls=encrypt" \
             in diff

@@ -60,7 +60,7 @@ def test_ipv6_hosts_options() -> None:
     ("r;;;admin;", "PASS is empty"),
     ("r;;;;secret", "USER is empty"),
     ("r;;;;;tls=maybe", "not one of none, may, encrypt, verify"),
-    ("r;;;;;color=blue", "unknown option 'color'"),
+    ("r;;;;;color=blue", "OPTIONS item 1 is not a known option"),
     ("r;;;;;tls", "not key=value"),
     ("r;;;;;tls=may,tls=none", "given twice"),
 ])

@@ -67,14 +67,16 @@ def test_seed_routemap_and_grouping(seed_home: Path) -> None:
     assert by_host["domaine2.com"]["route"] == "route1"  # line 1 wins over line 3
     assert by_host["other.org"]["attempts"] == [
         {"local_ip": None, "remote": "mx", "address": None, "port": 25,
-         "implicit_tls": False, "helo": "relay.example.org"}]
+         "implicit_tls": False, "helo": "relay.example.org", "skipped": False,
+         "timed_out_at": None}]
     result = run_cli("simulate", "--json", "--no-dns", "me@else.net", "a@domaine2.com",
                      home=seed_home)
     d = json.loads(result.stdout)["deliveries"][0]
     assert d["route"] == "route2" and d["auth"] is True
     assert d["attempts"] == [{"local_ip": "1.1.1.1", "remote": "2.2.2.2",
                               "address": "2.2.2.2", "port": 465, "implicit_tls": True,
-                              "helo": "relay.example.org"}]
+                              "helo": "relay.example.org", "skipped": False,
+                              "timed_out_at": None}]
 
 
 def test_errors_and_exit_status(seed_home: Path, dns_server: DnsServer) -> None:
