@@ -53,9 +53,12 @@ def group_by_domain(recipients: list[str]) -> list[tuple[str, list[str]]]:
 
 def simulate(config: Config, sender: str, recipients: list[str], lookup: Lookup | None,
              rng: random.Random | None = None) -> list[Plan]:
-    """One plan per recipient domain."""
+    """One plan per recipient domain; with DNS, an MX that is this host is dropped as
+    qmail-remote drops it."""
+    from qremote.ipme import addresses
+
     rng = rng or random.Random()
-    return [plan(config, host, sender, rcpts, lookup, rng)
+    return [plan(config, host, sender, rcpts, lookup, rng, me=addresses)
             for host, rcpts in group_by_domain(recipients)]
 
 

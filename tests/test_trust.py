@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -290,3 +291,12 @@ def test_damaged_cache_falls_back_to_the_text(make_home, damage: str) -> None:
     config = load_config(home, use_cache=True)
     assert config.routes.routes["a"].remotes[0].port == 2525
     assert config.routes.source.exists  # parsed from the text, not the cache
+
+
+def test_simulate_says_mx_is_me_too(make_home, dns_server) -> None:
+    dns_server.zone.add("best.test", "MX", (10, "me.best.test"))
+    dns_server.zone.add("me.best.test", "A", "127.0.0.1")
+    home = make_home(dnsservers=dnsservers_file(dns_server))
+    result = run_cli("simulate", "--json", "a@b.org", "x@best.test", home=home)
+    (d,) = json.loads(result.stdout)["deliveries"]
+    assert d["error"] == AMBIGUOUS_MX and d["attempts"] == [] and result.returncode == 1
