@@ -186,15 +186,15 @@ def _send_body(client: Client, message: Message, ip: str, out: Outcome) -> bool:
     return True
 
 
-def _settle(client: Client, count: int) -> None:
+def _settle(client: Client, count: int, data: bool) -> None:
     """Read ``count`` pipelined replies that no longer change the outcome. A DATA
-    that a broken server accepted anyway is ended with an empty message, never the
-    real one. A failure here only means the connection is not reusable."""
+    (``data``) that a broken server accepted anyway is ended with an empty message,
+    never the real one. A failure here only means the connection is not reusable."""
     try:
         last = None
         for _ in range(count):
             last = client.reply()
-        if last is not None and last.code == 354:
+        if data and last is not None and last.code == 354:
             client.command(b".")
     except ConnectionDied:
         pass
@@ -217,13 +217,33 @@ def _reset(client: Client, pipelined: bytes) -> None:
         raise StaleConnection(f"cached connection refused RSET: {reply.text}")
 
 
+def _final(out: Outcome, reply: Reply, ip: str) -> Outcome:
+    """The reply to the final dot (or to ``BDAT ... LAST``) decides."""
+    if reply.ok:
+        out.letter, out.text = "K", report.phrase(f"{ip} accepted message.", reply.text)
+    else:
+        out.letter = "D" if reply.permanent else "Z"
+        out.text = report.phrase(f"{ip} failed after I sent the message.", reply.text)
+    return out
+
+
+def _died(out: Outcome, ip: str, critical: bool) -> Outcome:
+    out.letter = "Z"
+    out.text = (f"Connected to {ip} but connection died. "
+                f"{'Possible duplicate! ' if critical else ''}(#4.4.2)\n")
+    return out
+
+
 def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
                 detail: Detail, reuse: bool = False,
                 progress: Callable[[str], None] | None = None) -> Outcome:
     """MAIL, RCPT, DATA and the message: the server's replies decide the outcome.
 
-    ``reuse``: the connection served an earlier delivery; it is reset first, and if
-    that fails :class:`StaleConnection` is raised before anything was sent."""
+    With PIPELINING, MAIL, every RCPT and DATA go in one write; with CHUNKING too,
+    a message held in memory goes in that same write as one ``BDAT ... LAST`` (RFC
+    3030): one round trip in all. ``reuse``: the connection served an earlier
+    delivery; it is reset first, and if that fails :class:`StaleConnection` is raised
+    before anything was sent."""
     out = Outcome(detail=detail)
     size = ehlo.get("SIZE", "")
     if size.isascii() and size.isdigit() and int(size) > 0 and job.message.size > int(size):
@@ -234,13 +254,16 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
     if job.utf8 and "SMTPUTF8" not in ehlo:
         raise AttemptError("an address needs SMTPUTF8, which the server does not offer")
     pipelining = "PIPELINING" in ehlo
+    content = job.message.unstuffed() if pipelining and "CHUNKING" in ehlo else None
     mail = b"MAIL FROM:<" + wire(job.sender) + b">" + _mail_params(job, ehlo) + b"\r\n"
     rcpts = [b"RCPT TO:<" + wire(r) + b">\r\n" for r in job.recipients]
-    batch = mail + b"".join(rcpts) + b"DATA\r\n" if pipelining else mail
+    last = b"DATA\r\n" if content is None else b"BDAT %d LAST\r\n" % len(content) + content
+    batch = mail + b"".join(rcpts) + last if pipelining else mail
     if reuse:
         _reset(client, batch if pipelining else b"")
     if progress is not None:
         progress("mail")
+    sent = content is not None  # from here on, the message may have been taken
     try:
         if not (reuse and pipelining):
             client.send(batch)
@@ -250,7 +273,7 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
             out.text = report.phrase(f"Connected to {ip} but sender was rejected.",
                                      reply.text)
             if pipelining:
-                _settle(client, len(rcpts) + 1)
+                _settle(client, len(rcpts) + 1, data=not sent)
             return out
         accepted = 0
         for rcpt in rcpts:
@@ -262,13 +285,16 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
             out.recipients.append(report.recipient(letter, ip, reply.text))
         if not accepted:
             if pipelining:
-                _settle(client, 1)
+                _settle(client, 1, data=not sent)
             out.letter, out.text = "D", report.phrase(f"Giving up on {ip}.")
             return out
+        if sent:
+            if progress is not None:
+                progress("dot")
+            return _final(out, client.reply(), ip)
         reply = client.reply() if pipelining else client.command(b"DATA")
     except ConnectionDied:
-        out.letter, out.text = "Z", f"Connected to {ip} but connection died. (#4.4.2)\n"
-        return out
+        return _died(out, ip, sent)
     if reply.code != 354:
         out.letter = "D" if reply.permanent else "Z"
         out.text = report.phrase(f"{ip} failed on DATA command.", reply.text)
@@ -282,12 +308,5 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
     try:
         reply = client.reply()
     except ConnectionDied:
-        out.letter = "Z"
-        out.text = f"Connected to {ip} but connection died. Possible duplicate! (#4.4.2)\n"
-        return out
-    if reply.ok:
-        out.letter, out.text = "K", report.phrase(f"{ip} accepted message.", reply.text)
-    else:
-        out.letter = "D" if reply.permanent else "Z"
-        out.text = report.phrase(f"{ip} failed after I sent the message.", reply.text)
-    return out
+        return _died(out, ip, True)
+    return _final(out, reply, ip)
