@@ -65,11 +65,13 @@ class _Resolver(BaseResolver):
 class DnsServer:
     """Start with ``start()``; ``servers`` is the value for control/dnsservers."""
 
-    def __init__(self, zone: Zone | None = None) -> None:
+    def __init__(self, zone: Zone | None = None, address: str = "127.0.0.1",
+                 port: int = 0) -> None:
         self.zone = zone or Zone()
+        self.address = address
         logger = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data",
                            logf=lambda _msg: None)
-        self._server = DNSServer(_Resolver(self.zone), address="127.0.0.1", port=0,
+        self._server = DNSServer(_Resolver(self.zone), address=address, port=port,
                                  logger=logger)
 
     @property
@@ -78,7 +80,7 @@ class DnsServer:
 
     @property
     def servers(self) -> list[tuple[str, int]]:
-        return [("127.0.0.1", self.port)]
+        return [(self.address, self.port)]
 
     def start(self) -> DnsServer:
         self._server.start_thread()
