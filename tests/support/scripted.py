@@ -36,6 +36,10 @@ commands, ``RCPT`` gets ``503`` when no ``MAIL`` was accepted, and ``DATA`` gets
 ``554`` when no ``RCPT`` of the transaction was (a reply counts as accepting unless it
 is a 4xx or 5xx: these are the scripted server's own rules, not the client's).
 
+``BDAT SIZE [LAST]`` (CHUNKING, RFC 3030, when a test offers it) reads exactly SIZE
+bytes; the reply to the ``LAST`` chunk is the ``dot`` stage's action, and the chunks
+of a transaction together are recorded as its message.
+
 The message can be read at full speed (default), at a steady limited rate
 (``read_rate=(bytes, seconds)``: at most that many bytes each period), or the server
 can stop reading after ``stop_reading_after`` bytes of the message and hold the
@@ -97,6 +101,7 @@ class Session:
     bodies: list[bytes] = field(default_factory=list)
     cut_body: bytes | None = None  # a message the client stopped sending midway
     after_stall: bytes = b""  # what arrived while the server said nothing
+    pending_chunks: bytes = b""  # BDAT chunks of the transaction so far
     ended: bool = False
 
     def verbs(self) -> list[bytes]:
@@ -383,6 +388,10 @@ class ScriptedSmtp:
                     session.bodies.append(self._message(conn, session))
                     mail_ok, accepted = False, 0
                     self._act(conn, session, "dot", counts)
+            elif verb == b"BDAT":
+                self._bdat(conn, session, counts, line, accepted)
+                if line.upper().rstrip().endswith(b"LAST"):
+                    mail_ok, accepted = False, 0
             elif verb == b"QUIT":
                 self._act(conn, session, "quit", counts)
                 raise _Closed
@@ -392,6 +401,30 @@ class ScriptedSmtp:
                 conn.send(b"250 ok\r\n")
             else:
                 conn.send(b"500 5.5.1 unrecognized command\r\n")
+
+    def _bdat(self, conn: _Conn, session: Session, counts: dict[str, int], line: bytes,
+              accepted: int) -> None:
+        """``BDAT SIZE [LAST]`` (RFC 3030): exactly SIZE bytes follow. The reply to the
+        LAST chunk is the ``dot`` stage's (the final reply of the transaction)."""
+        words = line.split()
+        size = int(words[1])
+        chunk = b""
+        while len(chunk) < size:
+            more = conn.read_some(size - len(chunk))
+            if not more:
+                session.cut_body = session.pending_chunks + chunk
+                raise _Closed
+            chunk += more
+        session.pending_chunks += chunk
+        if not accepted:
+            session.pending_chunks = b""
+            conn.send(b"554 5.5.1 no valid recipients\r\n")
+        elif len(words) > 2 and words[2].upper() == b"LAST":
+            session.bodies.append(session.pending_chunks)
+            session.pending_chunks = b""
+            self._act(conn, session, "dot", counts)
+        else:
+            conn.send(b"250 2.0.0 chunk received\r\n")
 
     def _message(self, conn: _Conn, session: Session) -> bytes:
         """The message as sent, up to (not including) the final ``.`` CRLF."""
