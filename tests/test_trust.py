@@ -300,3 +300,21 @@ def test_simulate_says_mx_is_me_too(make_home, dns_server) -> None:
     result = run_cli("simulate", "--json", "a@b.org", "x@best.test", home=home)
     (d,) = json.loads(result.stdout)["deliveries"]
     assert d["error"] == AMBIGUOUS_MX and d["attempts"] == [] and result.returncode == 1
+
+
+def test_the_detail_line_tells_the_truth_about_tls(make_home) -> None:
+    """Issue 9: TLS was up when the last attempt failed (AUTH refused inside TLS):
+    the detail line says so, and the failed attempt is named."""
+    server_ctx, _ = tls_contexts()
+    sink = Sink(starttls=server_ctx, users={"u": "right"}).start()
+    try:
+        home = relay(make_home, sink.port, creds="u;wrong")
+        out = deliver(home, "x.org", "a@b.org", ["y@x.org"])
+        assert out[-1].startswith("ZSorry, I wasn't able to establish an SMTP connection.")
+        lines = out[-1].split("\n")
+        assert lines[-2].startswith(f"Failed attempts: 127.0.0.1:{sink.port} from "
+                                    "127.0.0.2: authentication failed: AUTH CRAM-MD5: 535")
+        assert detail(out[-1])["tls"].startswith("TLSv1")
+        assert "wrong" not in out[-1]
+    finally:
+        sink.stop()

@@ -14,6 +14,8 @@ stage             when                                       default
 ``data``          each ``DATA`` line                         ``354 go ahead``
 ``dot``           after the final ``.`` of a message         ``250 ok``
 ``quit``          each ``QUIT`` line                         ``221 bye``, then close
+``auth``          each ``AUTH`` line, and each line that     ``235 2.7.0 ok``
+                  answers a ``334``
 ================  =========================================  ========================
 
 An action is one of:
@@ -187,6 +189,7 @@ class ScriptedSmtp:
                  data: Script = b"354 go ahead\r\n",
                  dot: Script = b"250 ok\r\n",
                  quit: Script = b"221 bye\r\n",
+                 auth: Script = b"235 2.7.0 ok\r\n",
                  extensions: Sequence[str] = ("PIPELINING", "8BITMIME", "SMTPUTF8"),
                  read_rate: tuple[int, float] | None = None,
                  stop_reading_after: int | None = None,
@@ -198,7 +201,7 @@ class ScriptedSmtp:
         self.host, self.port = host, port
         self.script: dict[str, Script] = {
             "greeting": greeting, "ehlo": ehlo, "helo": helo, "mail": mail,
-            "rcpt": rcpt, "data": data, "dot": dot, "quit": quit}
+            "rcpt": rcpt, "data": data, "dot": dot, "quit": quit, "auth": auth}
         self.read_rate = read_rate
         self.stop_reading_after = stop_reading_after
         self.rcvbuf = rcvbuf
@@ -357,6 +360,7 @@ class ScriptedSmtp:
     def _dialogue(self, conn: _Conn, session: Session, counts: dict[str, int]) -> None:
         self._act(conn, session, "greeting", counts)
         mail_ok, accepted = False, 0
+        sasl = False  # the last reply was a 334: the next line answers it
         while True:
             line = conn.readline()
             if not line:
@@ -365,7 +369,9 @@ class ScriptedSmtp:
             if not line.endswith(b"\n"):
                 raise _Closed  # a partial command line, then end of stream
             verb = line.split(b" ", 1)[0].split(b":", 1)[0].strip().upper()
-            if verb == b"EHLO":
+            if sasl or verb == b"AUTH":
+                sasl = self._act(conn, session, "auth", counts).startswith(b"334")
+            elif verb == b"EHLO":
                 self._act(conn, session, "ehlo", counts)
             elif verb == b"HELO":
                 self._act(conn, session, "helo", counts)
