@@ -47,6 +47,8 @@ bench: $(VENV)/.test
 	$(PY) bench/routemap_scale.py
 	$(PY) bench/delivery_cpu.py
 	$(PY) bench/log_scale.py
+	$(PY) bench/big_message.py
+	$(PY) bench/warm_path.py   # root: a network namespace (see README, Performance)
 
 screenshots: $(VENV)/.runtime
 	$(PY) -m qconsole.screenshots screenshots
