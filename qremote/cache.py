@@ -85,9 +85,10 @@ def read_cache(home: Path,
                ) -> tuple[RoutesFile, RouteMap, dict[str, str | None]] | None:
     """The cached routes and routemap index, or None when absent, stale or unreadable."""
     control = home / "control"
+    from qremote.config import read_regular
+
     try:
-        with open(control / CACHE_NAME, "rb") as fh:
-            data = fh.read()
+        data = read_regular(control / CACHE_NAME)
     except OSError:
         return None
     head = len(MAGIC) + 12
@@ -100,14 +101,61 @@ def read_cache(home: Path,
             return None
         routes_file = RoutesFile(ControlFile("routes"))
         for entry in routes:
-            routes_file.routes[entry[0]] = Route(*entry[:3],
-                                                 tuple(map(Remote._make, entry[3])),
-                                                 *entry[4:])
+            route = Route(*entry[:3], tuple(map(Remote._make, entry[3])), *entry[4:])
+            if not _valid_route(route):
+                return None
+            routes_file.routes[route.name] = route
+        if not (_valid_index(first) and isinstance(helo_names, dict)):
+            return None
         routemap = RouteMap(ControlFile("routemap"))
         routemap.load_index(first)
     except Exception:  # a cache is never trusted: any doubt means the text files
         return None
     return routes_file, routemap, helo_names
+
+
+_MODES = ("single", "failover", "roundrobin")
+
+
+def _valid_route(r: Route) -> bool:
+    """What the parser would have given: a checksum proves the bytes are the writer's,
+    not that the writer (another version, a hand-made file) was right."""
+    from qremote.addresses import parse_ip
+    from qremote.routes import TLS_POLICIES
+
+    if not (type(r.name) is str and r.name and type(r.user) is str
+            and type(r.password) is str and type(r.line) is int
+            and r.local_mode in _MODES and r.remote_mode in _MODES
+            and r.tls in TLS_POLICIES and type(r.local_ips) is tuple
+            and type(r.remotes) is tuple and r.remotes):
+        return False
+    for ip in r.local_ips:
+        if type(ip) is not str or parse_ip(ip) != ip:
+            return False
+    for x in r.remotes:
+        if not (type(x.host) is str and x.host and type(x.port) is int
+                and 1 <= x.port <= 65535 and type(x.is_ip) is bool):
+            return False
+        if x.is_ip and parse_ip(x.host) != x.host:
+            return False
+    return True
+
+
+def _valid_index(first: object) -> bool:
+    """The routemap index: {(sender, recipient): (sender, recipient, route, line)},
+    checked column by column (100,000 rules cost a few milliseconds)."""
+    if type(first) is not dict:
+        return False
+    if not first:
+        return True
+    keys, values = list(first), list(first.values())
+    if {type(k) for k in keys} != {tuple} or {len(k) for k in keys} != {2}:
+        return False
+    if {type(v) for v in values} != {tuple} or {len(v) for v in values} != {4}:
+        return False
+    columns = [*zip(*keys, strict=True), *zip(*values, strict=True)]
+    return all({type(x) for x in col} == {kind} for col, kind in
+               zip(columns, (str, str, str, str, str, int), strict=True))
 
 
 def _seal(payload: bytes) -> bytes:

@@ -11,6 +11,7 @@ import errno
 import gc
 import os
 import socket
+import stat
 from pathlib import Path
 
 from qremote import settings
@@ -41,8 +42,7 @@ def read_control(home: Path, name: str) -> tuple[ControlFile, list[Finding]]:
     """Read ``control/NAME``; a missing file is empty and not an error."""
     path = home / "control" / name
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_regular(path)
     except FileNotFoundError:
         return ControlFile(name, exists=False), []
     except OSError as exc:
@@ -55,6 +55,26 @@ def read_control(home: Path, name: str) -> tuple[ControlFile, list[Finding]]:
         return ControlFile(name, exists=False), [Finding(name, 0, "error",
                                                           f"cannot read {path}: {why}")]
     return ControlFile.from_bytes(name, data), []
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file. Opened without blocking, as qmail opens control
+    files (a FIFO in its place would hold every delivery for ever); anything but a
+    regular file raises OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.EISDIR, "it is a directory; it must be a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file (a FIFO, a device?); "
+                                        "it must be a file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 class Config:

@@ -75,12 +75,24 @@ AMBIGUOUS_MX = ("Sorry. Although I'm listed as a best-preference MX or A for tha
                 "it isn't in my control/locals file, so I don't treat it as local. (#5.4.6)")
 
 
+def is_me(address: str, me: Collection[str]) -> bool:
+    """``address`` is one of ``me``, an IPv4-mapped IPv6 address by its IPv4 form."""
+    if address in me:
+        return True
+    if address.startswith("::ffff:") or address.startswith("::FFFF:"):
+        import ipaddress
+
+        mapped = ipaddress.IPv6Address(address).ipv4_mapped
+        return mapped is not None and str(mapped) in me
+    return False
+
+
 def drop_me(targets: list[tuple[int, str, str]], me: Collection[str],
             ) -> list[tuple[int, str, str]]:
     """qmail's rule for an MX that is this host: every (preference, host, address)
     whose preference is not better than the best one that is an address of this host
     is dropped. Raises a permanent DnsError when nothing is left (#5.4.6)."""
-    mine = [pref for pref, _, address in targets if address in me]
+    mine = [pref for pref, _, address in targets if is_me(address, me)]
     if not mine:
         return targets
     kept = [t for t in targets if t[0] < min(mine)]

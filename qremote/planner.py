@@ -199,9 +199,14 @@ def plan(config: Config, host: str, sender: str, recipients: Sequence[str],
         try:
             targets = _expand(remote, host, lookup, families, rng, me)
         except DnsError as exc:
-            if exc.permanent:  # only the recipient domain's NXDOMAIN or null MX
+            if exc.permanent and not result.attempts:
+                # The recipient domain's NXDOMAIN, null MX, or MX that is this host,
+                # and no earlier group to try: the answer is final.
                 result.error, result.permanent, result.attempts = str(exc), True, []
                 return result
+            if exc.permanent:  # earlier groups come first (relay&mx): only a note
+                result.notes.append(f"{remote}: {exc}")
+                continue
             temp_failures.append(str(exc))
             result.notes.append(f"{remote}: {exc}")
             continue

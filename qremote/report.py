@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-# The detail line as written by Detail.line(), or as qmail-send logs it (spaces as _);
-# compiled on first use (by the console), never on qmail-remote's start-up path.
-_DETAIL = (r"route=(\S+?)[ _]local=(\S+?)[ _]remote=(\S+?)[ _]tls=(\S+?)"
-           r"[ _]auth=([^\s_/]+)")
+# The detail line as written by Detail.line(), or as qmail-send logs it (spaces as _,
+# line breaks as /): only as the LAST line of the text, so that a remote's reply
+# copied into the report cannot forge it. Compiled on first use (by the console),
+# never on qmail-remote's start-up path.
+_DETAIL = (r"(?:\A|[\n/])route=([^\s/]+?)[ _]local=([^\s/]+?)[ _]remote=([^\s/]+?)"
+           r"[ _]tls=([^\s/]+?)[ _]auth=([^\s_/]+)[\s/]*\Z")
 
 
 class Detail(NamedTuple):
@@ -32,7 +34,7 @@ class Detail(NamedTuple):
 
 
 def parse_detail(text: str) -> Detail | None:
-    """The detail line found in ``text`` (a report, or qmail-send's log of one)."""
+    """The detail line ending ``text`` (a report, or qmail-send's log of one)."""
     m = re.search(_DETAIL, text)
     return None if m is None else Detail(*m.groups())
 

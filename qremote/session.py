@@ -89,6 +89,15 @@ def offered_mechanisms(ehlo: dict[str, str]) -> list[str]:
     return ehlo.get("AUTH", "").upper().split()
 
 
+def _unsaid(text: str, route: Route) -> str:
+    """A server's reply with the route's user name and password masked: a relay may
+    echo them, and reports reach logs and bounces."""
+    for secret in (route.password, route.user):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def authenticate(client: Client, ehlo: dict[str, str], route: Route) -> str:
     """AUTH with the route's credentials; returns the mechanism.
 
@@ -112,7 +121,7 @@ def authenticate(client: Client, ehlo: dict[str, str], route: Route) -> str:
         reply = _auth_one(client, mech, route.user, route.password)
         if reply.code == 235:
             return mech
-        failures.append(f"AUTH {mech}: {reply.text}")
+        failures.append(f"AUTH {mech}: {_unsaid(reply.text, route)}")
         if reply.code not in MECHANISM_REFUSED:
             break
     raise AttemptError("authentication failed: " + "; ".join(failures),
@@ -246,7 +255,9 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
     before anything was sent."""
     out = Outcome(detail=detail)
     size = ehlo.get("SIZE", "")
-    if size.isascii() and size.isdigit() and int(size) > 0 and job.message.size > int(size):
+    # A limit of more than 18 digits is no limit (and Python's int() refuses 4300).
+    if (size.isascii() and size.isdigit() and len(size) <= 18 and int(size) > 0
+            and job.message.size > int(size)):
         out.letter, out.text = "D", report.phrase(
             f"Connected to {ip} but the message is {job.message.size} bytes and the "
             f"server accepts at most {size}. (#5.3.4)")
@@ -268,6 +279,13 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
         if not (reuse and pipelining):
             client.send(batch)
         reply = client.reply()
+        if reply.code == 530:
+            # RFC 3207 / 4954: TLS or AUTH first. Ours to fix, not the sender's: the
+            # attempt fails (nothing was accepted) and the next one follows.
+            if pipelining:
+                _settle(client, len(rcpts) + 1, data=not sent)
+            raise AttemptError(f"the server wants TLS or AUTH before MAIL FROM: "
+                               f"{reply.text}")
         if not reply.ok:
             out.letter = "D" if reply.permanent else "Z"
             out.text = report.phrase(f"Connected to {ip} but sender was rejected.",

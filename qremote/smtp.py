@@ -13,6 +13,7 @@ digits, and its text reaches reports with every control byte replaced by ``?``.
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any, NamedTuple
 
 from qremote.errors import QremoteError
@@ -116,6 +117,7 @@ class Client:
 
     def __init__(self, sock: Any, timeout: float) -> None:
         self.sock = sock
+        self.timeout = timeout
         self.sock.settimeout(timeout)
         self._buf = b""
         self.tls_version: str | None = None
@@ -139,6 +141,7 @@ class Client:
         """Write all of ``data``, each :data:`WRITE_CHUNK` within the timeout."""
         view = memoryview(data)
         try:
+            self.sock.settimeout(self.timeout)
             for i in range(0, len(view), WRITE_CHUNK):
                 self.sock.sendall(view[i:i + WRITE_CHUNK])
         except TimeoutError:
@@ -146,7 +149,7 @@ class Client:
         except (OSError, ValueError) as exc:
             raise self._died(f"write failed: {exc}") from None
 
-    def _readline(self) -> bytes:
+    def _readline(self, deadline: float) -> bytes:
         start = 0
         while True:
             end = self._buf.find(b"\n", start)
@@ -156,7 +159,11 @@ class Client:
             if len(self._buf) > MAX_REPLY:
                 raise self._died("reply line too long")
             start = len(self._buf)
+            left = deadline - time.monotonic()
+            if left <= 0:  # a reply trickled byte by byte must still end in time
+                raise self._died("timed out waiting for the remote host's whole reply")
             try:
+                self.sock.settimeout(min(left, self.timeout))
                 chunk = self.sock.recv(8192)
             except TimeoutError:
                 raise self._died("timed out waiting for the remote host") from None
@@ -167,11 +174,14 @@ class Client:
             self._buf += chunk
 
     def reply(self) -> Reply:
-        """Read one (possibly multi-line) reply."""
-        lines = [self._readline()]
+        """Read one (possibly multi-line) reply. Each read waits at most the timeout,
+        and so does the whole reply (a server trickling an endless reply would
+        otherwise hold the delivery for days: Postfix bounds it the same way)."""
+        deadline = time.monotonic() + self.timeout
+        lines = [self._readline(deadline)]
         total = len(lines[0])
         while lines[-1][3:4] == b"-":
-            lines.append(self._readline())
+            lines.append(self._readline(deadline))
             total += len(lines[-1])
             if total > MAX_REPLY:
                 raise self._died("reply too long")
@@ -194,14 +204,25 @@ class Client:
         """Wrap the socket in TLS (after a 220 to STARTTLS, or at once for port 465)."""
         import ssl
 
+        if server_hostname and not context.check_hostname and not _idna_ok(server_hostname):
+            server_hostname = None  # no SNI for a name DNS allows but IDNA does not
         try:
             self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
-        except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+        except (ssl.SSLError, ssl.CertificateError, OSError, ValueError) as exc:
+            # ValueError (UnicodeError among them): a name that cannot be verified
             self.alive = False
             raise AttemptError(f"TLS handshake failed: {exc}", tls_fallback=True) from None
         self._buf = b""
         self.tls_version = self.sock.version()
         self._tls_unconfirmed = True
+
+
+def _idna_ok(name: str) -> bool:
+    try:
+        name.encode("idna")
+    except (UnicodeError, ValueError):
+        return False
+    return True
 
 
 def tls_context(verify: bool, kept: dict[bool, Any] | None = None) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,7 +69,11 @@ class Memory:
         if self.path is None:
             return {}
         try:
-            with open(self.path, "rb") as fh:
+            # Never blocks: a FIFO in its place would hold every delivery for ever.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise OSError(f"{self.path} is not a regular file")
                 fcntl.flock(fh, fcntl.LOCK_SH)
                 return _parse(fh.read(), self.clock())
         except FileNotFoundError:
@@ -83,7 +88,11 @@ class Memory:
         if self.path is None:
             return
         try:
-            fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC
+                         | (os.O_CREAT if create else 0), 0o644)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(f"{self.path} is not a regular file")
         except FileNotFoundError:
             if strict and create:
                 raise

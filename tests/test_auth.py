@@ -103,3 +103,12 @@ def test_the_old_auth_equals_form(make_home) -> None:
     assert out[-1].startswith("K127.0.0.1 accepted message.")
     assert "auth=CRAM-MD5" in out[-1]
     assert session.lines(b"AUTH") == [b"AUTH CRAM-MD5\r\n"]
+
+
+def test_a_relay_echoing_the_user_name_does_not_put_it_in_the_report(make_home) -> None:
+    ext = ("AUTH CRAM-MD5",)
+    with ScriptedSmtp(extensions=ext, auth=[CHALLENGE, b"535 5.7.8 bad login for "
+                                            b"carol-the-user (pw s3cr3t-pw)\r\n"]) as server:
+        out = _deliver(make_home, server, creds="carol-the-user;s3cr3t-pw")
+    assert out[-1][0] == "Z" and "535 5.7.8 bad login for *** (pw ***)" in out[-1]
+    assert "carol-the-user" not in out[-1] and "s3cr3t-pw" not in out[-1]
