@@ -1,4 +1,5 @@
-"""The ``qremote`` command: check, simulate, install, uninstall, tcpto, tcpok.
+"""The ``qremote`` command: check, simulate, install, uninstall, tcpto, tcpok, worker,
+status.
 
 Imports are lazy: each subcommand loads only what it uses.
 """
@@ -35,6 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     ok = sub.add_parser("tcpok", parents=[common], help="clear the failover memory")
     ok.add_argument("pair", nargs="*", metavar="LOCAL REMOTE PORT",
                     help="clear only this pair (three words, as tcpto prints them)")
+    worker = sub.add_parser("worker", parents=[common],
+                            help="deliver for qmail-remote from one long-lived process "
+                                 "(foreground; one log line a delivery)")
+    worker.add_argument("--user", metavar="USER",
+                        help="the user deliveries run as (default: qmailr when started "
+                             "as root)")
+    status = sub.add_parser("status", parents=[common],
+                            help="what the worker is doing: deliveries in flight, counts")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    for cmd in (worker, status):
+        cmd.add_argument("--socket", metavar="PATH",
+                         help="the worker's socket (default: "
+                              "QMAIL_HOME/queue/lock/qremote.sock)")
     return parser
 
 
@@ -78,6 +92,41 @@ def cmd_tcpto(args: argparse.Namespace) -> int:
     now = time.time()
     for (local, address, port), when in sorted(memory.read().items(), key=lambda kv: kv[1]):
         print(f"{local} {address} {port}  timed out {now - when:.0f} s ago")
+    return 0
+
+
+def _socket(args: argparse.Namespace):
+    from pathlib import Path
+
+    from qremote.worker.protocol import default_socket
+
+    return Path(args.socket) if args.socket else default_socket(_home(args))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the worker until SIGTERM; exit 1 when it cannot start."""
+    from qremote.errors import QremoteError
+    from qremote.worker.server import Server
+
+    try:
+        server = Server(_home(args), socket_path=_socket(args))
+        server.open(args.user)
+    except (QremoteError, OSError) as exc:
+        print(f"qremote worker: {exc}", file=sys.stderr)
+        return 1
+    return server.serve()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the worker's status; exit 1 when no worker answers."""
+    from qremote.worker.status import WorkerUnavailable, query, render, to_json
+
+    try:
+        doc = query(_socket(args))
+    except WorkerUnavailable as exc:
+        print(f"qremote status: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(to_json(doc) if args.json else render(doc))
     return 0
 
 
@@ -144,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``qremote``."""
     args = _parser().parse_args(argv)
     handler = {"check": cmd_check, "simulate": cmd_simulate, "install": cmd_install,
-               "uninstall": cmd_install, "tcpto": cmd_tcpto, "tcpok": cmd_tcpto}[args.command]
+               "uninstall": cmd_install, "tcpto": cmd_tcpto, "tcpok": cmd_tcpto,
+               "worker": cmd_worker, "status": cmd_status}[args.command]
     try:
         return handler(args)
     except BrokenPipeError:
