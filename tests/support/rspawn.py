@@ -66,6 +66,14 @@ def rspawn_report(returncode: int, output: bytes) -> bytes:
     return out
 
 
+def eof_soon(fd: int, timeout: float = 10) -> bool:
+    """True when the pipe ``fd`` reads EOF within ``timeout`` (every writer closed)."""
+    import select
+
+    readable, _, _ = select.select([fd], [], [], timeout)
+    return bool(readable) and os.read(fd, 1) == b""
+
+
 @dataclass
 class Spawned:
     """One delivery as qmail-rspawn saw it."""
