@@ -20,7 +20,7 @@ import pytest
 
 from qremote.client.build import PYCLIENT, build_client, c_literal
 from qremote.worker import protocol
-from tests.conftest import run_cli
+from tests.conftest import dnsservers_file, run_cli
 from tests.support.clients import KINDS, Clients, clients, relay_files, worker_home
 from tests.support.pausing import PausingServer
 from tests.support.rspawn import Spawned, eof_soon, spawn
@@ -96,7 +96,7 @@ def test_a_config_change_is_used_without_restart(clients, server, home, worker) 
         assert (len(server.messages), len(other.messages)) == (1, 1)
     finally:
         other.stop()
-    assert len(worker.deliveries()) == 2  # both through the same worker
+    assert len(worker.wait_deliveries(2)) == 2  # both through the same worker
     assert worker.proc.poll() is None
 
 
@@ -165,7 +165,7 @@ def test_sigterm_drains(clients, home) -> None:
         assert proc.proc.wait(60) == 0
         assert first[0].letter == "K" and second[0].letter == "K"
         assert len(paused.messages) == 2
-        assert len(proc.deliveries()) == 1
+        assert len(proc.wait_deliveries(1)) == 1
         assert proc.lines[-1] == "<EOF>" and "stopped (drained)" in proc.lines[-2]
     finally:
         paused.stop()
@@ -221,7 +221,7 @@ def test_many_deliveries_at_once(clients, server, worker) -> None:
         t.join(120)
     assert sorted(r.letter for r in results) == ["K"] * 40
     assert len(server.messages) == 40
-    assert len(worker.deliveries()) == 40
+    assert len(worker.wait_deliveries(40)) == 40
 
 
 def test_tls_in_a_delivery_thread(clients, make_home) -> None:
@@ -237,12 +237,34 @@ def test_tls_in_a_delivery_thread(clients, make_home) -> None:
             result = deliver(clients, "c")
             assert result.letter == "K", result
             assert b"tls=TLSv1.3" in result.output
-            assert len(proc.deliveries()) == 1
+            assert len(proc.wait_deliveries(1)) == 1
         finally:
             proc.close()
     finally:
         sink.stop()
         os.unlink(ca_file)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="an MX listens on port 25: needs root")
+def test_an_mx_route_in_a_delivery_thread(clients, make_home, dns_server) -> None:
+    """dnspython's lookups inside a worker thread (small stack), an MX on port 25."""
+    mx = PausingServer(host="127.0.0.133", port=25).start()
+    try:
+        dns_server.zone.add("x.org", "MX", (10, "mx1.x.org"))
+        dns_server.zone.add("mx1.x.org", "A", "127.0.0.133")
+        home = worker_home(make_home, routes="r;127.0.0.2;mx;;\n", routemap="*;*;r\n",
+                           dnsservers=dnsservers_file(dns_server))
+        clients.use(home)
+        proc = WorkerProcess(home).start()
+        try:
+            result = deliver(clients, "c")
+            assert result.letter == "K", result
+            assert b"remote=127.0.0.133:25" in result.output
+            assert len(proc.wait_deliveries(1)) == 1 and len(mx.messages) == 1
+        finally:
+            proc.close()
+    finally:
+        mx.stop()
 
 
 def test_a_long_socket_path(make_home, server, tmp_path) -> None:
@@ -259,7 +281,7 @@ def test_a_long_socket_path(make_home, server, tmp_path) -> None:
                           ([sys.executable, "-I", "-S", str(PYCLIENT), *ARGS],
                            {"QMAIL_HOME": str(home), "QREMOTE_SOCKET": str(sock_path)})):
             assert spawn(argv, MESSAGE, env).letter == "K"
-        assert len(proc.deliveries()) == 2
+        assert len(proc.wait_deliveries(2)) == 2
         out = run_cli("status", "--socket", str(sock_path), home=home)
         assert out.returncode == 0 and "deliveries 2 (K 2" in out.stdout
     finally:

@@ -83,7 +83,7 @@ def test_a_restarted_worker_takes_over(clients, make_home) -> None:
         try:
             argv, env = clients.command("c", ARGS)
             assert spawn(argv, MESSAGE, env).letter == "K"
-            assert len(second.deliveries()) == 1
+            assert len(second.wait_deliveries(1)) == 1
         finally:
             second.close()
             first.close()

@@ -137,7 +137,7 @@ def test_drops_to_its_user_for_good(account, world) -> None:
         result = spawn([str(client), *ARGS], MESSAGE, {}, user=account.pw_uid,
                        groups=expected)
         assert result.letter == "K", result
-        assert len(worker.deliveries()) == 2 and len(server.messages) == 2
+        assert len(worker.wait_deliveries(2)) == 2 and len(server.messages) == 2
     finally:
         worker.close()
 

@@ -18,9 +18,11 @@ BODY_PAUSE = 64 * 1024
 class PausingServer:
     """A plain SMTP server (250 to everything) that pauses at ``stage`` (or never)."""
 
-    def __init__(self, stage: str | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, stage: str | None = None, host: str = "127.0.0.1", port: int = 0,
+                 ) -> None:
         self.stage = stage
         self.host = host
+        self.port = port
         self.sessions = 0  # connections accepted
         self.messages: list[bytes] = []  # bodies whose final dot was read
         self.accepted = 0  # messages answered 250 after the dot
@@ -33,7 +35,7 @@ class PausingServer:
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self._sock.bind((self.host, 0))
+        self._sock.bind((self.host, self.port))
         self.port = self._sock.getsockname()[1]
         self._sock.listen(64)
         threading.Thread(target=self._serve, daemon=True).start()

@@ -32,7 +32,7 @@ class WorkerProcess:
         self.pause_at = pause_at
         self.socket = socket
         self.lines: list[str] = []
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.RLock())
 
     def start(self, timeout: float = 60) -> WorkerProcess:
         if self.pause_at:
@@ -81,8 +81,15 @@ class WorkerProcess:
 
     def deliveries(self) -> list[str]:
         """The log's delivery lines so far."""
-        with self._cond:
+        with self._cond:  # reentrant: also called with the condition held
             return [line for line in self.lines if line.startswith("delivery ")]
+
+    def wait_deliveries(self, n: int, timeout: float = 30) -> list[str]:
+        """Wait for ``n`` delivery lines (a line follows its report); return them all."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.deliveries()) >= n or "<EOF>" in self.lines,
+                                timeout)
+        return self.deliveries()
 
     def wait_stopped(self, timeout: float = 30) -> None:
         """Wait until the worker stopped itself (SIGSTOP) at its pause stage."""
