@@ -211,6 +211,15 @@ def test_bad_requests_are_dropped_and_their_descriptors_closed(home, worker) -> 
     assert doc["errors"] == len(cases) and doc["deliveries"] == 0
 
 
+def test_delivery_threads_are_reused(clients, server, worker) -> None:
+    for n in range(1, 6):
+        assert deliver(clients, "c").letter == "K"
+        worker.wait_deliveries(n)
+    # the accept loop and one delivery thread used five times (two, if a delivery came
+    # in before the thread that logged the previous one was back waiting)
+    assert len(os.listdir(f"/proc/{worker.proc.pid}/task")) <= 3
+
+
 def test_many_deliveries_at_once(clients, server, worker) -> None:
     results: list[Spawned] = []
     threads = [threading.Thread(target=lambda: results.append(deliver(clients, "c")))

@@ -8,9 +8,11 @@ Life of the process:
    be regained).
 2. :meth:`Server.serve` accepts connections in the main thread. Each connection's peer
    credentials (``SO_PEERCRED``) are checked first: only root and the worker's own
-   user are served, any other is closed unread. Each accepted connection gets a thread
-   (small stack): read the request and its two descriptors, ack, deliver through the
-   engine, write the whole report in one ``write(2)``, close.
+   user are served, any other is closed unread. Each accepted connection goes to a
+   delivery thread (small stack; an idle one is reused, else a new one is started, so
+   there are as many threads as deliveries in flight): read the request and its two
+   descriptors, ack, deliver through the engine, write the whole report in one
+   ``write(2)``, close.
 3. SIGTERM (or SIGINT) drains: the listening socket is closed first (new clients find
    nobody and deliver in-process), deliveries already acked finish (for at most
    ``timeoutremote`` seconds), then the process exits 0. A second signal exits at once.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import select
 import signal
 import socket
@@ -43,8 +46,10 @@ from qremote.worker.status import Delivery, Status
 
 DEFAULT_USER = "qmailr"
 STACK_SIZE = 256 * 1024  # per delivery thread; only the pages touched cost memory
+IDLE_THREAD = 60.0  # a delivery thread idle this long ends
 REQUEST_TIMEOUT = 30.0  # a client sends its request at once; a stuck one is dropped
 DEFAULT_DRAIN = 1200.0  # qmail's timeoutremote, when the control file cannot be read
+_STOP = 0  # written into the wakeup pipe by stop(); signals write their number
 
 
 class DeliveryEngine(Protocol):
@@ -174,6 +179,9 @@ class Server:
         self.listener: socket.socket | None = None
         self.allowed: set[int] = {0}
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._jobs: queue.SimpleQueue[tuple[socket.socket, int]] = queue.SimpleQueue()
+        self._pool_lock = threading.Lock()
+        self._idle = 0  # delivery threads waiting for a job, minus jobs queued for them
 
     # -- start-up ----------------------------------------------------------------
 
@@ -283,8 +291,7 @@ class Server:
         try:
             while True:
                 events = poller.poll()
-                if any(fd == self._wake_r for fd, _ in events):
-                    os.read(self._wake_r, 512)
+                if any(fd == self._wake_r for fd, _ in events) and self._stop_asked():
                     break
                 self._accept_all()
             return self._drain()
@@ -295,9 +302,17 @@ class Server:
     def stop(self) -> None:
         """Start draining (from another thread; SIGTERM does the same)."""
         try:
-            os.write(self._wake_w, b"\0")
+            os.write(self._wake_w, bytes([_STOP]))
         except BlockingIOError:
             pass
+
+    def _stop_asked(self) -> bool:
+        """Read the wakeup pipe: True for SIGTERM, SIGINT or :meth:`stop`."""
+        try:
+            data = os.read(self._wake_r, 512)
+        except BlockingIOError:
+            return False
+        return any(b in (_STOP, signal.SIGTERM, signal.SIGINT) for b in data)
 
     def _accept_all(self) -> None:
         assert self.listener is not None
@@ -319,13 +334,44 @@ class Server:
                 self.status.count("refused")
                 self.log(f"worker: refused a connection from uid {uid} pid {pid}")
                 continue
+            self._dispatch(conn, pid)
+
+    def _dispatch(self, conn: socket.socket, pid: int) -> None:
+        """Give the connection to an idle delivery thread, or to a new one."""
+        with self._pool_lock:
+            new = self._idle == 0
+            if not new:
+                self._idle -= 1  # that thread is now spoken for
+        self._jobs.put((conn, pid))
+        if not new:
+            return
+        try:
+            threading.Thread(target=self._thread, daemon=True).start()
+        except RuntimeError as exc:  # no more threads: not acked, the client goes on alone
             try:
-                threading.Thread(target=self._handle, args=(conn, pid), daemon=True,
-                                 name=f"delivery-{pid}").start()
-            except RuntimeError as exc:  # no more threads: not acked, client goes on alone
-                conn.close()
-                self.status.count("errors")
-                self.log(f"worker: cannot start a thread: {exc}")
+                self._jobs.get_nowait()[0].close()
+            except queue.Empty:
+                pass
+            self.status.count("errors")
+            self.log(f"worker: cannot start a thread: {exc}")
+
+    def _thread(self) -> None:
+        """A delivery thread: one delivery after another; gone after a minute idle.
+
+        ``_idle`` counts the threads waiting for a job minus the jobs queued for them;
+        a thread leaves only while that count is positive, so no job is left behind."""
+        while True:
+            try:
+                conn, pid = self._jobs.get(timeout=IDLE_THREAD)
+            except queue.Empty:
+                with self._pool_lock:
+                    if self._idle > 0:
+                        self._idle -= 1
+                        return
+                continue  # a job is on its way to this thread
+            self._handle(conn, pid)
+            with self._pool_lock:
+                self._idle += 1
 
     def _drain(self) -> int:
         """Close the listening socket, let acked deliveries finish, return 0."""
@@ -345,8 +391,7 @@ class Server:
                          "unfinished (qmail retries them)")
                 return 0
             # wake up for a delivery that ends (checked often) or a second signal
-            if poller.poll(min(remaining, 0.05) * 1000):
-                os.read(self._wake_r, 512)
+            if poller.poll(min(remaining, 0.05) * 1000) and self._stop_asked():
                 self.log(f"worker: second signal: stopped with "
                          f"{len(self.status.in_flight)} deliveries unfinished "
                          "(qmail retries them)")

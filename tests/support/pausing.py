@@ -37,7 +37,7 @@ class PausingServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self._sock.bind((self.host, self.port))
         self.port = self._sock.getsockname()[1]
-        self._sock.listen(64)
+        self._sock.listen(512)
         threading.Thread(target=self._serve, daemon=True).start()
         return self
 
