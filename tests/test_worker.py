@@ -10,6 +10,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -178,6 +179,16 @@ def test_a_second_worker_refuses_to_start(home, worker) -> None:
                          timeout=60)
     assert out.returncode == 1
     assert "a worker already listens on" in out.stderr
+
+
+def test_start_up_errors_say_what_to_fix(tmp_path, home) -> None:
+    out = run_cli("worker", "--user", "no-such-user-qr", home=home)
+    assert out.returncode == 1 and "no user 'no-such-user-qr'" in out.stderr
+    out = run_cli("worker", "--qmail-home", str(tmp_path / "elsewhere"))
+    assert out.returncode == 1 and "queue/lock is not a directory" in out.stderr
+    (home / "queue" / "lock" / "qremote.sock").write_text("")
+    out = run_cli("worker", "--user", pwd.getpwuid(os.geteuid()).pw_name, home=home)
+    assert out.returncode == 1 and "exists and is not a socket" in out.stderr
 
 
 def test_bad_requests_are_dropped_and_their_descriptors_closed(home, worker) -> None:

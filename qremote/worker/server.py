@@ -190,6 +190,10 @@ class Server:
 
         ``user`` defaults to ``qmailr`` when started as root, else the current user (a
         worker not started as root cannot switch users)."""
+        lock_dir = self.socket_path.parent
+        if not lock_dir.is_dir():
+            raise QremoteError(f"{lock_dir} is not a directory; is {self.home} the qmail "
+                               "home? (pass --qmail-home DIR)")
         me = current_account()
         if user is not None:
             target = account(user)
@@ -200,10 +204,6 @@ class Server:
         if me.uid != 0 and target.uid != me.uid:
             raise QremoteError(f"only root can run the worker as {target.name}; this "
                                f"process runs as {me.name}")
-        lock_dir = self.socket_path.parent
-        if not lock_dir.is_dir():
-            raise QremoteError(f"{lock_dir} is not a directory; is {self.home} the qmail "
-                               "home? (pass --qmail-home DIR)")
         self._take_over_stale()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
