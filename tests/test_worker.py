@@ -231,6 +231,22 @@ def test_delivery_threads_are_reused(clients, server, worker) -> None:
     assert len(os.listdir(f"/proc/{worker.proc.pid}/task")) <= 3
 
 
+def test_the_open_files_limit_is_raised(home) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft <= 256 or hard <= 256:
+        pytest.skip("the open files limit is already low here")
+    proc = WorkerProcess(home, preexec=lambda: resource.setrlimit(
+        resource.RLIMIT_NOFILE, (256, hard))).start()
+    try:
+        limits = Path(f"/proc/{proc.proc.pid}/limits").read_text()
+        line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
+        assert line.split()[3] == line.split()[4] != "256"  # soft raised to the hard limit
+    finally:
+        proc.close()
+
+
 def test_many_deliveries_at_once(clients, server, worker) -> None:
     results: list[Spawned] = []
     threads = [threading.Thread(target=lambda: results.append(deliver(clients, "c")))

@@ -153,6 +153,21 @@ def _summary(report: bytes) -> str:
     return f"{lines[-1]}: {first}" if len(lines) > 1 else first
 
 
+def _raise_fd_limit() -> None:
+    """Raise the soft limit on open files to the hard one: each delivery in flight
+    holds three (the message, the report pipe, the SMTP connection), and a soft limit
+    of 1024 (systemd's default) would cap deliveries in flight near 340."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def _stdout_line(text: str) -> None:
     try:
         os.write(1, (text.replace("\n", " ") + "\n").encode("utf-8", "replace"))
@@ -222,6 +237,7 @@ class Server:
             raise QremoteError(f"cannot listen on {self.socket_path}: {exc.strerror}"
                                ) from None
         self.listener = listener
+        _raise_fd_limit()
         self._warm()
         if me.uid == 0 and target.uid != 0:
             drop_privileges(target)

@@ -25,9 +25,11 @@ class WorkerProcess:
     """A worker for ``home``, run as the current user unless ``user`` says otherwise."""
 
     def __init__(self, home: Path, user: str | None = None, pause_at: str | None = None,
-                 socket: Path | None = None, env: dict[str, str] | None = None) -> None:
+                 socket: Path | None = None, env: dict[str, str] | None = None,
+                 preexec: Callable[[], None] | None = None) -> None:
         self.home = home
         self.env = env
+        self.preexec = preexec
         self.user = user or pwd.getpwuid(os.geteuid()).pw_name
         self.pause_at = pause_at
         self.socket = socket
@@ -45,7 +47,7 @@ class WorkerProcess:
             argv += ["--socket", str(self.socket)]
         env = {k: v for k, v in (self.env or os.environ).items() if k != "QMAIL_HOME"}
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     cwd=REPO, env=env)
+                                     cwd=REPO, env=env, preexec_fn=self.preexec)
         threading.Thread(target=self._read, daemon=True).start()
         try:
             self.wait_line(lambda line: "listening on" in line, timeout)
