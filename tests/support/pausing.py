@@ -44,6 +44,13 @@ class PausingServer:
     def stop(self) -> None:
         self._stop.set()
         self._released.set()
+        # shutdown first: it makes the blocked accept() fail at once; after a bare
+        # close() the kernel may restart that accept() on the same descriptor number,
+        # by then another test's listener, and steal one of its connections
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
 
     def release(self) -> None:
