@@ -23,6 +23,7 @@ from qremote.client.build import PYCLIENT, build_client, c_literal
 from qremote.worker import protocol
 from tests.conftest import dnsservers_file, run_cli
 from tests.support.clients import KINDS, Clients, clients, relay_files, worker_home
+from tests.support.delivery import deliver_process
 from tests.support.pausing import PausingServer
 from tests.support.rspawn import Spawned, eof_soon, spawn
 from tests.support.smtpsink import Sink, tls_contexts
@@ -179,6 +180,50 @@ def test_a_second_worker_refuses_to_start(home, worker) -> None:
                          timeout=60)
     assert out.returncode == 1
     assert "a worker already listens on" in out.stderr
+    doc = json.loads(run_cli("status", "--json", home=home).stdout)
+    assert doc["errors"] == 0  # its check (a bare connect) is not a bad request
+
+
+def test_argv_bytes_travel_as_they_are(clients, server, home, worker) -> None:
+    """Arguments that are not UTF-8: the worker's reports equal the in-process ones."""
+    args = [b"x.org", b"a\xff@b.org", b"y\xfe@x.org"]
+    argv, env = clients.command("c", [])
+    via_worker = spawn([*argv, *args], MESSAGE, env)
+    in_process = deliver_process(home, [os.fsdecode(a) for a in args], MESSAGE)
+    assert via_worker.output == in_process.stdout
+    assert len(worker.wait_deliveries(1)) == 1
+
+
+def test_an_exception_in_the_engine_is_a_z(home) -> None:
+    """The adapter's last guard, with the server in a thread (no signals): ``Z``."""
+    from qremote.worker.server import Server
+
+    class Broken:
+        def deliver(self, argv, message):
+            raise RuntimeError("boom")
+
+    lines: list[str] = []
+    server = Server(home, engine=Broken(), log=lines.append)
+    server.open(pwd.getpwuid(os.geteuid()).pw_name)
+    thread = threading.Thread(target=server.serve, kwargs={"stack_size": 0})
+    thread.start()
+    try:
+        read_end, write_end = os.pipe()
+        with protocol.connect(protocol.default_socket(home), 30) as sock, \
+                open(os.devnull, "rb") as message:
+            protocol.send_request(sock, protocol.DELIVER, [b"x.org", b"a@b", b"c@x.org"],
+                                  [message.fileno(), write_end])
+            os.close(write_end)
+            assert sock.recv(1) == protocol.ACK
+        with os.fdopen(read_end, "rb") as pipe:
+            report = pipe.read()
+        assert report == (b"Zqremote worker internal error: RuntimeError: boom (#4.3.0)\n"
+                          b"route=- local=- remote=- tls=none auth=none\0")
+    finally:
+        server.stop()
+        thread.join(30)
+    assert server.status.results["Z"] == 1
+    assert lines[-1] == "worker: stopped (drained)"
 
 
 def test_start_up_errors_say_what_to_fix(tmp_path, home) -> None:

@@ -56,6 +56,10 @@ class ProtocolError(QremoteError):
     """A request that does not follow the protocol; the connection is dropped."""
 
 
+class NoRequest(ProtocolError):
+    """The client closed the connection without a byte (a probe): nothing to report."""
+
+
 class Request(NamedTuple):
     """One parsed request and the descriptors that came with it."""
 
@@ -108,6 +112,8 @@ def read_request(sock: socket.socket) -> Request:
                 fds.extend(got)
         if flags & socket.MSG_CTRUNC:
             raise ProtocolError("too many file descriptors in the request")
+        if not data and not fds:
+            raise NoRequest("the client closed the connection before its request")
         if not data:
             raise ProtocolError("the client closed the connection before its request")
         if len(data) < 4:

@@ -436,6 +436,8 @@ class Server:
             conn.settimeout(REQUEST_TIMEOUT)
             try:
                 request = protocol.read_request(conn)
+            except protocol.NoRequest:
+                return  # a bare connect, as a second worker's check makes
             except (OSError, protocol.ProtocolError) as exc:
                 self.status.count("errors")
                 self.log(f"worker: dropped a request from pid {client_pid}: {exc}")
