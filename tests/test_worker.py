@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from qremote.client.build import PYCLIENT, build_client, c_literal
+from qremote.client.build import PYCLIENT, build_client, c_literal, is_client
 from qremote.worker import protocol
 from tests.conftest import dnsservers_file, run_cli
 from tests.support.clients import KINDS, Clients, clients, relay_files, worker_home
@@ -387,6 +387,7 @@ def test_exit_111_when_the_fallback_cannot_run(tmp_path, make_home) -> None:
     home = worker_home(make_home)
     built = build_client(home, tmp_path / "no-such-python", tmp_path / "qr")
     assert built.path is not None, built.reason
+    assert is_client(built.path) and not is_client(Path(sys.executable))
     result = spawn([str(built.path), *ARGS], MESSAGE, {})
     assert (result.returncode, result.output, result.letter) == (111, b"", "Z")
 

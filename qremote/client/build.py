@@ -24,6 +24,16 @@ from typing import NamedTuple
 SOURCE = Path(__file__).with_name("qmail-remote.c")
 PYCLIENT = Path(__file__).with_name("pyclient.py")
 COMPILERS = ("cc", "gcc", "clang")
+CLIENT_MARKER = b"qremote-client: hands deliveries to qremote worker"  # in every binary
+
+
+def is_client(path: Path) -> bool:
+    """True when ``path`` is a client binary built by :func:`build_client`."""
+    try:
+        with open(path, "rb") as fh:
+            return CLIENT_MARKER in fh.read(8 << 20)
+    except OSError:
+        return False
 
 
 class Build(NamedTuple):

@@ -67,6 +67,9 @@
 #define SOCK_CLOEXEC 0
 #endif
 
+/* Lets an installer recognise this program (qremote.client.build.CLIENT_MARKER). */
+const char qremote_client_marker[] = "qremote-client: hands deliveries to qremote worker";
+
 static const char vanished[] =
     "Zqremote worker vanished before it finished the delivery; it will be "
     "tried again. (#4.3.0)\nroute=- local=- remote=- tls=none auth=none";
