@@ -26,6 +26,7 @@ from qconsole.routemap_view import RoutemapView
 from qconsole.routes_view import RoutesView
 from qconsole.simulate_view import SimulateView
 from qconsole.tcpto_view import TcptoView
+from qconsole.worker_view import WorkerView
 from qremote.check import check
 from qremote.config import Config, load_config
 from qremote.tcpto import FILE as TCPTO_FILE
@@ -44,6 +45,7 @@ class QConsole(App[None]):
         Binding("3", "show('simulate')", "Simulate"),
         Binding("4", "show('logs')", "Logs"),
         Binding("5", "show('tcpto')", "Failover memory"),
+        Binding("6", "show('worker')", "Worker"),
         Binding("r", "reveal", "Reveal passwords"),
         Binding("ctrl+r", "reload", "Reload", show=False),
     ]
@@ -75,6 +77,8 @@ class QConsole(App[None]):
                 yield LogsView(self.log_path)
             with TabPane("Failover memory", id="tcpto"):
                 yield TcptoView(Memory(self.home / TCPTO_FILE, self.clock), self.clock)
+            with TabPane("Worker", id="worker"):
+                yield WorkerView(self.home)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -1,4 +1,5 @@
-"""The ``qremote`` command: check, simulate, install, uninstall, tcpto, tcpok.
+"""The ``qremote`` command: check, simulate, install, uninstall, tcpto, tcpok, worker,
+status.
 
 Imports are lazy: each subcommand loads only what it uses.
 """
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["install"].add_argument(
         "--user", metavar="NAME", default="qmailr",
         help="the user qmail-remote runs as (default: qmailr); the self-test runs as it")
+    sub.choices["install"].add_argument(
+        "--script", action="store_true",
+        help="install the shell wrapper (Python client) even where a C compiler exists")
     sub.choices["uninstall"].add_argument(
         "--keep-memory", action="store_true",
         help="keep the failover memory file queue/lock/qremote-tcpto")
@@ -51,6 +55,19 @@ def _parser() -> argparse.ArgumentParser:
     ok = sub.add_parser("tcpok", parents=[common], help="clear the failover memory")
     ok.add_argument("pair", nargs="*", metavar="LOCAL REMOTE PORT",
                     help="clear only this pair (three words, as tcpto prints them)")
+    worker = sub.add_parser("worker", parents=[common],
+                            help="deliver for qmail-remote from one long-lived process "
+                                 "(foreground; one log line a delivery)")
+    worker.add_argument("--user", metavar="USER",
+                        help="the user deliveries run as (default: qmailr when started "
+                             "as root)")
+    status = sub.add_parser("status", parents=[common],
+                            help="what the worker is doing: deliveries in flight, counts")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    for cmd in (worker, status):
+        cmd.add_argument("--socket", metavar="PATH",
+                         help="the worker's socket (default: "
+                              "QMAIL_HOME/queue/lock/qremote.sock)")
     return parser
 
 
@@ -66,7 +83,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "install":
-            steps = install(_home(args), dry_run=args.dry_run, user=args.user)
+            steps = install(_home(args), dry_run=args.dry_run, user=args.user,
+                            compiled=not args.script)
         else:
             steps = uninstall(_home(args), dry_run=args.dry_run,
                               keep_memory=args.keep_memory)
@@ -181,6 +199,41 @@ def _control_dir_problem(home: Path) -> str | None:
     return None
 
 
+def _socket(args: argparse.Namespace):
+    from pathlib import Path
+
+    from qremote.worker.protocol import default_socket
+
+    return Path(args.socket) if args.socket else default_socket(_home(args))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the worker until SIGTERM; exit 1 when it cannot start."""
+    from qremote.errors import QremoteError
+    from qremote.worker.server import Server
+
+    try:
+        server = Server(_home(args), socket_path=_socket(args))
+        server.open(args.user)
+    except (QremoteError, OSError) as exc:
+        print(f"qremote worker: {exc}", file=sys.stderr)
+        return 1
+    return server.serve()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the worker's status; exit 1 when no worker answers."""
+    from qremote.worker.status import WorkerUnavailable, query, render, to_json
+
+    try:
+        doc = query(_socket(args))
+    except WorkerUnavailable as exc:
+        print(f"qremote status: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(to_json(doc) if args.json else render(doc))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Print every finding; exit 1 when there is at least one error."""
     from qremote.check import check, user_findings
@@ -252,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``qremote``."""
     args = _parser().parse_args(argv)
     handler = {"check": cmd_check, "simulate": cmd_simulate, "install": cmd_install,
-               "uninstall": cmd_install, "tcpto": cmd_tcpto, "tcpok": cmd_tcpto}[args.command]
+               "uninstall": cmd_install, "tcpto": cmd_tcpto, "tcpok": cmd_tcpto,
+               "worker": cmd_worker, "status": cmd_status}[args.command]
     try:
         return handler(args)
     except BrokenPipeError:

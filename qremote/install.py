@@ -42,7 +42,11 @@ class InstallError(QremoteError):
 
 def wrapper_text(python: str, home: str) -> str:
     """The wrapper script for the interpreter at ``python`` and the qmail home ``home``
-    (both absolute paths; any byte the shell treats specially is quoted)."""
+    (both absolute paths; any byte the shell treats specially is quoted), for hosts
+    without a C compiler: the Python client hands the delivery to the worker when one
+    runs, else delivers in-process."""
+    from qremote.client.build import PYCLIENT
+
     py = shlex.quote(python)
     # qmail-remote itself always exits 0, so any other status means it could not
     # start: 111 makes qmail-rspawn defer. stderr would be read as a report: dropped.
@@ -51,17 +55,22 @@ def wrapper_text(python: str, home: str) -> str:
 QMAIL_HOME={shlex.quote(home)}
 export QMAIL_HOME
 [ -x {py} ] || exit 111
-{py} -I -m qremote.remote "$@" 2>/dev/null || exit 111
+{py} -I -S {shlex.quote(str(PYCLIENT))} "$@" 2>/dev/null || exit 111
 """
 
 
 def is_wrapper(path: Path) -> bool:
-    """True when ``path`` is a wrapper this module wrote."""
+    """True when ``path`` is what this module installs: the compiled client, or the
+    wrapper script."""
+    from qremote.client.build import is_client
+
     try:
         with open(path, "rb") as fh:
-            return MARKER.encode() in fh.read(4096)
+            if MARKER.encode() in fh.read(4096):
+                return True
     except OSError:
         return False
+    return is_client(path)
 
 
 def script_mode(mode: int) -> int:
@@ -98,7 +107,8 @@ def _user(name: str) -> QmailUser:
 class _Plan:
     """What install would do, worked out before anything is written."""
 
-    def __init__(self, home: Path, python: str, user: QmailUser) -> None:
+    def __init__(self, home: Path, python: str, user: QmailUser,
+                 compiled: bool = True) -> None:
         self.home = home
         self.python = python
         self.user = user
@@ -128,6 +138,12 @@ class _Plan:
         self.ref_mode = stat.S_IMODE(st.st_mode)
         self.mode = script_mode(st.st_mode)
         self.text = wrapper_text(python, str(home))
+        from qremote.client.build import find_compiler
+
+        # The compiled client where the system has a C compiler (qmail was built with
+        # it); else the script. Decided when written: see _write_wrapper.
+        self.compiler = find_compiler() if compiled else None
+        self.compiled_reason = "" if self.compiler else "no C compiler here"
 
     def describe(self, dry_run: bool) -> list[str]:
         would = "would " if dry_run else ""
@@ -145,16 +161,40 @@ class _Plan:
         verb = ("rewrite" if self.installed else "write") if dry_run else (
             "rewrote" if self.installed else "wrote")
         owner = _owner(self.uid, self.gid)
-        lines.append(f"{would}{verb} {self.target} ({owner}, mode {self.mode:o}: the owner "
-                     f"and mode of {self.reference.name} ({self.ref_mode:o}), readable "
-                     f"where executable since a script must be read to run): runs "
-                     f"{self.python} -I -m qremote.remote with QMAIL_HOME={self.home}")
+        if self.compiler:
+            lines.append(f"{would}{verb} {self.target} ({owner}, mode {self.ref_mode:o}: "
+                         f"the owner and mode of {self.reference.name}): the compiled "
+                         f"client (built with {self.compiler}), which hands each delivery "
+                         "to qremote worker when it runs, else runs "
+                         f"{self.python} -I -m qremote.remote with QMAIL_HOME={self.home}")
+        else:
+            lines.append(f"{would}{verb} {self.target} ({owner}, mode {self.mode:o}: the "
+                         f"owner and mode of {self.reference.name} ({self.ref_mode:o}), "
+                         "readable where executable since a script must be read to run): "
+                         f"runs {self.python} -I -S with qremote's Python client, which "
+                         "hands each delivery to qremote worker when it runs, else "
+                         f"delivers in-process, with QMAIL_HOME={self.home} "
+                         f"({self.compiled_reason}: no compiled client)")
         return lines
 
 
 def _write_wrapper(plan: _Plan, path: Path) -> None:
-    """Write the wrapper to ``path`` with its final owner and mode from the first byte."""
+    """Write the new qmail-remote to ``path``: the compiled client when it builds
+    (else the script), with its final owner and mode before it can be run."""
     path.unlink(missing_ok=True)
+    if plan.compiler:
+        from qremote.client.build import build_client
+
+        built = build_client(plan.home, plan.python, path, cc=plan.compiler)
+        if built.path is not None:
+            try:
+                os.chown(path, plan.uid, plan.gid)
+            except PermissionError:
+                pass  # not root: the client stays ours
+            os.chmod(path, plan.ref_mode)
+            return
+        plan.compiler, plan.compiled_reason = None, built.reason
+        path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
     try:
         try:
@@ -276,13 +316,14 @@ def _check_new_wrapper(plan: _Plan, wrapper: Path) -> list[str]:
 
 
 def install(home: Path, dry_run: bool = False, python: str | None = None,
-            user: str = DEFAULT_USER) -> list[str]:
-    """Install the wrapper once it has passed its self-test as ``user``; returns what
-    was done (with ``dry_run``, what would be done, and nothing is written). Raises
-    InstallError, with nothing replaced, when it cannot be done."""
+            user: str = DEFAULT_USER, compiled: bool = True) -> list[str]:
+    """Install the new qmail-remote once it has passed its self-test as ``user``: the
+    compiled client where a C compiler exists (``compiled``), else the script; returns
+    what was done (with ``dry_run``, what would be done, and nothing is written).
+    Raises InstallError, with nothing replaced, when it cannot be done."""
     home = Path(os.path.abspath(home))
     qmail_user = _user(user)
-    plan = _Plan(home, python or sys.executable, qmail_user)
+    plan = _Plan(home, python or sys.executable, qmail_user, compiled)
     memory_owner = _owner(qmail_user.uid, qmail_user.gid)
     if dry_run:
         lines = [f"would test the new qmail-remote as {qmail_user.describe()} with an "

@@ -40,8 +40,11 @@ def test_install_is_idempotent_and_reversible(tmp_path: Path) -> None:
     assert run_cli("--qmail-home", str(home), "install", *ME).returncode == 0
     assert (home / "bin" / "qmail-remote.orig").read_bytes() == b"\x7fELF original binary"
     assert (home / "queue" / "lock" / "qremote-tcpto").exists()
+    client = (home / "bin" / "qmail-remote").read_bytes()
+    assert client.startswith(b"\x7fELF") and b"qremote-client" in client  # compiled
+    assert run_cli("--qmail-home", str(home), "install", "--script", *ME).returncode == 0
     wrapper = (home / "bin" / "qmail-remote").read_text()
-    assert " -I -m qremote.remote" in wrapper
+    assert " -I -S " in wrapper and "pyclient.py" in wrapper
     # Twice: the original is never overwritten by the wrapper.
     assert run_cli("--qmail-home", str(home), "install", *ME).returncode == 0
     assert (home / "bin" / "qmail-remote.orig").read_bytes() == b"\x7fELF original binary"

@@ -70,12 +70,14 @@ def _deliver_as(user: QmailUser, home: Path) -> list[str]:
     return reports(done.stdout)
 
 
+@pytest.mark.parametrize("kind", ["compiled", "script"])
 def test_install_tests_the_wrapper_as_the_user_and_keeps_owner_and_mode(
-        qmail_user: QmailUser, public_python: Path, public_dir: Path) -> None:
+        qmail_user: QmailUser, public_python: Path, public_dir: Path, kind: str) -> None:
     sink = Sink().start()
     try:
         home = _qmail_home(public_dir, qmail_user, f"r;;127.0.0.1:{sink.port};;\n")
-        result = _install(public_python, home, qmail_user)
+        result = _install(public_python, home, qmail_user,
+                          *(["--script"] if kind == "script" else []))
         assert result.returncode == 0, result.stderr
         out = result.stdout
         assert f"tested the new qmail-remote as {qmail_user.name} (uid {qmail_user.uid}" \
@@ -85,9 +87,13 @@ def test_install_tests_the_wrapper_as_the_user_and_keeps_owner_and_mode(
         wrapper, orig = home / "bin" / "qmail-remote", home / "bin" / "qmail-remote.orig"
         assert orig.read_bytes() == ORIGINAL and is_wrapper(wrapper)
         st = wrapper.stat()
-        # The original's owner and group; 0711 plus read, since sh must read a script.
-        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, qmail_user.gid,
-                                                                     0o755)
+        # The original's owner and group; for a script, 0711 plus read (sh must read a
+        # script to run it); the compiled client keeps 0711.
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (
+            0, qmail_user.gid, 0o755 if kind == "script" else 0o711)
+        assert wrapper.read_bytes().startswith(b"#!/bin/sh" if kind == "script"
+                                               else b"\x7fELF")
+        assert ("the compiled client" in out) == (kind == "compiled")
         st = orig.stat()
         assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, qmail_user.gid,
                                                                      0o711)
@@ -225,7 +231,7 @@ def test_reinstall_dry_run_and_uninstall(qmail_user: QmailUser, public_python: P
     result = _install(public_python, home, qmail_user)
     assert result.returncode == 0 and "rewrote" in result.stdout
     assert orig.read_bytes() == ORIGINAL
-    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert stat.S_IMODE(target.stat().st_mode) == 0o711  # the compiled client
     # uninstall: the original back, with its owner and mode; the memory file gone.
     result = qremote_cli(public_python, "--qmail-home", str(home), "uninstall")
     assert result.returncode == 0, result.stderr

@@ -188,8 +188,9 @@ def test_install_replaced_qmails_qmail_remote(env: Setup) -> None:
     gid = env.qmail.accounts.gid("qmail")
     st = orig.stat()
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, gid, 0o711)
-    st = (bin_dir / "qmail-remote").stat()
-    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, gid, 0o755)
+    st = (bin_dir / "qmail-remote").stat()  # the compiled client: qmail's own mode
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, gid, 0o711)
+    assert (bin_dir / "qmail-remote").read_bytes()[:4] == b"\x7fELF"
     out = env.install_output
     # qmail-start's processes, each as the user qmail gives it.
     users = env.qmail.accounts.users
@@ -351,3 +352,68 @@ def test_many_messages_at_once(env: Setup) -> None:
                                             log, re.M)]
     assert max(in_flight) >= 2, "qmail never had two remote deliveries in flight"
     env.qmail.wait_empty()
+
+
+def test_deliveries_through_the_worker(env: Setup) -> None:
+    """``qremote worker`` started as root drops to qmail's remote user; qmail-rspawn's
+    qmail-remote (the compiled client) hands it each delivery: same reports in the
+    log, messages delivered once each, connections reused; then SIGKILL in the middle
+    of a burst loses nothing and bounces nothing (the rest is retried in-process)."""
+    import signal
+    import subprocess
+    import threading
+
+    home = env.qmail.home
+    (home / "control" / "reuseidle").write_text("30\n")
+    worker = subprocess.Popen(
+        [str(env.python), "-m", "qremote.cli", "--qmail-home", str(home), "worker",
+         "--user", env.qmailr], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert worker.stdout is not None
+        for raw in worker.stdout:
+            lines.append(raw.decode(errors="replace").rstrip("\n"))
+            if "listening on" in lines[-1]:
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(60) and worker.poll() is None, "\n".join(lines)
+        ehlos = env.sink.ehlos
+        rcpts = [f"worker{i}@{REMOTE}" for i in range(8)]
+        bodies = {}
+        for rcpt in rcpts:
+            bodies[rcpt] = message(rcpt.split("@")[0])
+            env.qmail.queue(f"e2e-worker@{ME}", [rcpt], bodies[rcpt])
+        for rcpt in rcpts:
+            (done,) = env.qmail.wait_deliveries(rcpt, ANY, timeout=120)
+            assert done.result == "success", done.raw
+            expected_detail(env, done)
+            (got,) = for_recipient(env.sink, rcpt)
+            received_exactly(got, bodies[rcpt])
+        handed = [line for line in lines if re.match(r"delivery \d+: K ", line)]
+        assert len(handed) == len(rcpts), "\n".join(lines)
+        assert env.sink.ehlos - ehlos < len(rcpts)  # connections were reused
+        # SIGKILL while a burst is in flight: nothing lost, nothing bounced.
+        burst = [f"killed{i}@{REMOTE}" for i in range(10)]
+        for rcpt in burst:
+            env.qmail.queue(f"e2e-killed@{ME}", [rcpt], message(rcpt.split("@")[0]))
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(30)
+        for rcpt in burst:
+            results = [d.result for d in env.qmail.wait_deliveries(rcpt, {"success"},
+                                                                   nudge=True,
+                                                                   timeout=120)]
+            assert "failure" not in results, results
+            assert len(for_recipient(env.sink, rcpt)) >= 1
+        env.qmail.wait_empty()
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(30)
+        (home / "control" / "reuseidle").unlink(missing_ok=True)

@@ -1,0 +1,129 @@
+"""Build the compiled ``qmail-remote`` client with the system's C compiler.
+
+``build_client(home, python, dest)`` compiles ``qmail-remote.c`` (beside this module)
+with the qmail home, the Python interpreter (for the in-process fallback) and the
+worker's socket compiled in, and puts the binary at ``dest`` atomically (a temporary
+file in the same directory, then a rename). It never raises for an expected failure:
+it returns ``Build(None, reason)`` when there is no compiler or the compile fails, so
+an installer can fall back to the Python client or the shell wrapper.
+
+The C strings are written as C literals with every byte outside printable ASCII, and
+``"``, ``\\`` and ``?``, escaped, and the compiler is run without a shell, so paths
+with spaces, quotes or any other byte are safe.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+SOURCE = Path(__file__).with_name("qmail-remote.c")
+PYCLIENT = Path(__file__).with_name("pyclient.py")
+COMPILERS = ("cc", "gcc", "clang")
+CLIENT_MARKER = b"qremote-client: hands deliveries to qremote worker"  # in every binary
+
+
+def is_client(path: Path) -> bool:
+    """True when ``path`` is a client binary built by :func:`build_client`."""
+    try:
+        with open(path, "rb") as fh:
+            return CLIENT_MARKER in fh.read(8 << 20)
+    except OSError:
+        return False
+
+
+class Build(NamedTuple):
+    """The outcome of :func:`build_client`: the binary, or None and why not."""
+
+    path: Path | None
+    reason: str
+
+
+def c_literal(value: str | bytes) -> str:
+    """``value`` as a C string literal (for a ``-DNAME=VALUE`` define)."""
+    data = os.fsencode(value) if isinstance(value, str) else value
+    out = ['"']
+    for byte in data:
+        char = chr(byte)
+        if char in '"\\?' or not 32 <= byte < 127:
+            out.append(f"\\{byte:03o}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def find_compiler() -> str | None:
+    """The C compiler to use: ``$CC`` if set, else the first of cc, gcc, clang."""
+    cc = os.environ.get("CC")
+    if cc:
+        return shutil.which(cc) or (cc if os.access(cc, os.X_OK) else None)
+    for name in COMPILERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def compile_command(cc: str, output: Path, home: Path, python: Path, socket: Path,
+                    relay: bool = False, static: bool = True) -> list[str]:
+    """The compiler's argv (no shell involved)."""
+    command = [cc, "-O2", "-o", str(output)]
+    if static:
+        command.append("-static")
+    command += [f"-DQR_HOME={c_literal(str(home))}",
+                f"-DQR_PYTHON={c_literal(str(python))}",
+                f"-DQR_SOCKET={c_literal(str(socket))}",
+                f"-DQR_RELAY={1 if relay else 0}", str(SOURCE)]
+    return command
+
+
+def build_client(home: Path, python: Path | str, dest: Path, *,
+                 socket: Path | None = None, relay: bool = False,
+                 cc: str | None = None) -> Build:
+    """Compile the client for the qmail home ``home`` into ``dest`` (mode 0755).
+
+    ``python`` is the interpreter the fallback runs (``python -I -m qremote.remote``);
+    ``socket`` the worker's socket (default ``HOME/queue/lock/qremote.sock``); ``relay``
+    selects relay mode (for measurement). All three paths must be absolute. A static
+    binary is tried first (it starts faster), then a dynamic one."""
+    from qremote.worker.protocol import default_socket
+
+    home, python, dest = Path(home), Path(python), Path(dest)
+    socket = Path(socket) if socket is not None else default_socket(home)
+    for label, path in (("qmail home", home), ("python", python), ("socket", socket)):
+        if not path.is_absolute():
+            return Build(None, f"the {label} must be an absolute path, not {path}")
+    compiler = cc or find_compiler()
+    if compiler is None:
+        return Build(None, "no C compiler found (cc, gcc or clang; or set CC)")
+    if not SOURCE.is_file():
+        return Build(None, f"the client's source {SOURCE} is missing")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    except OSError as exc:
+        return Build(None, f"cannot write in {dest.parent}: {exc.strerror}")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    errors = ""
+    try:
+        for static in (True, False):
+            command = compile_command(compiler, tmp, home, python, socket, relay, static)
+            try:
+                result = subprocess.run(command, capture_output=True, timeout=300,
+                                        stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return Build(None, f"running {compiler} failed: {exc}")
+            if result.returncode == 0:
+                os.chmod(tmp, 0o755)
+                os.replace(tmp, dest)
+                return Build(dest, "static" if static else "dynamic")
+            errors = (result.stdout + result.stderr).decode("utf-8", "replace")
+        return Build(None, f"{compiler} failed: {errors.strip()[-1500:]}")
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,495 @@
+"""``qremote worker``: one long-lived process delivering for every ``qmail-remote``.
+
+Life of the process:
+
+1. :meth:`Server.open` creates the unix socket (mode 0600, owned by the user deliveries
+   run as, ``qmailr``), taking over a stale socket file but never a live worker's, then
+   drops privileges to that user (its groups, then gid, then uid; checked: root cannot
+   be regained).
+2. :meth:`Server.serve` accepts connections in the main thread. Each connection's peer
+   credentials (``SO_PEERCRED``) are checked first: only root and the worker's own
+   user are served, any other is closed unread. Each accepted connection goes to a
+   delivery thread (small stack; an idle one is reused, else a new one is started, so
+   there are as many threads as deliveries in flight): read the request and its two
+   descriptors, ack, deliver through the engine, write the whole report in one
+   ``write(2)``, close.
+3. SIGTERM (or SIGINT) drains: the listening socket is closed first (new clients find
+   nobody and deliver in-process), deliveries already acked finish (for at most
+   ``timeoutremote`` seconds), then the process exits 0. A second signal exits at once.
+
+Whatever happens, a delivery is either not acked (the client delivers it in-process)
+or acked and then reported by this process; if the process dies first, its copies of
+the descriptors close unwritten and qmail-rspawn reads "no output": ``Z``, retried.
+
+One line a delivery goes to standard output (for multilog), written in one
+``write(2)`` so that lines from several threads never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import select
+import signal
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from qremote.errors import QremoteError
+from qremote.worker import protocol
+from qremote.worker.status import Delivery, Status
+
+DEFAULT_USER = "qmailr"
+STACK_SIZE = 256 * 1024  # per delivery thread; only the pages touched cost memory
+IDLE_THREAD = 60.0  # a delivery thread idle this long ends
+REQUEST_TIMEOUT = 30.0  # a client sends its request at once; a stuck one is dropped
+DEFAULT_DRAIN = 1200.0  # qmail's timeoutremote, when the control file cannot be read
+_STOP = 0  # written into the wakeup pipe by stop(); signals write their number
+
+
+class DeliveryEngine(Protocol):
+    """What the worker needs from the delivery engine (:class:`qremote.engine.Engine`)."""
+
+    def deliver(self, argv: Sequence[bytes], message: int,
+                progress: Callable[[str], None] | None = None) -> bytes: ...
+
+
+class Account(NamedTuple):
+    """The user deliveries run as."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: list[int]
+
+
+def account(name: str) -> Account:
+    """The account called ``name`` (a user name, as in ``/etc/passwd``)."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise QremoteError(f"no user {name!r} on this system (qmail's qmailr; pass "
+                           "--user NAME)") from None
+    return Account(name, entry.pw_uid, entry.pw_gid,
+                   sorted(set(os.getgrouplist(name, entry.pw_gid))))
+
+
+def current_account() -> Account:
+    """The account this process runs as."""
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    return Account(name, uid, os.getegid(), sorted(set(os.getgroups())))
+
+
+def drop_privileges(to: Account) -> None:
+    """Become ``to`` for good: its groups, gid and uid (real, effective and saved).
+
+    Raises :class:`QremoteError` if anything is left of the old identity."""
+    os.setgroups(to.groups)
+    os.setgid(to.gid)
+    os.setuid(to.uid)
+    if os.getresuid() != (to.uid,) * 3 or os.getresgid() != (to.gid,) * 3:
+        raise QremoteError(f"dropping privileges to {to.name} left uids "
+                           f"{os.getresuid()} gids {os.getresgid()}")
+    if to.uid != 0:
+        try:
+            os.setuid(0)
+        except PermissionError:
+            return
+        raise QremoteError(f"after dropping to {to.name}, setuid(0) still succeeds")
+
+
+def internal_error(exc: BaseException) -> bytes:
+    """A ``Z`` report for an exception the engine let through (never a bounce)."""
+    text = f"qremote worker internal error: {type(exc).__name__}: {exc} (#4.3.0)"
+    return ("Z" + text.replace("\0", " ")[:900] + "\nroute=- local=- remote=- "
+            "tls=none auth=none\0").encode("utf-8", "replace")
+
+
+# Stages that start or end an attempt: one log line each (CONTRACT section 7).
+ATTEMPT_STAGES = ("connect ", "reuse ", "failed ")
+
+
+def run_engine(engine: DeliveryEngine, args: list[bytes], message_fd: int,
+               delivery: Delivery, log: Callable[[str], None] | None = None) -> bytes:
+    """The one call into the delivery engine: the reports of one delivery.
+
+    The engine's progress goes to ``delivery`` (``qremote status`` shows the stage),
+    and each attempt's start and failure to ``log``."""
+    delivery.set_stage("delivering")
+
+    def progress(stage: str) -> None:
+        delivery.set_stage(stage)
+        if log is not None and stage.startswith(ATTEMPT_STAGES):
+            log(f"for delivery {delivery.id}: {stage}")
+
+    try:
+        return engine.deliver(args, message_fd, progress=progress)
+    except BaseException as exc:  # the engine reports every failure; this is a last guard
+        return internal_error(exc)
+
+
+def write_report(fd: int, report: bytes) -> None:
+    """Write the whole report into ``fd`` in one ``write(2)`` (atomic up to PIPE_BUF)."""
+    data = protocol.fit_report(report)
+    while data:  # more than once only for a report that could not be made to fit
+        data = data[os.write(fd, data):]
+
+
+def letter_of(report: bytes) -> str:
+    """The message report's letter (K, Z or D), or ``?``."""
+    records = report.split(b"\0")
+    last = records[-2] if len(records) >= 2 else b""
+    return chr(last[0]) if last[:1] in (b"K", b"Z", b"D") else "?"
+
+
+def _summary(report: bytes) -> str:
+    """The message report's first line and its detail line, for the log."""
+    records = report.split(b"\0")
+    message = records[-2] if len(records) >= 2 else report
+    lines = message.decode("utf-8", "replace").split("\n")
+    first = lines[0][1:][:300]
+    return f"{lines[-1]}: {first}" if len(lines) > 1 else first
+
+
+def _raise_fd_limit() -> None:
+    """Raise the soft limit on open files to the hard one: each delivery in flight
+    holds three (the message, the report pipe, the SMTP connection), and a soft limit
+    of 1024 (systemd's default) would cap deliveries in flight near 340."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _stdout_line(text: str) -> None:
+    try:
+        os.write(1, (text.replace("\n", " ") + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass  # the log reader is gone: deliveries go on
+
+
+class Server:
+    """The worker for the qmail home ``home``."""
+
+    def __init__(self, home: Path, socket_path: Path | None = None,
+                 engine: DeliveryEngine | None = None,
+                 log: Callable[[str], None] = _stdout_line) -> None:
+        self.home = Path(os.path.abspath(home))
+        self.socket_path = Path(os.path.abspath(socket_path or
+                                                protocol.default_socket(self.home)))
+        if engine is None:
+            from qremote.engine import Engine
+
+            engine = Engine(self.home, warm=True)
+        self.engine = engine
+        self.status = Status(self.socket_path)
+        self.status.pool = getattr(engine, "pool", None)  # the connection cache
+        self.log = log
+        self.listener: socket.socket | None = None
+        self.allowed: set[int] = {0}
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._jobs: queue.SimpleQueue[tuple[socket.socket, int]] = queue.SimpleQueue()
+        self._pool_lock = threading.Lock()
+        self._idle = 0  # delivery threads waiting for a job, minus jobs queued for them
+
+    # -- start-up ----------------------------------------------------------------
+
+    def open(self, user: str | None = None) -> Account:
+        """Create the socket, give it to ``user`` and become that user.
+
+        ``user`` defaults to ``qmailr`` when started as root, else the current user (a
+        worker not started as root cannot switch users)."""
+        lock_dir = self.socket_path.parent
+        if not lock_dir.is_dir():
+            raise QremoteError(f"{lock_dir} is not a directory; is {self.home} the qmail "
+                               "home? (pass --qmail-home DIR)")
+        me = current_account()
+        if user is not None:
+            target = account(user)
+        elif me.uid == 0:
+            target = account(DEFAULT_USER)
+        else:
+            target = me
+        if me.uid != 0 and target.uid != me.uid:
+            raise QremoteError(f"only root can run the worker as {target.name}; this "
+                               f"process runs as {me.name}")
+        self._take_over_stale()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with protocol.socket_address(self.socket_path) as address:
+                old = os.umask(0o177)  # the socket is born 0600: no moment of exposure
+                try:
+                    listener.bind(address)
+                finally:
+                    os.umask(old)
+                os.chown(address, target.uid, target.gid)
+                os.chmod(address, 0o600)
+            listener.listen(socket.SOMAXCONN)
+            listener.setblocking(False)
+        except OSError as exc:
+            listener.close()
+            raise QremoteError(f"cannot listen on {self.socket_path}: {exc.strerror}"
+                               ) from None
+        self.listener = listener
+        _raise_fd_limit()
+        self._warm()
+        if me.uid == 0 and target.uid != 0:
+            drop_privileges(target)
+        self.allowed = {0, target.uid}
+        try:
+            self.engine_config_check()
+        except Exception as exc:  # the engine reports it on each delivery anyway
+            self.log(f"worker: warning: the configuration cannot be read yet: {exc}")
+        return target
+
+    def _take_over_stale(self) -> None:
+        """Remove a socket file nobody listens on; refuse to start beside a live worker."""
+        path = self.socket_path
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise QremoteError(f"{path} exists and is not a socket; remove it or pass "
+                               "--socket PATH")
+        try:
+            probe = protocol.connect(path, timeout=5)
+        except ConnectionRefusedError:
+            with protocol.socket_address(path) as address:
+                os.unlink(address)
+            return
+        except OSError as exc:
+            raise QremoteError(f"cannot check {path}: {exc.strerror}") from None
+        probe.close()
+        raise QremoteError(f"a worker already listens on {path}")
+
+    def _warm(self) -> None:
+        """Import what deliveries use now, not in the first delivery."""
+        import importlib
+
+        for name in ("qremote.deliver", "qremote.dns", "qremote.tcpto", "qremote.helo",
+                     "ssl", "hmac", "base64", "dns.resolver", "dns.reversename",
+                     "dns.exception", "dns.name"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+
+    def engine_config_check(self) -> None:
+        """Read the configuration once at start-up (with the engine's own loader)."""
+        config = getattr(self.engine, "config", None)
+        if callable(config) and (self.home / "control").is_dir():
+            config()
+
+    # -- the accept loop -------------------------------------------------------------
+
+    def serve(self, stack_size: int = STACK_SIZE) -> int:
+        """Accept and deliver until SIGTERM/SIGINT (or :meth:`stop`); drain; exit status."""
+        if self.listener is None:
+            raise QremoteError("Server.open() first")
+        threading.stack_size(stack_size)
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: None)  # the wakeup fd does the work
+            signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self.log(f"worker: pid {os.getpid()} uid {os.getuid()} gid {os.getgid()} "
+                 f"listening on {self.socket_path} for {self.home}")
+        poller = select.poll()
+        poller.register(self.listener.fileno(), select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        try:
+            while True:
+                events = poller.poll(1000)  # at least once a second: close idle ones
+                if any(fd == self._wake_r for fd, _ in events) and self._stop_asked():
+                    break
+                self._accept_all()
+                if self.status.pool is not None:
+                    self.status.pool.reap()
+            return self._drain()
+        finally:
+            if in_main:
+                signal.set_wakeup_fd(-1)
+
+    def stop(self) -> None:
+        """Start draining (from another thread; SIGTERM does the same)."""
+        try:
+            os.write(self._wake_w, bytes([_STOP]))
+        except BlockingIOError:
+            pass
+
+    def _stop_asked(self) -> bool:
+        """Read the wakeup pipe: True for SIGTERM, SIGINT or :meth:`stop`."""
+        try:
+            data = os.read(self._wake_r, 512)
+        except BlockingIOError:
+            return False
+        return any(b in (_STOP, signal.SIGTERM, signal.SIGINT) for b in data)
+
+    def _accept_all(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: say it, keep serving
+                self.log(f"worker: accept failed: {exc.strerror}")
+                return
+            try:
+                pid, uid, _gid = protocol.peer_credentials(conn)
+            except OSError:
+                conn.close()
+                continue
+            if uid not in self.allowed:
+                conn.close()  # unread: the client delivers in-process, as itself
+                self.status.count("refused")
+                self.log(f"worker: refused a connection from uid {uid} pid {pid}")
+                continue
+            self._dispatch(conn, pid)
+
+    def _dispatch(self, conn: socket.socket, pid: int) -> None:
+        """Give the connection to an idle delivery thread, or to a new one."""
+        with self._pool_lock:
+            new = self._idle == 0
+            if not new:
+                self._idle -= 1  # that thread is now spoken for
+        self._jobs.put((conn, pid))
+        if not new:
+            return
+        try:
+            threading.Thread(target=self._thread, daemon=True).start()
+        except RuntimeError as exc:  # no more threads: not acked, the client goes on alone
+            try:
+                self._jobs.get_nowait()[0].close()
+            except queue.Empty:
+                pass
+            self.status.count("errors")
+            self.log(f"worker: cannot start a thread: {exc}")
+
+    def _thread(self) -> None:
+        """A delivery thread: one delivery after another; gone after a minute idle.
+
+        ``_idle`` counts the threads waiting for a job minus the jobs queued for them;
+        a thread leaves only while that count is positive, so no job is left behind."""
+        while True:
+            try:
+                conn, pid = self._jobs.get(timeout=IDLE_THREAD)
+            except queue.Empty:
+                with self._pool_lock:
+                    if self._idle > 0:
+                        self._idle -= 1
+                        return
+                continue  # a job is on its way to this thread
+            self._handle(conn, pid)
+            with self._pool_lock:
+                self._idle += 1
+
+    def _drain(self) -> int:
+        """Close the listening socket, let acked deliveries finish, return 0."""
+        assert self.listener is not None
+        self.listener.close()  # first: from now on clients deliver in-process
+        left = self.status.drain()
+        deadline = self._drain_seconds()
+        self.log(f"worker: draining: {left} deliveries in flight, waiting up to "
+                 f"{deadline:g} s; new deliveries go in-process")
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        end = time.monotonic() + deadline
+        while not self.status.wait_idle(0):
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                self.log(f"worker: stopped with {len(self.status.in_flight)} deliveries "
+                         "unfinished (qmail retries them)")
+                return 0
+            # wake up for a delivery that ends (checked often) or a second signal
+            if poller.poll(min(remaining, 0.05) * 1000) and self._stop_asked():
+                self.log(f"worker: second signal: stopped with "
+                         f"{len(self.status.in_flight)} deliveries unfinished "
+                         "(qmail retries them)")
+                return 0
+        self.log("worker: stopped (drained)")
+        if self.status.pool is not None:
+            self.status.pool.close_all()
+        return 0
+
+    def _drain_seconds(self) -> float:
+        try:
+            text = (self.home / "control" / "timeoutremote").read_text().split()
+            return float(int(text[0])) if text else DEFAULT_DRAIN
+        except (OSError, ValueError):
+            return DEFAULT_DRAIN
+
+    # -- one delivery ----------------------------------------------------------------
+
+    def set_stage(self, delivery: Delivery, stage: str) -> None:
+        """Record the stage of ``delivery`` (a seam: tests stop the worker here)."""
+        delivery.set_stage(stage)
+
+    def _handle(self, conn: socket.socket, client_pid: int) -> None:
+        fds: list[int] = []
+        delivery: Delivery | None = None
+        letter: str | None = None
+        try:
+            conn.settimeout(REQUEST_TIMEOUT)
+            try:
+                request = protocol.read_request(conn)
+            except protocol.NoRequest:
+                return  # a bare connect, as a second worker's check makes
+            except (OSError, protocol.ProtocolError) as exc:
+                self.status.count("errors")
+                self.log(f"worker: dropped a request from pid {client_pid}: {exc}")
+                return
+            fds = request.fds
+            if request.kind == protocol.STATUS:
+                conn.sendall(protocol.ACK + json.dumps(self.status.snapshot()).encode())
+                return
+            delivery = self.status.begin(client_pid, request.args)
+            if delivery is None:
+                return  # draining: not acked, the client delivers in-process
+            self.set_stage(delivery, "accepted")
+            try:
+                conn.sendall(protocol.ACK)
+            except OSError:
+                return  # the client is gone: not acked, not delivered
+            conn.close()
+            self.set_stage(delivery, "acked")
+            message_fd, report_fd = fds
+            report = run_engine(self.engine, request.args, message_fd, delivery,
+                                self.log)
+            letter = letter_of(report)
+            self.set_stage(delivery, "reporting")
+            try:
+                write_report(report_fd, report)
+            except OSError as exc:
+                self.log(f"delivery {delivery.id}: the report could not be written "
+                         f"({exc.strerror}): {_summary(report)}")
+            else:
+                age = time.monotonic() - delivery.started
+                self.log(f"delivery {delivery.id}: {letter} {age:.3f}s {delivery.host} "
+                         f"rcpts={delivery.recipients} {_summary(report)}")
+        except Exception as exc:  # never let a thread die silently
+            self.log(f"worker: internal error: {type(exc).__name__}: {exc}")
+        finally:
+            protocol.close_all(fds)
+            conn.close()
+            if delivery is not None:
+                self.status.end(delivery, letter if letter != "?" else None)
