@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from qconsole.demo_live import rspawn_results
 from qconsole.logformat import delivery, logsafe, split_stamp, tai64n, tai64n_label
-from qconsole.logindex import DEFERRAL, FAILURE, RAW, SUCCESS, Filtered, LogIndex
+from qconsole.logindex import DEFERRAL, FAILURE, RAW, SUCCESS, LogIndex
+from qconsole.logquery import parse_query
+from qconsole.logsearch import Search
 from qconsole.logsource import LogSource
 
 T0 = 1_795_000_000.0
@@ -137,20 +139,27 @@ def test_follow_across_rotation_and_truncation(tmp_path: Path) -> None:
     assert index.row(3).recipient == "third@x.org"
 
 
+def _search(index: LogIndex, text: str) -> Search:
+    """A filter searched through the whole history, as the view's worker does."""
+    search = Search(index, parse_query(text))
+    for rows in search.run(lambda: False):
+        search.merge(rows)
+    return search
+
+
 def test_filter_matches_history_and_new_rows(tmp_path: Path) -> None:
     log = tmp_path / "maillog"
     now = time.time()
     write(log, delivery_lines(now, 1, 1, "alice@x.org", "success", OK_TEXT))
     write(log, delivery_lines(now, 2, 2, "bob@y.org", "deferral", "later"))
     index = LogIndex(LogSource(log))
-    list(index.scan_history())
-    filtered = Filtered(index, "Y.ORG")
-    filtered.scan()
+    filtered = _search(index, "Y.ORG")
     assert [filtered.row(i).recipient for i in range(len(filtered))] == ["bob@y.org"]
     write(log, delivery_lines(now, 3, 3, "carol@y.org", "success", OK_TEXT))
     index.follow()
     assert not filtered.complete
-    filtered.scan()
+    filtered.scan_newer()
+    assert filtered.complete
     assert [filtered.row(i).recipient for i in range(len(filtered))] == \
         ["bob@y.org", "carol@y.org"]
 
