@@ -160,6 +160,21 @@ class QConsole(App[None]):
                 found.first().focus()
                 return
 
+    def go_on(self, where: tuple[str, ...] | None) -> None:
+        """Where the delivery screen leads: a route, a rule, a simulation, a message."""
+        if where is not None:  # once the screen below has its focus back
+            self.call_after_refresh(self._go_on, *where)
+
+    def _go_on(self, kind: str, *args: str) -> None:
+        if kind == "route":
+            self.goto_route(args[0])
+        elif kind == "rule":
+            self.goto_rule(int(args[0]))
+        elif kind == "simulate":
+            self.simulate_now(args[0], args[1])
+        elif kind == "message":
+            self.show_message(args[0])
+
     def goto_route(self, name: str) -> None:
         """The routes view, on route ``name``."""
         self.action_show("routes")

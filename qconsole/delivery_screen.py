@@ -72,11 +72,13 @@ def current_answer(config: Config, row: Delivery) -> tuple[str, str | None, int 
     return said, route, line
 
 
-class DeliveryScreen(ModalScreen[None]):
-    """One delivery, told whole."""
+class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
+    """One delivery, told whole; dismissed with where to go next (``("route", NAME)``,
+    ``("rule", LINE)``, ``("simulate", SENDER, RECIPIENT)``, ``("message", MSG)``) or
+    None."""
 
     BINDINGS = [
-        Binding("escape,q", "dismiss", "Close"),
+        Binding("escape,q", "close", "Close"),
         Binding("r", "route", "Route"),
         Binding("m", "rule", "Routemap rule"),
         Binding("s", "simulate", "Simulate now"),
@@ -200,7 +202,8 @@ class DeliveryScreen(ModalScreen[None]):
             after_start = start + len(source.read_line(start)) + 1
             m = event(source.read_line(after_start)) if after_start < source.end else None
             if m is not None and m[E_CONCURRENCY] is not None:
-                out.append(("qmail-send when it started", decode(m[E_CONCURRENCY])))
+                out.append(("qmail-send's deliveries when it started (in use/limit)",
+                            decode(m[E_CONCURRENCY]).removeprefix("status: ")))
         if self.row.status == "failure" and self.row.msg:
             msg = self.row.msg.encode()
             found = self._bounce_after(result, msg)
@@ -232,6 +235,10 @@ class DeliveryScreen(ModalScreen[None]):
 
     # Going on from here --------------------------------------------------------
 
+    def action_close(self) -> None:
+        """Back to the logs."""
+        self.dismiss(None)
+
     def action_scroll(self, step: int) -> None:
         """Scroll the story."""
         self.query_one("#delivery-scroll", VerticalScroll).scroll_relative(
@@ -252,30 +259,25 @@ class DeliveryScreen(ModalScreen[None]):
         if not name:
             self.app.notify("No route to show: none applied.")
             return
-        self.dismiss(None)
-        self.app.goto_route(name)
+        self.dismiss(("route", name))
 
     def action_rule(self) -> None:
         """The routemap rule the current configuration matches."""
         if self.rule_now is None:
             self.app.notify("No routemap rule matches this delivery now.")
             return
-        self.dismiss(None)
-        self.app.goto_rule(self.rule_now)
+        self.dismiss(("rule", str(self.rule_now)))
 
     def action_simulate(self) -> None:
         """The same sender and recipient, planned now."""
         if not self.row.recipient:
             self.app.notify("The recipient is not known (no starting line).")
             return
-        self.dismiss(None)
-        self.app.simulate_now(self.row.sender if self.row.sender else "",
-                              self.row.recipient)
+        self.dismiss(("simulate", self.row.sender, self.row.recipient))
 
     def action_message(self) -> None:
         """Every delivery of the same message (the filter ``msg:N``)."""
         if not self.row.msg:
             self.app.notify("The message number is not known.")
             return
-        self.dismiss(None)
-        self.app.show_message(self.row.msg)
+        self.dismiss(("message", self.row.msg))

@@ -77,7 +77,7 @@ class FormScreen(ModalScreen[Edit | None]):
                                  allow_blank=False, compact=True, id=f"field-{f.key}")
                 else:
                     yield Input(value, placeholder=f.placeholder, password=f.secret,
-                                compact=True, id=f"field-{f.key}")
+                                compact=True, select_on_focus=False, id=f"field-{f.key}")
                 yield Static("", classes="field-error", id=f"error-{f.key}")
             yield Static("", id="form-error")
             with Horizontal():

@@ -327,7 +327,7 @@ class LogsView(Vertical):
         rows, j = table.model.locate(i)
         row = table.model.row(i)  # joins a search row first
         assert self.index is not None
-        self.app.push_screen(DeliveryScreen(self.index, rows, j, row))
+        self.app.push_screen(DeliveryScreen(self.index, rows, j, row), self.app.go_on)
 
     def show_status(self) -> None:
         """One line: the file, the rows, what is going on."""

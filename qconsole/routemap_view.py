@@ -45,7 +45,7 @@ class RoutemapView(ControlView):
             elif shadow is not None:
                 note = Text(f"never matches: line {shadow.line} first",
                             style=theme.style(self.app, "warning"))
-            elif "*" in (rule.sender + rule.recipient).strip("*"):
+            elif any(f != "*" and "*" in f for f in (rule.sender, rule.recipient)):
                 note = Text("'*' inside a domain is literal",
                             style=theme.style(self.app, "warning"))
             else:

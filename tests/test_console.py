@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
@@ -17,6 +18,19 @@ from qconsole.simulate_view import SimulateView
 from tests.conftest import run_cli
 
 SIZE = (120, 40)
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as text: every segment of the current screen as it
+    would be written (control characters included, were any left)."""
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False)
+    console.print(app.screen._compositor.render_update(
+        full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)
 
 
 async def _simulate(pilot: Pilot, sender: str, recipients: str, button: str = "#run",
