@@ -72,8 +72,8 @@ def header_text(width: int, dated: bool = False) -> Text:
     for name, w in cols:
         text.append(name[:w].ljust(w) + " ")
     text.append("Reply")
-    if cols[-1][0] != "Dur":
-        text.append("   (TLS, AUTH: below, or enter)", style="dim")
+    if cols[-1][0] != "Dur":  # when there is room left: where TLS and AUTH went
+        text.append("   (TLS, AUTH: under the table)", style="dim")
     return text
 
 

@@ -309,9 +309,11 @@ class LogsView(Vertical):
             text.append(f"{local_time(row.time)}  msg {row.msg or '?'}  "
                         f"{row.sender or '?'} → {row.recipient or '?'}  ")
             text.append(row.status, style=theme.style(self.app, row.status))
-            if row.status != "bounce":
-                text.append(f"\nroute={row.route} local={row.local} remote={row.remote} "
-                            f"tls={row.tls} auth={row.auth}"
+            if row.channel == "local" and not row.detail:
+                text.append("\na local delivery (qmail-local)")
+            elif row.status != "bounce":
+                text.append(f"\nTLS {row.tls} · AUTH {row.auth}", style="bold")
+                text.append(f" · route={row.route} local={row.local} remote={row.remote}"
                             + (f" in {row.duration:.1f}s" if row.duration is not None
                                else ""))
             text.append(f"\n{row.reply}")
