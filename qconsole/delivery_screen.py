@@ -155,6 +155,8 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
         config = getattr(app, "config", None)
         if config is not None and row.channel != "local":
             said, self.route_now, self.rule_now = current_answer(config, row)
+            if row.detail and self.route_now != (None if row.route == "-" else row.route):
+                said += f"  (not {row.route}, which carried this delivery)"
             self._field(text, "Now", printable(said))
             text.append(" " * 12 + "(the current configuration's answer for this sender "
                         "and recipient domain; it may differ from what applied then)\n",
@@ -168,8 +170,8 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
                 for n, item in enumerate(items, 1):
                     text.append(f"    {n}. {item}\n")
             elif line.startswith("Remote host said:"):
-                text.append("  Remote host said:", style=bold)
-                text.append(line[len("Remote host said:"):] + "\n")
+                text.append("  Remote host said: ", style=bold)
+                text.append(line[len("Remote host said:"):].strip() + "\n")
             else:
                 text.append(f"  {line}\n")
         if row.expired:

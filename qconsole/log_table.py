@@ -72,8 +72,9 @@ def header_text(width: int, dated: bool = False) -> Text:
     for name, w in cols:
         text.append(name[:w].ljust(w) + " ")
     text.append("Reply")
-    if cols[-1][0] != "Dur":  # when there is room left: where TLS and AUTH went
-        text.append("   (TLS, AUTH: under the table)", style="dim")
+    hint = "   (TLS, AUTH: under the table)"
+    if cols[-1][0] != "Dur" and len(text) + len(hint) + 20 <= width:  # where they went
+        text.append(hint, style="dim")
     return text
 
 
