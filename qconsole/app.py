@@ -25,6 +25,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
@@ -62,21 +63,40 @@ def control_signature(home: Path) -> Signature:
     return out
 
 
+class Views(TabbedContent):
+    """The five views. A pane whose widget got the focus becomes the active one, as in
+    TabbedContent, but only while that widget still has it: a late notice (keys typed
+    ahead while the console starts) must not switch back to an older view."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        focused = self.app.focused
+        if focused is None or event.tab_pane not in focused.ancestors:
+            event.stop()
+            event.prevent_default()
+
+
 class QConsole(App[None]):
     """The operator console."""
 
     TITLE = "qconsole"
+    # The single keys are priority bindings, handled as the key arrives: the focus
+    # moves before the keys typed after them are handed out (over SSH, fast typing
+    # comes in one read). check_action gives them up, to be typed, while a text field
+    # has the focus or a form, diff or dialog is open.
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", priority=True),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        Binding("question_mark", "help", "Help"),
-        Binding("1", "show('routes')", "Routes"),
-        Binding("2", "show('routemap')", "Routemap"),
-        Binding("3", "show('simulate')", "Simulate"),
-        Binding("4", "show('logs')", "Logs"),
-        Binding("5", "show('tcpto')", "Failover memory"),
+        Binding("question_mark", "help", "Help", priority=True),
+        Binding("1", "show('routes')", "Routes", priority=True),
+        Binding("2", "show('routemap')", "Routemap", priority=True),
+        Binding("3", "show('simulate')", "Simulate", priority=True),
+        Binding("4", "show('logs')", "Logs", priority=True),
+        Binding("5", "show('tcpto')", "Failover memory", priority=True),
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("tab", "move_focus(1)", "Next field", show=False, priority=True),
+        Binding("shift+tab", "move_focus(-1)", "Previous field", show=False, priority=True),
     ]
+    SINGLE_KEYS = {"quit", "help", "show"}
     CSS = """
     #banner { display: none; height: auto; padding: 0 1; }
     #banner.shown { display: block; }
@@ -109,7 +129,7 @@ class QConsole(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="banner")
-        with TabbedContent(initial=self.initial):
+        with Views(initial=self.initial):
             with TabPane("Routes", id="routes"):
                 yield RoutesView(self.config, self.findings)
             with TabPane("Routemap", id="routemap"):
@@ -129,6 +149,27 @@ class QConsole(App[None]):
             self.set_interval(WATCH_SECONDS, self.watch_control)
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_colours())
 
+    def action_move_focus(self, step: int) -> None:
+        """Tab and shift+Tab: the next or previous field or button."""
+        if step > 0:
+            self.screen.focus_next()
+        else:
+            self.screen.focus_previous()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Single keys only act on the main screen, outside a text field (there they
+        are typed); Tab is the palette's own (it completes there)."""
+        if action == "move_focus":
+            from textual.command import CommandPalette
+
+            return not isinstance(self.screen, CommandPalette)
+        if action in self.SINGLE_KEYS:
+            from textual.widgets import Input
+
+            return self.screen is self.screen_stack[0] and not isinstance(self.focused,
+                                                                          Input)
+        return True
+
     def refresh_colours(self) -> None:
         """Redraw what holds theme colours after a change of theme."""
         for view in self.query(ControlView):
@@ -140,24 +181,29 @@ class QConsole(App[None]):
 
     def action_show(self, tab: str) -> None:
         """Switch to a view."""
-        self.query_one(TabbedContent).active = tab
-        self._focus_pane(tab)
+        try:
+            self.query_one(TabbedContent).active = tab
+            self._focus_pane(tab)
+        except NoMatches:  # a key pressed while the views are still being built
+            self.call_after_refresh(self.action_show, tab)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id:
-            self._focus_pane(event.pane.id)
+        focused = self.focused
+        if (event.pane.id and event.pane.id == event.tabbed_content.active
+                and (focused is None or event.pane not in focused.ancestors)):
+            self._focus_pane(event.pane.id)  # a click on the tab: not yet in the view
 
     def _focus_pane(self, tab: str) -> None:
         """Put the focus in the view, so its keys show in the footer; a view with
         fields (Simulate) gives its first field the focus."""
         if tab == "simulate":
-            self.query_one(SimulateView).focus_first()
+            self.set_focus(self.query_one("#sender"))
             return
         pane = self.query_one(f"#{tab}", TabPane)
         for kind in (LogTable, DataTable):
             found = pane.query(kind)
             if found:
-                found.first().focus()
+                self.set_focus(found.first())  # now, not after the keys queued
                 return
 
     def go_on(self, where: tuple[str, ...] | None) -> None:

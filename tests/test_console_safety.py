@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from textual import events
 from textual.widgets import Button, DataTable, Input
 
 from qconsole.app import QConsole
@@ -49,6 +50,34 @@ async def _case_typing_an_address_in_simulate_changes_no_file(home: Path) -> Non
 
 def test_typing_an_address_in_simulate_changes_no_file(make_home) -> None:
     asyncio.run(_case_typing_an_address_in_simulate_changes_no_file(_home(make_home)))
+
+
+def _burst(text: str) -> list[events.Key]:
+    """Key events for ``text`` as a terminal sends them (\t Tab, \r Enter)."""
+    names = {"@": "at", ".": "full_stop", " ": "space", "\t": "tab", "\r": "enter"}
+    return [events.Key(names.get(c, c), None if c in "\t\r" else c) for c in text]
+
+
+async def _case_a_burst_of_keys_lands_where_it_is_typed(home: Path) -> None:
+    app = QConsole(home)
+    async with app.run_test(size=SIZE) as pilot:
+        # Over SSH, keys typed fast arrive in one read: all queued before the first is
+        # handled. The view switch and Tab must move the focus before the rest.
+        for key in _burst("3ops1@mx.example.org\tsales@example.com xs\r"):
+            app.post_message(key)
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "simulate"
+        assert app.query_one("#sender", Input).value == "ops1@mx.example.org"
+        assert app.query_one("#recipients", Input).value == "sales@example.com xs"
+        assert app.focused is app.query_one("#recipients", Input)
+        assert not isinstance(app.screen, FormScreen | DiffScreen | ConfirmScreen)
+    assert _files(home) == (ROUTES, ROUTEMAP)
+
+
+def test_a_burst_of_keys_lands_where_it_is_typed(make_home) -> None:
+    asyncio.run(_case_a_burst_of_keys_lands_where_it_is_typed(_home(make_home)))
 
 
 async def _case_escape_leaves_a_field_and_forms_take_the_focus(home: Path) -> None:

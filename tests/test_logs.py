@@ -268,13 +268,19 @@ def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
 
     log = tmp_path_factory.mktemp("search") / "current"
     lines: list[str] = []
+    held: list[list[str]] = []  # deliveries under way, to end in any order
     for n, (rcpt, status) in enumerate(deliveries, 1):
         message = delivery_lines(T0 + n, n, n, rcpt, status, rnd.choice(TEXTS))
         if status == "failure" and rnd.random() < 0.5:  # qmail-send: before "end msg"
             message.insert(-1, f"{stamp(T0 + n)} bounce msg {n} qp 9")
-        lines += message
+        lines += message[:3]
+        held.append(message[3:])
+        while held and rnd.random() < 0.5:
+            lines += held.pop(rnd.randrange(len(held)))
         if rnd.random() < 0.2:
             lines.append("garbage line for bob")
+    for tail in held:
+        lines += tail
     write(log, lines)
     index = LogIndex(LogSource(log))
     list(index.scan_history())
