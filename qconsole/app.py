@@ -197,7 +197,7 @@ class QConsole(App[None]):
         """Put the focus in the view, so its keys show in the footer; a view with
         fields (Simulate) gives its first field the focus."""
         if tab == "simulate":
-            self.set_focus(self.query_one("#sender"))
+            self.query_one(SimulateView).focus_first()
             return
         pane = self.query_one(f"#{tab}", TabPane)
         for kind in (LogTable, DataTable):

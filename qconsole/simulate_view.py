@@ -81,8 +81,9 @@ class SimulateView(Vertical):
             event.stop()
 
     def focus_first(self) -> None:
-        """The sender field takes the focus when the view opens."""
-        self.query_one("#sender", Input).focus()
+        """The sender field takes the focus when the view opens (now: keys typed
+        right after the view's key must land in it)."""
+        self.screen.set_focus(self.query_one("#sender", Input))
 
     def set_mail(self, sender: str, recipients: str) -> None:
         """Fill the fields (the logs view's "simulate now") and plan."""

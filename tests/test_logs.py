@@ -303,3 +303,16 @@ def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
         logsearch.BLOCK = old
     found = [search.locate(i)[0].result[search.locate(i)[1]] for i in range(len(search))]
     assert found == expected
+
+
+@given(st.text(alphabet=st.sampled_from('ab:/-*"\\ .@^$()[]|route:ip:msg:1'), max_size=40))
+def test_any_filter_text_parses_or_says_why(text: str) -> None:
+    from qconsole.logquery import QueryError
+
+    try:
+        query = parse_query(text)
+    except QueryError as exc:
+        assert str(exc)
+        return
+    for term in query.terms:  # what the search looks for is what a line must hold
+        assert term.regex is not None or all(p == p.lower() for p in term.patterns)
