@@ -153,7 +153,7 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
             self._field(text, "Route", "? the report has no detail line: the stock "
                         "qmail-remote wrote it (or it is not a qremote report)")
         config = getattr(app, "config", None)
-        if config is not None and row.channel != "local":
+        if config is not None and getattr(app, "has_home", True) and row.channel != "local":
             said, self.route_now, self.rule_now = current_answer(config, row)
             if row.detail and self.route_now != (None if row.route == "-" else row.route):
                 said += f"  (not {row.route}, which carried this delivery)"
