@@ -121,7 +121,7 @@ def test_help_and_quit() -> None:
 
 
 SNAPSHOT_LOG = Path("/tmp/qconsole-snapshot-log/current")  # the path shows on screen
-T0 = 1_795_000_000  # 2026-11-18 08:26:40 UTC
+T0 = 1_795_000_000  # 2026-11-18 11:06:40 UTC
 
 
 def snapshot_log() -> Path:
