@@ -22,6 +22,7 @@ class Command(NamedTuple):
 
 
 COMMANDS = (
+    Command("Help", "Every key, view by view", "", None, "app.help"),
     Command("Routes", "Show control/routes", "routes"),
     Command("Routemap", "Show control/routemap", "routemap"),
     Command("Simulate", "Where would a mail go?", "simulate"),
@@ -50,7 +51,13 @@ COMMANDS = (
             "simulate"),
     Command("Probe", "Connect for each planned attempt (EHLO, STARTTLS, AUTH, QUIT)",
             "simulate", "SimulateView", "probe"),
-    Command("Filter log", "Show only rows containing a text", "logs", "LogsView", "filter"),
+    Command("Cancel probe", "Stop the probe under way", "simulate", "SimulateView",
+            "cancel"),
+    Command("Filter log", "text, route:, ip:, result:, to:, from:, msg:, /regex/, -term",
+            "logs", "LogsView", "filter"),
+    Command("Clear log filter", "Show every row again", "logs", "LogsView", "clear_filter"),
+    Command("Delivery details", "The whole story of the selected log row", "logs",
+            "LogTable", "open"),
     Command("Next failure", "The next failure or deferral in the log", "logs", "LogsView",
             "jump(1)"),
     Command("Previous failure", "The previous failure or deferral in the log", "logs",
@@ -64,5 +71,5 @@ COMMANDS = (
     Command("Clear all failover pairs", "Forget every pair", "tcpto", "TcptoView",
             "clear_all", True),
     Command("Reload control files", "Read control/ again (another operator's edits)",
-            "routes", None, "app.reload_config"),
+            "", None, "app.reload"),
 )

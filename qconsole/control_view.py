@@ -6,18 +6,41 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from qconsole.diff_screen import DiffScreen
 from qconsole.editing import Edit
 from qconsole.findings_panel import FindingsPanel
 from qconsole.form_screen import Field, FormScreen
+from qconsole.safe_text import plain
+from qconsole.table import Table
 from qremote.config import Config
+from qremote.controlfile import Line
 from qremote.findings import Finding
 
-EDIT_ACTIONS = {"add", "edit", "duplicate", "delete", "move_up", "move_down"}
+EDIT_ACTIONS = {"add", "edit", "duplicate", "delete", "move_up", "move_down",
+                "clear_one", "clear_all"}
+BAD = "bad:"  # the row key prefix of a line that does not parse
+
+
+def refuse_read_only(widget: Widget, event: events.Key) -> bool:
+    """In --read-only mode, an edit key says why nothing happens (and is consumed)."""
+    app = widget.app
+    if not getattr(app, "read_only", False):
+        return False
+    for binding in widget._bindings.key_to_bindings.get(event.key, ()):
+        if binding.action in EDIT_ACTIONS or (event.key == "enter"
+                                              and isinstance(widget, ControlView)):
+            app.notify(f"Read-only: {app.read_only_reason}; nothing is changed.",
+                       title="Read-only", severity="warning", markup=False)
+            event.stop()
+            return True
+    return False
 
 
 class ControlView(Vertical):
@@ -36,7 +59,7 @@ class ControlView(Vertical):
         return [f for f in findings if f.file == self.NAME]
 
     def compose(self) -> ComposeResult:
-        yield DataTable(cursor_type="row", zebra_stripes=True, id=f"{self.NAME}-table")
+        yield Table(cursor_type="row", zebra_stripes=True, id=f"{self.NAME}-table")
         yield FindingsPanel(id=f"{self.NAME}-findings")
 
     def on_mount(self) -> None:
@@ -84,6 +107,41 @@ class ControlView(Vertical):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if self.check_action("edit", ()):
             self.run_action("edit")
+        elif getattr(self.app, "read_only", False):
+            self.app.notify(f"Read-only: {self.app.read_only_reason}; nothing is changed.",
+                            title="Read-only", severity="warning", markup=False)
+
+    def on_key(self, event: events.Key) -> None:
+        refuse_read_only(self, event)
+
+    def bad_lines(self, known: set[int]) -> list[Line]:
+        """Content lines of the file that gave no entry (they did not parse)."""
+        source = self.config.files.get(self.NAME)
+        if source is None or not source.exists:
+            return []
+        return [ln for ln in source.lines if ln.is_content and ln.number not in known]
+
+    def bad_row(self, line: Line, width: int) -> list[Text]:
+        """The cells of a line that does not parse: its number and its text, in red."""
+        from qconsole import theme
+        from qconsole.logformat import decode
+
+        error = theme.style(self.app, "error")
+        why = next((f.text for f in self.findings
+                    if f.line == line.number and f.severity == "error"), "not read")
+        raw = decode(line.raw)
+        return [Text(f"line {line.number}: does not parse", style=error),
+                plain(raw if len(raw) <= width else raw[:width - 1] + "…", error),
+                plain(why, error)]
+
+    def bad_selected(self) -> Line | None:
+        """The unparsed line under the cursor, if the cursor is on one."""
+        key = self.selected_key()
+        if key is None or not key.startswith(BAD):
+            return None
+        number = int(key[len(BAD):])
+        source = self.config.files.get(self.NAME)
+        return source.lines[number - 1] if source is not None else None
 
     def new_edit(self, summary: str) -> Edit:
         """An edit of this view's file, from the configuration as shown."""
@@ -91,10 +149,16 @@ class ControlView(Vertical):
 
     def open_form(self, title: str, fields: tuple[Field, ...], values: dict[str, str],
                   build: Callable[[dict[str, str]], Edit]) -> None:
-        """Ask for the fields, then confirm and save."""
-        self.app.push_screen(FormScreen(title, fields, values, build), self.confirm)
+        """Ask for the fields, then confirm and save; going back from the diff opens
+        the form again, as it was filled."""
+        def filled(edit: Edit | None) -> None:
+            if edit is not None:
+                again = edit.values or values
+                self.confirm(edit, lambda: self.open_form(title, fields, again, build))
 
-    def confirm(self, edit: Edit | None) -> None:
+        self.app.push_screen(FormScreen(title, fields, values, build), filled)
+
+    def confirm(self, edit: Edit | None, back: Callable[[], None] | None = None) -> None:
         """Show the diff of a valid edit; saving reloads the whole console."""
         if edit is None:
             return
@@ -104,11 +168,14 @@ class ControlView(Vertical):
         errors = edit.new_errors()
         if errors:
             self.app.notify("\n".join(f.format() for f in errors), title="Refused",
-                            severity="error", timeout=10)
+                            severity="error", timeout=10, markup=False)
             return
         self.follow = edit.select
-        self.app.push_screen(DiffScreen(edit), self.after_save)
 
-    def after_save(self, changed: bool | None) -> None:
-        if changed:
-            self.app.reload_config(saved=True)
+        def done(changed: bool | None) -> None:
+            if changed:
+                self.app.reload_config(saved=True)
+            elif back is not None:
+                back()
+
+        self.app.push_screen(DiffScreen(edit), done)

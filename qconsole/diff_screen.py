@@ -6,6 +6,8 @@ in the routes view (an explicit action each time the screen opens).
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,10 +32,13 @@ def diff_text(diff: str) -> Text:
 
 
 class DiffScreen(ModalScreen[bool]):
-    """Shows the change; ``s`` saves. Dismissed with True when the file on disk is not
-    the one the console shows any more (saved, or changed by someone else)."""
+    """Shows the change; ``ctrl+s`` (or Tab to Save, Enter) saves: no single letter
+    does, and the focus starts on Cancel. Dismissed with True when the file on disk is
+    not the one the console shows any more (saved, or changed by someone else)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("s", "save", "Save"),
+    AUTO_FOCUS = "#diff-cancel"
+    REPEAT_GUARD = 0.4  # a ctrl+s this soon after the screen or the last one: a held key
+    BINDINGS = [Binding("escape", "cancel", "Back"), Binding("ctrl+s", "save_key", "Save"),
                 Binding("r", "reveal", "Reveal passwords")]
     DEFAULT_CSS = """
     DiffScreen { align: center middle; }
@@ -51,6 +56,7 @@ class DiffScreen(ModalScreen[bool]):
         self.saved = False
         self.conflict = False
         self.revealed = False
+        self.last_key = time.monotonic()  # opened by ctrl+s in the form, perhaps held
 
     def shown_diff(self) -> str:
         """The diff as shown: passwords masked unless revealed."""
@@ -60,7 +66,8 @@ class DiffScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         warnings = [f for f in self.edit.findings()
                     if f.file == self.edit.name and f.severity == "warning"]
-        status = Text("Save writes a backup (.bak), then replaces the file atomically.")
+        status = Text("ctrl+s (or Tab to Save, then Enter) writes a backup (.bak), then "
+                      "replaces the file atomically; escape goes back.")
         for f in warnings:
             status.append("\n" + f.format(), style="yellow")
         with Vertical():
@@ -86,6 +93,14 @@ class DiffScreen(ModalScreen[bool]):
     def action_cancel(self) -> None:
         """Close; nothing is written (or it was written already)."""
         self.dismiss(self.saved or self.conflict)
+
+    def action_save_key(self) -> None:
+        """ctrl+s saves, unless it comes with the key that opened the screen, held."""
+        now = time.monotonic()
+        held = now - self.last_key < self.REPEAT_GUARD
+        self.last_key = now
+        if not held:
+            self.action_save()
 
     def action_save(self) -> None:
         """Write the file; on a conflict nothing is written and the screen says so."""

@@ -26,6 +26,7 @@ class Edit:
         self.name = name
         self.summary = summary
         self.select: str | None = None  # the row key to put the cursor on once saved
+        self.values: dict[str, str] | None = None  # the form's fields, if from a form
         source = config.files.get(name) or ControlFile(name, exists=False)
         self.before: bytes | None = source.render() if source.exists else None
         self.file = ControlFile.from_bytes(name, self.before or b"")

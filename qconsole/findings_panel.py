@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from qconsole import theme
+from qconsole.safe_text import printable
 from qremote.findings import Finding
 
 
@@ -18,11 +20,12 @@ class FindingsPanel(Static):
     def show(self, findings: list[Finding], name: str) -> None:
         """Show ``findings`` (already filtered to control/``name``)."""
         if not findings:
-            self.update(Text(f"control/{name}: no findings", style="green"))
+            self.update(Text(f"control/{name}: no findings", style=theme.style(self.app,
+                                                                                "ok")))
             return
         text = Text()
         for i, f in enumerate(findings):
             if i:
                 text.append("\n")
-            text.append(f.format(), style="bold red" if f.severity == "error" else "yellow")
+            text.append(printable(f.format()), style=theme.style(self.app, f.severity))
         self.update(text)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -33,8 +34,12 @@ class Field(NamedTuple):
 
 
 class FormScreen(ModalScreen[Edit | None]):
-    """Fields in, a validated :class:`Edit` out (None when cancelled)."""
+    """Fields in, a validated :class:`Edit` out (None when cancelled).
 
+    The first field has the focus when the form opens; Escape in a field leaves the
+    field (for the buttons), Escape outside one cancels the form."""
+
+    AUTO_FOCUS = "Input, Select"
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "OK")]
     DEFAULT_CSS = """
     FormScreen { align: center middle; }
@@ -61,7 +66,8 @@ class FormScreen(ModalScreen[Edit | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(Text.assemble((self.title_text, "bold"),
-                                       ("   ctrl+s OK · escape cancel", "dim")),
+                                       ("   ctrl+s OK · escape leaves a field, then "
+                                        "cancels", "dim")),
                          classes="title")
             for f in self.fields:
                 yield Label(f.label, markup=False)
@@ -71,7 +77,7 @@ class FormScreen(ModalScreen[Edit | None]):
                                  allow_blank=False, compact=True, id=f"field-{f.key}")
                 else:
                     yield Input(value, placeholder=f.placeholder, password=f.secret,
-                                compact=True, id=f"field-{f.key}")
+                                compact=True, select_on_focus=False, id=f"field-{f.key}")
                 yield Static("", classes="field-error", id=f"error-{f.key}")
             yield Static("", id="form-error")
             with Horizontal():
@@ -95,6 +101,11 @@ class FormScreen(ModalScreen[Edit | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_submit()
 
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape" and isinstance(self.focused, Input):
+            self.query_one("#form-ok", Button).focus()
+            event.stop()
+
     def action_cancel(self) -> None:
         """Leave without a change."""
         self.dismiss(None)
@@ -117,4 +128,5 @@ class FormScreen(ModalScreen[Edit | None]):
         if errors:
             general.update(Text("\n".join(f.format() for f in errors)))
             return
+        edit.values = self.current()  # to come back to the form from the diff
         self.dismiss(edit)

@@ -1,31 +1,53 @@
-"""The ``?`` help screen: what each key does."""
+"""The ``?`` help screen (also "Help" in the ctrl+p palette): what each key does.
+
+Written to be read at 80x24: lines under 76 columns, one short block per view; it
+scrolls when the terminal is smaller still."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-HELP = """[b]qconsole[/b] — qremote's operator console
+HELP = (
+    ("qconsole", "qremote's operator console"),
+    ("", ""),
+    ("Everywhere", "1-5 views · ? help · ctrl+p every action by name · q quit\n"
+                   "ctrl+r read control/ again · tab next field or button\n"
+                   "A text field takes every key: escape leaves it."),
+    ("Tables", "up/down j/k · home/end g/G · page keys · enter"),
+    ("Routes", "a add · e/enter edit · d duplicate · x delete · r passwords"),
+    ("Routemap", "a add above · e edit · x delete · K/J move up/down"),
+    ("Forms", "ctrl+s OK: the diff. escape leaves a field, then cancels.\n"
+              "Diff: ctrl+s (or tab to Save, enter) saves; escape goes\n"
+              "back to the form. Nothing is written before."),
+    ("Simulate", "the planner's answer (= qremote simulate --json);\n"
+                 "Probe connects to each attempt; Cancel or escape stops it."),
+    ("Logs", "enter the whole story · / filter · n/N next/prev failure\n"
+             "f follow · c counters. Filter: words (all must match),\n"
+             "route: ip: remote: tls: auth: result: to: from: msg:\n"
+             "(* wildcard), /regex/, -term excludes, \"two words\"."),
+    ("Delivery", "r route · m routemap rule · s simulate now · a all of msg"),
+    ("Failover", "x clear the pair · X clear all (each asks first)"),
+    ("", ""),
+    ("", "escape, ? or q closes this help."),
+)
 
-  1 2 3 4 5    Routes, Routemap, Simulate, Logs, Failover memory
-  ctrl+p       command palette: every action by name
-  ?            this help          q, ctrl+q   quit       ctrl+r  reload control/
 
-[b]Routes[/b]     a add · e/enter edit · d duplicate · x delete · r reveal passwords
-[b]Routemap[/b]   a add above · e edit · x delete · K/shift+up, J/shift+down move
-           A form checks each field with qremote's parser; OK (ctrl+s) shows the
-           diff; s saves: backup (.bak), atomic write, mode and owner kept, and
-           a refusal if the file changed on disk meanwhile. routes.cache is
-           recompiled. --read-only disables every edit.
-[b]Simulate[/b]   the planner's answer, as `qremote simulate --json`; Probe connects.
-[b]Logs[/b]       / filter (escape clears) · n / N next / previous failure or
-           deferral · f follow the newest · c counters · home/end, page keys
-[b]Failover[/b]   x clear the selected pair · X clear all
-
-Press escape or ? to close."""
+def help_text() -> Text:
+    """The key reference, as text."""
+    text = Text()
+    for name, body in HELP:
+        first = True
+        for line in body.split("\n"):
+            text.append(f"{name if first else '':<11}", style="bold")
+            text.append(line + "\n")
+            first = False
+    text.rstrip()
+    return text
 
 
 class HelpScreen(ModalScreen[None]):
@@ -34,10 +56,10 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 84; height: auto; border: thick $primary; padding: 1 2;
-                            background: $surface; }
+    HelpScreen > VerticalScroll { width: 78; max-width: 100%; height: auto;
+        max-height: 100%; border: thick $primary; padding: 0 1; background: $surface; }
     """
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(HELP)
+        with VerticalScroll():
+            yield Static(help_text())

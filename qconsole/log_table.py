@@ -19,14 +19,15 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from qconsole import theme
 from qconsole.logformat import Delivery, local_time
 
-STYLES = {"success": "green", "deferral": "yellow", "failure": "bold red", "raw": "magenta"}
 WIDE = (("Time", 19), ("Msg", 9), ("Recipient", 26), ("Result", 8), ("Route", 10),
         ("Local IP", 15), ("Remote", 21), ("TLS", 7), ("Dur", 6))
 MEDIUM = (("Time", 8), ("Recipient", 24), ("Result", 8), ("Route", 10), ("Local IP", 15),
           ("Remote", 21))
 NARROW = (("Time", 8), ("Recipient", 22), ("Result", 8), ("Route", 10), ("Remote", 15))
+DATED = 14  # the width of the time column when the rows span several days
 
 
 class Model(Protocol):
@@ -38,26 +39,42 @@ class Model(Protocol):
     def key(self, i: int) -> tuple: ...
 
 
-def columns(width: int) -> tuple[tuple[str, int], ...]:
-    """The columns that fit ``width``; the reply takes what is left."""
-    return WIDE if width >= 150 else MEDIUM if width >= 110 else NARROW
+def columns(width: int, dated: bool = False) -> tuple[tuple[str, int], ...]:
+    """The columns that fit ``width``; the reply takes what is left. ``dated``: the
+    rows span several days, so a short time column shows the date too."""
+    cols = WIDE if width >= 150 else MEDIUM if width >= 110 else NARROW
+    if dated and cols is not WIDE:
+        cols = (("Time", DATED), *cols[1:])
+    return cols
 
 
-def cells(row: Delivery, narrow: bool) -> dict[str, str]:
+def stamp_text(when: float | None, width: int) -> str:
+    """The time column: the whole stamp, month-day and time, or the time alone."""
+    stamp = local_time(when)
+    if when is None or width >= 19:
+        return stamp
+    return stamp[5:] if width >= DATED else stamp[11:]
+
+
+def cells(row: Delivery, time_width: int) -> dict[str, str]:
     """The text of each column of a row."""
-    stamp = local_time(row.time)
     dur = "" if row.duration is None else f"{row.duration:.1f}s"
-    return {"Time": stamp[11:] if narrow else stamp, "Msg": row.msg,
+    return {"Time": stamp_text(row.time, time_width), "Msg": row.msg,
             "Recipient": row.recipient, "Result": row.status, "Route": row.route,
             "Local IP": row.local, "Remote": row.remote, "TLS": row.tls, "Dur": dur}
 
 
-def header_text(width: int) -> Text:
-    """The column titles for ``width``."""
+def header_text(width: int, dated: bool = False) -> Text:
+    """The column titles for ``width``; a hint where TLS and AUTH went when they do not
+    fit."""
+    cols = columns(width, dated)
     text = Text(style="bold")
-    for name, w in columns(width):
+    for name, w in cols:
         text.append(name[:w].ljust(w) + " ")
     text.append("Reply")
+    hint = "   (TLS, AUTH: under the table)"
+    if cols[-1][0] != "Dur" and len(text) + len(hint) + 20 <= width:  # where they went
+        text.append(hint, style="dim")
     return text
 
 
@@ -65,23 +82,28 @@ class LogTable(ScrollView, can_focus=True):
     """Rows of a :class:`Model`; up/down/page keys, a cursor, and follow mode."""
 
     BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "cursor(-1000000000)", "Oldest", show=False),
-        Binding("end", "newest", "Newest", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
+        Binding("pagedown,ctrl+f,space", "page(1)", "Page down", show=False),
+        Binding("home,g", "oldest", "Oldest", show=False),
+        Binding("end,G", "newest", "Newest", show=False),
+        Binding("enter", "open", "Details"),
     ]
     DEFAULT_CSS = "LogTable { height: 1fr; overflow-x: hidden; }"
 
     class Moved(Message):
         """The cursor moved to another row."""
 
+    class Opened(Message):
+        """Enter on a row: show its whole story."""
+
     def __init__(self, model: Model, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.model = model
         self.cursor = max(0, len(model) - 1)
         self.following = True
+        self.dated = False  # the rows span several days
         self._cache: dict[tuple, Delivery] = {}
 
     def set_model(self, model: Model) -> None:
@@ -95,6 +117,7 @@ class LogTable(ScrollView, can_focus=True):
     def grew(self, prepended: int) -> None:
         """The model changed: ``prepended`` older rows came in above the old ones."""
         n = len(self.model)
+        self._check_dates(n)
         self.virtual_size = Size(self.size.width, n)
         if self.following:
             self.cursor = max(0, n - 1)
@@ -104,6 +127,17 @@ class LogTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.scroll_offset.y + prepended, animate=False, immediate=True)
         self.refresh()
         self.post_message(self.Moved())
+
+    def _check_dates(self, n: int) -> None:
+        """Show dates in the time column once the rows span more than a day."""
+        dated = False
+        if n > 1:
+            first, last = self._row(0).time, self._row(n - 1).time
+            dated = (first is not None and last is not None
+                     and local_time(first)[:10] != local_time(last)[:10])
+        if dated != self.dated:
+            self.dated = dated
+            self.post_message(self.Moved())  # the view redraws its header
 
     def selected(self) -> Delivery | None:
         """The row under the cursor."""
@@ -127,17 +161,19 @@ class LogTable(ScrollView, can_focus=True):
             return Strip.blank(width)
         row = self._row(i)
         text = Text(no_wrap=True, overflow="ellipsis")
+        result_style = theme.style(self.app, row.status)
+        cols = columns(width, self.dated)
         if row.status == "raw":
-            text.append(local_time(row.time)[11:] + " " if row.time else "")
-            text.append(row.reply, style=STYLES["raw"])
+            if row.time:
+                text.append(stamp_text(row.time, cols[0][1]) + " ")
+            text.append(row.reply, style=result_style)
         else:
-            cols = columns(width)
-            values = cells(row, cols is not WIDE)
+            values = cells(row, cols[0][1])
             for name, w in cols:
                 value = values[name]
                 value = value if len(value) <= w else value[:w - 1] + "…"
                 text.append(value.ljust(w) + " ",
-                            style=STYLES.get(row.status, "") if name == "Result" else "")
+                            style=result_style if name == "Result" else "")
             text.append(row.reply)
         text.truncate(width, overflow="ellipsis", pad=True)
         strip = Strip(text.render(self.app.console), width)
@@ -173,8 +209,19 @@ class LogTable(ScrollView, can_focus=True):
         """Jump to the newest row and follow."""
         self.move_to(len(self.model) - 1)
 
+    def action_oldest(self) -> None:
+        """Jump to the oldest row."""
+        self.move_to(0)
+
+    def action_open(self) -> None:
+        """Show the whole story of the row under the cursor."""
+        if len(self.model):
+            self.post_message(self.Opened())
+
     def on_click(self, event: Click) -> None:
         self.move_to(self.scroll_offset.y + event.y)
+        if event.chain == 2:  # a double click opens the row
+            self.action_open()
 
     def on_resize(self) -> None:
         self.grew(0)

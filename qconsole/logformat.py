@@ -18,7 +18,8 @@ import re
 import time
 from typing import NamedTuple
 
-from qremote.report import parse_detail
+from qconsole.safe_text import printable
+from qremote.report import Detail, parse_detail
 
 TAI64_UNIX = (1 << 62) + 10  # tai64nlocal's epoch: TAI64 label of 1970-01-01 UTC
 _MONTHS = {m: i for i, m in enumerate(
@@ -27,15 +28,28 @@ _SYSLOG = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) \S+ ([^:
 _ISO = re.compile(rb"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
                   rb"(Z|[+-]\d\d:?\d\d)? (?:\S+ ([^:\s]+): )?")
 _EPOCH = re.compile(rb"(\d{9,11}\.\d{6}) ")
-# qmail-send's lines, one grammar for the row builder and the indexer (group numbers
-# are constants: this runs once per log line).
+# qmail-send's lines, one grammar for the row builder, the indexer and the search
+# (group numbers are constants: this runs once per log line).
 EVENT = re.compile(
     rb"(starting )?delivery (\d+): (?:msg (\d+) to (local|remote) (.*)"
     rb"|(success|deferral|failure): ?(.*))"
-    rb"|info msg (\d+): bytes \d+ from <(.*?)> |new msg |end msg |status: |bounce msg "
-    rb"|triple bounce")
-E_STARTING, E_NUMBER, E_MSG, E_CHANNEL, E_RCPT, E_STATUS, E_TEXT, E_INFO, E_SENDER = \
-    range(1, 10)
+    rb"|info msg (\d+): bytes \d+ from <(.*?)> "
+    rb"|bounce msg (\d+)|triple bounce: discarding \S*?(\d+)\s*$|(status: .*)"
+    rb"|new msg |end msg ")
+(E_STARTING, E_NUMBER, E_MSG, E_CHANNEL, E_RCPT, E_STATUS, E_TEXT, E_INFO, E_SENDER,
+ E_BOUNCE, E_TRIPLE, E_CONCURRENCY) = range(1, 13)
+# What qmail-send appends to a Z report when the message has been queued too long
+# (it turns the deferral into a failure); logged right after the detail line.
+EXPIRED = "I'm not going to try again; this message has been in the queue too long."
+
+def event(line: bytes) -> re.Match[bytes] | None:
+    """qmail-send's event in a log line (right after a multilog stamp: the common,
+    fast case), or None."""
+    if line[:1] == b"@":
+        m = EVENT.match(line, 26)
+        if m is not None:
+            return m
+    return EVENT.search(line)
 
 
 def tai64n(label: bytes) -> float | None:
@@ -116,19 +130,54 @@ def logsafe(text: str) -> str:
     return "".join(out)
 
 
+# qmail-send writes a line break as "/", but a reply may hold a "/" of its own (a URL):
+# a "/" ends a line only before the end, an upper-case letter or a digit (qmail's
+# phrases and IPs start so), "[" (an IPv6 literal) or the detail line.
+_BREAK = re.compile(r"/(?=$|[A-Z0-9\[]|route=)")
+_EXPIRED_LOGGED = logsafe(EXPIRED + "\n")
+
+
 def unsafe(text: str) -> list[str]:
     """The report's lines back from the log (``_`` read as a space)."""
-    return [part.replace("_", " ") for part in text.split("/") if part]
+    return [part.replace("_", " ") for part in _BREAK.split(text) if part]
+
+
+def detail_of(text: str) -> tuple[Detail | None, str, bool]:
+    """(the detail line, the text before it, whether qmail-send gave up on the message)
+    of a logged report.
+
+    The detail line counts only as the report's last line (before qmail-send's own
+    "I'm not going to try again" sentence), so a remote's reply cannot forge it."""
+    expired = text.endswith(_EXPIRED_LOGGED)
+    if expired:
+        text = text[:-len(_EXPIRED_LOGGED)]
+    k = text.rfind("route=")
+    if k < 0 or (k and text[k - 1] != "/") or "/" in text[k:]:
+        return None, text, expired
+    detail = parse_detail(text[k:])
+    return detail, (text[:k] if detail is not None else text), expired
+
+
+def split_report(text: str) -> tuple[list[str], Detail | None, bool]:
+    """(the report's lines without the detail line, the detail line, whether
+    qmail-send gave up on the message) from a logged report (see :func:`detail_of`)."""
+    detail, rest, expired = detail_of(text)
+    lines = unsafe(rest)
+    if expired:
+        lines.append(EXPIRED)
+    return lines, detail, expired
 
 
 class Delivery(NamedTuple):
-    """One delivery as a row of the logs view."""
+    """One delivery (or a bounce, or a line that is neither) as a row of the logs view.
+
+    Every text field is already safe to show (see :mod:`qconsole.safe_text`)."""
 
     time: float | None
     msg: str
     recipient: str
-    status: str  # success, deferral, failure; "raw" for a line shown as is
-    route: str
+    status: str  # success, deferral, failure; bounce; "raw" for a line shown as is
+    route: str  # "-": qremote applied no route; "?": no detail line; "(local)"
     local: str
     remote: str
     tls: str
@@ -137,17 +186,22 @@ class Delivery(NamedTuple):
     reply: str
     number: str = ""
     sender: str = ""
+    channel: str = ""  # "remote" or "local" (from the starting line), "" unknown
+    lines: tuple[str, ...] = ()  # the report, line by line, without the detail line
+    detail: bool = False  # the report ended with qremote's detail line
+    expired: bool = False  # qmail-send gave up: queued too long
 
     def text(self) -> str:
-        """Every field in one string, for the filter."""
+        """Every field in one string."""
         return " ".join((local_time(self.time), self.msg, self.sender, self.recipient,
                          self.status, self.route, self.local, self.remote, self.tls,
                          self.auth, self.reply))
 
 
 def decode(raw: bytes) -> str:
-    """Bytes of a log line as text; what is not UTF-8 is shown escaped, never fatal."""
-    return raw.decode("utf-8", "backslashreplace").rstrip("\r\n").replace("\0", "\\x00")
+    """Bytes of a log line as safe text: what is not UTF-8, control characters and
+    escape sequences are shown escaped (``\\x1b``), never fatal, never interpreted."""
+    return printable(raw.decode("utf-8", "backslashreplace").rstrip("\r\n"))
 
 
 def raw_row(line: bytes, year: int | None = None) -> Delivery:
@@ -156,36 +210,61 @@ def raw_row(line: bytes, year: int | None = None) -> Delivery:
     return Delivery(when, "", "", "raw", "", "", "", "", "", None, decode(line))
 
 
+def _sender(info: bytes | None, msg: str, year: int | None) -> str:
+    """The sender from an ``info msg`` line of message ``msg`` ("" when it is not)."""
+    if info is None:
+        return ""
+    i = EVENT.search(split_stamp(info, year)[1])
+    if i is None or i[E_INFO] is None or i[E_INFO].decode() != msg:
+        return ""
+    return decode(i[E_SENDER]) or "<>"
+
+
+def bounce_row(line: bytes, m: re.Match[bytes], when: float | None,
+               info: bytes | None, year: int | None) -> Delivery:
+    """A ``bounce msg`` or ``triple bounce`` line as a row: the failure notice qmail-send
+    sent to the sender of a message (or discarded)."""
+    msg = (m[E_BOUNCE] or m[E_TRIPLE]).decode()
+    sender = _sender(info, msg, year)
+    if m[E_BOUNCE] is not None:
+        reply = (f"qmail-send sent a failure notice (bounce) to "
+                 f"{sender if sender not in ('', '<>') else 'the postmaster'}")
+    else:
+        reply = "triple bounce: a bounce of a bounce failed; qmail-send discarded it"
+    return Delivery(when, msg, sender, "bounce", "", "", "", "", "", None, reply,
+                    sender=sender)
+
+
 def delivery(result: bytes, start: bytes | None = None, info: bytes | None = None,
              year: int | None = None) -> Delivery:
     """Join a ``delivery N:`` line with its ``starting delivery`` and ``info msg``
-    lines (each optional) into one row; a line that is none of these is shown raw."""
+    lines (each optional) into one row; a ``bounce msg`` line makes a bounce row; a
+    line that is none of these is shown raw."""
     when, rest = split_stamp(result, year)
     m = EVENT.search(rest)
+    if m is not None and (m[E_BOUNCE] or m[E_TRIPLE]):
+        return bounce_row(result, m, when, info, year)
     if m is None or m[E_STATUS] is None:
         return raw_row(result, year)
-    text = decode(m[E_TEXT])
-    lines = unsafe(text)
-    detail = parse_detail(text)
+    lines, detail, expired = split_report(decode(m[E_TEXT]))
     route = local = remote = tls = auth = "-"
     if detail is not None:
         route, local, remote, tls, auth = detail
-        lines = [ln for ln in lines if not ln.startswith("route=")]
-    reply = " · ".join(lines)
-    msg = recipient = sender = ""
+    else:
+        route = "?"
+    msg = recipient = channel = ""
     duration = None
     if start is not None:
         started, srest = split_stamp(start, year)
         s = EVENT.search(srest)
         if s is not None and s[E_MSG] is not None and s[E_NUMBER] == m[E_NUMBER]:
             msg, recipient = s[E_MSG].decode(), decode(s[E_RCPT])
-            if s[E_CHANNEL] == b"local" and route == "-":
+            channel = s[E_CHANNEL].decode()
+            if channel == "local" and detail is None:
                 route = "(local)"
             if when is not None and started is not None:
                 duration = max(0.0, when - started)
-    if info is not None:
-        i = EVENT.search(split_stamp(info, year)[1])
-        if i is not None and i[E_INFO] is not None and i[E_INFO].decode() == msg:
-            sender = decode(i[E_SENDER]) or "<>"
     return Delivery(when, msg, recipient, m[E_STATUS].decode(), route, local, remote, tls,
-                    auth, duration, reply, m[E_NUMBER].decode(), sender)
+                    auth, duration, " · ".join(lines), m[E_NUMBER].decode(),
+                    _sender(info, msg, year) if msg else "", channel, tuple(lines),
+                    detail is not None, expired)

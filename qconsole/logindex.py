@@ -10,35 +10,51 @@ when shown.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from array import array
 from collections.abc import Iterator
 
 from qconsole.logformat import (
+    E_BOUNCE,
+    E_CHANNEL,
+    E_CONCURRENCY,
     E_INFO,
     E_MSG,
     E_NUMBER,
     E_STATUS,
+    E_TEXT,
+    E_TRIPLE,
     EVENT,
     Delivery,
+    decode,
     delivery,
     raw_row,
+    split_report,
     split_stamp,
     syslog_program,
 )
 from qconsole.logsource import LogSource
-from qremote.report import parse_detail
 
-SUCCESS, DEFERRAL, FAILURE, RAW = 0, 1, 2, 3
+SUCCESS, DEFERRAL, FAILURE, RAW, BOUNCE = 0, 1, 2, 3, 4
 CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
 HOUR = 3600
+# Counter names for rows without a detail line: they are not "-" (qremote applied no
+# route), which the detail line itself says.
+NO_DETAIL = "? (no detail line)"
+LOCAL = "(local)"
 
 
 def window_end(newest: float | None, now: float) -> float:
     """The end of "the last hour": now, or the log's newest delivery when that is
     older than an hour (a log read after the fact)."""
     return newest if newest is not None and newest < now - HOUR else now
+
+
+def bounce_msg(m: re.Match[bytes]) -> bytes | None:
+    """The message of a ``bounce msg`` or ``triple bounce`` line, else None."""
+    return m[E_BOUNCE] or m[E_TRIPLE]
 
 
 def _foreign(line: bytes) -> bool:
@@ -75,10 +91,12 @@ class Counters:
         self.minutes: dict[tuple[str, str], dict[int, list[int]]] = {}
         self.newest: float | None = None
 
-    def add(self, when: float, status: int, route: str, local: str) -> None:
-        """Count one delivery."""
+    def add(self, when: float, status: int, route: str, local: str | None) -> None:
+        """Count one delivery (``local`` None: no local IP known)."""
         minute = int(when // 60)
-        for key in (("route", route), ("local IP", local)):
+        keys = (("route", route),) if local is None else (("route", route),
+                                                          ("local IP", local))
+        for key in keys:
             per = self.minutes.setdefault(key, {}).setdefault(minute, [0, 0, 0])
             per[status] += 1
         if self.newest is None or when > self.newest:
@@ -145,6 +163,10 @@ class LogIndex(RowView):
         self.history_done = False
         self.hour_done = False
         self._cutoff: float | None = None
+        self.history_end = source.follow_from  # history before, followed rows after
+        self.concurrency: tuple[float | None, str] | None = None  # newest "status:"
+        self.paused = threading.Event()  # set: history waits (a search runs)
+        self._uncounted: dict[bytes, tuple[float, int]] = {}  # no detail: by channel
         # Forward joins: the latest "starting delivery N" and "info msg M" offsets.
         self._starts: dict[bytes, int] = {}
         self._infos: dict[bytes, int] = {}
@@ -169,14 +191,36 @@ class LogIndex(RowView):
         info = self.source.read_line(rows.info[j]) if rows.info[j] >= 0 else None
         return delivery(result, start, info, self.year)
 
-    def _count(self, line: bytes, code: int) -> None:
-        when, rest = split_stamp(line, self.year)
+    def _count(self, line: bytes, m: re.Match[bytes], code: int,
+                channel: bytes | None = None) -> None:
+        """Count a result line: by its detail line; without one, by its channel once
+        known (a local delivery, or a report with no detail line), never as "-"."""
+        when, _ = split_stamp(line, self.year)
         if when is None:
             return
-        detail = parse_detail(rest.decode("utf-8", "replace"))
-        route, local = (detail.route, detail.local) if detail else ("-", "-")
+        if self._cutoff is None:  # the newest delivery sets the window
+            self._cutoff = window_end(when, time.time()) - HOUR
+        if when < self._cutoff:
+            self.hour_done = True
+            return
+        detail = split_report(decode(m[E_TEXT]))[1]
+        if detail is None and channel is None:
+            self._uncounted[m[E_NUMBER]] = (when, code)
+            return
         with self.lock:
-            self.counters.add(when, code, route, local)
+            if detail is not None:
+                self.counters.add(when, code, detail.route, detail.local)
+            else:
+                self.counters.add(when, code, LOCAL if channel == b"local" else NO_DETAIL,
+                                  None)
+
+    def _count_joined(self, number: bytes, channel: bytes) -> None:
+        """A row without a detail line met its starting line: count it now."""
+        waiting = self._uncounted.pop(number, None)
+        if waiting is not None:
+            with self.lock:
+                self.counters.add(waiting[0], waiting[1],
+                                  LOCAL if channel == b"local" else NO_DETAIL, None)
 
     def scan_history(self, stop: threading.Event | None = None, first: int = 200,
                      progress: int = 20000) -> Iterator[int]:
@@ -187,7 +231,9 @@ class LogIndex(RowView):
         seen: set[bytes] = set()
         rows = self.older
         report_at = first
-        for base, lines in self.source.backward(self.source.follow_from):
+        for base, lines in self.source.backward(self.history_end):
+            while self.paused.is_set() and not (stop is not None and stop.is_set()):
+                time.sleep(0.05)
             offsets = [0] * len(lines)
             pos = base
             for k, line in enumerate(lines):
@@ -206,12 +252,13 @@ class LogIndex(RowView):
                     pending[number] = rows.add(offsets[k], code)
                     seen.add(number)
                     if not self.hour_done:
-                        self._hour(line, code)
+                        self._count(line, m, code)
                 elif m[E_MSG] is not None:  # starting delivery N: msg M
                     j = pending.pop(number, None)
                     if j is not None:
                         rows.start[j] = offsets[k]
                         awaiting.setdefault(m[E_MSG], []).append(j)
+                        self._count_joined(number, m[E_CHANNEL])
                     elif number not in seen:  # in progress when the log was opened
                         with self.lock:
                             self._starts.setdefault(number, offsets[k])
@@ -222,6 +269,11 @@ class LogIndex(RowView):
                     with self.lock:
                         if len(self._infos) < 10000:
                             self._infos.setdefault(m[E_INFO], offsets[k])
+                elif (msg := bounce_msg(m)) is not None:  # a bounce of message M
+                    awaiting.setdefault(msg, []).append(rows.add(offsets[k], BOUNCE))
+                elif m[E_CONCURRENCY] is not None and self.concurrency is None:
+                    self.concurrency = (split_stamp(line, self.year)[0],
+                                        decode(m[E_CONCURRENCY]))
             if stop is not None and stop.is_set():
                 return
             if len(rows) >= report_at:
@@ -229,17 +281,6 @@ class LogIndex(RowView):
                 yield len(rows)
         self.history_done = True
         yield len(rows)
-
-    def _hour(self, line: bytes, code: int) -> None:
-        when, _ = split_stamp(line, self.year)
-        if when is None:
-            return
-        if self._cutoff is None:  # the newest delivery sets the window
-            self._cutoff = window_end(when, time.time()) - HOUR
-        if when < self._cutoff:
-            self.hour_done = True
-            return
-        self._count(line, code)
 
     def follow(self) -> int:
         """Index the lines appended since the last call; returns how many rows."""
@@ -252,6 +293,7 @@ class LogIndex(RowView):
                         self.newer.add(offset, RAW)
                     added += 1
                 continue
+            channel = None
             with self.lock:
                 if m[E_STATUS] is not None:
                     start = self._starts.pop(m[E_NUMBER], -1)
@@ -260,6 +302,7 @@ class LogIndex(RowView):
                         s = EVENT.search(self.source.read_line(start))
                         if s is not None and s[E_MSG] is not None:
                             info = self._infos.get(s[E_MSG], -1)
+                            channel = s[E_CHANNEL]
                     self.newer.add(offset, CODES[m[E_STATUS]], start, info)
                     added += 1
                 elif m[E_MSG] is not None:
@@ -269,64 +312,12 @@ class LogIndex(RowView):
                     if len(self._infos) > 20000:  # keep the newest messages only
                         for key in list(self._infos)[:10000]:
                             del self._infos[key]
+                elif (msg := bounce_msg(m)) is not None:
+                    self.newer.add(offset, BOUNCE, -1, self._infos.get(msg, -1))
+                    added += 1
+                elif m[E_CONCURRENCY] is not None:
+                    self.concurrency = (split_stamp(line, self.year)[0],
+                                        decode(m[E_CONCURRENCY]))
             if m[E_STATUS] is not None:
-                self._count(line, CODES[m[E_STATUS]])
+                self._count(line, m, CODES[m[E_STATUS]], channel or b"remote")
         return added
-
-
-class Filtered(RowView):
-    """The rows of a :class:`LogIndex` whose text contains ``needle`` (any case).
-
-    Same shape as the index (``older`` newest first, ``newer`` oldest first), built
-    by :meth:`scan` a slice at a time, so matches show while the search goes on and
-    rows that arrive while following are filtered too."""
-
-    def __init__(self, index: LogIndex, needle: str) -> None:
-        self.index = index
-        self.needle = needle.lower()
-        self.older = array("q")
-        self.newer = array("q")
-        self.done_older = 0
-        self.done_newer = 0
-
-    def __len__(self) -> int:
-        return len(self.older) + len(self.newer)
-
-    def locate(self, i: int) -> tuple[Rows, int]:
-        """The index rows and row number of display row ``i``."""
-        n = len(self.older)
-        if i < n:
-            return self.index.older, self.older[n - 1 - i]
-        return self.index.newer, self.newer[i - n]
-
-    def reader(self) -> LogIndex:
-        return self.index
-
-    def _match(self, rows: Rows, j: int) -> bool:
-        return self.needle in self.index.read(rows, j).text().lower()
-
-    def scan(self, budget: int = 5000) -> tuple[int, int]:
-        """Test up to ``budget`` rows not tested yet, newest first; returns
-        (older rows added, newer rows added)."""
-        index = self.index
-        added_newer = 0
-        while self.done_newer < len(index.newer) and budget > 0:
-            if self._match(index.newer, self.done_newer):
-                self.newer.append(self.done_newer)
-                added_newer += 1
-            self.done_newer += 1
-            budget -= 1
-        added_older = 0
-        while self.done_older < len(index.older) and budget > 0:
-            if self._match(index.older, self.done_older):
-                self.older.append(self.done_older)
-                added_older += 1
-            self.done_older += 1
-            budget -= 1
-        return added_older, added_newer
-
-    @property
-    def complete(self) -> bool:
-        """True when every row indexed so far was tested."""
-        return (self.done_older >= len(self.index.older)
-                and self.done_newer >= len(self.index.newer))

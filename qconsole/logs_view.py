@@ -1,8 +1,10 @@
 """The logs view: deliveries from qmail-send's log, followed live, filtered with ``/``.
 
 History is indexed backwards in a worker thread (the newest page shows at once);
-a timer follows the file like ``tail -F``; a filter is searched in another worker,
-matches appearing as they are found, and keeps applying to new lines.
+a timer follows the file like ``tail -F``; a filter (:mod:`qconsole.logquery`) is
+searched in bulk over the raw history in another worker (:mod:`qconsole.logsearch`),
+matches appearing as they are found, and keeps applying to new lines. Enter opens a
+row's whole story (:mod:`qconsole.delivery_screen`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
-from qconsole.log_table import STYLES, LogTable, header_text
+from qconsole import theme
+from qconsole.log_table import LogTable, header_text
 from qconsole.logformat import local_time
-from qconsole.logindex import DEFERRAL, FAILURE, Filtered, LogIndex
+from qconsole.logindex import DEFERRAL, FAILURE, LogIndex
+from qconsole.logquery import QueryError, parse_query
+from qconsole.logsearch import Search
 from qconsole.logsource import LogError, LogSource
+from qconsole.safe_text import plain, printable
 
 SPARK = " ▁▂▃▄▅▆▇█"
 FOLLOW_SECONDS = 0.25
@@ -59,6 +65,7 @@ class LogsView(Vertical):
         Binding("N,p", "jump(-1)", "Prev failure"),
         Binding("f", "follow", "Follow"),
         Binding("c", "counters", "Counters"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
     DEFAULT_CSS = """
     LogsView #log-filter { display: none; }
@@ -76,16 +83,17 @@ class LogsView(Vertical):
         self.path = path
         self.source: LogSource | None = None
         self.index: LogIndex | None = None
-        self.filtered: Filtered | None = None
+        self.filtered: Search | None = None
+        self.filter_error: str | None = None
         self.error: str | None = None
         self.stop = threading.Event()
-        self.wake = threading.Event()  # new rows for the filter worker
         self._older_seen = 0
         self.counters_shown: bool | None = None  # None: by the terminal's height
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: any text (recipient, route, IP, reply…); "
-                    "escape clears", id="log-filter", compact=True)
+        yield Input(placeholder="filter: text, route: ip: result: to: from: msg:, "
+                    "/regex/, -term to exclude; enter keeps, escape clears",
+                    id="log-filter", compact=True)
         yield Static(id="log-header")
         yield LogTable(EmptyModel(), id="log-table")
         yield Static(id="log-detail")
@@ -113,17 +121,17 @@ class LogsView(Vertical):
 
     def on_unmount(self) -> None:
         self.stop.set()
-        self.wake.set()
 
     def on_resize(self) -> None:
-        self.query_one("#log-header", Static).update(header_text(self.size.width))
+        self.query_one("#log-header", Static).update(
+            header_text(self.size.width, self.query_one(LogTable).dated))
         if self.counters_shown is None:  # on a short terminal the rows come first
             self.query_one("#log-counters").set_class(self.size.height < 26, "hidden")
 
     # History and following -------------------------------------------------
 
     @work(thread=True, group="log-history")
-    def _index_history(self) -> None:
+    def _index_history(self) -> None:  # pauses while a filter searches (the GIL)
         assert self.index is not None
         for _ in self.index.scan_history(self.stop):
             self.app.call_from_thread(self._history_grew)
@@ -136,7 +144,6 @@ class LogsView(Vertical):
         self._older_seen = len(self.index.older)
         if self.filtered is None:
             self.query_one(LogTable).grew(added)
-        self.wake.set()
         self.show_status()
         if self.index.history_done or self.index.hour_done:
             self.show_counters()
@@ -151,10 +158,10 @@ class LogsView(Vertical):
             self.error = f"cannot read {self.path}: {exc.strerror}"
             self.show_status()
             return
+        if self.filtered is not None:
+            added = self.filtered.scan_newer()
         if added:
-            if self.filtered is None:
-                self.query_one(LogTable).grew(0)
-            self.wake.set()
+            self.query_one(LogTable).grew(0)
             self.show_status()
 
     # Filter ----------------------------------------------------------------
@@ -176,41 +183,85 @@ class LogsView(Vertical):
     def on_key(self, event) -> None:
         box = self.query_one("#log-filter", Input)
         if event.key == "escape" and box.has_focus:
-            box.value = ""
-            box.remove_class("shown")
-            self.query_one(LogTable).focus()
+            self.action_clear_filter()
             event.stop()
 
-    def apply_filter(self, needle: str) -> None:
-        """Show only rows containing ``needle``; empty shows every row."""
+    def action_clear_filter(self) -> None:
+        """Clear the filter and hide its box."""
+        box = self.query_one("#log-filter", Input)
+        if not box.has_class("shown") and self.filtered is None:
+            return
+        box.value = ""
+        box.remove_class("shown")
+        self.apply_filter("")
+        self.query_one(LogTable).focus()
+
+    def set_filter(self, text: str) -> None:
+        """Show the filter box holding ``text`` and apply it."""
+        box = self.query_one("#log-filter", Input)
+        box.add_class("shown")
+        with box.prevent(Input.Changed):
+            box.value = text
+        self.apply_filter(text)
+        self.query_one(LogTable).focus()
+
+    def apply_filter(self, text: str) -> None:
+        """Show only the rows that match ``text``; empty shows every row."""
         if self.index is None:
             return
         table = self.query_one(LogTable)
-        if not needle.strip():
+        self.filter_error = None
+        self.workers.cancel_group(self, "log-filter")
+        self.index.paused.clear()
+        try:
+            query = parse_query(text)
+        except QueryError as exc:
+            self.filter_error = str(exc)
+            self.show_status()
+            return
+        if not query.terms:
             self.filtered = None
             table.set_model(self.index)
         else:
-            self.filtered = Filtered(self.index, needle.strip())
+            self.filtered = Search(self.index, query)
+            self.filtered.scan_newer(budget=10**9)
             table.set_model(self.filtered)
+            self.index.paused.set()  # the history index waits: the search goes first
             self._run_filter(self.filtered)
         self.show_status()
 
     @work(thread=True, exclusive=True, group="log-filter")
-    def _run_filter(self, filtered: Filtered) -> None:
+    def _run_filter(self, search: Search) -> None:
         worker = get_current_worker()
-        while not worker.is_cancelled and not self.stop.is_set():
-            older, newer = filtered.scan(2000)
-            if older or newer:
-                self.app.call_from_thread(self._filter_grew, filtered, older)
-            if filtered.complete:
-                self.app.call_from_thread(self.show_status)
-                self.wake.wait(0.5)
-                self.wake.clear()
 
-    def _filter_grew(self, filtered: Filtered, older: int) -> None:
-        if filtered is self.filtered:
-            self.query_one(LogTable).grew(older)
-            self.show_status()
+        def stop() -> bool:
+            return worker.is_cancelled or self.stop.is_set() or search is not self.filtered
+
+        try:
+            for rows in search.run(stop):
+                if stop():
+                    return
+                self.app.call_from_thread(self._filter_grew, search, rows)
+        finally:
+            if self.index is not None and not worker.is_cancelled:
+                self.index.paused.clear()
+        if not stop():
+            self.app.call_from_thread(self.show_status)
+
+    def _filter_grew(self, search: Search, rows: list) -> None:
+        if search is not self.filtered:
+            return
+        table = self.query_one(LogTable)
+        current = table.selected() if not table.following else None
+        added = search.merge(rows)
+        above = len(added)
+        if current is not None and added and len(search) > len(added):
+            i = min(table.cursor, len(search) - len(added) - 1)
+            here = search.locate(i)
+            mark = here[0].result[here[1]]
+            above = sum(1 for r in added if r < mark)
+        table.grew(above)
+        self.show_status()
 
     # Keys ------------------------------------------------------------------
 
@@ -242,7 +293,10 @@ class LogsView(Vertical):
     # Panels ----------------------------------------------------------------
 
     def on_log_table_moved(self, event: LogTable.Moved) -> None:
-        row = self.query_one(LogTable).selected()
+        table = self.query_one(LogTable)
+        self.query_one("#log-header", Static).update(header_text(self.size.width,
+                                                                 table.dated))
+        row = table.selected()
         detail = self.query_one("#log-detail", Static)
         if row is None:
             detail.update("")
@@ -254,32 +308,54 @@ class LogsView(Vertical):
         else:
             text.append(f"{local_time(row.time)}  msg {row.msg or '?'}  "
                         f"{row.sender or '?'} → {row.recipient or '?'}  ")
-            text.append(row.status, style=STYLES[row.status])
-            text.append(f"\nroute={row.route} local={row.local} remote={row.remote} "
-                        f"tls={row.tls} auth={row.auth}"
-                        + (f" in {row.duration:.1f}s" if row.duration is not None else ""))
+            text.append(row.status, style=theme.style(self.app, row.status))
+            if row.channel == "local" and not row.detail:
+                text.append("\na local delivery (qmail-local)")
+            elif row.status != "bounce":
+                text.append(f"\nTLS {row.tls} · AUTH {row.auth}", style="bold")
+                text.append(f" · route={row.route} local={row.local} remote={row.remote}"
+                            + (f" in {row.duration:.1f}s" if row.duration is not None
+                               else ""))
             text.append(f"\n{row.reply}")
+            text.append("   enter: the whole story", style="dim")
         detail.update(text)
         self.show_status()
+
+    def on_log_table_opened(self, event: LogTable.Opened) -> None:
+        from qconsole.delivery_screen import DeliveryScreen
+
+        table = self.query_one(LogTable)
+        i = min(table.cursor, len(table.model) - 1)
+        rows, j = table.model.locate(i)
+        row = table.model.row(i)  # joins a search row first
+        assert self.index is not None
+        self.app.push_screen(DeliveryScreen(self.index, rows, j, row), self.app.go_on)
 
     def show_status(self) -> None:
         """One line: the file, the rows, what is going on."""
         status = self.query_one("#log-status", Static)
         if self.error:
-            status.update(Text(self.error, style="bold red"))
+            status.update(plain(self.error, theme.style(self.app, "error")))
             return
         if self.index is None:
             return
-        parts = [str(self.path), f"{len(self.index):,} rows"]
+        parts = [printable(str(self.path)), f"{len(self.index):,} rows"]
         if not self.index.history_done:
-            parts.append("reading history…")
-        if self.filtered is not None:
-            state = "" if self.filtered.complete else " (searching…)"
-            parts.append(f"filter {self.filtered.needle!r}: {len(self.filtered):,} "
-                         f"match{state}")
+            parts.append("reading history…" if not self.index.paused.is_set()
+                         else "history waits for the filter")
+        if self.filter_error:
+            parts.append(printable(self.filter_error))
+        elif self.filtered is not None:
+            state = ("" if self.filtered.complete else
+                     f" (searching… {self.filtered.progress:.0%})")
+            parts.append(f"filter {printable(str(self.filtered.query))!r}: "
+                         f"{len(self.filtered):,} match{state}")
+        if self.index.concurrency is not None:
+            said = self.index.concurrency[1]
+            parts.append(f"qmail-send {said.removeprefix('status: ')}")
         table = self.query_one(LogTable)
         parts.append("following" if table.following else "f: follow")
-        status.update(" · ".join(parts))
+        status.update(Text(" · ".join(parts)))
 
     def show_counters(self) -> None:
         """Success, deferral and failure per route and local IP over the last hour."""
@@ -290,6 +366,7 @@ class LogsView(Vertical):
         table = self.query_one("#log-counters", DataTable)
         table.clear()
         for kind, name, ok, deferred, failed, spark in rows:
-            table.add_row(kind, name, Text(str(ok), style="green"),
-                          Text(str(deferred), style="yellow"),
-                          Text(str(failed), style="red"), sparkline(spark))
+            table.add_row(kind, plain(name), Text(str(ok), style=theme.style(self.app, "ok")),
+                          Text(str(deferred), style=theme.style(self.app, "deferral")),
+                          Text(str(failed), style=theme.style(self.app, "failure")),
+                          sparkline(spark))

@@ -102,8 +102,12 @@ class LogSource:
         """The line starting at global ``offset`` (without its newline)."""
         seg = self.segment_at(offset)
         local = offset - seg.base
-        data = seg.pread(local, min(MAX_LINE, max(0, seg.size - local)))
+        left = max(0, seg.size - local)
+        data = seg.pread(local, min(1024, left))  # most lines are short
         cut = data.find(b"\n")
+        if cut < 0 and len(data) < left:
+            data = seg.pread(local, min(MAX_LINE, left))
+            cut = data.find(b"\n")
         return data if cut < 0 else data[:cut]
 
     def backward(self, end: int | None = None) -> Iterator[tuple[int, list[bytes]]]:
@@ -130,6 +134,65 @@ class LogSource:
                     lines.pop()
                 yield seg.base + start, lines
                 stop = start
+
+    def blocks(self, end: int, size: int) -> Iterator[tuple[int, bytes]]:
+        """Blocks of whole lines from ``end`` back to the start, newest first, about
+        ``size`` bytes each: (global offset of the block, its bytes). A line longer
+        than a block is cut (it is garbage)."""
+        for seg in reversed(self.segments):
+            if seg.base >= end:
+                continue
+            stop = min(end, seg.base + seg.size) - seg.base
+            while stop > 0:
+                start = max(0, stop - size)
+                if start > 0:  # begin after a line break (found in a small read)
+                    head = seg.pread(start, min(MAX_LINE, stop - start))
+                    cut = head.find(b"\n", 0, max(0, stop - start - 1))
+                    if cut >= 0:
+                        start += cut + 1
+                data = seg.pread(start, stop - start)
+                if not data:
+                    break
+                yield seg.base + start, data
+                stop = start
+
+    def forward(self, start: int, end: int, size: int = 1 << 20,
+                ) -> Iterator[tuple[int, bytes]]:
+        """Blocks of whole lines from global ``start`` (a line start) up to ``end``,
+        oldest first: (global offset, bytes)."""
+        pos = start
+        while pos < end:
+            seg = self.segment_at(pos)
+            local = pos - seg.base
+            stop = min(seg.size, end - seg.base, local + size)
+            if stop <= local:
+                nxt = bisect.bisect_right(self.bases, pos)
+                if nxt >= len(self.segments):
+                    return
+                pos = self.segments[nxt].base
+                continue
+            data = seg.pread(local, stop - local)
+            if not data:
+                return
+            if stop < min(seg.size, end - seg.base):  # keep whole lines only
+                cut = data.rfind(b"\n")
+                if cut >= 0:
+                    data = data[:cut + 1]
+            yield pos, data
+            pos += len(data)
+
+    def find_back(self, needle: bytes, before: int, limit: int) -> int:
+        """The global offset of the start of the nearest line before ``before`` that
+        holds ``needle``, looking back at most ``limit`` bytes; -1 when none."""
+        looked = 0
+        for base, data in self.blocks(before, 1 << 16):
+            cut = data.rfind(needle)
+            if cut >= 0:
+                return base + data.rfind(b"\n", 0, cut) + 1
+            looked += len(data)
+            if looked >= limit:
+                return -1
+        return -1
 
     def poll(self) -> list[tuple[int, bytes]]:
         """Complete lines appended since the last poll, as (offset, line); follows a

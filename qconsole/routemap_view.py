@@ -1,5 +1,6 @@
 """The routemap view: rules in order (the first match wins), shadowed rules and
-unknown routes highlighted; add, edit, delete, move up and down."""
+unknown routes highlighted; a line that does not parse is a red row; add, edit,
+delete, move up and down."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from qconsole.control_view import ControlView
+from qconsole import theme
+from qconsole.control_view import BAD, ControlView
 from qconsole.editing import Edit, content_neighbour
 from qconsole.form_screen import Field
+from qconsole.safe_text import plain
 from qremote.findings import Finding
 from qremote.routemap import Rule, format_rule, rule_from_fields
 
@@ -34,16 +37,29 @@ class RoutemapView(ControlView):
         """One row a rule; a note says why a rule is highlighted."""
         table.add_columns("Line", "Sender domain", "Recipient domain", "Route", "Note")
         routes = self.config.routes.routes
+        rows: list[tuple[int, str, list]] = []
         for rule in self.config.routemap.rules:
             shadow = self.config.routemap.shadowing(rule)
             if rule.route not in routes:
-                note = Text("route not defined", style="bold red")
+                note = Text("route not defined", style=theme.style(self.app, "error"))
             elif shadow is not None:
-                note = Text(f"never matches: line {shadow.line} first", style="yellow")
+                note = Text(f"never matches: line {shadow.line} first",
+                            style=theme.style(self.app, "warning"))
+            elif any(f != "*" and "*" in f for f in (rule.sender, rule.recipient)):
+                note = Text("'*' inside a domain is literal",
+                            style=theme.style(self.app, "warning"))
             else:
                 note = Text("")
-            table.add_row(str(rule.line), rule.sender, rule.recipient, rule.route, note,
-                          key=str(rule.line))
+            rows.append((rule.line, str(rule.line),
+                         [Text(str(rule.line)), plain(rule.sender), plain(rule.recipient),
+                          plain(rule.route), note]))
+        for line in self.bad_lines({r.line for r in self.config.routemap.rules}):
+            number, text, why = self.bad_row(line, 40)
+            rows.append((line.number, f"{BAD}{line.number}",
+                         [Text(str(line.number), style=number.style), text, Text(""),
+                          Text(""), why]))
+        for _, key, cells in sorted(rows, key=lambda r: r[0]):
+            table.add_row(*cells, key=key)
 
     def fields(self) -> tuple[Field, ...]:
         """The form's fields; the route field lists the defined routes."""
@@ -72,8 +88,22 @@ class RoutemapView(ControlView):
                        self.fields(), {"sender": "*"}, build)
 
     def action_edit(self) -> None:
-        """Change the selected rule."""
+        """Change the selected rule (or fix a line that does not parse)."""
         old = self.selected()
+        bad = self.bad_selected()
+        if bad is not None:
+            parts = [*(bad.text or "").split(";"), "", ""][:3]
+
+            def fix(values: dict[str, str]) -> Edit:
+                rule = rule_from_fields(**values)
+                edit = self.new_edit(f"Fix control/routemap line {bad.number}")
+                edit.replace(bad.number, format_rule(rule)).select = str(bad.number)
+                return edit
+
+            self.open_form(f"Fix routemap line {bad.number}", self.fields(),
+                           dict(zip(("sender", "recipient", "route"),
+                                    (p.strip() for p in parts), strict=True)), fix)
+            return
         if old is None:
             return
 
@@ -91,6 +121,10 @@ class RoutemapView(ControlView):
     def action_delete(self) -> None:
         """Remove the selected rule."""
         old = self.selected()
+        bad = self.bad_selected()
+        if bad is not None:
+            self.confirm(self.new_edit(f"Delete control/routemap line {bad.number} (it "
+                                       "does not parse)").replace(bad.number, None))
         if old is not None:
             self.confirm(self.new_edit(f"Delete control/routemap line {old.line} "
                                        f"({format_rule(old)})").replace(old.line, None))

@@ -1,18 +1,29 @@
 """The routes view: one row a route, passwords masked until an explicit reveal;
-add, edit, duplicate and delete through a form checked by qremote's parser."""
+add, edit, duplicate and delete through a form checked by qremote's parser. A line
+that does not parse is a red row (qmail-remote defers every delivery meanwhile),
+and can be fixed or deleted from here.
+
+Under 110 columns the table is narrower (the list separators ``&`` and ``|`` say
+the mode; long lists are cut with ``…``) and a line under it shows the selected
+route whole."""
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
-from qconsole.control_view import ControlView
+from qconsole.control_view import BAD, ControlView
 from qconsole.editing import Edit
 from qconsole.form_screen import Field
+from qconsole.safe_text import plain
 from qremote.routes import TLS_POLICIES, Route, format_route, route_from_fields
 
 MODE = {"single": "", "failover": "failover", "roundrobin": "rr"}
 COLUMNS = ("Name", "Local IPs", "Mode", "Remotes", "Mode", "AUTH user", "Password", "TLS")
+NARROW_COLUMNS = ("Name", "Local IPs (&,|)", "Remotes (&,|)", "AUTH", "TLS")
+WIDE = 110
 FIELDS = (
     Field("name", "Name (letters, digits, '-')", "route1"),
     Field("local_ips", "Local IPs: one, a&b (failover) or a|b (round robin); empty = "
@@ -36,6 +47,20 @@ def _route(values: dict[str, str]) -> Route:
     return route_from_fields(**values)
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+
+
+def line_values(text: str) -> dict[str, str]:
+    """A routes line that does not parse, split into the form's fields as well as it
+    goes (so that it can be fixed in the form)."""
+    parts = [*text.split(";"), "", "", "", "", ""][:6]
+    tls = parts[5].strip().partition("=")[2].strip().lower() or "may"
+    return {"name": parts[0].strip(), "local_ips": parts[1].strip(),
+            "remotes": parts[2].strip(), "user": parts[3].strip(),
+            "password": parts[4].strip(), "tls": tls if tls in TLS_POLICIES else "may"}
+
+
 class RoutesView(ControlView):
     """Routes of control/routes, with the findings about that file."""
 
@@ -45,20 +70,72 @@ class RoutesView(ControlView):
         Binding("e", "edit", "Edit"),
         Binding("d", "duplicate", "Duplicate"),
         Binding("x,delete", "delete", "Delete"),
+        Binding("r", "reveal", "Reveal"),
     ]
+    DEFAULT_CSS = "RoutesView #routes-selected { height: auto; padding: 0 1; }"
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.revealed = False
+        self.wide: bool | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield Static(id="routes-selected")
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= WIDE
+        if wide != self.wide:
+            self.wide = wide
+            self.refresh_view()
+
+    def _password(self, route: Route) -> str:
+        if not route.password:
+            return ""
+        return route.password if self.revealed else "•" * 6
 
     def fill(self, table: DataTable) -> None:
-        table.add_columns(*COLUMNS)
-        for route in sorted(self.config.routes.routes.values(), key=lambda r: r.line):
-            password = route.password if self.revealed else ("•" * 6 if route.password else "")
-            table.add_row(route.name,
-                          route.local_text() or "(defaultoutgoingip)", MODE[route.local_mode],
-                          route.remotes_text(), MODE[route.remote_mode], route.user or "-",
-                          password or "-", route.tls, key=route.name)
+        width = self.size.width or self.app.size.width
+        wide = width >= WIDE
+        routes = sorted(self.config.routes.routes.values(), key=lambda r: r.line)
+        table.add_columns(*(COLUMNS if wide else NARROW_COLUMNS))
+        # Narrow: what the name, AUTH and TLS columns leave goes to the two lists.
+        room = max(16, width - 8 - max((len(r.name) for r in routes), default=4)
+                   - max((len(r.user) + 8 for r in routes), default=4) - 8 - 12)
+        local_w, remote_w = room * 11 // 20, room * 9 // 20
+        rows: list[tuple[int, str, list]] = []
+        for route in routes:
+            if wide:
+                cells = [route.name, route.local_text() or "(defaultoutgoingip)",
+                         MODE[route.local_mode], route.remotes_text(),
+                         MODE[route.remote_mode], route.user or "-",
+                         self._password(route) or "-", route.tls]
+            else:
+                auth = f"{route.user} {self._password(route)}" if route.user else "-"
+                cells = [route.name, _cut(route.local_text() or "(default IP)", local_w),
+                         _cut(route.remotes_text(), remote_w), auth, route.tls]
+            rows.append((route.line, route.name, [plain(c) for c in cells]))
+        columns = len(COLUMNS if wide else NARROW_COLUMNS)
+        for line in self.bad_lines({r.line for r in routes}):
+            cells = self.bad_row(line, local_w + remote_w if not wide else 40)
+            rows.append((line.number, f"{BAD}{line.number}",
+                         [*cells, *[Text("")] * (columns - len(cells))]))
+        for _, key, cells in sorted(rows, key=lambda r: r[0]):
+            table.add_row(*cells, key=key)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Under the table: the selected route whole (the narrow table cuts it)."""
+        route = self.selected()
+        shown = self.query_one("#routes-selected", Static)
+        if route is None:
+            shown.update("")
+            return
+        local = route.local_text() or "defaultoutgoingip"
+        shown.update(plain(
+            f"{route.name}: from {local} ({MODE[route.local_mode] or 'one IP'}) to "
+            f"{route.remotes_text()} ({MODE[route.remote_mode] or 'one remote'}); AUTH "
+            f"{route.user + ' ' + self._password(route) if route.user else 'none'}; "
+            f"TLS {route.tls}  (control/routes line {route.line})"))
 
     def toggle_reveal(self) -> None:
         """Show or mask the passwords."""
@@ -85,8 +162,19 @@ class RoutesView(ControlView):
         self.open_form("New route", FIELDS, {"tls": "may"}, build)
 
     def action_edit(self) -> None:
-        """Change the selected route's line."""
+        """Change the selected route's line (or fix a line that does not parse)."""
         old = self.selected()
+        bad = self.bad_selected()
+        if bad is not None:
+            def fix(values: dict[str, str]) -> Edit:
+                route = _route(values)
+                edit = self.new_edit(f"Fix control/routes line {bad.number}")
+                edit.replace(bad.number, format_route(route)).select = route.name
+                return edit
+
+            self.open_form(f"Fix routes line {bad.number}", FIELDS,
+                           line_values(bad.text or ""), fix)
+            return
         if old is None:
             return
 
@@ -118,6 +206,10 @@ class RoutesView(ControlView):
     def action_delete(self) -> None:
         """Remove the selected route (refused while a routemap line uses it)."""
         old = self.selected()
+        bad = self.bad_selected()
+        if bad is not None:
+            self.confirm(self.new_edit(f"Delete control/routes line {bad.number} (it "
+                                       "does not parse)").replace(bad.number, None))
         if old is not None:
             self.confirm(self.new_edit(f"Delete route {old.name} (control/routes line "
                                        f"{old.line})").replace(old.line, None))

@@ -1,7 +1,8 @@
 """``python -m qconsole.screenshots DIR``: an SVG of each view of the live demo
 (``make screenshots``): routes, the route form and its diff, routemap, simulate,
-logs (real deliveries by qmail-remote to the demo's loopback sink) and the
-failover memory."""
+logs (real deliveries by qmail-remote to the demo's loopback sink), a delivery's
+whole story and the failover memory. No screenshot shows a password: the form and
+the diff are of a route that has none."""
 
 from __future__ import annotations
 
@@ -40,23 +41,23 @@ async def shoot(out: Path) -> list[Path]:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             save("routes")
-            await pilot.press("down", "e")
+            await pilot.press("down", "down", "e")  # route3: no password
             await pilot.pause()
             save("route-form")
-            form = app.screen
-            form.query_one("#field-remotes").value = "127.0.0.20:465&127.0.0.30:587"
-            await pilot.press("ctrl+s")
-            await pilot.pause()
-            save("route-diff")
-            await pilot.press("escape")
+            await pilot.press("escape", "escape")  # out of the field, then the form
             await pilot.press("2")
             await pilot.pause()
             save("routemap")
-            await pilot.press("3")
-            await pilot.click("#sender")
-            await pilot.press(*"someone@domaine1.com")
-            await pilot.click("#recipients")
-            await pilot.press(*"a@domaine2.com b@relay.test")
+            # The diff of a routemap edit: a routes diff would show route2's password
+            # in its context lines.
+            await pilot.press("down", "down", "down", "e")
+            app.screen.query_one("#field-route").value = "route3"
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            save("rule-diff")
+            await pilot.press("escape", "escape", "escape")  # the diff, then the form
+            await pilot.press("3", *"someone@domaine1.com", "tab",
+                              *"a@domaine2.com b@relay.test")
             await pilot.click("#probe")
             await app.workers.wait_for_complete()
             await pilot.pause()
@@ -67,7 +68,10 @@ async def shoot(out: Path) -> list[Path]:
             await pilot.press("N")
             await pilot.pause()
             save("logs")
-            await pilot.press("5")
+            await pilot.press("enter")
+            await pilot.pause()
+            save("delivery")
+            await pilot.press("escape", "5")
             await pilot.pause()
             save("tcpto")
     finally:

@@ -2,7 +2,10 @@
 
 The answer is what ``qremote simulate --json`` prints (the same planner and the same
 rendering functions); DNS runs in a worker thread so the screen stays responsive.
-Probe connects for each attempt as ``--probe`` does, with a progress bar.
+Probe connects for each attempt as ``--probe`` does, with a progress bar; each
+connect is bounded by ``timeoutconnect`` and each read by PROBE_READ_TIMEOUT, and
+Cancel (or Escape) stops it. Every run has a generation number: a worker started
+for an older input never writes into the view once a newer run has started.
 """
 
 from __future__ import annotations
@@ -10,13 +13,21 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, ProgressBar, Static
 
+from qconsole import theme
+from qconsole.safe_text import plain
 from qremote.config import Config
 from qremote.simulate import bad_recipients, null_sender, simulate, to_dict, to_text
+
+PROBE_READ_TIMEOUT = 10.0  # seconds a probe waits for each reply (not timeoutremote)
+
+
+class Superseded(Exception):
+    """A newer run (or Cancel) replaced this probe: it stops after its attempt."""
 
 
 class SimulateView(Vertical):
@@ -27,14 +38,17 @@ class SimulateView(Vertical):
     SimulateView Input { width: 1fr; }
     SimulateView #simulate-output { padding: 0 1; }
     SimulateView Button { margin-left: 1; }
-    SimulateView #probe-progress { display: none; padding: 1 0 0 2; }
-    SimulateView #probe-progress.shown { display: block; }
+    SimulateView #probe-progress, SimulateView #cancel { display: none; }
+    SimulateView #probe-progress { padding: 1 0 0 2; }
+    SimulateView #probe-progress.shown, SimulateView #cancel.shown { display: block; }
     """
 
     def __init__(self, config: Config, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.config = config
         self.result: dict[str, Any] | None = None
+        self.generation = 0  # bumped by every run and by Cancel
+        self.probing = False
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -44,14 +58,48 @@ class SimulateView(Vertical):
             yield Checkbox("Use DNS", value=False, id="use-dns")
             yield Button("Simulate", variant="primary", id="run")
             yield Button("Probe", id="probe")
+            yield Button("Cancel", variant="warning", id="cancel")
             yield ProgressBar(id="probe-progress", show_eta=False)
-        with VerticalScroll():
+        with VerticalScroll(id="simulate-scroll"):
             yield Static("Enter a sender and recipients, then Simulate.",
                          id="simulate-output")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id in ("run", "probe"):
             self.run_simulation(probe=event.button.id == "probe")
+        elif event.button.id == "cancel":
+            self.action_cancel()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key != "escape":
+            return
+        if self.probing:
+            self.action_cancel()
+            event.stop()
+        if isinstance(self.app.focused, Input):  # Escape leaves the field
+            self.query_one("#simulate-scroll").focus()
+            event.stop()
+
+    def focus_first(self) -> None:
+        """The sender field takes the focus when the view opens (now: keys typed
+        right after the view's key must land in it)."""
+        self.screen.set_focus(self.query_one("#sender", Input))
+
+    def set_mail(self, sender: str, recipients: str) -> None:
+        """Fill the fields (the logs view's "simulate now") and plan."""
+        self.query_one("#sender", Input).value = sender
+        self.query_one("#recipients", Input).value = recipients
+        self.run_simulation()
+
+    def action_cancel(self) -> None:
+        """Stop the probe: its result, whenever it comes, is not shown."""
+        if not self.probing:
+            return
+        self.generation += 1
+        self._probing(False)
+        self.query_one("#simulate-output", Static).update(
+            Text("Probe cancelled (an attempt under way ends within timeoutconnect, "
+                 "or 10 s for a reply).", style=theme.style(self.app, "warning")))
 
     def action_simulate(self) -> None:
         """Plan the entered mail."""
@@ -66,50 +114,75 @@ class SimulateView(Vertical):
 
     def run_simulation(self, probe: bool = False) -> None:
         """Plan the deliveries of the entered mail (and probe each attempt)."""
+        self.generation += 1
+        self._probing(False)
         sender = self.query_one("#sender", Input).value.strip()
         recipients = self.query_one("#recipients", Input).value.split()
         bad = bad_recipients(recipients)
         output = self.query_one("#simulate-output", Static)
         if not recipients or bad:
-            output.update(Text(f"Recipient {bad[0]!r} has no domain (write user@domain)"
-                               if bad else "Enter at least one recipient.", style="red"))
+            output.update(plain(f"Recipient {bad[0]!r} has no domain (write user@domain)"
+                                if bad else "Enter at least one recipient.",
+                                theme.style(self.app, "error")))
             return
         output.update("Planning…")
-        self._plan(null_sender(sender), recipients,
+        if probe:
+            self._probing(True)
+        self._plan(self.generation, null_sender(sender), recipients,
                    self.query_one("#use-dns", Checkbox).value, probe)
 
-    @work(thread=True, exclusive=True)
-    def _plan(self, sender: str, recipients: list[str], use_dns: bool,
+    def _probing(self, on: bool) -> None:
+        self.probing = on
+        self.query_one("#cancel").set_class(on, "shown")
+        if not on:
+            self.query_one("#probe-progress").remove_class("shown")
+
+    @work(thread=True, exclusive=True, group="simulate")
+    def _plan(self, generation: int, sender: str, recipients: list[str], use_dns: bool,
               probing: bool = False) -> None:
         lookup = None
         if use_dns:
             from qremote.dns import DnsLookup
 
             lookup = DnsLookup(self.config.dnsservers)
-        plans = simulate(self.config, sender, recipients, lookup)
+        config = self.config
+        plans = simulate(config, sender, recipients, lookup)
         probes = None
         if probing:
             from qremote.probe import probe
 
-            total = sum(len(p.attempts) for p in plans)
-            self.app.call_from_thread(self._progress, 0, total, None)
-            probes = probe(self.config, plans, lookup,
-                           lambda done, total, result: self.app.call_from_thread(
-                               self._progress, done, total, result))
-        result = to_dict(self.config, plans, lookup, probes)
-        text = to_text(self.config, plans, lookup, probes)
-        self.app.call_from_thread(self._show, result, text)
+            def progress(done: int, total: int, result: dict[str, Any] | None) -> None:
+                if generation != self.generation:
+                    raise Superseded
+                self.app.call_from_thread(self._progress, generation, done, total, result)
 
-    def _progress(self, done: int, total: int, result: dict[str, Any] | None) -> None:
+            total = sum(len(p.attempts) for p in plans)
+            try:
+                progress(0, total, None)
+                probes = probe(config, plans, lookup, progress,
+                               read_timeout=min(PROBE_READ_TIMEOUT, config.timeoutremote))
+            except Superseded:
+                return
+        result = to_dict(config, plans, lookup, probes)
+        text = to_text(config, plans, lookup, probes)
+        self.app.call_from_thread(self._show, generation, result, text)
+
+    def _progress(self, generation: int, done: int, total: int,
+                  result: dict[str, Any] | None) -> None:
+        if generation != self.generation:
+            return
         bar = self.query_one("#probe-progress", ProgressBar)
         bar.add_class("shown")
         bar.update(total=max(total, 1), progress=done)
         said = "" if result is None else (" — last: " + ("ok" if result["ok"] else
                                                          result.get("text", "failed")))
         self.query_one("#simulate-output", Static).update(
-            Text(f"Probing attempt {min(done + 1, total)} of {total}…{said}"))
+            plain(f"Probing attempt {min(done + 1, total)} of {total}…{said}   "
+                  "(Cancel or Escape stops it)"))
 
-    def _show(self, result: dict[str, Any], text: str) -> None:
-        self.query_one("#probe-progress").remove_class("shown")
+    def _show(self, generation: int, result: dict[str, Any], text: str) -> None:
+        if generation != self.generation:
+            return  # a newer run started: this answer is for another input
+        self._probing(False)
         self.result = result
-        self.query_one("#simulate-output", Static).update(Text(text))
+        self.query_one("#simulate-output", Static).update(plain(text, lines=True))

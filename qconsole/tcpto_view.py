@@ -1,16 +1,22 @@
 """The failover memory view: (local IP, remote, port) pairs skipped after a connect
-timed out; clear one or all (the same file as ``qremote tcpto`` / ``tcpok``)."""
+timed out; clear one or all (the same file as ``qremote tcpto`` / ``tcpok``), each
+after a confirmation whose default is Cancel."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from qconsole.confirm_screen import ConfirmScreen
+from qconsole.control_view import refuse_read_only
+from qconsole.table import Table
 from qremote.tcpto import EXPIRY, FILE, Key, Memory
 
 
@@ -20,7 +26,6 @@ class TcptoView(Vertical):
     BINDINGS = [
         Binding("x,delete", "clear_one", "Clear"),
         Binding("X", "clear_all", "Clear all"),
-        Binding("g", "reload", "Refresh"),
     ]
     DEFAULT_CSS = "TcptoView #tcpto-note { height: auto; padding: 0 1; }"
 
@@ -32,7 +37,7 @@ class TcptoView(Vertical):
         self.keys: list[Key] = []
 
     def compose(self) -> ComposeResult:
-        yield DataTable(cursor_type="row", zebra_stripes=True, id="tcpto-table")
+        yield Table(cursor_type="row", zebra_stripes=True, id="tcpto-table")
         yield Static(f"A pair whose connect timed out is tried last for {EXPIRY // 60} "
                      f"minutes. File: {FILE} in the qmail home.", id="tcpto-note")
 
@@ -41,6 +46,9 @@ class TcptoView(Vertical):
                                               "Timed out", "Skipped for")
         self.action_reload()
         self.set_interval(5.0, self.action_reload)
+
+    def on_key(self, event: events.Key) -> None:
+        refuse_read_only(self, event)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Clearing is an edit: disabled with --read-only."""
@@ -63,18 +71,37 @@ class TcptoView(Vertical):
             table.move_cursor(row=min(row, table.row_count - 1))
 
     def action_clear_one(self) -> None:
-        """Forget the selected pair: qmail-remote tries it in its turn again."""
+        """Forget the selected pair (after a confirmation): qmail-remote tries it in
+        its turn again."""
         table = self.query_one(DataTable)
         if not self.keys:
             return
         key = self.keys[min(table.cursor_row, len(self.keys) - 1)]
-        self.memory.forget(key)
-        self.app.notify(f"Cleared {key[0]} → {key[1]}:{key[2]}")
-        self.action_reload()
+
+        def clear(yes: bool | None) -> None:
+            if yes:
+                self.memory.forget(key)
+                self.app.notify(f"Cleared {key[0]} → {key[1]}:{key[2]}", markup=False)
+            self.action_reload()
+
+        self.app.push_screen(ConfirmScreen(Text(
+            f"Forget {key[0]} → {key[1]}:{key[2]}? qmail-remote will try this pair in "
+            "its turn again, even if it still times out."), "Clear"), clear)
 
     def action_clear_all(self) -> None:
-        """Forget every pair."""
-        if self.keys:
-            self.memory.forget(None)
-            self.app.notify(f"Cleared {len(self.keys)} pair(s)")
-        self.action_reload()
+        """Forget every pair (after a confirmation)."""
+        if not self.keys:
+            self.app.notify("The failover memory is empty.")
+            return
+        count = len(self.keys)
+
+        def clear(yes: bool | None) -> None:
+            if yes:
+                self.memory.forget(None)
+                self.app.notify(f"Cleared {count} pair(s)")
+            self.action_reload()
+
+        self.app.push_screen(ConfirmScreen(Text(
+            f"Forget all {count} pair(s) of the failover memory? qmail-remote will try "
+            "each in its turn again, even those that still time out."), "Clear all"),
+            clear)

@@ -32,6 +32,23 @@ def routemap_warnings(config: Config) -> list[Finding]:
     return out
 
 
+def literal_domain_warnings(config: Config) -> list[Finding]:
+    """Routemap domains written like wildcards or suffixes (``*.example.com``,
+    ``.example.com``): routemap compares domains exactly, so they match no subdomain."""
+    source = config.files.get("routemap")
+    out: list[Finding] = []
+    for line in source.lines if source is not None else ():
+        if not line.is_content or line.text is None:
+            continue
+        for field in (f.strip() for f in line.text.split(";")[:2]):
+            if field != "*" and ("*" in field or field.startswith(".")):
+                out.append(Finding("routemap", line.number, "warning",
+                                   f"{field!r}: routemap domains match exactly, with no "
+                                   "wildcard and no .suffix (unlike smtproutes); list "
+                                   "each domain, or use * for any"))
+    return out
+
+
 def route_warnings(config: Config) -> list[Finding]:
     """Unused routes and credentials that could only travel in the clear."""
     used = {rule.route for rule in config.routemap.rules}
@@ -94,6 +111,7 @@ def check(config: Config, is_local: Callable[[str], bool] = is_local_address) ->
                                 f"missing; using this host's name {config.me!r} "
                                 "(write the host's FQDN in control/me)"))
     findings += routemap_warnings(config)
+    findings += literal_domain_warnings(config)
     findings += route_warnings(config)
     findings += permission_warnings(config, config.home)
     findings += local_ip_warnings(config, is_local)

@@ -18,15 +18,17 @@ from qremote.session import Job, negotiate
 from qremote.smtp import AttemptError, Client, ConnectionDied, connect
 
 
-def probe_attempt(config: Config, p: Plan, a: Attempt, helo: str) -> dict[str, Any]:
-    """What one attempt meets: ``ok``, TLS version, AUTH mechanism, EHLO keywords."""
+def probe_attempt(config: Config, p: Plan, a: Attempt, helo: str,
+                  read_timeout: float | None = None) -> dict[str, Any]:
+    """What one attempt meets: ``ok``, TLS version, AUTH mechanism, EHLO keywords.
+    ``read_timeout`` bounds each read instead of ``timeoutremote`` (the console)."""
     if a.address is None:
         return {"ok": False, "stage": "dns", "text": "not resolved (--no-dns)"}
     try:
         sock = connect(a.local_ip, a.address, a.port, config.timeoutconnect)
     except AttemptError as exc:
         return {"ok": False, "stage": "connect", "text": str(exc)}
-    client = Client(sock, config.timeoutremote)
+    client = Client(sock, read_timeout or config.timeoutremote)
     job = Job("", [], Message(data=b""), False, p.route, p.selection.tls, helo)
     try:
         ehlo, mech = negotiate(client, job, a.server_name, False, a.implicit_tls)
@@ -45,15 +47,17 @@ def probe_attempt(config: Config, p: Plan, a: Attempt, helo: str) -> dict[str, A
 
 def probe(config: Config, plans: list[Plan], lookup: Lookup | None,
           progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-          ) -> list[list[dict[str, Any]]]:
-    """Probe every attempt of every plan; ``progress(done, total, result)`` after each."""
+          read_timeout: float | None = None) -> list[list[dict[str, Any]]]:
+    """Probe every attempt of every plan; ``progress(done, total, result)`` after each
+    (an exception it raises stops the probe)."""
     total = sum(len(p.attempts) for p in plans)
     done = 0
     results: list[list[dict[str, Any]]] = []
     for p in plans:
         per_plan = []
         for a in p.attempts:
-            result = probe_attempt(config, p, a, helo_name(config, a.local_ip, lookup))
+            result = probe_attempt(config, p, a, helo_name(config, a.local_ip, lookup),
+                                   read_timeout)
             per_plan.append(result)
             done += 1
             if progress is not None:

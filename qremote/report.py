@@ -11,11 +11,12 @@ import re
 from typing import NamedTuple
 
 # The detail line as written by Detail.line(), or as qmail-send logs it (spaces as _,
-# line breaks as /): only as the LAST line of the text, so that a remote's reply
-# copied into the report cannot forge it. Compiled on first use (by the console),
-# never on qmail-remote's start-up path.
+# line breaks as /): only as the very end of the text, so that a remote's reply
+# copied into the report cannot forge it. (Nothing may follow it, not even a line
+# break: the stock qmail-remote ends its reports with one, after the remote's reply.)
+# Compiled on first use (by the console), never on qmail-remote's start-up path.
 _DETAIL = (r"(?:\A|[\n/])route=([^\s/]+?)[ _]local=([^\s/]+?)[ _]remote=([^\s/]+?)"
-           r"[ _]tls=([^\s/]+?)[ _]auth=([^\s_/]+)[\s/]*\Z")
+           r"[ _]tls=([^\s/]+?)[ _]auth=([^\s_/]+)\Z")
 
 
 class Detail(NamedTuple):

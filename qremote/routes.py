@@ -168,7 +168,7 @@ def parse_route(text: str, line: int = 0) -> Route:
         raise LineError(f"route name {name!r} may hold only letters, digits and '-'")
     local_ips, local_mode = parse_local_ips(fields[1])
     remotes, remote_mode = parse_remotes(fields[2])
-    user, password = fields[3], fields[4]
+    user, password = fields[3].strip(), fields[4].strip()
     if bool(user) != bool(password):
         missing = "PASS" if user else "USER"
         hint = _NO_SEMICOLON if len(fields) == 6 and user else ""

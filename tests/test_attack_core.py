@@ -150,8 +150,10 @@ def test_a_reply_cannot_forge_the_detail_line(make_home: MakeHome, dot: str) -> 
     assert real["route"] == "r1" and real["tls"] == "none"
     parsed = parse_detail(report[1:])
     assert parsed is not None and parsed.route == "r1" and parsed.tls == "none", parsed
+    # A report that ends with a line break (the stock qmail-remote's) has no detail line
+    assert parse_detail(report[1:] + "\n") is None
     # As qmail-rspawn hands it to qmail-send and qmail-send logs it (qsutil.c logsafe).
-    line = f"@4000000065f1c2a31d2c3b40 delivery 7: success: {logsafe(report[1:])}/"
+    line = f"@4000000065f1c2a31d2c3b40 delivery 7: success: {logsafe(report[1:])}"
     row = delivery(line.encode())
     assert (row.route, row.local, row.tls, row.auth) == ("r1", "127.0.0.1", "none",
                                                          "none"), row

@@ -53,8 +53,10 @@ async def _fill(pilot: Pilot, **values: str) -> None:
 
 
 async def _save(pilot: Pilot) -> None:
+    """Save from the diff screen with its chord (after the held-key guard)."""
     assert isinstance(pilot.app.screen, DiffScreen), pilot.app.screen
-    await pilot.press("s")
+    await pilot.pause(DiffScreen.REPEAT_GUARD + 0.05)
+    await pilot.press("ctrl+s")
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -83,7 +85,7 @@ async def _case_edit_route_round_trip(home: Path) -> None:
         await _save(pilot)
         assert not isinstance(app.screen, DiffScreen)
         table = app.query_one("#routes-table", DataTable)
-        assert table.get_row_at(1)[3] == "relay.example.net:587"
+        assert str(table.get_row_at(1)[3]) == "relay.example.net:587"
     control = home / "control"
     assert (control / "routes").read_bytes() == ROUTES.replace(
         b"beta;127.0.0.1&127.0.0.2;;user;secret;tls=verify",
@@ -110,7 +112,7 @@ async def _case_add_duplicate_delete(home: Path) -> None:
         await _fill(pilot)  # the proposed name alpha-copy
         await _save(pilot)
         table = app.query_one("#routes-table", DataTable)
-        assert table.get_row_at(table.cursor_row)[0] == "alpha-copy"
+        assert str(table.get_row_at(table.cursor_row)[0]) == "alpha-copy"
         await pilot.press("x")
         await _save(pilot)
     assert (home / "control" / "routes").read_bytes() == \
@@ -159,14 +161,15 @@ async def _case_conflict_refused(home: Path) -> None:
         await pilot.press("e")
         await _fill(pilot, tls="verify")
         (home / "control" / "routes").write_bytes(theirs)  # another operator saves
-        await pilot.press("s")
+        await pilot.pause(DiffScreen.REPEAT_GUARD + 0.05)
+        await pilot.press("ctrl+s")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, DiffScreen)
         assert "changed on disk" in str(screen.query_one("#diff-status", Static).render())
         await pilot.press("escape")
         await pilot.pause()
-        names = [app.query_one("#routes-table", DataTable).get_row_at(i)[0]
+        names = [str(app.query_one("#routes-table", DataTable).get_row_at(i)[0])
                  for i in range(4)]
         assert names == ["alpha", "beta", "gamma", "epsilon"]  # reloaded from disk
     assert (home / "control" / "routes").read_bytes() == theirs
@@ -189,10 +192,10 @@ async def _case_routemap_edits(home: Path) -> None:
             app.screen.query_one("#form-error", Static).render())
         await _fill(pilot, route="beta")
         await _save(pilot)
-        assert table.get_row_at(table.cursor_row)[1] == "b.example"
+        assert str(table.get_row_at(table.cursor_row)[1]) == "b.example"
         await pilot.press("K")  # above a.example;*;gamma
         await _save(pilot)
-        assert table.get_row_at(table.cursor_row)[1] == "b.example"
+        assert str(table.get_row_at(table.cursor_row)[1]) == "b.example"
         _cursor_to(app, "#routemap-table", 0)
         await pilot.press("e")
         await _fill(pilot, recipient="Partner.Example.")  # the same domain: no change

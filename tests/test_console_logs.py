@@ -96,10 +96,12 @@ async def _case_tcpto_view(home: Path, read_only: bool) -> None:
         if read_only:
             assert len(memory.read()) == 2
             return
+        await pilot.press("tab", "enter")  # the confirmation: its default is Cancel
+        await pilot.pause()
         left = list(memory.read())
         assert len(left) == 1 and left[0][:2] != first
         assert tuple(table.get_row_at(0)[:2]) == left[0][:2]
-        await pilot.press("X")
+        await pilot.press("X", "tab", "enter")
         await pilot.pause()
         assert memory.read() == {} and table.row_count == 0
 
@@ -123,9 +125,9 @@ async def _case_probe_shows_progress_and_equals_the_cli(home: Path) -> None:
         view = app.query_one(SimulateView)
         original = view._progress
 
-        def spy(done, total, result):
+        def spy(generation, done, total, result):
             seen.append((done, total))
-            original(done, total, result)
+            original(generation, done, total, result)
 
         view._progress = spy
         await _simulate(pilot, "someone@domaine1.com", "a@domaine2.com", button="#probe")

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from qconsole.demo_live import rspawn_results
 from qconsole.logformat import delivery, logsafe, split_stamp, tai64n, tai64n_label
-from qconsole.logindex import DEFERRAL, FAILURE, RAW, SUCCESS, Filtered, LogIndex
+from qconsole.logindex import DEFERRAL, FAILURE, RAW, SUCCESS, LogIndex
+from qconsole.logquery import parse_query
+from qconsole.logsearch import Search
 from qconsole.logsource import LogSource
 
 T0 = 1_795_000_000.0
@@ -137,20 +139,27 @@ def test_follow_across_rotation_and_truncation(tmp_path: Path) -> None:
     assert index.row(3).recipient == "third@x.org"
 
 
+def _search(index: LogIndex, text: str) -> Search:
+    """A filter searched through the whole history, as the view's worker does."""
+    search = Search(index, parse_query(text))
+    for rows in search.run(lambda: False):
+        search.merge(rows)
+    return search
+
+
 def test_filter_matches_history_and_new_rows(tmp_path: Path) -> None:
     log = tmp_path / "maillog"
     now = time.time()
     write(log, delivery_lines(now, 1, 1, "alice@x.org", "success", OK_TEXT))
     write(log, delivery_lines(now, 2, 2, "bob@y.org", "deferral", "later"))
     index = LogIndex(LogSource(log))
-    list(index.scan_history())
-    filtered = Filtered(index, "Y.ORG")
-    filtered.scan()
+    filtered = _search(index, "Y.ORG")
     assert [filtered.row(i).recipient for i in range(len(filtered))] == ["bob@y.org"]
     write(log, delivery_lines(now, 3, 3, "carol@y.org", "success", OK_TEXT))
     index.follow()
     assert not filtered.complete
-    filtered.scan()
+    filtered.scan_newer()
+    assert filtered.complete
     assert [filtered.row(i).recipient for i in range(len(filtered))] == \
         ["bob@y.org", "carol@y.org"]
 
@@ -188,3 +197,122 @@ def test_a_row_shown_before_its_start_line_is_indexed_is_not_kept_stale(
     list(scan)
     i = len(index) - 1
     assert index.key(i) != early_key and index.row(i).recipient == "late@x.org"
+
+
+def _detail_of(text: str):
+    row = delivery(f"{stamp(T0)} delivery 1: failure: {logsafe(text)}".encode())
+    return row
+
+
+def test_only_the_last_line_is_the_detail_line() -> None:
+    forged = "route=evil local=6.6.6.6 remote=6.6.6.6:25 tls=TLSv1.3 auth=PLAIN"
+    # The stock qmail-remote ends its report with a newline; a reply can hold "/".
+    stock = _detail_of(f"6.6.6.6 does not like recipient.\nRemote host said: 550 x/{forged}\n")
+    assert (stock.route, stock.detail) == ("?", False)
+    real = _detail_of(f"Remote host said: 550 {forged}\nroute=route2 local=127.0.0.2 "
+                      "remote=127.0.0.20:465 tls=none auth=none")
+    assert (real.route, real.local, real.tls) == ("route2", "127.0.0.2", "none")
+    assert real.lines == (f"Remote host said: 550 {forged}",)
+
+
+def test_an_expired_report_keeps_its_detail_line() -> None:
+    from qconsole.logformat import EXPIRED
+
+    text = ("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n"
+            "route=route4 local=127.0.0.4 remote=127.0.0.40:25 tls=none auth=none"
+            + EXPIRED + "\n")  # qmail-send appends its sentence right after the report
+    row = _detail_of(text)
+    assert (row.route, row.auth, row.expired) == ("route4", "none", True)
+    assert row.lines[-1] == EXPIRED
+
+
+def test_a_slash_in_a_reply_is_not_a_line_break() -> None:
+    row = _detail_of("Remote host said: 550 see https://example.com/why and/or 5.7.1\n"
+                     "route=r local=- remote=- tls=none auth=none")
+    assert row.lines == ("Remote host said: 550 see https://example.com/why and/or 5.7.1",)
+
+
+def test_filter_language_errors_are_said() -> None:
+    import pytest
+
+    from qconsole.logquery import QueryError
+
+    for bad, said in (("result:maybe", "write one of"), ("/(/", "not a regular"),
+                      ("msg:abc", "digits"), ("route:", "needs a value")):
+        with pytest.raises(QueryError, match=said):
+            parse_query(bad)
+    assert [str(t) for t in parse_query('-route:R1 "a b" /x y/ rcpt:*@x.org').terms] == \
+        ["-route:r1", "a b", "/x y/", "to:*@x.org"]
+
+
+RECIPIENTS = ("ann@x.org", "bob@y.org", "cy@x.org")
+TEXTS = (OK_TEXT, "Sorry (#4.4.1)\nroute=relay local=127.0.0.3 remote=- tls=none auth=none",
+         "127.0.0.9 does not like recipient.\nRemote host said: 550 no_such user\n"
+         "route=relay local=127.0.0.2 remote=127.0.0.9:25 tls=TLSv1.2 auth=LOGIN",
+         "stock reply/\n")
+QUERIES = ("x.org", "route:relay", "-route:relay", "ip:127.0.0.2", "result:deferral",
+           "to:x.org", "from:b.org", "msg:3", "/ANN|bob/", "/no.such/", "no such",
+           "-x.org result:success", "tls:tlsv1.*", "remote:127.0.0.9", "bounce",
+           "route:relay -to:bob@y.org", "garbage")
+
+
+@given(st.lists(st.tuples(st.sampled_from(RECIPIENTS), st.sampled_from(
+    ("success", "deferral", "failure"))), min_size=1, max_size=12),
+       st.sampled_from(QUERIES), st.integers(200, 2000), st.randoms())
+def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
+        tmp_path_factory, deliveries, query, block, rnd) -> None:
+    """The oracle: every row of the index, its lines joined, tested one by one."""
+    from qconsole import logsearch
+    from qconsole.logquery import Lines
+    from qconsole.logsearch import STATUS_NAMES
+
+    log = tmp_path_factory.mktemp("search") / "current"
+    lines: list[str] = []
+    held: list[list[str]] = []  # deliveries under way, to end in any order
+    for n, (rcpt, status) in enumerate(deliveries, 1):
+        message = delivery_lines(T0 + n, n, n, rcpt, status, rnd.choice(TEXTS))
+        if status == "failure" and rnd.random() < 0.5:  # qmail-send: before "end msg"
+            message.insert(-1, f"{stamp(T0 + n)} bounce msg {n} qp 9")
+        lines += message[:3]
+        held.append(message[3:])
+        while held and rnd.random() < 0.5:
+            lines += held.pop(rnd.randrange(len(held)))
+        if rnd.random() < 0.2:
+            lines.append("garbage line for bob")
+    for tail in held:
+        lines += tail
+    write(log, lines)
+    index = LogIndex(LogSource(log))
+    list(index.scan_history())
+    q = parse_query(query)
+    read = index.source.read_line
+    expected = []
+    for i in range(len(index)):
+        rows, j = index.locate(i)
+        row_lines = Lines(read(rows.result[j]),
+                          read(rows.start[j]) if rows.start[j] >= 0 else None,
+                          read(rows.info[j]) if rows.info[j] >= 0 else None,
+                          STATUS_NAMES[rows.status[j]])
+        if q.matches(row_lines) and (rows.status[j] != RAW or q.driver is not None):
+            expected.append(rows.result[j])
+    old = logsearch.BLOCK
+    logsearch.BLOCK = block  # lines of one delivery in different blocks
+    try:
+        search = _search(index, query)
+    finally:
+        logsearch.BLOCK = old
+    found = [search.locate(i)[0].result[search.locate(i)[1]] for i in range(len(search))]
+    assert found == expected
+
+
+@given(st.text(alphabet=st.sampled_from('ab:/-*"\\ .@^$()[]|route:ip:msg:1'), max_size=40))
+def test_any_filter_text_parses_or_says_why(text: str) -> None:
+    from qconsole.logquery import QueryError
+
+    try:
+        query = parse_query(text)
+    except QueryError as exc:
+        assert str(exc)
+        return
+    for term in query.terms:  # what the search looks for is what a line must hold
+        assert term.regex is not None or all(p == p.lower() for p in term.patterns)

@@ -1,0 +1,269 @@
+"""The logs view's filter language, as pure functions.
+
+A filter is terms separated by spaces, all of which must hold (``"..."`` quotes a
+term with spaces):
+
+- ``text``: the row's log lines contain it, in any case, ``_`` and space alike
+  (qmail-send writes the spaces of a report as ``_``);
+- ``/regex/``: a Python regular expression searched in the raw log lines; in any
+  case unless it holds an upper-case letter (smart case);
+- ``field:value``: ``route:``, ``ip:`` (the local IP), ``remote:``, ``tls:``,
+  ``auth:`` (from the detail line), ``result:`` (success, deferral, failure,
+  bounce, raw; a prefix will do), ``to:`` and ``from:`` (an address, or a domain
+  alone), ``msg:`` (qmail's message number). A value is compared exactly (any case);
+  ``*`` is a wildcard;
+- ``-term``: the term must not hold.
+
+Each term knows the bytes that any line it matches must contain (``patterns``, in
+the *normalised* form: lower case, ``_`` as space), so the search can look for them
+in large blocks of the raw file and only look closer at the few rows that hold them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import NamedTuple
+
+from qconsole.logformat import (
+    E_BOUNCE,
+    E_INFO,
+    E_MSG,
+    E_RCPT,
+    E_SENDER,
+    E_STATUS,
+    E_TEXT,
+    E_TRIPLE,
+    detail_of,
+    event,
+)
+
+_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = b"abcdefghijklmnopqrstuvwxyz"
+NORMAL = bytes.maketrans(_UPPER + b"_", _LOWER + b" ")  # plain text and fields
+LOWER = bytes.maketrans(_UPPER, _LOWER)  # smart-case regexes
+RESULTS = ("success", "deferral", "failure", "bounce", "raw")
+DETAIL_FIELDS = ("route", "ip", "remote", "tls", "auth")
+FIELDS = (*DETAIL_FIELDS, "result", "to", "from", "msg")
+ALIASES = {"local": "ip", "status": "result", "rcpt": "to", "sender": "from"}
+
+
+class QueryError(ValueError):
+    """The filter cannot be read; the text says why."""
+
+
+class Lines(NamedTuple):
+    """A row's raw log lines (start and info None when not known) and its status."""
+
+    result: bytes
+    start: bytes | None
+    info: bytes | None
+    status: str
+
+
+def normal(data: bytes) -> bytes:
+    """Bytes in the normalised form the plain-text terms compare."""
+    return data.translate(NORMAL)
+
+
+def _value_matches(pattern: str, value: str) -> bool:
+    value = value.lower()
+    if "*" in pattern:
+        return fnmatch.fnmatchcase(value, pattern)
+    return value == pattern
+
+
+def _literal(pattern: str) -> bytes | None:
+    """The longest run without ``*`` (at least 3 bytes), or None."""
+    best = max(pattern.split("*"), key=len)
+    return best.encode() if len(best) >= 3 else None
+
+
+class Term:
+    """One term of a filter."""
+
+    def __init__(self, field: str, value: str, negate: bool = False) -> None:
+        self.field = field  # "text", "regex" or one of FIELDS
+        self.value = value
+        self.negate = negate
+        self.regex: re.Pattern[bytes] | None = None
+        self.lowered = False  # the regex runs on lower-cased bytes (smart case)
+        self.patterns: tuple[bytes, ...] = ()
+        if field == "text":
+            self.patterns = (normal(value.encode()),)
+        elif field == "regex":
+            self.lowered = not any(c.isupper() for c in value)
+            try:
+                self.regex = re.compile(value.encode(), re.MULTILINE)
+            except re.error as exc:
+                raise QueryError(f"/{value}/ is not a regular expression: {exc}") from None
+        else:
+            self.value = value.lower()
+            self.patterns = self._field_patterns()
+
+    def _field_patterns(self) -> tuple[bytes, ...]:
+        v, glob = self.value, "*" in self.value
+        if self.field == "result":
+            names = [r for r in RESULTS if r.startswith(v)]
+            if not v or not names:
+                raise QueryError(f"result:{v}: write one of {', '.join(RESULTS)}")
+            self.value = names[0] if len(names) == 1 else v
+            if len(names) > 1:
+                raise QueryError(f"result:{v} is ambiguous: {', '.join(names)}")
+            return {"bounce": (b"bounce",), "raw": ()}.get(
+                names[0], (f": {names[0]}:".encode(),))
+        if not v:
+            raise QueryError(f"{self.field}: needs a value, e.g. {self.field}:x")
+        if glob:
+            literal = _literal(v)
+            return (literal,) if literal else ()
+        b = v.encode()
+        if self.field == "route":
+            return (b"route=" + b + b" local=",)
+        if self.field == "ip":
+            return (b" local=" + b + b" remote=",)
+        if self.field == "remote":
+            return (b" remote=" + b,)
+        if self.field == "tls":
+            return (b" tls=" + b + b" auth=",)
+        if self.field == "auth":
+            return (b" auth=" + b,)
+        if self.field in ("to", "from"):
+            return (b if b"@" in b else b"@" + b,)
+        if self.field == "msg":
+            if not v.isdigit():
+                raise QueryError(f"msg:{v}: a message number is digits")
+            return (b"msg " + b, b"bounce/" + b)
+        raise AssertionError(self.field)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The joined lines (``start``, ``info``) the term reads besides the result."""
+        return {"text": ("start", "info"), "regex": ("start", "info"), "to": ("start",),
+                "from": ("info",), "msg": ("start", "info")}.get(self.field, ())
+
+    @property
+    def line_exact(self) -> bool:
+        """A hit of the pattern in a row's line decides the term (no closer look)."""
+        return self.field in ("text", "regex")
+
+    def holds(self, lines: Lines) -> bool:
+        """Whether the term (before negation) holds for a row."""
+        f = self.field
+        if f == "text":
+            needle = self.patterns[0]
+            return any(line is not None and needle in normal(line) for line in lines[:3])
+        if f == "regex":
+            assert self.regex is not None
+            return any(line is not None and self.regex.search(
+                line.translate(LOWER) if self.lowered else line) is not None
+                for line in lines[:3])
+        if f == "result":
+            return lines.status == self.value
+        if f in DETAIL_FIELDS:
+            return self._detail_holds(lines.result)
+        if f == "to":
+            return self._address_holds(_group(lines.start, E_MSG, E_RCPT))
+        if f == "from":
+            sender = _group(lines.info, E_INFO, E_SENDER)
+            return sender is not None and self._address_holds(sender or "<>")
+        if f == "msg":
+            return self.value in (_group(lines.start, E_MSG, E_MSG),
+                                  _group(lines.info, E_INFO, E_INFO),
+                                  _group(lines.result, E_BOUNCE, E_BOUNCE),
+                                  _group(lines.result, E_TRIPLE, E_TRIPLE))
+        raise AssertionError(f)
+
+    def _detail_holds(self, result: bytes) -> bool:
+        m = event(result)
+        if m is None or m[E_STATUS] is None:
+            return False
+        detail = detail_of(m[E_TEXT].decode("utf-8", "replace"))[0]
+        if detail is None:
+            return False
+        if self.field == "remote":
+            address = detail.remote.rsplit(":", 1)[0].strip("[]")
+            return (_value_matches(self.value, detail.remote)
+                    or _value_matches(self.value.strip("[]"), address))
+        value = {"route": detail.route, "ip": detail.local, "tls": detail.tls,
+                 "auth": detail.auth}[self.field]
+        return _value_matches(self.value, value)
+
+    def _address_holds(self, address: str | None) -> bool:
+        if address is None:
+            return False
+        if "@" not in self.value and "*" not in self.value:
+            return address.rpartition("@")[2].lower() == self.value
+        return _value_matches(self.value, address)
+
+    def __str__(self) -> str:
+        body = (f"/{self.value}/" if self.field == "regex" else self.value
+                if self.field == "text" else f"{self.field}:{self.value}")
+        return ("-" if self.negate else "") + body
+
+
+def _group(line: bytes | None, present: int, wanted: int) -> str | None:
+    """Group ``wanted`` of the line's event when group ``present`` matched."""
+    if line is None:
+        return None
+    m = event(line)
+    if m is None or m[present] is None:
+        return None
+    return m[wanted].decode("utf-8", "replace")
+
+
+class Query:
+    """A parsed filter: every term must hold."""
+
+    def __init__(self, text: str, terms: list[Term]) -> None:
+        self.text = text
+        self.terms = terms
+
+    @property
+    def driver(self) -> Term | None:
+        """The term whose patterns the search looks for in the file: the positive term
+        with the longest literal pattern, else a regex (None: every row is looked at)."""
+        def rank(t: Term) -> int:
+            return min(len(p) for p in t.patterns) if t.patterns else 0
+
+        candidates = [t for t in self.terms if not t.negate and (t.patterns or t.regex)]
+        return max(candidates, key=rank, default=None)
+
+    @property
+    def decided_by_hit(self) -> bool:
+        """A hit of the driver decides the row: one term, matched line by line."""
+        return len(self.terms) == 1 and self.terms[0].line_exact
+
+    def matches(self, lines: Lines) -> bool:
+        """Whether every term holds for the row."""
+        return all(t.holds(lines) != t.negate for t in self.terms)
+
+    def __str__(self) -> str:
+        return " ".join(str(t) for t in self.terms)
+
+
+def parse_query(text: str) -> Query:
+    """Read a filter (see the module's documentation); QueryError when it cannot."""
+    terms: list[Term] = []
+    for m in _TOKEN.finditer(text):
+        negate, body = bool(m["neg"]) and len(m[0]) > 1, m["body"]
+        if m["regex"] is not None:
+            terms.append(Term("regex", m["regex"], negate))
+            continue
+        name, sep, value = body.partition(":")
+        name = ALIASES.get(name.lower(), name.lower())
+        if sep and name in FIELDS:
+            terms.append(Term(name, _unquote(value), negate))
+        elif body:
+            terms.append(Term("text", _unquote(body), negate))
+    return Query(text, terms)
+
+
+# A term: an optional "-", then /regex/ (with \/ inside), or a word that may hold a
+# "quoted part with spaces" (e.g. "mailbox full" or to:"x@y").
+_TOKEN = re.compile(r'''(?P<neg>-?)(?:/(?P<regex>(?:\\.|[^/\\])*)/(?=\s|$)'''
+                    r'''|(?P<body>(?:"[^"]*"?|[^\s"])+))''')
+
+
+def _unquote(text: str) -> str:
+    return text.replace('"', "")

@@ -1,0 +1,28 @@
+"""The console's tables: a DataTable with the keys operators expect in every table
+(``j``/``k``, ``g``/``G``, Home/End to the first and last row)."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+
+class Table(DataTable):
+    """A row-cursor table with vi and Home/End keys."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g,home", "first_row", "First", show=False),
+        Binding("G,end", "last_row", "Last", show=False),
+    ]
+
+    def action_first_row(self) -> None:
+        """To the first row."""
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        """To the last row."""
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
