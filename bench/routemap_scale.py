@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qremote.cache import fingerprint, write_cache
-from qremote.config import load_config
-from qremote.planner import select
+from qremote.control.cache import fingerprint, write_cache
+from qremote.control.config import load_config
+from qremote.planning.planner import select
 
 RULES, ROUTES, ROUNDS = 100_000, 10_000, 7
 

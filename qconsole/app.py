@@ -40,10 +40,10 @@ from qconsole.safe_text import printable
 from qconsole.simulate_view import SimulateView
 from qconsole.tcpto_view import TcptoView
 from qconsole.worker_view import WorkerView
-from qremote.check import check
-from qremote.config import FILES, Config, load_config
-from qremote.tcpto import FILE as TCPTO_FILE
-from qremote.tcpto import Memory
+from qremote.control.check import check
+from qremote.control.config import FILES, Config, load_config
+from qremote.delivery.tcpto import FILE as TCPTO_FILE
+from qremote.delivery.tcpto import Memory
 
 WATCH_SECONDS = 2.0
 
@@ -258,7 +258,7 @@ class QConsole(App[None]):
     def reload_config(self, saved: bool = False) -> None:
         """Read the control files again and show them; after a save, recompile
         routes.cache as ``qremote check`` does."""
-        from qremote.cache import fingerprint
+        from qremote.control.cache import fingerprint
 
         before = fingerprint(self.home / "control")
         self.config = load_config(self.home)
@@ -318,7 +318,7 @@ class QConsole(App[None]):
 
     @work(thread=True, exclusive=True, group="cache")
     def _compile_cache(self, config: Config, before: list | None) -> None:
-        from qremote.cache import compile_cache
+        from qremote.control.cache import compile_cache
 
         try:
             written = compile_cache(config, before)
@@ -406,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             shutil.rmtree(home.parent, ignore_errors=True)  # the temporary home
         return 0
-    from qremote.config import qmail_home
+    from qremote.control.config import qmail_home
 
     home = qmail_home(args.qmail_home)
     if not (home / "control").is_dir() and log is None:

@@ -19,9 +19,9 @@ from qconsole.findings_panel import FindingsPanel
 from qconsole.form_screen import Field, FormScreen
 from qconsole.safe_text import plain
 from qconsole.table import Table
-from qremote.config import Config
-from qremote.controlfile import Line
-from qremote.findings import Finding
+from qremote.control.config import Config
+from qremote.control.controlfile import Line
+from qremote.control.findings import Finding
 
 EDIT_ACTIONS = {"add", "edit", "duplicate", "delete", "move_up", "move_down",
                 "clear_one", "clear_all"}

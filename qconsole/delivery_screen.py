@@ -31,7 +31,7 @@ from qconsole.logformat import (
 )
 from qconsole.logindex import LogIndex, Rows
 from qconsole.safe_text import printable
-from qremote.config import Config
+from qremote.control.config import Config
 
 AFTER_LIMIT = 4 << 20  # how far after a failure its bounce line is looked for
 
@@ -47,7 +47,7 @@ def attempts(line: str) -> list[str] | None:
 def current_answer(config: Config, row: Delivery) -> tuple[str, str | None, int | None]:
     """What the current configuration does with the row's sender and recipient domain:
     (a sentence, the route name or None, the routemap line or None)."""
-    from qremote.planner import select
+    from qremote.planning.planner import select
 
     if not row.recipient or "@" not in row.recipient:
         return "recipient unknown (its starting line is not in the log)", None, None

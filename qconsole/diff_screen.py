@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from qconsole.editing import Edit
-from qremote.controlwrite import ConflictError, mask_diff
+from qremote.control.controlwrite import ConflictError, mask_diff
 
 
 def diff_text(diff: str) -> Text:

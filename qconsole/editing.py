@@ -1,21 +1,21 @@
 """A pending edit of one control file: the changed lines, their findings, the save.
 
 The console never rewrites a whole file: an edit is a line replaced, inserted,
-deleted or swapped on a copy of the :class:`~qremote.controlfile.ControlFile` as it
+deleted or swapped on a copy of the :class:`~qremote.control.controlfile.ControlFile` as it
 was read, so every other byte stays as the operator left it. The edited files are
 checked with ``qremote check``'s own functions before anything is written, and
-:func:`qremote.controlwrite.save` refuses when the file changed on disk meanwhile.
+:func:`qremote.control.controlwrite.save` refuses when the file changed on disk meanwhile.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from qremote.check import check
-from qremote.config import Config, build_config
-from qremote.controlfile import ControlFile
-from qremote.controlwrite import diff, save
-from qremote.findings import Finding
+from qremote.control.check import check
+from qremote.control.config import Config, build_config
+from qremote.control.controlfile import ControlFile
+from qremote.control.controlwrite import diff, save
+from qremote.control.findings import Finding
 
 
 class Edit:

@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from qconsole import theme
 from qconsole.safe_text import printable
-from qremote.findings import Finding
+from qremote.control.findings import Finding
 
 
 class FindingsPanel(Static):

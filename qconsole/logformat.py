@@ -19,7 +19,7 @@ import time
 from typing import NamedTuple
 
 from qconsole.safe_text import printable
-from qremote.report import Detail, parse_detail
+from qremote.delivery.report import Detail, parse_detail
 
 TAI64_UNIX = (1 << 62) + 10  # tai64nlocal's epoch: TAI64 label of 1970-01-01 UTC
 _MONTHS = {m: i for i, m in enumerate(

@@ -13,8 +13,8 @@ from qconsole.control_view import BAD, ControlView
 from qconsole.editing import Edit, content_neighbour
 from qconsole.form_screen import Field
 from qconsole.safe_text import plain
-from qremote.findings import Finding
-from qremote.routemap import Rule, format_rule, rule_from_fields
+from qremote.control.findings import Finding
+from qremote.control.routemap import Rule, format_rule, rule_from_fields
 
 
 class RoutemapView(ControlView):

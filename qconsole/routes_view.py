@@ -18,7 +18,7 @@ from qconsole.control_view import BAD, ControlView
 from qconsole.editing import Edit
 from qconsole.form_screen import Field
 from qconsole.safe_text import plain
-from qremote.routes import TLS_POLICIES, Route, format_route, route_from_fields
+from qremote.control.routes import TLS_POLICIES, Route, format_route, route_from_fields
 
 MODE = {"single": "", "failover": "failover", "roundrobin": "rr"}
 COLUMNS = ("Name", "Local IPs", "Mode", "Remotes", "Mode", "AUTH user", "Password", "TLS")

@@ -14,7 +14,7 @@ from pathlib import Path
 from qconsole.app import QConsole
 from qconsole.demo import make_demo_home
 from qconsole.demo_live import LiveDemo
-from qremote.tcpto import Memory
+from qremote.delivery.tcpto import Memory
 
 SIZE = (120, 40)
 

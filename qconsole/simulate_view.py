@@ -20,8 +20,8 @@ from textual.widgets import Button, Checkbox, Input, ProgressBar, Static
 
 from qconsole import theme
 from qconsole.safe_text import plain
-from qremote.config import Config
-from qremote.simulate import bad_recipients, null_sender, simulate, to_dict, to_text
+from qremote.control.config import Config
+from qremote.planning.simulate import bad_recipients, null_sender, simulate, to_dict, to_text
 
 PROBE_READ_TIMEOUT = 10.0  # seconds a probe waits for each reply (not timeoutremote)
 
@@ -142,14 +142,14 @@ class SimulateView(Vertical):
               probing: bool = False) -> None:
         lookup = None
         if use_dns:
-            from qremote.dns import DnsLookup
+            from qremote.planning.dns import DnsLookup
 
             lookup = DnsLookup(self.config.dnsservers)
         config = self.config
         plans = simulate(config, sender, recipients, lookup)
         probes = None
         if probing:
-            from qremote.probe import probe
+            from qremote.planning.probe import probe
 
             def progress(done: int, total: int, result: dict[str, Any] | None) -> None:
                 if generation != self.generation:

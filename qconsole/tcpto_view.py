@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Static
 from qconsole.confirm_screen import ConfirmScreen
 from qconsole.control_view import refuse_read_only
 from qconsole.table import Table
-from qremote.tcpto import EXPIRY, FILE, Key, Memory
+from qremote.delivery.tcpto import EXPIRY, FILE, Key, Memory
 
 
 class TcptoView(Vertical):

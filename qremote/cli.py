@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _home(args: argparse.Namespace):
-    from qremote.config import qmail_home
+    from qremote.control.config import qmail_home
 
     return qmail_home(getattr(args, "qmail_home", None))
 
@@ -103,7 +103,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def _pair(words: list[str]) -> tuple[str, str, int] | str:
     """LOCAL REMOTE PORT as the failover memory keys it, or the reason it is not one."""
-    from qremote.addresses import parse_ip
+    from qremote.control.addresses import parse_ip
     from qremote.errors import LineError
 
     local, remote, port = words
@@ -132,7 +132,7 @@ def cmd_tcpto(args: argparse.Namespace) -> int:
     """List or clear the failover memory."""
     import time
 
-    from qremote.tcpto import Memory
+    from qremote.delivery.tcpto import Memory
 
     memory = Memory.for_home(_home(args))
     name = f"qremote {args.command}"
@@ -236,15 +236,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Print every finding; exit 1 when there is at least one error."""
-    from qremote.check import check, user_findings
-    from qremote.config import finding_order, load_config
+    from qremote.control.check import check, user_findings
+    from qremote.control.config import finding_order, load_config
 
     home = _home(args)
     problem = _control_dir_problem(home)
     if problem:
         print(f"control/: error: {problem}", flush=True)
         return 1
-    from qremote.cache import compile_cache, fingerprint
+    from qremote.control.cache import compile_cache, fingerprint
 
     before = fingerprint(home / "control")
     config = load_config(home)
@@ -264,8 +264,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Plan each delivery and print it; exit 1 when a delivery has no plan."""
-    from qremote.config import load_config
-    from qremote.simulate import (
+    from qremote.control.config import load_config
+    from qremote.planning.simulate import (
         bad_recipients,
         memory_of,
         null_sender,
@@ -285,13 +285,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(finding.format(), file=sys.stderr)
     lookup = None
     if not args.no_dns:
-        from qremote.dns import DnsLookup
+        from qremote.planning.dns import DnsLookup
 
         lookup = DnsLookup(config.dnsservers)
     plans = simulate(config, sender, args.recipients, lookup)
     probes = None
     if args.probe:
-        from qremote.probe import probe
+        from qremote.planning.probe import probe
 
         probes = probe(config, plans, lookup)
     marked = memory_of(config)

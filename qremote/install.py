@@ -25,10 +25,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from qremote.delivery.tcpto import FILE as MEMORY_FILE
 from qremote.errors import QremoteError
 from qremote.qmailuser import DEFAULT_USER, QmailUser, can_become, lookup, privileges
 from qremote.selftest import HOME_LINE, PASSED
-from qremote.tcpto import FILE as MEMORY_FILE
 
 MARKER = "# qremote wrapper"
 TMP_NAME = ".qmail-remote.qremote-new"

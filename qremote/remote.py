@@ -14,8 +14,8 @@ import sys
 def run(argv: list[str] | list[bytes], message: bytes | int, home: str | None = None,
         ) -> bytes:
     """The reports for one delivery, as bytes (the engine in a form tests can call)."""
-    from qremote.config import qmail_home
-    from qremote.engine import Engine
+    from qremote.control.config import qmail_home
+    from qremote.delivery.engine import Engine
 
     return Engine(qmail_home(home)).deliver(argv, message)
 

@@ -56,8 +56,8 @@ def checks() -> list[tuple[bool, str]]:
     try:
         import ssl
 
-        import qremote.deliver
-        import qremote.dns
+        import qremote.delivery.deliver
+        import qremote.planning.dns
 
         out.append((True, f"the delivery modules import ({ssl.OPENSSL_VERSION})"))
     except Exception as exc:
@@ -76,7 +76,7 @@ def checks() -> list[tuple[bool, str]]:
 
 
 def _home_checks(home: Path, who: str) -> list[tuple[bool, str]]:
-    from qremote.config import FILES, load_config
+    from qremote.control.config import FILES, load_config
     from qremote.qmailuser import blocked_dir, explain, group_name, read_fix, unreadable
 
     group = group_name(os.getgid())
@@ -107,7 +107,7 @@ def _home_checks(home: Path, who: str) -> list[tuple[bool, str]]:
         out.append((False, f"control files have errors, every delivery would defer: "
                            f"{errors[0].format()}{more}; run qremote check and fix them"))
     elif not config.errors:
-        from qremote.planner import plan
+        from qremote.planning.planner import plan
 
         p = plan(config, DRY_HOST, "", [f"postmaster@{DRY_HOST}"], None)
         if p.error:
@@ -132,8 +132,8 @@ def _home_checks(home: Path, who: str) -> list[tuple[bool, str]]:
 
 
 def _memory_check(home: Path, who: str) -> tuple[bool, str]:
+    from qremote.delivery.tcpto import FILE
     from qremote.qmailuser import explain
-    from qremote.tcpto import FILE
 
     path = home / FILE
     try:

@@ -130,7 +130,7 @@ FORGED = "route=evil local=6.6.6.6 remote=6.6.6.6:25 tls=TLSv1.3 auth=PLAIN"
 def test_a_reply_cannot_forge_the_detail_line(make_home: MakeHome, dot: str) -> None:
     """CONTRACT section 4: "the console reads the detail line from there: only the
     last line counts, so a remote's reply text cannot forge it." But
-    ``qremote.report.parse_detail`` (used by the console's log view and its counters)
+    ``qremote.delivery.report.parse_detail`` (used by the console's log view and its counters)
     takes the FIRST ``route=... auth=...`` anywhere in the text, so a server whose
     reply to the dot holds a detail line makes the console show route ``evil``,
     TLSv1.3 and AUTH PLAIN for a plaintext delivery of route r1 (a second line of a
@@ -138,7 +138,7 @@ def test_a_reply_cannot_forge_the_detail_line(make_home: MakeHome, dot: str) -> 
     parse only the last line of the report (the last ``/``-separated part of
     qmail-send's log line)."""
     from qconsole.logformat import delivery, logsafe
-    from qremote.report import parse_detail
+    from qremote.delivery.report import parse_detail
 
     with ScriptedSmtp(dot=dot.encode()) as server:
         home = route_home(make_home, f"127.0.0.1:{server.port}")
@@ -360,7 +360,7 @@ def test_a_cache_with_a_valid_checksum_but_nonsense_content_is_not_trusted(
     VERSION, a hand-made file). Right: ``read_cache`` checks the types and ranges it
     loads (or rebuilds each Route through the parsers) and falls back to the text
     files, which deliver."""
-    from qremote.cache import CACHE_NAME, MAGIC, _seal
+    from qremote.control.cache import CACHE_NAME, MAGIC, _seal
 
     with ScriptedSmtp() as server:
         home = route_home(make_home, f"127.0.0.1:{server.port}")

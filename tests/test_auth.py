@@ -36,9 +36,9 @@ def _authenticate_against(replies: list[bytes], offered: str) -> tuple[str, list
     import socket
     import threading
 
-    from qremote.routes import parse_route
-    from qremote.session import authenticate
-    from qremote.smtp import AttemptError, Client
+    from qremote.control.routes import parse_route
+    from qremote.delivery.session import authenticate
+    from qremote.delivery.smtp import AttemptError, Client
 
     ours, theirs = socket.socketpair()
     heard: list[bytes] = []

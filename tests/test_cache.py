@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from qremote.config import load_config
-from qremote.planner import select
+from qremote.control.config import load_config
+from qremote.planning.planner import select
 from tests.conftest import run_cli
 
 ROUTES = "a;127.0.0.2&127.0.0.3;mx&relay.example.net:587;u;p;tls=encrypt\nb;;;;\n"
@@ -66,8 +66,9 @@ def test_cache_holds_helo_names_so_deliveries_need_no_dns(make_home, dns_server)
     dns_server.stop()  # from now on any DNS query would time out
     code = (
         "import sys, time; from pathlib import Path\n"
-        "from qremote.config import load_config; from qremote.helo import helo_name\n"
-        "from qremote.dns import DnsLookup\n"
+        "from qremote.control.config import load_config\n"
+        "from qremote.planning.helo import helo_name\n"
+        "from qremote.planning.dns import DnsLookup\n"
         "c = load_config(Path(sys.argv[1]), use_cache=True); t = time.monotonic()\n"
         "names = [helo_name(c, ip, DnsLookup(c.dnsservers)) for ip in\n"
         "         ('192.0.2.7', '192.0.2.8', '127.0.0.2')]\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from qconsole.demo import make_demo_home
-from qremote.check import check
-from qremote.config import load_config
+from qremote.control.check import check
+from qremote.control.config import load_config
 from tests.conftest import DEMO_HOME, run_cli
 
 LINE = re.compile(r"^control/[a-z]+:\d+: (error|warning): .+$")

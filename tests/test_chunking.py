@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qremote.engine import Engine
-from qremote.message import encode
+from qremote.delivery.engine import Engine
+from qremote.delivery.message import encode
 from tests.support.delivery import deliver, detail, reports
 from tests.support.scripted import DROP, ScriptedSmtp
 

@@ -156,7 +156,7 @@ def snapshot_log() -> Path:
 def test_snapshot(snap_compare, view: str, monkeypatch) -> None:
     import time
 
-    from qremote.tcpto import Memory
+    from qremote.delivery.tcpto import Memory
 
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()

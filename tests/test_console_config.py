@@ -12,9 +12,9 @@ from textual.widgets import DataTable, Static
 
 from qconsole.app import QConsole
 from qconsole.form_screen import FormScreen
-from qremote.check import check
-from qremote.config import load_config
-from qremote.routes import parse_route
+from qremote.control.check import check
+from qremote.control.config import load_config
+from qremote.control.routes import parse_route
 from tests.test_console_edit import ROUTEMAP, ROUTES, _home
 
 SIZE = (120, 40)

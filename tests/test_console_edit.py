@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from qconsole.app import QConsole
 from qconsole.diff_screen import DiffScreen
 from qconsole.form_screen import FormScreen
-from qremote.cache import read_cache
+from qremote.control.cache import read_cache
 
 SIZE = (120, 40)
 ROUTES = (b"# routes of the relay\r\n"

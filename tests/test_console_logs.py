@@ -12,7 +12,7 @@ from qconsole.app import QConsole
 from qconsole.demo import make_demo_home
 from qconsole.log_table import LogTable
 from qconsole.logs_view import LogsView
-from qremote.tcpto import Memory
+from qremote.delivery.tcpto import Memory
 from tests.conftest import run_cli
 from tests.test_logs import OK_TEXT, delivery_lines, write
 

@@ -17,7 +17,7 @@ from qconsole.form_screen import FormScreen
 from qconsole.log_table import LogTable
 from qconsole.logs_view import LogsView
 from qconsole.simulate_view import SimulateView
-from qremote.tcpto import Memory
+from qremote.delivery.tcpto import Memory
 from tests.test_console import screen_text
 from tests.test_console_edit import ROUTEMAP, ROUTES, _home
 from tests.test_logs import delivery_lines, stamp, write
@@ -133,7 +133,7 @@ def test_a_held_ctrl_s_does_not_save_the_diff_it_opened(make_home) -> None:
     """The form's OK (ctrl+s) opens the diff; the same key still held (auto-repeat)
     must not save it: only a ctrl+s after a pause does."""
     from qconsole.editing import Edit
-    from qremote.config import load_config
+    from qremote.control.config import load_config
 
     home = _home(make_home)
     screen = DiffScreen(Edit(load_config(home), "routes", "test").replace(3, None))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qremote.config import build_config
-from qremote.controlfile import MAX_LINE, ControlFile
-from qremote.routemap import parse_routemap
-from qremote.routes import parse_routes
-from qremote.settings import parse_dnsservers, parse_outgoing_ip, parse_seconds, parse_text
-from qremote.smtproutes import parse_smtproutes
+from qremote.control.config import build_config
+from qremote.control.controlfile import MAX_LINE, ControlFile
+from qremote.control.routemap import parse_routemap
+from qremote.control.routes import parse_routes
+from qremote.control.settings import parse_dnsservers, parse_outgoing_ip, parse_seconds, parse_text
+from qremote.control.smtproutes import parse_smtproutes
 
 # Bytes that often make lines: separators, list operators, digits, CR, LF, '#'.
 line_bytes = st.binary(max_size=400) | st.lists(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from qremote.controlfile import ControlFile
-from qremote.controlwrite import ConflictError, diff, save
-from qremote.routes import format_route, parse_route
+from qremote.control.controlfile import ControlFile
+from qremote.control.controlwrite import ConflictError, diff, save
+from qremote.control.routes import format_route, parse_route
 
 ORIGINAL = (b"# routes of example.org\r\n\r\nroute1;;;;\r\n"
             b"route2;1.1.1.1;2.2.2.2:465;admin;123456\r\n# trailing comment, no newline")

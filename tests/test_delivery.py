@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qremote.tcpto import Memory
+from qremote.delivery.tcpto import Memory
 from tests.conftest import dnsservers_file
 from tests.support.delivery import FullBacklog, deliver, deliver_process, detail
 from tests.support.smtpsink import ScriptedServer, Sink, free_port, tls_contexts
@@ -270,7 +270,8 @@ def test_a_relay_delivery_imports_nothing_it_does_not_need(make_home, sink: Sink
             " sys.argv[1])\n"
             "print(out[:1] if out.startswith(b'r') else out)\n"
             "heavy = ('dns', 'ssl', 'smtplib', 'email', 'dataclasses', 'textual', 'rich',\n"
-            "         'qconsole', 'qremote.check', 'qremote.simulate', 'qremote.probe')\n"
+            "         'qconsole', 'qremote.control.check', 'qremote.planning.simulate',\n"
+            "         'qremote.planning.probe')\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
             "             or m.startswith(heavy)))\n")
     done = subprocess.run([sys.executable, "-I", "-c", code, str(home)], cwd=REPO,

@@ -93,9 +93,9 @@ def test_stall_in_the_middle_of_data_is_bounded(make_home) -> None:
 
 
 def test_engine_is_reusable_as_a_library(make_home) -> None:
-    from qremote.config import load_config
-    from qremote.deliver import deliver as engine
-    from qremote.tcpto import Memory
+    from qremote.control.config import load_config
+    from qremote.delivery.deliver import deliver as engine
+    from qremote.delivery.tcpto import Memory
 
     sink = Sink().start()
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qremote.envelope import needs_quoting, unsendable, wire
-from qremote.report import Detail, Outcome
-from qremote.smtp import reply_code, safe_text
+from qremote.delivery.envelope import needs_quoting, unsendable, wire
+from qremote.delivery.report import Detail, Outcome
+from qremote.delivery.smtp import reply_code, safe_text
 
 
 def test_quoting_as_qmail_quote() -> None:

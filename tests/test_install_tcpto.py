@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from qremote.planner import Attempt, apply_memory
-from qremote.tcpto import EXPIRY, FILE, MAX_ENTRIES, Memory
+from qremote.delivery.tcpto import EXPIRY, FILE, MAX_ENTRIES, Memory
+from qremote.planning.planner import Attempt, apply_memory
 from tests.conftest import REPO, run_cli
 from tests.support.delivery import reports
 from tests.support.smtpsink import Sink
@@ -100,7 +100,7 @@ def test_memory_is_bounded_expires_and_orders(tmp_path: Path) -> None:
 
 def test_memory_with_concurrent_writers(tmp_path: Path) -> None:
     path = tmp_path / "tcpto"
-    code = ("import sys; from pathlib import Path; from qremote.tcpto import Memory; "
+    code = ("import sys; from pathlib import Path; from qremote.delivery.tcpto import Memory; "
             "m = Memory(Path(sys.argv[1]));"
             "[m.record(('127.0.0.%s' % sys.argv[2], '2001:db8::%d' % i, 25)) for i in range(3)]")
     procs = [subprocess.Popen([sys.executable, "-I", "-c", code, str(path), str(n)],

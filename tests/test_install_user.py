@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from qremote.delivery.tcpto import FILE as MEMORY
 from qremote.install import is_wrapper
 from qremote.qmailuser import QmailUser
-from qremote.tcpto import FILE as MEMORY
 from tests.support.delivery import detail, reports
 from tests.support.smtpsink import Sink
 from tests.support.users import qremote_cli, run_as_user

@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qremote.message import CHUNK, SMALL, BodyEncoder, Message, encode
+from qremote.delivery.message import CHUNK, SMALL, BodyEncoder, Message, encode
 
 # Bytes that matter to the conversion, and a few that do not.
 body_bytes = st.lists(st.sampled_from([b"\r", b"\n", b".", b"a", b"\xff", b"\r\n"]),

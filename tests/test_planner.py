@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from qremote.config import load_config
-from qremote.dns import DnsLookup
-from qremote.planner import plan
+from qremote.control.config import load_config
+from qremote.planning.dns import DnsLookup
+from qremote.planning.planner import plan
 from tests.conftest import dnsservers_file
 from tests.support.dnsserver import DnsServer
 

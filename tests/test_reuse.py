@@ -6,8 +6,8 @@ import socket
 import threading
 from pathlib import Path
 
-from qremote.connections import Pool
-from qremote.engine import Engine
+from qremote.delivery.connections import Pool
+from qremote.delivery.engine import Engine
 from tests.support.delivery import detail, reports
 from tests.support.smtpsink import Sink
 
@@ -142,8 +142,8 @@ def test_a_cached_connection_dead_at_rset_is_replaced(make_home) -> None:
 def test_pool_limits_are_enforced() -> None:
     """Idle time, lifetime and messages: an excluded connection gets QUIT and is
     closed; a peer that said anything (here EOF) is never reused."""
-    from qremote.connections import Cached, Key
-    from qremote.smtp import Client
+    from qremote.delivery.connections import Cached, Key
+    from qremote.delivery.smtp import Client
 
     now = [0.0]
     pool = Pool(idle=2, lifetime=5, messages=3, clock=lambda: now[0])

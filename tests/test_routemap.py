@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qremote.controlfile import ControlFile
+from qremote.control.controlfile import ControlFile
+from qremote.control.routemap import Rule, format_rule, parse_routemap, parse_rule, rule_from_fields
 from qremote.errors import FieldError, LineError
-from qremote.routemap import Rule, format_rule, parse_routemap, parse_rule, rule_from_fields
 
 SEED = b"domaine1.com;*;route1\n*;domaine2.com;route2\ndomaine1.com;domaine2.com;route3\n" \
        b"*;*;route4\n"

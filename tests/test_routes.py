@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qremote.control.routes import Remote, Route, format_route, parse_route, route_from_fields
 from qremote.errors import FieldError, LineError
-from qremote.routes import Remote, Route, format_route, parse_route, route_from_fields
 
 
 def test_seed_examples() -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from qremote.cache import compile_cache, fingerprint
-from qremote.config import load_config
-from qremote.controlwrite import save
+from qremote.control.cache import compile_cache, fingerprint
+from qremote.control.config import load_config
+from qremote.control.controlwrite import save
 from tests.conftest import DEMO_HOME, REPO, run_cli
 from tests.support.delivery import deliver
 
@@ -66,8 +66,8 @@ def test_a_password_never_shows_in_simulate_or_check(make_home) -> None:
 
 
 def test_masking_a_routes_diff() -> None:
-    from qremote.controlwrite import mask_diff
-    from qremote.routes import MASK, mask_password
+    from qremote.control.controlwrite import mask_diff
+    from qremote.control.routes import MASK, mask_password
 
     assert mask_password("r;;;u;pw;tls=verify\r\n") == f"r;;;u;{MASK};tls=verify\r\n"
     assert mask_password("r;;;u;p;w;tls=none\n") == f"r;;;u;{MASK}\n"

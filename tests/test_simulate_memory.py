@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qremote.tcpto import Memory
+from qremote.delivery.tcpto import Memory
 from tests.conftest import run_cli
 from tests.support.delivery import deliver, detail
 from tests.support.smtpsink import Sink

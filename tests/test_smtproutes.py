@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from qremote.controlfile import ControlFile
-from qremote.routes import Remote
-from qremote.smtproutes import parse_smtproutes
+from qremote.control.controlfile import ControlFile
+from qremote.control.routes import Remote
+from qremote.control.smtproutes import parse_smtproutes
 
 FILE = b"""example.com:relay.example.net
 .example.com:sub-relay.example.net:2525

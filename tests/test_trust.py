@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from qremote.config import load_config
-from qremote.dns import DnsLookup
-from qremote.mx import AMBIGUOUS_MX
-from qremote.planner import plan
+from qremote.control.config import load_config
+from qremote.planning.dns import DnsLookup
+from qremote.planning.mx import AMBIGUOUS_MX
+from qremote.planning.planner import plan
 from tests.conftest import REPO, dnsservers_file, run_cli
 from tests.support.delivery import deliver, deliver_process, detail, reports
 from tests.support.smtpsink import Sink, tls_contexts

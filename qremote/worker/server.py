@@ -53,7 +53,7 @@ _STOP = 0  # written into the wakeup pipe by stop(); signals write their number
 
 
 class DeliveryEngine(Protocol):
-    """What the worker needs from the delivery engine (:class:`qremote.engine.Engine`)."""
+    """What the worker needs from the delivery engine (:class:`qremote.delivery.engine.Engine`)."""
 
     def deliver(self, argv: Sequence[bytes], message: int,
                 progress: Callable[[str], None] | None = None) -> bytes: ...
@@ -196,7 +196,7 @@ class Server:
         self.socket_path = Path(os.path.abspath(socket_path or
                                                 protocol.default_socket(self.home)))
         if engine is None:
-            from qremote.engine import Engine
+            from qremote.delivery.engine import Engine
 
             engine = Engine(self.home, warm=True)
         self.engine = engine
@@ -285,7 +285,8 @@ class Server:
         """Import what deliveries use now, not in the first delivery."""
         import importlib
 
-        for name in ("qremote.deliver", "qremote.dns", "qremote.tcpto", "qremote.helo",
+        for name in ("qremote.delivery.deliver", "qremote.planning.dns",
+                     "qremote.delivery.tcpto", "qremote.planning.helo",
                      "ssl", "hmac", "base64", "dns.resolver", "dns.reversename",
                      "dns.exception", "dns.name"):
             try:

@@ -37,7 +37,7 @@ from qremote.errors import QremoteError
 STAGES = ("accepted", "acked", "delivering", "reporting")
 
 if TYPE_CHECKING:
-    from qremote.connections import Pool
+    from qremote.delivery.connections import Pool
 
 
 class WorkerUnavailable(QremoteError):

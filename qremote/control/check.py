@@ -15,9 +15,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from qremote.config import Config, finding_order
-from qremote.findings import Finding
-from qremote.hostaddrs import is_local_address
+from qremote.control.config import Config, finding_order
+from qremote.control.findings import Finding
+from qremote.planning.hostaddrs import is_local_address
 
 
 def routemap_warnings(config: Config) -> list[Finding]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from qremote.addresses import parse_endpoint
-from qremote.controlfile import ControlFile
+from qremote.control.addresses import parse_endpoint
+from qremote.control.controlfile import ControlFile
+from qremote.control.findings import Finding
+from qremote.control.routes import Remote
 from qremote.errors import LineError
-from qremote.findings import Finding
-from qremote.routes import Remote
 
 
 class SmtpRoute(NamedTuple):

@@ -1,4 +1,4 @@
-"""DNS through dnspython: the real :class:`~qremote.mx.Lookup`.
+"""DNS through dnspython: the real :class:`~qremote.planning.mx.Lookup`.
 
 dnspython is imported on first use only, so a delivery whose route needs no DNS
 never pays for it. Servers come from ``control/dnsservers`` when given, else from

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from qremote.smtp import Client
+from qremote.delivery.smtp import Client
 
 IDLE = 2.0  # Postfix: smtp_connection_cache_time_limit
 LIFETIME = 300.0  # Postfix: smtp_connection_reuse_time_limit

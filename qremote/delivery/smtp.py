@@ -1,7 +1,7 @@
 """A small blocking SMTP client on a socket: connect from a local IP, replies, TLS.
 
 Only the protocol mechanics live here; what a reply means for the delivery is decided
-in :mod:`qremote.session`. ``ssl`` is imported only when TLS is used.
+in :mod:`qremote.delivery.session`. ``ssl`` is imported only when TLS is used.
 
 Timeouts are qmail's: ``timeoutremote`` bounds each read and each write of at most
 :data:`WRITE_CHUNK` bytes, never a whole message, so a slow but steady server

@@ -1,7 +1,7 @@
 """The planner: which route a delivery takes, and the ordered connection attempts.
 
 One planner for qmail-remote, ``qremote simulate`` and the console. It is pure: DNS
-comes in through a :class:`~qremote.mx.Lookup` and chance (round robin, equal MX
+comes in through a :class:`~qremote.planning.mx.Lookup` and chance (round robin, equal MX
 preferences) through a :class:`random.Random`, so tests can pin both.
 
 Order (CONTRACT section 3): for each remote group in turn, for each local IP in turn,
@@ -15,11 +15,11 @@ import random
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
-from qremote.addresses import is_ipv6, parse_ip, sender_domain
-from qremote.config import Config
+from qremote.control.addresses import is_ipv6, parse_ip, sender_domain
+from qremote.control.config import Config
+from qremote.control.routes import Mode, Remote, Route, TlsPolicy
 from qremote.errors import DnsError, LineError
-from qremote.mx import Lookup, drop_me, mx_hosts
-from qremote.routes import Mode, Remote, Route, TlsPolicy
+from qremote.planning.mx import Lookup, drop_me, mx_hosts
 
 MX = Remote("mx")
 

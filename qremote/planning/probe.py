@@ -1,6 +1,6 @@
 """``qremote simulate --probe``: for each planned attempt, connect, EHLO, STARTTLS and
 AUTH as a delivery would, then QUIT. No mail is sent and the failover memory is left
-alone. The same :func:`~qremote.session.negotiate` as deliveries, so what a probe
+alone. The same :func:`~qremote.delivery.session.negotiate` as deliveries, so what a probe
 reports is what a delivery would meet.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from qremote.config import Config
-from qremote.helo import helo_name
-from qremote.message import Message
-from qremote.mx import Lookup
-from qremote.planner import Attempt, Plan
-from qremote.session import Job, negotiate
-from qremote.smtp import AttemptError, Client, ConnectionDied, connect
+from qremote.control.config import Config
+from qremote.delivery.message import Message
+from qremote.delivery.session import Job, negotiate
+from qremote.delivery.smtp import AttemptError, Client, ConnectionDied, connect
+from qremote.planning.helo import helo_name
+from qremote.planning.mx import Lookup
+from qremote.planning.planner import Attempt, Plan
 
 
 def probe_attempt(config: Config, p: Plan, a: Attempt, helo: str,

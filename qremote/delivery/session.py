@@ -1,8 +1,8 @@
 """One attempt's SMTP dialogue, and what each reply means for the delivery.
 
-Before ``MAIL FROM`` every failure raises :class:`~qremote.smtp.AttemptError` (the
+Before ``MAIL FROM`` every failure raises :class:`~qremote.delivery.smtp.AttemptError` (the
 next attempt follows). From ``MAIL FROM`` on, the server's replies decide and the
-result is an :class:`~qremote.report.Outcome` with qmail's phrases. Where the server
+result is an :class:`~qremote.delivery.report.Outcome` with qmail's phrases. Where the server
 offers PIPELINING, ``MAIL``, every ``RCPT`` and ``DATA`` go in one write and their
 replies are read in order: the same reports as one command at a time, fewer round
 trips.
@@ -14,12 +14,19 @@ import base64
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from qremote import report
-from qremote.envelope import wire
-from qremote.message import Message
-from qremote.report import Detail, Outcome
-from qremote.routes import Route, TlsPolicy
-from qremote.smtp import AttemptError, Client, ConnectionDied, Reply, parse_ehlo, tls_context
+from qremote.control.routes import Route, TlsPolicy
+from qremote.delivery import report
+from qremote.delivery.envelope import wire
+from qremote.delivery.message import Message
+from qremote.delivery.report import Detail, Outcome
+from qremote.delivery.smtp import (
+    AttemptError,
+    Client,
+    ConnectionDied,
+    Reply,
+    parse_ehlo,
+    tls_context,
+)
 
 # Preference order; PLAIN and LOGIN send the password itself, so only inside TLS.
 MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")

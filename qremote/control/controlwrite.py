@@ -1,6 +1,6 @@
 """Saving an edited control file safely (the console's save, and any tool's).
 
-The edit is made on a :class:`~qremote.controlfile.ControlFile` (only the changed lines
+The edit is made on a :class:`~qremote.control.controlfile.ControlFile` (only the changed lines
 differ); :func:`save` then refuses when the file on disk is no longer the one that was
 read (another operator's edit is never lost), keeps the previous file as ``NAME.bak``,
 and replaces the file atomically (temporary file, fsync, rename, directory fsync) with
@@ -34,7 +34,7 @@ def mask_diff(name: str, text: str) -> str:
     PASS field of each ``routes`` line on both sides. Other files are unchanged."""
     if name != "routes":
         return text
-    from qremote.routes import mask_password
+    from qremote.control.routes import mask_password
 
     out = []
     for line in text.splitlines(keepends=True):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from qremote.addresses import parse_domain
-from qremote.controlfile import ControlFile
+from qremote.control.addresses import parse_domain
+from qremote.control.controlfile import ControlFile
+from qremote.control.findings import Finding
 from qremote.errors import FieldError, LineError
-from qremote.findings import Finding
 
 ANY = "*"
 NULL_SENDER = "<>"

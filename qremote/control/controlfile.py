@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import NamedTuple, TypeVar
 
+from qremote.control.findings import Finding
 from qremote.errors import LineError
-from qremote.findings import Finding
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ threads: the parsed configuration is then kept, and read again only when a contr
 file changes (size, mtime or inode), so a long-lived process never delivers with a
 stale configuration and never needs a restart; DNS answers are kept for their TTL
 (dnspython's cache), TLS contexts are made once, and open connections are kept for
-later deliveries (:class:`~qremote.connections.Pool`).
+later deliveries (:class:`~qremote.delivery.connections.Pool`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qremote.config import FILES, Config, load_config
-from qremote.report import Outcome
+from qremote.control.config import FILES, Config, load_config
+from qremote.delivery.report import Outcome
 
 if TYPE_CHECKING:
-    from qremote.connections import Pool
+    from qremote.delivery.connections import Pool
 
 Stamp = tuple[tuple[str, int, int, int], ...]
 
@@ -51,7 +51,7 @@ class Engine:
         self.home = home
         self.pool: Pool | None = None
         if warm:
-            from qremote.connections import Pool
+            from qremote.delivery.connections import Pool
 
             self.pool = Pool()
         self._resolver: Any = None  # warm: one resolver and its cache for every lookup
@@ -77,7 +77,7 @@ class Engine:
         minute."""
         import time
 
-        from qremote import ipme
+        from qremote.planning import ipme
 
         now = time.monotonic()
         with self._lock:
@@ -98,10 +98,10 @@ class Engine:
         if not (self.home / "control").is_dir():
             return Outcome(letter="Z", text=f"qmail home {self.home} has no control "
                                              "directory; set QMAIL_HOME. (#4.3.0)\n").encode()
-        from qremote.deliver import deliver
-        from qremote.dns import DnsLookup
-        from qremote.message import Message, MessageError
-        from qremote.tcpto import Memory
+        from qremote.delivery.deliver import deliver
+        from qremote.delivery.message import Message, MessageError
+        from qremote.delivery.tcpto import Memory
+        from qremote.planning.dns import DnsLookup
 
         try:
             source = Message(data=message) if isinstance(message, bytes) else \

@@ -1,11 +1,11 @@
 """``qremote simulate``: group recipients into deliveries, plan each, and print.
 
-The plans come from :mod:`qremote.planner`, the same planner qmail-remote uses; this
+The plans come from :mod:`qremote.planning.planner`, the same planner qmail-remote uses; this
 module only groups (as qmail-rspawn would: one delivery per recipient domain) and
 renders, as text in the spirit of ``exim -bt`` or as the contract's JSON.
 
 The failover memory (``queue/lock/qremote-tcpto``) is applied as qmail-remote applies
-it (:func:`~qremote.planner.apply_memory`): a skipped attempt is shown as skipped and
+it (:func:`~qremote.planning.planner.apply_memory`): a skipped attempt is shown as skipped and
 when its connect timed out, and when every attempt is marked they are shown in the
 order they are then tried, oldest failure first.
 """
@@ -17,13 +17,13 @@ import random
 import time
 from typing import Any
 
-from qremote.config import Config
-from qremote.helo import helo_name
-from qremote.mx import Lookup
-from qremote.planner import Attempt, Plan, apply_memory, plan
-from qremote.routes import Route
-from qremote.session import CLEAR_OK, MECHANISMS
-from qremote.tcpto import Key, Memory, key
+from qremote.control.config import Config
+from qremote.control.routes import Route
+from qremote.delivery.session import CLEAR_OK, MECHANISMS
+from qremote.delivery.tcpto import Key, Memory, key
+from qremote.planning.helo import helo_name
+from qremote.planning.mx import Lookup
+from qremote.planning.planner import Attempt, Plan, apply_memory, plan
 
 AUTH_MECHANISMS = (" > ".join(MECHANISMS) + " (in the clear only "
                    + ", ".join(sorted(CLEAR_OK)) + ")")
@@ -55,7 +55,7 @@ def simulate(config: Config, sender: str, recipients: list[str], lookup: Lookup 
              rng: random.Random | None = None) -> list[Plan]:
     """One plan per recipient domain; with DNS, an MX that is this host is dropped as
     qmail-remote drops it."""
-    from qremote.ipme import addresses
+    from qremote.planning.ipme import addresses
 
     rng = rng or random.Random()
     return [plan(config, host, sender, rcpts, lookup, rng, me=addresses)

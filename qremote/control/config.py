@@ -14,12 +14,12 @@ import socket
 import stat
 from pathlib import Path
 
-from qremote import settings
-from qremote.controlfile import ControlFile
-from qremote.findings import Finding
-from qremote.routemap import RouteMap, parse_routemap
-from qremote.routes import RoutesFile, parse_routes
-from qremote.smtproutes import SmtpRoutes, parse_smtproutes
+from qremote.control import settings
+from qremote.control.controlfile import ControlFile
+from qremote.control.findings import Finding
+from qremote.control.routemap import RouteMap, parse_routemap
+from qremote.control.routes import RoutesFile, parse_routes
+from qremote.control.smtproutes import SmtpRoutes, parse_smtproutes
 
 DEFAULT_HOME = "/var/qmail"
 FILES = ("me", "helohost", "timeoutconnect", "timeoutremote", "smtproutes",
@@ -130,7 +130,7 @@ def _load(home: Path, use_cache: bool) -> Config:
     findings: list[Finding] = []
     cached = None
     if use_cache:
-        from qremote.cache import read_cache
+        from qremote.control.cache import read_cache
 
         cached = read_cache(home)
     for name in FILES:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Literal, NamedTuple
 
-from qremote.addresses import parse_endpoint, parse_ip
-from qremote.controlfile import ControlFile
+from qremote.control.addresses import parse_endpoint, parse_ip
+from qremote.control.controlfile import ControlFile
+from qremote.control.findings import Finding
 from qremote.errors import FieldError, LineError
-from qremote.findings import Finding
 
 Mode = Literal["single", "failover", "roundrobin"]
 TlsPolicy = Literal["none", "may", "encrypt", "verify"]

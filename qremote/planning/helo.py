@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from qremote.config import Config
-from qremote.mx import Lookup
+from qremote.control.config import Config
+from qremote.planning.mx import Lookup
 
 
 def helo_name(config: Config, local_ip: str | None, lookup: Lookup | None) -> str:

@@ -15,7 +15,7 @@ from qremote.errors import DnsError
 
 
 class Lookup(Protocol):
-    """What the planner needs from DNS; :class:`qremote.dns.DnsLookup` is the real one."""
+    """What the planner needs from DNS; :class:`qremote.planning.dns.DnsLookup` is the real one."""
 
     def mx(self, domain: str) -> list[tuple[int, str]] | None:
         """MX records as (preference, host); None when the domain has none.

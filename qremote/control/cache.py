@@ -18,12 +18,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qremote.controlfile import ControlFile
-from qremote.routemap import RouteMap
-from qremote.routes import Remote, Route, RoutesFile
+from qremote.control.controlfile import ControlFile
+from qremote.control.routemap import RouteMap
+from qremote.control.routes import Remote, Route, RoutesFile
 
 if TYPE_CHECKING:
-    from qremote.config import Config
+    from qremote.control.config import Config
 
 CACHE_NAME = "routes.cache"
 VERSION = 3
@@ -85,7 +85,7 @@ def read_cache(home: Path,
                ) -> tuple[RoutesFile, RouteMap, dict[str, str | None]] | None:
     """The cached routes and routemap index, or None when absent, stale or unreadable."""
     control = home / "control"
-    from qremote.config import read_regular
+    from qremote.control.config import read_regular
 
     try:
         data = read_regular(control / CACHE_NAME)
@@ -120,8 +120,8 @@ _MODES = ("single", "failover", "roundrobin")
 def _valid_route(r: Route) -> bool:
     """What the parser would have given: a checksum proves the bytes are the writer's,
     not that the writer (another version, a hand-made file) was right."""
-    from qremote.addresses import parse_ip
-    from qremote.routes import TLS_POLICIES
+    from qremote.control.addresses import parse_ip
+    from qremote.control.routes import TLS_POLICIES
 
     if not (type(r.name) is str and r.name and type(r.user) is str
             and type(r.password) is str and type(r.line) is int
@@ -179,7 +179,7 @@ def lookup_helo_names(ips: list[str], servers: list[tuple[str, int]],
     import ipaddress
     from concurrent.futures import ThreadPoolExecutor
 
-    from qremote.dns import DnsLookup
+    from qremote.planning.dns import DnsLookup
 
     wanted = [ip for ip in ips if not ipaddress.ip_address(ip).is_loopback]
     if not wanted:

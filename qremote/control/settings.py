@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from qremote.addresses import parse_endpoint, parse_ip
-from qremote.controlfile import ControlFile, Line
+from qremote.control.addresses import parse_endpoint, parse_ip
+from qremote.control.controlfile import ControlFile, Line
+from qremote.control.findings import Finding
 from qremote.errors import LineError
-from qremote.findings import Finding
 
 TIMEOUT_CONNECT = 60
 TIMEOUT_REMOTE = 1200

@@ -10,21 +10,21 @@ import random
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
-from qremote import report
-from qremote.config import Config
-from qremote.envelope import unsendable
-from qremote.helo import helo_name
-from qremote.message import Message
-from qremote.mx import Lookup
-from qremote.planner import Attempt, apply_memory, plan
-from qremote.report import Detail, Outcome
-from qremote.session import Job, StaleConnection, negotiate, transaction
-from qremote.smtp import AttemptError, Client, ConnectionDied, connect
-from qremote.tcpto import Memory
-from qremote.tcpto import key as key_of
+from qremote.control.config import Config
+from qremote.delivery import report
+from qremote.delivery.envelope import unsendable
+from qremote.delivery.message import Message
+from qremote.delivery.report import Detail, Outcome
+from qremote.delivery.session import Job, StaleConnection, negotiate, transaction
+from qremote.delivery.smtp import AttemptError, Client, ConnectionDied, connect
+from qremote.delivery.tcpto import Memory
+from qremote.delivery.tcpto import key as key_of
+from qremote.planning.helo import helo_name
+from qremote.planning.mx import Lookup
+from qremote.planning.planner import Attempt, apply_memory, plan
 
 if TYPE_CHECKING:  # the pool only exists in the worker: not imported by qmail-remote
-    from qremote.connections import Cached, Key, Pool
+    from qremote.delivery.connections import Cached, Key, Pool
 
 
 Progress = Callable[[str], None]
@@ -40,7 +40,7 @@ def _quit(client: Client) -> None:
 
 
 def _key(a: Attempt, job: Job, plain_only: bool) -> Key:
-    from qremote.connections import Key
+    from qremote.delivery.connections import Key
 
     route = job.route
     return Key(a.local_ip, a.address or "", a.port, a.implicit_tls, job.tls, a.server_name,
@@ -52,7 +52,7 @@ def _reuse(pool: Pool, key: Key, a: Attempt, job: Job, route_name: str,
            progress: Progress | None) -> Outcome | None:
     """The delivery on a cached connection for ``key``, or None when there is none
     alive (a stale one is closed and the next tried: nothing was sent on it)."""
-    from qremote.connections import farewell
+    from qremote.delivery.connections import farewell
 
     while (cached := pool.take(key)) is not None:
         detail = Detail(route_name, cached.local, a.target,
@@ -76,7 +76,7 @@ def _reuse(pool: Pool, key: Key, a: Attempt, job: Job, route_name: str,
 
 
 def _release(pool: Pool, key: Key, cached: Cached) -> None:
-    from qremote.connections import farewell
+    from qremote.delivery.connections import farewell
 
     if cached.client.alive and cached.client.reusable:
         pool.give(key, cached)
@@ -121,7 +121,7 @@ def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
         detail = Detail(route_name, local, a.target, client.tls_version or "none", mech)
         outcome = transaction(client, job, a.address, ehlo, detail, progress=progress)
         if pool is not None:
-            from qremote.connections import Cached
+            from qremote.delivery.connections import Cached
 
             pool.created += 1
             _release(pool, key, Cached(client, ehlo, mech, local, pool.clock()))
