@@ -178,3 +178,36 @@ def test_pool_limits_are_enforced() -> None:
     pool.give(key, c)
     peer.close()  # the server went away
     assert pool.take(key) is None
+
+
+def test_the_warm_engine_keeps_dns_answers(make_home, dns_server) -> None:
+    """The worker's engine shares dnspython's cache between deliveries (answers kept for
+    their TTL): the second delivery asks the DNS server nothing; a cold engine asks
+    again every time. A change of control/dnsservers starts a new cache."""
+    import os
+
+    import pytest
+
+    from tests.conftest import dnsservers_file
+
+    if os.geteuid() != 0:
+        pytest.skip("binds port 25: needs root")
+    z = dns_server.zone
+    z.add("cached.test", "MX", (10, "mx.cached.test"))
+    z.add("mx.cached.test", "A", "127.0.0.41")
+    sink = Sink(host="127.0.0.41", port=25).start()
+    try:
+        home = make_home(routes="r;127.0.0.2;mx;;\n", routemap="*;*;r\n",
+                         dnsservers=dnsservers_file(dns_server))
+        warm = Engine(home, warm=True)
+        deliver = [b"cached.test", b"a@b.org", b"x@cached.test"]
+        assert reports(warm.deliver(deliver, b"m\n"))[-1][0] == "K"
+        asked = len(z.queries)
+        assert asked >= 2  # MX, A (and perhaps a PTR)
+        assert reports(warm.deliver(deliver, b"m\n"))[-1][0] == "K"
+        assert len(z.queries) == asked
+        cold = Engine(home)
+        assert reports(cold.deliver(deliver, b"m\n"))[-1][0] == "K"
+        assert len(z.queries) > asked
+    finally:
+        sink.stop()

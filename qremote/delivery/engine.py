@@ -113,12 +113,13 @@ class Engine:
             config = self.config()
             host, sender = _text(argv[0]), _text(argv[1])
             recipients = [_text(a) for a in argv[2:]]
-            lookup = DnsLookup(config.dnsservers, resolver=self._resolver)
+            warm = self.pool is not None
+            lookup = DnsLookup(config.dnsservers, resolver=self._resolver, cached=warm)
             outcome = deliver(config, host, sender, recipients, source, lookup,
                               Memory.for_home(self.home), me=self.local_addresses,
                               pool=self.pool, progress=progress)
-            if self.pool is not None and self._resolver is None and lookup.used:
-                self._resolver = lookup.shared()
+            if warm and self._resolver is None and lookup.used:
+                self._resolver = lookup.resolver
         except MessageError as exc:
             outcome = Outcome(letter="Z", text=f"Unable to read message: {exc.strerror}. "
                                                 "(#4.3.0)\n")

@@ -18,13 +18,16 @@ PTR_LIFETIME = 3.0  # a HELO name is not worth holding a delivery longer
 
 class DnsLookup:
     """Resolver with a per-instance cache; one instance per delivery or simulation
-    (a long-lived process gives each one the same resolver: see :meth:`shared`)."""
+    (a long-lived process gives each one the same resolver, made with ``cached``: its
+    answers are then kept for their TTL by dnspython's cache)."""
 
     def __init__(self, servers: list[tuple[str, int]] | None = None,
-                 lifetime: float = LIFETIME, resolver: Any = None) -> None:
+                 lifetime: float = LIFETIME, resolver: Any = None,
+                 cached: bool = False) -> None:
         self._servers = servers or []
         self._lifetime = lifetime
         self._resolver: Any = resolver  # a long-lived process shares one (its cache)
+        self._cached = cached  # a new resolver keeps answers for their TTL
         self._cache: dict[tuple[str, str], Any] = {}
 
     def _get_resolver(self) -> Any:
@@ -44,6 +47,8 @@ class DnsLookup:
                                        "write one in control/dnsservers") from None
             res.lifetime = self._lifetime
             res.timeout = min(TIMEOUT, self._lifetime)
+            if self._cached:
+                res.cache = dns.resolver.Cache()
             self._resolver = res
         return self._resolver
 
@@ -52,15 +57,11 @@ class DnsLookup:
         """True once a resolver was made (a query was asked)."""
         return self._resolver is not None
 
-    def shared(self) -> Any:
-        """This lookup's resolver with dnspython's cache (answers kept for their TTL),
-        for a long-lived process to pass to the next lookups."""
-        import dns.resolver
-
-        res = self._get_resolver()
-        if res.cache is None:
-            res.cache = dns.resolver.Cache()
-        return res
+    @property
+    def resolver(self) -> Any:
+        """The resolver this lookup made or was given (None before the first query),
+        for a long-lived process to give to the next lookups."""
+        return self._resolver
 
     def _query(self, name: str, rdtype: str, lifetime: float | None = None) -> list[Any]:
         """Records of ``rdtype`` for ``name``; [] when none; raises DnsError."""
