@@ -131,20 +131,28 @@ class LiveDemo:
             threading.Thread(target=server.serve_forever, daemon=True).start()
             self.servers.append(server)
         if deliveries:
-            threading.Thread(target=self._run, daemon=True).start()
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
         return self
 
     def close(self) -> None:
-        """Stop delivering and close the sinks."""
+        """Stop delivering (the delivery under way ends first) and close the sinks."""
         self.stop.set()
+        thread = getattr(self, "_thread", None)
+        if thread is not None:
+            thread.join(30)
         for server in self.servers:
             server.shutdown()
             server.server_close()
 
     def _write(self, *lines: str) -> None:
-        with open(self.log, "a", encoding="utf-8") as fh:
-            for line in lines:
-                fh.write(f"{tai64n_label(time.time())} {line}\n")
+        try:
+            with open(self.log, "a", encoding="utf-8") as fh:
+                for line in lines:
+                    fh.write(f"{tai64n_label(time.time())} {line}\n")
+        except OSError:
+            if not self.stop.is_set():  # the demo's home is going away: nothing to say
+                raise
 
     def deliver_once(self, sender: str, recipients: list[str]) -> None:
         """One message: qmail-send's lines around one real qmail-remote run."""
