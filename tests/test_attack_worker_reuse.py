@@ -221,3 +221,41 @@ def test_a_same_size_edit_with_the_same_mtime_is_seen(make_home: MakeHome) -> No
     finally:
         sink.stop()
     assert [r.auth for r in sink.received] == ["olduser", "newuser"]
+
+
+def test_a_refused_rset_delivers_the_pipelined_message_twice(make_home: MakeHome) -> None:
+    """Promise: a cached connection that cannot be reused is replaced "before anything
+    of the delivery was accepted" (README, Connections kept for reuse); the worker's
+    outcome is the in-process path's (CONTRACT section 7).
+
+    Evidence: on reuse ``transaction`` sends ``RSET`` pipelined with MAIL, RCPT and, with
+    CHUNKING, ``BDAT n LAST`` and the whole message, in one write. A server that
+    answers RSET with anything but 2xx (here ``502``) still runs the commands after
+    it and accepts the message; ``_reset`` then raises ``StaleConnection`` ("nothing
+    of this delivery reached the server"), the connection is closed, and the message
+    goes again on a new connection: every message after the first on a connection is
+    delivered twice, each reported ``K`` without "Possible duplicate". In-process: one
+    copy each.
+
+    Right behaviour: one copy. Either the pipelined transaction is read to its end
+    whatever RSET said (its replies decide, as they do on a new connection), or the
+    message content is not sent before RSET's 2xx (BDAT after the RSET reply).
+
+    Fix: qremote/delivery/session.py ``_reset`` / ``transaction`` (with pipelining, a
+    non-2xx RSET other than 421 is not a stale connection: read the batch's replies
+    as usual)."""
+    from tests.support.attackworker import RsetRefuser
+
+    server = RsetRefuser()
+    try:
+        home = relay_home(make_home, server.port)
+        engine = Engine(home, warm=True)
+        letters = [message_letter(engine.deliver(ARGS, b"Subject: %d\n\nhi\n" % i))
+                   for i in range(3)]
+        assert engine.pool is not None
+        engine.pool.close_all()  # QUIT: every session ends, and stop() waits for them
+    finally:
+        server.stop()
+    assert letters == ["K", "K", "K"]
+    subjects = [b.split(b"\r\n", 1)[0].decode() for b in server.bodies]
+    assert subjects == ["Subject: 0", "Subject: 1", "Subject: 2"], subjects

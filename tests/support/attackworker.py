@@ -113,3 +113,61 @@ class ForeignListener:
     @staticmethod
     def owner(path: Path) -> int:
         return os.lstat(path).st_uid
+
+
+class RsetRefuser:
+    """A raw SMTP server offering PIPELINING and CHUNKING that answers every ``RSET``
+    with ``502`` and otherwise works: each ``BDAT`` chunk it reads is kept in
+    :attr:`bodies` (a message accepted), and answered ``250``."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.bodies: list[bytes] = []
+        self.connections = 0
+        self._threads: list[threading.Thread] = []
+        thread = threading.Thread(target=self._serve, daemon=True)
+        thread.start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._session, args=(conn,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _session(self, conn) -> None:  # type: ignore[no-untyped-def]
+        with conn:
+            reader = conn.makefile("rb")
+            conn.sendall(b"220 rset-refuser ESMTP\r\n")
+            while line := reader.readline():
+                verb = line.split()[0].upper() if line.split() else b""
+                if verb == b"EHLO":
+                    conn.sendall(b"250-rset-refuser\r\n250-PIPELINING\r\n250 CHUNKING\r\n")
+                elif verb == b"RSET":
+                    conn.sendall(b"502 5.5.1 RSET not implemented\r\n")
+                elif verb == b"BDAT":
+                    self.bodies.append(reader.read(int(line.split()[1])))
+                    conn.sendall(b"250 2.0.0 queued\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+
+    def stop(self) -> None:
+        """Stop accepting; the sessions end as their clients close."""
+        self.listener.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
