@@ -148,23 +148,30 @@ class RsetRefuser:
             self._threads.append(thread)
 
     def _session(self, conn) -> None:  # type: ignore[no-untyped-def]
-        with conn:
-            reader = conn.makefile("rb")
-            conn.sendall(b"220 rset-refuser ESMTP\r\n")
-            while line := reader.readline():
-                verb = line.split()[0].upper() if line.split() else b""
-                if verb == b"EHLO":
-                    conn.sendall(b"250-rset-refuser\r\n250-PIPELINING\r\n250 CHUNKING\r\n")
-                elif verb == b"RSET":
-                    conn.sendall(b"502 5.5.1 RSET not implemented\r\n")
-                elif verb == b"BDAT":
-                    self.bodies.append(reader.read(int(line.split()[1])))
-                    conn.sendall(b"250 2.0.0 queued\r\n")
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    return
-                else:
-                    conn.sendall(b"250 ok\r\n")
+        try:
+            self._dialogue(conn)
+        except OSError:
+            pass  # the client left (it closes a connection it deems stale)
+        finally:
+            conn.close()
+
+    def _dialogue(self, conn) -> None:  # type: ignore[no-untyped-def]
+        reader = conn.makefile("rb")
+        conn.sendall(b"220 rset-refuser ESMTP\r\n")
+        while line := reader.readline():
+            verb = line.split()[0].upper() if line.split() else b""
+            if verb == b"EHLO":
+                conn.sendall(b"250-rset-refuser\r\n250-PIPELINING\r\n250 CHUNKING\r\n")
+            elif verb == b"RSET":
+                conn.sendall(b"502 5.5.1 RSET not implemented\r\n")
+            elif verb == b"BDAT":
+                self.bodies.append(reader.read(int(line.split()[1])))
+                conn.sendall(b"250 2.0.0 queued\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"250 ok\r\n")
 
     def stop(self) -> None:
         """Stop accepting; the sessions end as their clients close."""
