@@ -48,6 +48,10 @@ def connect(path):
                 sock.connect(b"/proc/self/fd/%d/%s" % (dir_fd, name))
             finally:
                 posix.close(dir_fd)
+        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+        uid = int.from_bytes(creds[4:8], sys.byteorder)
+        if uid not in (0, posix.geteuid()):
+            raise OSError("foreign listener")
     except BaseException:
         sock.close()
         raise

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /*
  * qmail-remote HOST SENDER RECIP...: qremote's compiled client.
  *
@@ -121,6 +122,15 @@ static int connect_worker(void)
 	if (r == -1) {
 		close(fd);
 		return -1;
+	}
+	{
+		struct ucred cred;
+		socklen_t len = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1
+		    || (cred.uid != 0 && cred.uid != geteuid())) {
+			close(fd);
+			return -1;
+		}
 	}
 	return fd;
 fail:

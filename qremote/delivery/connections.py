@@ -63,7 +63,7 @@ class Cached:
 def looks_alive(client: Client) -> bool:
     """An idle SMTP connection has nothing to read: anything there (EOF, a 421 on
     timeout, TLS data) means the server is leaving it."""
-    if not client.alive:
+    if not client.alive or client.pending:  # a reply nobody asked for: out of step
         return False
     pending = getattr(client.sock, "pending", None)
     if pending is not None and pending():
@@ -97,10 +97,15 @@ class Pool:
         self.clock = clock
         self._lock = threading.Lock()
         self._idle: dict[Key, list[Cached]] = {}
-        self.created = 0
+        self.created = 0  # counted with count(): many threads
         self.reused = 0
         self.stale = 0
         self.tls_contexts: dict[bool, object] = {}  # made once, for every connection
+
+    def count(self, field: str) -> None:
+        """Add one to ``created``, ``reused`` or ``stale``."""
+        with self._lock:
+            setattr(self, field, getattr(self, field) + 1)
 
     def configure(self, idle: float, lifetime: float, messages: int) -> None:
         """New limits (the control files changed)."""

@@ -48,13 +48,14 @@ def _key(a: Attempt, job: Job, plain_only: bool) -> Key:
                plain_only)
 
 
-def _reuse(pool: Pool, key: Key, a: Attempt, job: Job, route_name: str,
+def _reuse(pool: Pool, key: Key, a: Attempt, job: Job, route_name: str, timeout: float,
            progress: Progress | None) -> Outcome | None:
     """The delivery on a cached connection for ``key``, or None when there is none
     alive (a stale one is closed and the next tried: nothing was sent on it)."""
     from qremote.delivery.connections import farewell
 
     while (cached := pool.take(key)) is not None:
+        cached.client.timeout = timeout  # timeoutremote as it is now, not when opened
         detail = Detail(route_name, cached.local, a.target,
                         cached.client.tls_version or "none", cached.mech)
         if progress is not None:
@@ -63,13 +64,15 @@ def _reuse(pool: Pool, key: Key, a: Attempt, job: Job, route_name: str,
             out = transaction(cached.client, job, a.address or "", cached.ehlo, detail,
                               reuse=True, progress=progress)
         except StaleConnection:
-            pool.stale += 1
+            pool.count("stale")
             cached.client.close()
             continue
-        except AttemptError:
+        except AttemptError as exc:
+            exc.tls = cached.client.tls_version or "none"
+            exc.local, exc.auth = cached.local, cached.mech
             farewell(cached.client)
             raise
-        pool.reused += 1
+        pool.count("reused")
         _release(pool, key, cached)
         return out
     return None
@@ -94,7 +97,7 @@ def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
         raise AttemptError(f"{a.remote} was not resolved (no DNS lookup given)")
     if pool is not None:
         key = _key(a, job, plain_only)
-        out = _reuse(pool, key, a, job, route_name, progress)
+        out = _reuse(pool, key, a, job, route_name, config.timeoutremote, progress)
         if out is not None:
             return out
     if progress is not None:
@@ -110,6 +113,7 @@ def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
     client = Client(sock, config.timeoutremote)
     local = sock.getsockname()[0]
     kept = False
+    mech = "none"
     try:
         try:
             if progress is not None:
@@ -123,7 +127,7 @@ def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
         if pool is not None:
             from qremote.delivery.connections import Cached
 
-            pool.created += 1
+            pool.count("created")
             _release(pool, key, Cached(client, ehlo, mech, local, pool.clock()))
             kept = True
         else:
@@ -131,6 +135,8 @@ def _attempt(config: Config, a: Attempt, job: Job, memory: Memory,
         return outcome
     except AttemptError as exc:
         exc.tls, exc.local = client.tls_version or exc.tls, local
+        if mech != "none":  # authenticated, then failed (SMTPUTF8, a 530 at MAIL ...)
+            exc.auth = mech
         _quit(client)
         raise
     finally:

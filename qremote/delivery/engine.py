@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,20 +24,29 @@ from qremote.delivery.report import Outcome
 if TYPE_CHECKING:
     from qremote.delivery.connections import Pool
 
-Stamp = tuple[tuple[str, int, int, int], ...]
+Stamp = tuple[tuple[str, int, int, int, int], ...]
 
 
-def control_stamp(home: Path) -> Stamp:
-    """(name, size, mtime_ns, inode) of every control file the engine reads."""
+# A file changed less than this long ago may change again within its mtime's
+# granularity (a second on some file systems) without its stamp changing: such a
+# stamp is not trusted, and the next delivery reads the files again (as git does).
+RACY_NS = 2_000_000_000
+
+
+def control_stamp(home: Path) -> tuple[Stamp, int]:
+    """(name, size, mtime_ns, ctime_ns, inode) of every control file the engine reads,
+    and the newest of those times."""
     out = []
+    newest = 0
     for name in (*FILES, "routes.cache"):
         try:
             st = os.stat(home / "control" / name)
         except OSError:
-            out.append((name, -1, -1, -1))
+            out.append((name, -1, -1, -1, -1))
         else:
-            out.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
-    return tuple(out)
+            out.append((name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+    return tuple(out), newest
 
 
 def _text(arg: str | bytes) -> str:
@@ -62,12 +72,16 @@ class Engine:
 
     def config(self) -> Config:
         """The parsed configuration, read again when a control file changed."""
-        stamp = control_stamp(self.home)
+        stamp, newest = control_stamp(self.home)
         with self._lock:
             if self._config is None or stamp != self._stamp:
+                servers = None if self._config is None else self._config.dnsservers
                 self._config = load_config(self.home, use_cache=True)
-                self._stamp = stamp
-                self._resolver = None  # dnsservers may have changed
+                if self._config.dnsservers != servers:
+                    self._resolver = None  # other DNS servers: another cache
+                # ctime changes with any write, whatever mtime says (cp -p, touch -r)
+                racy = time.time_ns() - newest < RACY_NS
+                self._stamp = None if racy else stamp
                 if self.pool is not None:
                     self.pool.configure(*self._config.reuse)
             return self._config
@@ -75,8 +89,6 @@ class Engine:
     def local_addresses(self) -> frozenset[str]:
         """This host's addresses (for "an MX that is me"), looked up at most once a
         minute."""
-        import time
-
         from qremote.planning import ipme
 
         now = time.monotonic()

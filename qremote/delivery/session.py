@@ -221,16 +221,23 @@ class StaleConnection(AttemptError):
     reply): nothing of this delivery reached the server; another connection follows."""
 
 
-def _reset(client: Client, pipelined: bytes) -> None:
-    """RSET before reusing a connection, with the next commands when pipelining."""
+def _reset(client: Client, pipelined: bytes) -> bool:
+    """RSET before reusing a connection, with the next commands when pipelining.
+
+    Raises StaleConnection when nothing else can have been taken (no reply, a 421, or
+    a refusal with nothing pipelined behind it); returns True when RSET was refused
+    but the pipelined commands went anyway: their replies must be read."""
     try:
         client.send(b"RSET\r\n" + pipelined)
         reply = client.reply()
     except ConnectionDied as exc:
         raise StaleConnection(f"cached connection lost: {exc}") from None
-    if not reply.ok:
+    if reply.ok:
+        return False
+    if reply.code == 421 or not pipelined:
         client.alive = False
         raise StaleConnection(f"cached connection refused RSET: {reply.text}")
+    return True
 
 
 def _final(out: Outcome, reply: Reply, ip: str) -> Outcome:
@@ -277,8 +284,7 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
     rcpts = [b"RCPT TO:<" + wire(r) + b">\r\n" for r in job.recipients]
     last = b"DATA\r\n" if content is None else b"BDAT %d LAST\r\n" % len(content) + content
     batch = mail + b"".join(rcpts) + last if pipelining else mail
-    if reuse:
-        _reset(client, batch if pipelining else b"")
+    rset_refused = _reset(client, batch if pipelining else b"") if reuse else False
     if progress is not None:
         progress("mail")
     sent = content is not None  # from here on, the message may have been taken
@@ -286,6 +292,16 @@ def transaction(client: Client, job: Job, ip: str, ehlo: dict[str, str],
         if not (reuse and pipelining):
             client.send(batch)
         reply = client.reply()
+    except ConnectionDied as exc:
+        if reuse and not sent:  # nothing of this message reached the server
+            raise StaleConnection(f"cached connection lost at MAIL FROM: {exc}") from None
+        return _died(out, ip, sent)
+    if reuse and (reply.code == 421 or (rset_refused and not reply.ok)):
+        # A server that ends a cached connection here (Exim's and others' limit of
+        # messages per connection) took nothing: another connection takes the message.
+        client.alive = False
+        raise StaleConnection(f"cached connection refused MAIL FROM: {reply.text}")
+    try:
         if reply.code == 530:
             # RFC 3207 / 4954: TLS or AUTH first. Ours to fix, not the sender's: the
             # attempt fails (nothing was accepted) and the next one follows.

@@ -125,6 +125,11 @@ class Client:
         self.alive = True  # False once a read or write failed
         self.reusable = True  # False once the server said it is closing (421)
 
+    @property
+    def pending(self) -> bool:
+        """Bytes already received and not read as a reply: the dialogue is out of step."""
+        return bool(self._buf)
+
     def close(self) -> None:
         """Close without waiting for anything."""
         self.alive = False

@@ -14,6 +14,7 @@ from qremote.errors import DnsError
 LIFETIME = 30.0
 TIMEOUT = 5.0
 PTR_LIFETIME = 3.0  # a HELO name is not worth holding a delivery longer
+CACHE_SIZE = 50_000  # answers a long-lived process keeps (each for its TTL)
 
 
 class DnsLookup:
@@ -47,8 +48,8 @@ class DnsLookup:
                                        "write one in control/dnsservers") from None
             res.lifetime = self._lifetime
             res.timeout = min(TIMEOUT, self._lifetime)
-            if self._cached:
-                res.cache = dns.resolver.Cache()
+            if self._cached:  # bounded: forged sender domains must not grow it for ever
+                res.cache = dns.resolver.LRUCache(CACHE_SIZE)
             self._resolver = res
         return self._resolver
 

@@ -27,6 +27,7 @@ One line a delivery goes to standard output (for multilog), written in one
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -40,6 +41,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from qremote.delivery.report import clean
 from qremote.errors import QremoteError
 from qremote.worker import protocol
 from qremote.worker.status import Delivery, Status
@@ -181,7 +183,8 @@ def _raise_fd_limit() -> None:
 
 def _stdout_line(text: str) -> None:
     try:
-        os.write(1, (text.replace("\n", " ") + "\n").encode("utf-8", "replace"))
+        # control bytes from a remote or an envelope never reach the log raw
+        os.write(1, (clean(text.replace("\n", " ")) + "\n").encode("utf-8", "replace"))
     except OSError:
         pass  # the log reader is gone: deliveries go on
 
@@ -240,8 +243,10 @@ class Server:
                     listener.bind(address)
                 finally:
                     os.umask(old)
-                os.chown(address, target.uid, target.gid)
-                os.chmod(address, 0o600)
+                # never through a symbolic link someone swapped in meanwhile
+                os.chown(address, target.uid, target.gid, follow_symlinks=False)
+                if not stat.S_ISSOCK(os.lstat(address).st_mode):
+                    raise OSError(errno.EEXIST, f"{self.socket_path} is not our socket")
             listener.listen(socket.SOMAXCONN)
             listener.setblocking(False)
         except OSError as exc:

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qremote.delivery.report import clean
 from qremote.errors import QremoteError
 
 STAGES = ("accepted", "acked", "delivering", "reporting")
@@ -226,7 +227,7 @@ def render(doc: dict) -> str:
     lines.append(f"cached connections {len(connections)}, reused {doc.get('reused', 0)}")
     for c in connections:
         lines.append("  " + "  ".join(f"{k}={v}" for k, v in c.items()))
-    return "\n".join(lines) + "\n"
+    return "\n".join(clean(line) for line in lines) + "\n"  # no terminal escapes
 
 
 def to_json(doc: dict) -> str:
