@@ -388,6 +388,42 @@ def test_check_tls_verify_fix_when_the_certificates_are_there_but_out_of_reach(
     assert "chmod" in text, text
 
 
+def test_check_without_user_finds_qmails_remote_user_by_itself(
+        qmail_user: QmailUser, public_dir: Path) -> None:
+    """Seen on a qmail whose conf-users names the remote user otherwise (here the
+    throwaway user; many packages use other names): ``qremote check`` with no ``--user``
+    warned "there is no user 'qmailr' ...; checked what root can read instead" and
+    exited 0 with routes at 600 root:root, while every delivery deferred. qmail itself
+    says who its remote user is: queue/lock/tcpto (qmail-remote's own failover memory,
+    made by qmail's install) belongs to it."""
+    home = _home(public_dir, qmail_user)
+    tcpto = home / "queue" / "lock" / "tcpto"
+    tcpto.write_bytes(b"\0" * 1024)
+    os.chown(tcpto, qmail_user.uid, qmail_user.gid)
+    _memory(home, qmail_user)
+    routes = home / "control" / "routes"
+    os.chown(routes, 0, 0)
+    routes.chmod(0o600)
+    done = run_cli("check", home=home)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "control/routes:0: error" in done.stdout, done.stdout
+
+
+def test_check_says_when_qmail_remote_is_not_qremote(qmail_user: QmailUser,
+                                                     public_dir: Path) -> None:
+    """Seen after qmail was installed again over the wrapper (``make setup check``
+    copies its own qmail-remote; ``qmail-remote.orig`` stays): ``check`` said ``0
+    error(s), 0 warning(s)`` and ``status`` showed the worker, while qmail's own
+    qmail-remote ignored routes and routemap: mail for a routed domain that has no MX
+    bounced (``Sorry, I couldn't find any host named ... (#5.1.2)``)."""
+    home = _home(public_dir, qmail_user)
+    (home / "bin" / "qmail-remote.orig").write_bytes(ORIGINAL)
+    _memory(home, qmail_user)
+    done = run_cli("check", "--user", qmail_user.name, home=home)
+    out = done.stdout + done.stderr
+    assert "qmail-remote" in out and "install" in out, out
+
+
 # -- tcpto -------------------------------------------------------------------------------
 
 
