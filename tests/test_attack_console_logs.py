@@ -179,3 +179,42 @@ def test_help_names_every_view() -> None:
     the help names the six views."""
     text = help_text().plain
     assert "1-6" in text and "Worker" in text, text
+
+
+GREYLISTED = ("127.0.0.60 does not like recipient.\nRemote host said: 451 4.7.1 greylisted, "
+              "try again later\nroute=route5 local=127.0.0.1 remote=127.0.0.60:587 "
+              "tls=TLSv1.3 auth=none")
+
+
+async def _case_reason_at_80(home: Path, log: Path) -> str:
+    app = QConsole(home, log=log, initial="logs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(pilot, app)
+        await pilot.pause()
+        assert not app.query_one("#banner").has_class("shown")  # not the banner's fault
+        return screen_text(app)
+
+
+def test_why_a_delivery_deferred_shows_at_80_columns(make_home, tmp_path: Path) -> None:
+    """At 80x24 the operator selects a deferral (the only row; the table has a dozen
+    empty lines) to see why it deferred.
+
+    Today: the reason, ``451 4.7.1 greylisted, try again later``, is nowhere on
+    screen: the Reply column is 10 columns wide (``127.0.0.6…``) and the panel under
+    the table (``max-height: 4``, a border line included) is filled by the first line,
+    wrapped (time, msg, sender → recipient, result), and the TLS/route line; the
+    reply, and the "enter: the whole story" hint, are cut.
+
+    Should: "the logs view hides [not] the one thing an operator opens it for: why a
+    delivery deferred" (issue 11), also at 80 columns: the reply is on screen (e.g.
+    the reply before the TLS line, or a panel that grows when the table has room).
+    """
+    from tests.test_console_edit import _home
+
+    log = tmp_path / "current"
+    lines = delivery_lines(time.time() - 60, 3, 1234567, "someone@partner.example.org",
+                           "deferral", GREYLISTED)
+    lines[1] = lines[1].replace("<a@b.org>", "<newsletter@shop.example.com>")
+    write(log, lines)
+    shown = asyncio.run(_case_reason_at_80(_home(make_home), log))
+    assert "greylisted" in shown, shown
