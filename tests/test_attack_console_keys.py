@@ -36,7 +36,8 @@ async def _type_in_one_read(app: QConsole, pilot, text: str) -> None:
     for key in _burst(text):
         app.post_message(key)
     await pilot.pause(0.5)
-    await pilot.pause()
+    for _ in range(5):  # what the keys opened (forms, screens) settles
+        await pilot.pause()
 
 
 # A stray typed line: the confirmation must not be given by it ---------------------
