@@ -42,6 +42,7 @@ from qconsole.tcpto_view import TcptoView
 from qconsole.worker_view import WorkerView
 from qremote.control.check import check
 from qremote.control.config import FILES, Config, load_config
+from qremote.control.findings import Finding
 from qremote.delivery.tcpto import FILE as TCPTO_FILE
 from qremote.delivery.tcpto import Memory
 
@@ -123,6 +124,7 @@ class QConsole(App[None]):
                                  else f"there is no qmail home at {home}")
         self.config: Config = load_config(home)
         self.findings = check(self.config)  # once: every view shows its share
+        self.user_findings = self._user_findings()
         self.signature = control_signature(home)
         self.changed_on_disk: list[str] = []
         self.sub_title = ("demo" if demo else printable(str(home))) + (
@@ -263,6 +265,7 @@ class QConsole(App[None]):
         before = fingerprint(self.home / "control")
         self.config = load_config(self.home)
         self.findings = check(self.config)
+        self.user_findings = self._user_findings()
         self.signature = control_signature(self.home)
         self.changed_on_disk = []
         for view in self.query(ControlView):
@@ -272,6 +275,21 @@ class QConsole(App[None]):
         self.show_banner()
         if saved and self.has_home:
             self._compile_cache(self.config, before)
+
+    def _user_findings(self) -> list[Finding]:
+        """What the user qmail-remote runs as cannot reach (``qremote check``'s user
+        findings): asked by a forked child, so only at load and reload, never on the
+        2-second watch."""
+        if not self.has_home:
+            return []
+        from qremote.control.check import user_findings
+        from qremote.qmailuser import remote_user
+
+        self.remote_user = remote_user(self.home)[0]
+        try:
+            return user_findings(self.config, self.remote_user)
+        except Exception:  # a banner is not worth a crash
+            return []
 
     def watch_control(self) -> None:
         """Notice control files changed on disk by someone else; offer to read them
@@ -303,6 +321,22 @@ class QConsole(App[None]):
                         f"error{'s' if len(errors) > 1 else ''} in {', '.join(files)} "
                         "(the views show where; qremote check lists them).",
                         style="bold")
+            kind = "error"
+        theirs = [f for f in self.user_findings if f.severity == "error"]
+        if theirs:
+            if text:
+                text.append("\n")
+            unread = sorted({f"control/{f.file}" for f in theirs
+                             if f.line == 0 and f.file in FILES})
+            others = len([f for f in theirs if not (f.line == 0 and f.file in FILES)])
+            msg = f"qmail-remote runs as {self.remote_user}"
+            if unread:
+                msg += f", which cannot read {', '.join(unread)}: every delivery defers"
+            if others:
+                msg += (f"{';' if unread else ':'} {others} {'other ' if unread else ''}"
+                        f"problem{'s' if others > 1 else ''} as that user")
+            text.append(printable(f"{msg} (qremote check says why and how to "
+                                  "fix it)."), style="bold")
             kind = "error"
         if self.changed_on_disk:
             if text:

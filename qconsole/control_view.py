@@ -129,10 +129,23 @@ class ControlView(Vertical):
         error = theme.style(self.app, "error")
         why = next((f.text for f in self.findings
                     if f.line == line.number and f.severity == "error"), "not read")
-        raw = decode(line.raw)
+        raw = self.shown_text(decode(line.raw))
         return [Text(f"line {line.number}: does not parse", style=error),
                 plain(raw if len(raw) <= width else raw[:width - 1] + "…", error),
                 plain(why, error)]
+
+    def shown_text(self, raw: str) -> str:
+        """A line as it may be shown: in ``routes``, nothing after the USER field (a line
+        that does not parse cannot tell its PASS from what follows: a ';' in a password
+        splits it), whatever ``r`` reveals."""
+        if self.NAME != "routes":
+            return raw
+        from qremote.control.routes import MASK
+
+        fields = raw.split(";")
+        if not "".join(fields[4:]).strip():
+            return raw  # no PASS, nothing after it
+        return ";".join([*fields[:4], MASK])
 
     def bad_selected(self) -> Line | None:
         """The unparsed line under the cursor, if the cursor is on one."""

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+USER_HELP = ("the user qmail-remote runs as (default: the owner of qmail's "
+             "QMAIL_HOME/queue/lock/tcpto, else qmailr)")
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--qmail-home", metavar="DIR", default=argparse.SUPPRESS,
@@ -23,15 +27,16 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Routes for qmail-remote.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chk = sub.add_parser("check", parents=[common], help="validate every control file")
-    chk.add_argument("--user", metavar="NAME", default="qmailr",
-                     help="the user qmail-remote runs as (default: qmailr): every control "
-                          "file must be readable by it")
+    chk.add_argument("--user", metavar="NAME", help=USER_HELP + ": every control file "
+                                                    "must be readable by it")
     sim = sub.add_parser("simulate", parents=[common],
                          help="dry run: which route, local IP and remote a mail would take")
     sim.add_argument("--json", action="store_true", help="print JSON")
     sim.add_argument("--no-dns", action="store_true", help="resolve nothing")
     sim.add_argument("--probe", action="store_true",
                      help="connect for each attempt (EHLO, STARTTLS, AUTH, QUIT)")
+    sim.add_argument("--user", metavar="NAME", help=USER_HELP + ": what it cannot read "
+                                                    "makes qmail-remote defer")
     sim.add_argument("sender", help="envelope sender; '' or '<>' for the null sender")
     sim.add_argument("recipients", nargs="+", metavar="recipient")
     for name, text in (("install", "replace QMAIL_HOME/bin/qmail-remote with the drop-in, "
@@ -42,8 +47,7 @@ def _parser() -> argparse.ArgumentParser:
                              + text[1:] + ".")
         cmd.add_argument("--dry-run", action="store_true", help="say what would be done")
     sub.choices["install"].add_argument(
-        "--user", metavar="NAME", default="qmailr",
-        help="the user qmail-remote runs as (default: qmailr); the self-test runs as it")
+        "--user", metavar="NAME", help=USER_HELP + "; the self-test runs as it")
     sub.choices["install"].add_argument(
         "--script", action="store_true",
         help="install the shell wrapper (Python client) even where a C compiler exists")
@@ -59,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                             help="deliver for qmail-remote from one long-lived process "
                                  "(foreground; one log line a delivery)")
     worker.add_argument("--user", metavar="USER",
-                        help="the user deliveries run as (default: qmailr when started "
-                             "as root)")
+                        help="the user deliveries run as (default when started as root: "
+                             "the owner of QMAIL_HOME/queue/lock/tcpto, else qmailr)")
     status = sub.add_parser("status", parents=[common],
                             help="what the worker is doing: deliveries in flight, counts")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -77,14 +81,27 @@ def _home(args: argparse.Namespace):
     return qmail_home(getattr(args, "qmail_home", None))
 
 
+def _user(args: argparse.Namespace, home: Path) -> tuple[str, str]:
+    """The user qmail-remote runs as, and how it was chosen: ``--user``, else the owner
+    of qmail's queue/lock/tcpto, else qmailr."""
+    if args.user:
+        return args.user, "--user"
+    from qremote.qmailuser import remote_user
+
+    return remote_user(home)
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     """Install or uninstall the wrapper."""
     from qremote.install import InstallError, install, uninstall
 
     try:
         if args.command == "install":
-            steps = install(_home(args), dry_run=args.dry_run, user=args.user,
+            user, why = _user(args, _home(args))
+            steps = install(_home(args), dry_run=args.dry_run, user=user,
                             compiled=not args.script)
+            if not args.user:
+                print(f"qmail-remote runs as {user} ({why}; --user NAME says otherwise)")
         else:
             steps = uninstall(_home(args), dry_run=args.dry_run,
                               keep_memory=args.keep_memory)
@@ -110,11 +127,16 @@ def _pair(words: list[str]) -> tuple[str, str, int] | str:
     if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         return f"port {port!r} is not a number from 1 to 65535"
     ips = []
-    for ip in (local, remote):
-        try:
-            ips.append(ip if ip == "*" else parse_ip(ip))
-        except LineError:
+    for what, ip in (("LOCAL", local), ("REMOTE", remote)):
+        if ip == "*" and what == "LOCAL":
             ips.append(ip)
+            continue
+        try:
+            ips.append(parse_ip(ip))
+        except LineError:
+            also = " (or * for a kernel-chosen local IP)" if what == "LOCAL" else ""
+            return (f"{what} {ip!r} is not an IP address{also}; give LOCAL REMOTE PORT as "
+                    "qremote tcpto lists them")
     return ips[0], ips[1], int(port)
 
 
@@ -128,14 +150,43 @@ def _tcpto_table(entries: dict[tuple[str, str, int], float], now: float) -> list
             for r in rows]
 
 
+MISSING_FIX = ("qmail-remote creates it only where its user may write in queue/lock "
+               "(qremote check says whether it can); qremote install creates it")
+
+
+def _memory_home_problem(home: Path, memory: Path) -> str | None:
+    """Why ``home`` cannot hold a failover memory at ``memory`` (no such home, no
+    queue/lock), or None (a directory this process cannot enter is said when read)."""
+    import os
+
+    for path, what in ((home, f"the qmail home {home} does not exist"),
+                       (memory.parent, f"{memory.parent} does not exist: is {home} the "
+                                       "qmail home?")):
+        try:
+            os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return f"{what} (pass --qmail-home DIR or set QMAIL_HOME)"
+        except OSError:
+            return None
+    return None
+
+
 def cmd_tcpto(args: argparse.Namespace) -> int:
     """List or clear the failover memory."""
+    import os
     import time
 
     from qremote.delivery.tcpto import Memory
 
-    memory = Memory.for_home(_home(args))
+    home = _home(args)
+    memory = Memory.for_home(home)
     name = f"qremote {args.command}"
+    assert memory.path is not None
+    where = _memory_home_problem(home, memory.path)
+    if where:
+        print(f"{name}: {where}", file=sys.stderr)
+        return 1
+    missing = not os.path.lexists(memory.path)
     if args.command == "tcpok":
         if args.pair and len(args.pair) != 3:
             print(f"{name}: give LOCAL REMOTE PORT (as qremote tcpto lists them), or "
@@ -145,6 +196,10 @@ def cmd_tcpto(args: argparse.Namespace) -> int:
         if isinstance(pair, str):
             print(f"{name}: {pair}", file=sys.stderr)
             return 2
+        if missing:
+            print(f"{name}: the failover memory ({memory.path}) is missing: nothing to "
+                  f"clear. {MISSING_FIX}", file=sys.stderr)
+            return 1 if pair is not None else 0
         try:
             gone = memory.forget(pair, strict=True)
         except OSError as exc:
@@ -169,6 +224,10 @@ def cmd_tcpto(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{name}: cannot read {memory.path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    if missing:
+        print(f"the failover memory ({memory.path}) is missing: no pair is skipped, and "
+              f"none is remembered. {MISSING_FIX}")
+        return 0
     if not entries:
         print(f"the failover memory ({memory.path}) is empty: no pair is skipped")
         return 0
@@ -177,7 +236,7 @@ def cmd_tcpto(args: argparse.Namespace) -> int:
     return 0
 
 
-def _control_dir_problem(home: Path) -> str | None:
+def _control_dir_problem(home: Path, command: str = "check") -> str | None:
     """Why ``home/control`` cannot be used by this process, or None."""
     import os
     import stat
@@ -192,8 +251,8 @@ def _control_dir_problem(home: Path) -> str | None:
 
         who = user_name(os.geteuid())
         why = explain(control, os.R_OK | os.X_OK, who) or "permission denied"
-        return (f"cannot read {control}: {why}; run qremote check as root (or as a user "
-                "who can read the control files)")
+        return (f"cannot read {control}: {why}; run qremote {command} as root (or as a "
+                "user who can read the control files)")
     if not stat.S_ISDIR(st.st_mode):
         return f"{control} is not a directory; pass --qmail-home or set QMAIL_HOME"
     return None
@@ -236,7 +295,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Print every finding; exit 1 when there is at least one error."""
-    from qremote.control.check import check, user_findings
+    from qremote.control.check import check_as, install_warnings
     from qremote.control.config import finding_order, load_config
 
     home = _home(args)
@@ -246,9 +305,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     from qremote.control.cache import compile_cache, fingerprint
 
+    user, why = _user(args, home)
     before = fingerprint(home / "control")
     config = load_config(home)
-    findings = sorted(check(config) + user_findings(config, args.user), key=finding_order)
+    findings = sorted(check_as(config, user) + install_warnings(home), key=finding_order)
     for finding in findings:
         print(finding.format())
     n_err = sum(f.severity == "error" for f in findings)
@@ -258,13 +318,29 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"qremote check: could not write control/routes.cache ({exc.strerror}); "
               "qmail-remote parses the text files instead", file=sys.stderr)
     print(f"qremote check: {n_err} error(s), {len(findings) - n_err} warning(s) "
-          f"in {home / 'control'}", file=sys.stderr)
+          f"in {home / 'control'}, {_seen_by(user, why)}", file=sys.stderr)
     return 1 if n_err else 0
 
 
+def _seen_by(user: str, why: str) -> str:
+    """Whose view check reported: the user qmail-remote runs as, or (said in a warning)
+    this process's own."""
+    import os
+
+    from qremote.qmailuser import can_become, lookup, user_name
+
+    found = lookup(user)
+    if found is not None and can_become(found):
+        return f"as seen by {user}, the user qmail-remote runs as ({why})"
+    return (f"as seen by {user_name(os.geteuid())}, not by {user}, the user qmail-remote "
+            f"runs as ({why})")
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Plan each delivery and print it; exit 1 when a delivery has no plan."""
-    from qremote.control.config import load_config
+    """Plan each delivery and print it; exit 1 when a delivery has no plan (also when
+    qmail-remote, as its user, cannot read the control files: it would defer them all)."""
+    from qremote.control.check import user_findings
+    from qremote.control.config import FILES, load_config
     from qremote.planning.simulate import (
         bad_recipients,
         memory_of,
@@ -280,9 +356,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
               "(write user@domain)", file=sys.stderr)
         return 2
     sender = null_sender(args.sender)
-    config = load_config(_home(args))
+    home = _home(args)
+    problem = _control_dir_problem(home, "simulate")
+    if problem:
+        print(f"control/: error: {problem}; qmail-remote would defer every delivery "
+              "(#4.3.0)", file=sys.stderr)
+        return 1
+    config = load_config(home)
     for finding in config.errors:
         print(finding.format(), file=sys.stderr)
+    # What qmail-remote, running as its user, cannot read makes it defer (the failover
+    # memory changes no plan: left to check).
+    user, _ = _user(args, home)
+    theirs = [f for f in user_findings(config, user) if f.severity == "error" and f.file]
+    for finding in theirs:
+        print(finding.format(), file=sys.stderr)
+    if any(f.line == 0 and f.file in FILES for f in theirs):
+        print(f"qremote simulate: qmail-remote runs as {user}, which cannot read every "
+              "control file: it would defer every delivery (#4.3.0); fix the errors above "
+              "(qremote check lists them)", file=sys.stderr)
+        return 1
     lookup = None
     if not args.no_dns:
         from qremote.planning.dns import DnsLookup

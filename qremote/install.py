@@ -143,7 +143,14 @@ class _Plan:
         # The compiled client where the system has a C compiler (qmail was built with
         # it); else the script. Decided when written: see _write_wrapper.
         self.compiler = find_compiler() if compiled else None
-        self.compiled_reason = "" if self.compiler else "no C compiler here"
+        self.compiled_reason = ("--script" if not compiled else
+                                "" if self.compiler else "no C compiler here")
+
+    def _why_script(self) -> str:
+        """Why the script and not the compiled client: asked for, or none could be built."""
+        if self.compiled_reason == "--script":
+            return "--script"
+        return f"{self.compiled_reason}: no compiled client"
 
     def describe(self, dry_run: bool) -> list[str]:
         would = "would " if dry_run else ""
@@ -174,7 +181,7 @@ class _Plan:
                          f"runs {self.python} -I -S with qremote's Python client, which "
                          "hands each delivery to qremote worker when it runs, else "
                          f"delivers in-process, with QMAIL_HOME={self.home} "
-                         f"({self.compiled_reason}: no compiled client)")
+                         f"({self._why_script()})")
         return lines
 
 
@@ -233,57 +240,94 @@ def run_self_test(wrapper: Path, user: QmailUser) -> tuple[int, str, str]:
             done.stderr.decode("utf-8", "replace"))
 
 
-def _start_paths(python: str, wrapper: Path) -> list[tuple[str, str, int]]:
-    """(what, path, need) that the user must reach for the wrapper to start."""
-    paths = [("the wrapper", str(wrapper), os.R_OK | os.X_OK),
+def library_paths() -> list[tuple[str, str, int]]:
+    """(what, path, need) of the Python files this process runs qremote from: the
+    standard library, qremote and dnspython (directories to read and enter)."""
+    import dns
+
+    import qremote
+
+    return [("Python's standard library", os.path.dirname(os.__file__), os.R_OK | os.X_OK),
+            ("qremote", os.path.dirname(qremote.__file__), os.R_OK | os.X_OK),
+            ("dnspython", os.path.dirname(dns.__file__), os.R_OK | os.X_OK)]
+
+
+def _start_paths(python: str, wrapper: Path, compiled: bool = False,
+                 ) -> list[tuple[str, str, int]]:
+    """(what, path, need) that the user must reach for the wrapper to start: a compiled
+    wrapper needs execute only (qmail's own qmail-remote is 0711), a script read too."""
+    paths = [("the wrapper", str(wrapper), os.X_OK if compiled else os.R_OK | os.X_OK),
              ("the interpreter", python, os.X_OK)]
     if os.path.realpath(python) == os.path.realpath(sys.executable):
-        import dns
-
-        import qremote
-
-        paths += [("Python's standard library", os.path.dirname(os.__file__),
-                   os.R_OK | os.X_OK),
-                  ("qremote", os.path.dirname(qremote.__file__), os.R_OK | os.X_OK),
-                  ("dnspython", os.path.dirname(dns.__file__), os.R_OK | os.X_OK)]
+        paths += library_paths()
     return paths
 
 
-def _start_problems(paths: list[tuple[str, str, int]], who: str) -> list[str]:
-    """Run as the user: why each of ``paths`` cannot be used."""
-    from qremote.qmailuser import explain
+def _start_problems(paths: list[tuple[str, str, int]], who: str) -> list[list]:
+    """Run as the user: [what, why, the directory it cannot enter or None] for each of
+    ``paths`` that it cannot use."""
+    from qremote.qmailuser import blocked_dir, explain
 
     out = []
     for what, path, need in paths:
         why = explain(path, need, who)
         if why:
-            out.append(f"{what}: {why}")
+            out.append([what, why, blocked_dir(path)])
     return out
 
 
+def venv_fix(who: str, python: str, then: str) -> str:
+    """The fix for a Python (interpreter or libraries) that ``who`` cannot reach."""
+    return (f"install qremote into a virtual environment that {who} can use, made from "
+            "a Python outside any private directory (not under /root or a home directory "
+            f"of mode 700; {python} leads to {os.path.realpath(python)}), e.g. "
+            "`/usr/bin/python3 -m venv /opt/qremote && /opt/qremote/bin/pip install "
+            f"/path/to/qremote`, then run `/opt/qremote/bin/qremote {then}`")
+
+
+def _fixes(plan: _Plan, problems: list[list]) -> list[str]:
+    """One fix a cause: a directory of the qmail home on the wrapper's way needs a
+    mode; the wrapper itself, the mode of qmail's qmail-remote; Python, a venv."""
+    from qremote.qmailuser import search_fix
+
+    group = plan.user.group_name
+    fixes = []
+    for what, _why, blocked in problems:
+        if what == "the check":
+            continue
+        if what == "the wrapper" and blocked:
+            fixes.append(search_fix(blocked, group) + f" (qmail-rspawn runs {plan.target}"
+                         f" as {plan.user.name}), then run qremote install again")
+        elif what == "the wrapper":
+            fixes.append(f"the new qmail-remote takes the mode of {plan.reference} "
+                         f"({plan.ref_mode:o}): chmod 711 {plan.reference} (qmail's "
+                         "own mode), then run qremote install again")
+        else:
+            fixes.append(venv_fix(plan.user.name, plan.python, "install"))
+    return list(dict.fromkeys(fixes))
+
+
 def _cannot_start(plan: _Plan, wrapper: Path, status: int | str, stderr: str) -> str:
-    """The message when the wrapper printed no self-test at all, with the cause and fix."""
+    """The message when the wrapper printed no self-test at all, with the cause and fix.
+    ``status``: the exit status, or why it could not be run at all (an errno's text)."""
     from qremote.qmailuser import run_as
 
     who = plan.user.name
     try:
-        problems = run_as(plan.user, _start_problems, _start_paths(plan.python, wrapper),
+        problems = run_as(plan.user, _start_problems,
+                          _start_paths(plan.python, wrapper, plan.compiler is not None),
                           who)
     except OSError as exc:
-        problems = [str(exc)]
+        problems = [["the check", str(exc), None]]
+    how = (f"exit status {status}, no output" if isinstance(status, int)
+           else f"it could not be run: {status}")
     lines = [f"the new qmail-remote cannot even start as {plan.user.describe()} "
-             f"(exit status {status}, no output): qmail would defer every delivery with "
+             f"({how}): qmail would defer every delivery with "
              "'Unable to run qmail-remote.'"]
-    lines += [f"  {p}" for p in problems]
+    lines += [f"  {what}: {why}" for what, why, _ in problems]
     if stderr.strip():
         lines.append(f"  the shell said: {stderr.strip()}")
-    base = os.path.realpath(plan.python)
-    lines.append(
-        f"Fix: install qremote into a virtual environment that {who} can use, made from "
-        "a Python outside any private directory (not under /root or a home directory "
-        f"of mode 700; {plan.python} leads to {base}), e.g. "
-        "`/usr/bin/python3 -m venv /opt/qremote && /opt/qremote/bin/pip install "
-        "/path/to/qremote`, then run `/opt/qremote/bin/qremote install`")
+    lines += [f"Fix: {fix}" for fix in _fixes(plan, problems)]
     if not problems:
         cmd = (f"env - QMAIL_HOME={shlex.quote(str(plan.home))} {shlex.quote(plan.python)} "
                "-I -m qremote.remote --self-test")
@@ -395,4 +439,24 @@ def uninstall(home: Path, dry_run: bool = False, keep_memory: bool = False) -> l
                          "failover memory; --keep-memory keeps it)")
             if not dry_run:
                 memory.unlink()
-    return steps
+    return steps + _worker_note(home, dry_run)
+
+
+def _worker_note(home: Path, dry_run: bool) -> list[str]:
+    """What to do about a worker still running: qmail's own qmail-remote never hands
+    it a delivery, but it keeps running (and its socket stays) until it is stopped."""
+    from qremote.worker.protocol import default_socket
+    from qremote.worker.status import WorkerUnavailable, query
+
+    sock = default_socket(home)
+    try:
+        doc = query(sock, timeout=5)
+    except WorkerUnavailable:
+        return []
+    pid = doc.get("pid", "?")
+    after = "would keep" if dry_run else "keeps"
+    return [f"qremote worker (pid {pid}, on {sock}) {after} running: uninstall does not "
+            "stop it, and qmail's own qmail-remote never hands it a delivery. Stop it "
+            "where it was started: svc -d /service/qremote-worker (daemontools), sv stop "
+            "qremote-worker (runit) or systemctl stop qremote-worker (systemd), and remove "
+            f"that service so that it does not start again (else: kill {pid})"]

@@ -22,6 +22,10 @@ from typing import Any, NamedTuple
 DEFAULT_USER = "qmailr"
 # qmail-start drops to qmailr with the qmail group (conf-groups, first line).
 DEFAULT_GROUP = "qmail"
+# qmail-remote's own failover memory: qmail's install makes it, owned by the remote user.
+QMAIL_TCPTO = Path("queue") / "lock" / "tcpto"
+# qremote's failover memory (qremote.delivery.tcpto.FILE; not imported: see run_as).
+MEMORY_FILE = Path("queue") / "lock" / "qremote-tcpto"
 
 
 class QmailUser(NamedTuple):
@@ -56,6 +60,38 @@ def user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+def tcpto_owner(home: Path) -> int | None:
+    """The owner of qmail's ``queue/lock/tcpto`` (the user qmail-rspawn runs qmail-remote
+    as), or None when it cannot be seen or belongs to root."""
+    try:
+        uid = os.stat(home / QMAIL_TCPTO).st_uid
+    except OSError:
+        return None
+    return uid or None
+
+
+def remote_user(home: Path) -> tuple[str, str]:
+    """The name of the user qmail-remote runs as, and how it was found: the owner of
+    qmail's own ``queue/lock/tcpto`` (qmail's install gives it to its remote user, whatever
+    conf-users names it), else ``qmailr``, qmail's default."""
+    path = home / QMAIL_TCPTO
+    try:
+        uid = os.stat(path).st_uid
+    except PermissionError:
+        return DEFAULT_USER, (f"qmail's default name: {user_name(os.geteuid())} cannot "
+                              f"see {path}, which qmail gives its remote user")
+    except OSError:
+        return DEFAULT_USER, (f"qmail's default name: there is no {path}, which qmail "
+                              "gives its remote user")
+    if uid:
+        try:
+            return pwd.getpwuid(uid).pw_name, f"the owner of {path}"
+        except KeyError:
+            pass
+    return DEFAULT_USER, (f"qmail's default name: {path} belongs to "
+                          f"{user_name(uid)}, not to a remote user")
 
 
 def lookup(name: str = DEFAULT_USER, group: str | None = DEFAULT_GROUP) -> QmailUser | None:
@@ -179,7 +215,8 @@ def blocked_dir(path: str) -> str | None:
 
 
 _VERBS = {os.R_OK: "read", os.W_OK: "write", os.X_OK: "run",
-          os.R_OK | os.X_OK: "read", os.R_OK | os.W_OK: "write"}
+          os.R_OK | os.X_OK: "read", os.R_OK | os.W_OK: "write",
+          os.W_OK | os.X_OK: "write in"}
 
 
 def explain(path: str | Path, need: int, who: str) -> str | None:
@@ -234,12 +271,17 @@ def unreadable(home: Path, names: list[str], who: str) -> list[tuple[str, str, s
     return out
 
 
+def search_fix(blocked: str, group: str) -> str:
+    """How to let the group qmail-remote runs with enter the directory ``blocked``."""
+    return (f"make {blocked} searchable: chmod o+x {blocked} (or chgrp {group} "
+            f"{blocked} and chmod g+x {blocked})")
+
+
 def read_fix(path: Path, blocked: str | None, group: str) -> str:
     """How to make control file ``path`` readable by the group qmail-remote runs with
     (``blocked``: the directory on the way that cannot be entered)."""
     if blocked:
-        return (f"make {blocked} searchable: chmod o+x {blocked} (or chgrp {group} "
-                f"{blocked} and chmod g+x {blocked})")
+        return search_fix(blocked, group)
     if path.name == "routes":
         return f"chgrp {group} {path} and chmod 640 {path} (it holds passwords: not 644)"
     return f"chmod 644 {path}"
@@ -284,3 +326,57 @@ def trust_store_problem(cafile: str | None, capath: str | None,
         reason = explain(path, need, who)
         why.append(reason or f"the {what} {path} holds no certificate")
     return "; ".join(why) or "OpenSSL has no default CA location"
+
+
+def trust_store_fix(cafile: str | None, capath: str | None) -> str:
+    """Run as the user: how to give it the CA certificates at ``cafile`` and ``capath``
+    when :func:`trust_store_problem` found none. Certificates that are there but out of
+    its reach (a directory it cannot enter, a file it cannot read) need a mode, not a
+    package."""
+    fixes = []
+    for path, need, mode in ((cafile, os.R_OK, "644"), (capath, os.R_OK | os.X_OK, "755")):
+        if not path:
+            continue
+        blocked = blocked_dir(path)
+        if blocked is not None:
+            fixes.append(f"chmod o+x {blocked}")
+        elif os.path.exists(path) and not os.access(path, need):
+            fixes.append(f"chmod {mode} {path}")
+    if fixes:
+        return ("the certificates are there but out of reach: "
+                + " and ".join(dict.fromkeys(fixes))
+                + " (CA certificates are public; OpenSSL's directories are normally "
+                  "mode 755)")
+    return "install the CA certificates (Debian: apt-get install ca-certificates)"
+
+
+def memory_problem(home: str | Path, who: str, group: str) -> list[str] | None:
+    """Run as the user: [why, fix] when it cannot use the failover memory
+    ``queue/lock/qremote-tcpto`` of ``home`` (write it, or create it when missing), or
+    None when it can (or ``queue/lock`` does not exist: not a qmail home to judge)."""
+    path = Path(home) / MEMORY_FILE
+    lock = path.parent
+    make = (f"qremote install creates it; or, as root: touch {path} && chown "
+            f"{who}:{group} {path} && chmod 644 {path}")
+    blocked = blocked_dir(str(path))
+    if blocked is not None:
+        where = explain(path, os.W_OK, who) or f"{who} cannot enter {blocked}"
+        return [where, search_fix(blocked, group)]
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if not os.path.isdir(lock) or os.access(lock, os.W_OK | os.X_OK):
+            return None  # qmail-remote creates it at the first connect timeout
+        try:
+            how = f" ({mode_owner(os.stat(lock))})"
+        except OSError:
+            how = ""
+        return [f"{path} is missing, and {who} cannot create it in {lock}{how}", make]
+    except OSError as exc:
+        return [f"{path}: {exc.strerror}", make]
+    if not stat.S_ISREG(st.st_mode):
+        return [f"{path} is not a regular file", f"remove it; then {make}"]
+    if not os.access(path, os.R_OK | os.W_OK):
+        return [f"{path} is {mode_owner(st)}: {who} cannot write it",
+                f"chown {who}:{group} {path} && chmod 644 {path}"]
+    return None

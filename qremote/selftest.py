@@ -118,13 +118,18 @@ def _home_checks(home: Path, who: str) -> list[tuple[bool, str]]:
                               f"{p.route_name}, {len(p.attempts)} attempt(s) planned"))
     verify = [r.name for r in config.routes.routes.values() if r.tls == "verify"]
     if verify:
-        from qremote.qmailuser import default_ca_locations, trust_store_problem
+        from qremote.qmailuser import (
+            default_ca_locations,
+            trust_store_fix,
+            trust_store_problem,
+        )
 
-        problem = trust_store_problem(*default_ca_locations(), who=who)
+        locations = default_ca_locations()
+        problem = trust_store_problem(*locations, who=who)
         if problem:
             out.append((False, f"tls=verify (route {verify[0]}) needs the system's CA "
-                               f"certificates: {problem}; install them (Debian: apt-get "
-                               "install ca-certificates)"))
+                               f"certificates: {problem}. Fix: "
+                               f"{trust_store_fix(*locations)}"))
         else:
             out.append((True, "CA certificates found for tls=verify"))
     out.append(_memory_check(home, who))
@@ -133,17 +138,15 @@ def _home_checks(home: Path, who: str) -> list[tuple[bool, str]]:
 
 def _memory_check(home: Path, who: str) -> tuple[bool, str]:
     from qremote.delivery.tcpto import FILE
-    from qremote.qmailuser import explain
+    from qremote.qmailuser import group_name, memory_problem
 
     path = home / FILE
-    try:
-        os.close(os.open(path, os.O_RDWR))
-    except FileNotFoundError:
-        return (False, f"{path} is missing: qremote install creates it for the failover "
-                       f"memory, writable by {who}")
-    except OSError as exc:
-        why = explain(path, os.W_OK, who) or exc.strerror
-        return (False, f"{path}: {why}; chown {who} {path}")
+    problem = memory_problem(home, who, group_name(os.getgid()))
+    if problem:
+        return (False, f"failover memory: {problem[0]}; connect timeouts would not be "
+                       f"remembered. Fix: {problem[1]}")
+    if not path.exists():
+        return (True, f"failover memory {path} missing; {who} may create it")
     return (True, f"failover memory {path} writable")
 
 

@@ -112,6 +112,12 @@ def test_memory_with_concurrent_writers(tmp_path: Path) -> None:
 def test_tcpto_and_tcpok_commands(tmp_path: Path) -> None:
     home = _qmail(tmp_path)
     memory = Memory.for_home(home)
+    # No memory file yet: "missing", not "empty" (nothing is remembered either).
+    result = run_cli("--qmail-home", str(home), "tcpto")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"the failover memory ({home / FILE}) is missing: no "
+                                    "pair is skipped, and none is remembered. "), result
+    (home / FILE).touch()
     out = run_cli("--qmail-home", str(home), "tcpto").stdout
     assert out == f"the failover memory ({home / FILE}) is empty: no pair is skipped\n"
     memory.record(("127.0.0.2", "192.0.2.1", 25))

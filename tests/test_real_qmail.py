@@ -204,6 +204,17 @@ def test_install_replaced_qmails_qmail_remote(env: Setup) -> None:
     assert "self-test passed" in out and "FAIL" not in out
 
 
+def test_check_finds_qmails_remote_user_by_itself(env: Setup) -> None:
+    """Without ``--user``, check asks qmail who its remote user is (the owner of
+    queue/lock/tcpto, made by qmail's install): here not called qmailr."""
+    home = env.qmail.home
+    check = qremote_cli(env.python, "--qmail-home", str(home), "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout == ""  # the wrapper is qremote's, the memory writable
+    assert (f"as seen by {env.qmailr}, the user qmail-remote runs as (the owner of "
+            f"{home / 'queue' / 'lock' / 'tcpto'})") in check.stderr, check.stderr
+
+
 def test_delivery_through_qmail_send_and_rspawn(env: Setup) -> None:
     """qmail-send → qmail-rspawn → our qmail-remote (as qmailr) → the sink: success in
     the log with our detail line, and the sink got the message byte for byte."""

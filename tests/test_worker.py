@@ -213,7 +213,7 @@ def test_an_exception_in_the_engine_is_a_z(home) -> None:
 
     lines: list[str] = []
     server = Server(home, engine=Broken(), log=lines.append)
-    server.open(pwd.getpwuid(os.geteuid()).pw_name)
+    server.open(pwd.getpwuid(os.geteuid()).pw_name, clear_environment=False)
     thread = threading.Thread(target=server.serve, kwargs={"stack_size": 0})
     thread.start()
     try:
@@ -314,8 +314,13 @@ def test_many_deliveries_at_once(clients, server, worker) -> None:
     assert len(worker.wait_deliveries(40)) == 40
 
 
-def test_tls_in_a_delivery_thread(clients, make_home) -> None:
-    """STARTTLS and a verified certificate inside a worker thread (small stack)."""
+def test_tls_verify_in_a_delivery_thread_ignores_the_shells_environment(
+        clients, make_home) -> None:
+    """STARTTLS with tls=verify inside a worker thread (small stack), the worker started
+    from a shell that exports SSL_CERT_FILE (the test CA): qmail-start gives
+    qmail-remote an empty environment, so the worker empties its own. The certificate
+    is checked against the system's trust store only, and fails as it does in-process
+    without that variable (tests/test_delivery.py covers a verify that succeeds)."""
     context, ca_file = tls_contexts()
     sink = Sink(starttls=context).start()
     try:
@@ -325,9 +330,15 @@ def test_tls_in_a_delivery_thread(clients, make_home) -> None:
         proc = WorkerProcess(home, env=dict(os.environ, SSL_CERT_FILE=ca_file)).start()
         try:
             result = deliver(clients, "c")
-            assert result.letter == "K", result
-            assert b"tls=TLSv1.3" in result.output
-            assert len(proc.wait_deliveries(1)) == 1
+            assert len(proc.wait_deliveries(1)) == 1  # the worker delivered it ...
+            assert result.letter == "Z", result  # ... and did not trust the test CA
+            assert b"certificate verify failed" in result.output, result
+            assert sink.received == []
+            # qmail-remote in-process, with the empty environment qmail gives it
+            alone = subprocess.run([sys.executable, "-I", "-m", "qremote.remote", *ARGS],
+                                   input=MESSAGE, capture_output=True, timeout=120,
+                                   env={"QMAIL_HOME": str(home)})
+            assert result.output == alone.stdout
         finally:
             proc.close()
     finally:

@@ -115,9 +115,10 @@ def _status_refused(sock: Path) -> int:
     return 1
 
 
-def test_drops_to_its_user_for_good(account, world) -> None:
+def test_drops_to_its_user_for_good(account, world, public_python) -> None:
     home, client, server = world
-    worker = WorkerProcess(home, user=USER).start()
+    # from a venv the user can reach (README; else the worker refuses to start)
+    worker = WorkerProcess(home, user=USER, python=public_python).start()
     try:
         status = _proc_status(worker.proc.pid)
         uid, gid = str(account.pw_uid), str(account.pw_gid)
@@ -142,9 +143,9 @@ def test_drops_to_its_user_for_good(account, world) -> None:
         worker.close()
 
 
-def test_another_user_is_refused(account, world) -> None:
+def test_another_user_is_refused(account, world, public_python) -> None:
     home, client, _server = world
-    worker = WorkerProcess(home, user=USER).start()
+    worker = WorkerProcess(home, user=USER, python=public_python).start()
     try:
         sock = protocol.default_socket(home)
         os.chmod(sock, 0o666)  # let the connect through: the peer check must refuse

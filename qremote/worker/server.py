@@ -2,10 +2,12 @@
 
 Life of the process:
 
-1. :meth:`Server.open` creates the unix socket (mode 0600, owned by the user deliveries
-   run as, ``qmailr``), taking over a stale socket file but never a live worker's, then
-   drops privileges to that user (its groups, then gid, then uid; checked: root cannot
-   be regained).
+1. :meth:`Server.open` makes sure the user deliveries run as (``qmailr``, or the owner of
+   qmail's ``queue/lock/tcpto``) can reach the Python files it runs from (else it
+   refuses to start), creates the unix socket (mode 0600, owned by that user), taking
+   over a stale socket file but never a live worker's, imports what deliveries use,
+   then drops privileges to that user (its groups, then gid, then uid; checked: root
+   cannot be regained) and empties its environment, as qmail-start does.
 2. :meth:`Server.serve` accepts connections in the main thread. Each connection's peer
    credentials (``SO_PEERCRED``) are checked first: only root and the worker's own
    user are served, any other is closed unread. Each accepted connection goes to a
@@ -46,7 +48,6 @@ from qremote.errors import QremoteError
 from qremote.worker import protocol
 from qremote.worker.status import Delivery, Status
 
-DEFAULT_USER = "qmailr"
 STACK_SIZE = 256 * 1024  # per delivery thread; only the pages touched cost memory
 IDLE_THREAD = 60.0  # a delivery thread idle this long ends
 REQUEST_TIMEOUT = 30.0  # a client sends its request at once; a stuck one is dropped
@@ -181,6 +182,25 @@ def _raise_fd_limit() -> None:
             pass
 
 
+def _warm_dns() -> None:
+    """Parse a DNS answer of each type deliveries ask for (MX, A, AAAA, PTR, with CNAME,
+    SOA and EDNS): dnspython imports its record types at their first use."""
+    import dns.message
+    import dns.rrset
+
+    query = dns.message.make_query("example.com.", "MX", use_edns=0)
+    answer = dns.message.make_response(query)
+    for name, rdtype, text in (("example.com.", "MX", "10 mx.example.com."),
+                               ("mx.example.com.", "A", "192.0.2.1"),
+                               ("mx.example.com.", "AAAA", "2001:db8::1"),
+                               ("www.example.com.", "CNAME", "mx.example.com."),
+                               ("1.2.0.192.in-addr.arpa.", "PTR", "mx.example.com.")):
+        answer.answer.append(dns.rrset.from_text(name, 300, "IN", rdtype, text))
+    answer.authority.append(dns.rrset.from_text(
+        "example.com.", 300, "IN", "SOA", "ns.example.com. h.example.com. 1 2 3 4 5"))
+    dns.message.from_wire(answer.to_wire())
+
+
 def _stdout_line(text: str) -> None:
     try:
         # control bytes from a remote or an envelope never reach the log raw
@@ -215,26 +235,66 @@ class Server:
 
     # -- start-up ----------------------------------------------------------------
 
-    def open(self, user: str | None = None) -> Account:
+    def open(self, user: str | None = None, clear_environment: bool = True) -> Account:
         """Create the socket, give it to ``user`` and become that user.
 
-        ``user`` defaults to ``qmailr`` when started as root, else the current user (a
-        worker not started as root cannot switch users)."""
+        ``user`` defaults, when started as root, to the user qmail-remote runs as (the
+        owner of qmail's ``queue/lock/tcpto``, else ``qmailr``); else to the current
+        user (a worker not started as root cannot switch users). Refuses to start when
+        that user could not run deliveries (the Python files out of its reach). Then,
+        with ``clear_environment``, the environment is emptied, as qmail-start empties
+        qmail-remote's: the same reports either way."""
+        from qremote.qmailuser import remote_user, tcpto_owner
+
         lock_dir = self.socket_path.parent
         if not lock_dir.is_dir():
             raise QremoteError(f"{lock_dir} is not a directory; is {self.home} the qmail "
                                "home? (pass --qmail-home DIR)")
         me = current_account()
+        why = "--user"
         if user is not None:
             target = account(user)
         elif me.uid == 0:
-            target = account(DEFAULT_USER)
+            name, why = remote_user(self.home)
+            target = account(name)
         else:
-            target = me
+            target, why = me, "not started as root: the user that started it"
         if me.uid != 0 and target.uid != me.uid:
             raise QremoteError(f"only root can run the worker as {target.name}; this "
-                               f"process runs as {me.name}")
-        self._take_over_stale()
+                               f"process runs as {me.name}. Start qremote worker as root: "
+                               f"it creates its socket, then becomes {target.name}")
+        if me.uid == 0 and target.uid != 0:
+            self._refuse_unreachable(target)
+        try:
+            self._take_over_stale()
+            self.listener = self._listen(target)
+        except OSError as exc:
+            raise QremoteError(self._listen_error(exc, me)) from None
+        _raise_fd_limit()
+        self._warm()
+        if me.uid == 0 and target.uid != 0:
+            drop_privileges(target)
+        if clear_environment:
+            os.environ.clear()  # qmail-start gives qmail-remote an empty environment
+        self.allowed = {0, target.uid}
+        self.log(f"worker: deliveries run as {target.name} (uid {target.uid}, gid "
+                 f"{target.gid}): {why}")
+        owner = tcpto_owner(self.home)
+        if owner is not None and owner != target.uid:
+            from qremote.qmailuser import user_name
+
+            self.log(f"worker: warning: qmail-remote runs as {user_name(owner)} (the owner "
+                     f"of {self.home}/queue/lock/tcpto), which cannot use this worker's "
+                     f"socket (only root and {target.name} may): its deliveries go "
+                     f"in-process. Start the worker with --user {user_name(owner)}")
+        try:
+            self.engine_config_check()
+        except Exception as exc:  # the engine reports it on each delivery anyway
+            self.log(f"worker: warning: the configuration cannot be read yet: {exc}")
+        return target
+
+    def _listen(self, target: Account) -> socket.socket:
+        """The listening socket, born 0600 and given to ``target``."""
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with protocol.socket_address(self.socket_path) as address:
@@ -249,21 +309,48 @@ class Server:
                     raise OSError(errno.EEXIST, f"{self.socket_path} is not our socket")
             listener.listen(socket.SOMAXCONN)
             listener.setblocking(False)
-        except OSError as exc:
+        except BaseException:
             listener.close()
-            raise QremoteError(f"cannot listen on {self.socket_path}: {exc.strerror}"
-                               ) from None
-        self.listener = listener
-        _raise_fd_limit()
-        self._warm()
-        if me.uid == 0 and target.uid != 0:
-            drop_privileges(target)
-        self.allowed = {0, target.uid}
+            raise
+        return listener
+
+    def _listen_error(self, exc: OSError, me: Account) -> str:
+        """What to say when the socket cannot be made: not as root, start it as root."""
+        why = exc.strerror or str(exc)
+        if me.uid != 0 and exc.errno in (errno.EACCES, errno.EPERM):
+            from qremote.qmailuser import explain
+
+            where = explain(self.socket_path.parent, os.W_OK | os.X_OK, me.name) or why
+            return (f"cannot create its socket {self.socket_path}: {where}. Start qremote "
+                    f"worker as root: it creates the socket in {self.socket_path.parent} "
+                    f"(where qmail's users may not write), then runs the deliveries as "
+                    f"qmail-remote's user for good (not setuidgid, chpst -u or User=)")
+        return f"cannot listen on {self.socket_path}: {why}"
+
+    def _refuse_unreachable(self, target: Account) -> None:
+        """Refuse to start when ``target`` cannot reach the Python files this process
+        runs from: after the drop, any module imported late would fail, and every
+        delivery would defer (the in-process qmail-remote would deliver). Asked as that
+        user, by a child that has dropped to it."""
+        import sys
+
+        from qremote.install import _start_problems, library_paths, venv_fix
+        from qremote.qmailuser import QmailUser, run_as
+
+        user = QmailUser(target.name, target.uid, target.gid, tuple(target.groups))
         try:
-            self.engine_config_check()
-        except Exception as exc:  # the engine reports it on each delivery anyway
-            self.log(f"worker: warning: the configuration cannot be read yet: {exc}")
-        return target
+            problems = run_as(user, _start_problems, library_paths(), target.name)
+        except OSError as exc:
+            problems = [["the check", str(exc), None]]
+        if not problems:
+            return
+        lines = [f"cannot run deliveries as {target.name} (uid {target.uid}, gid "
+                 f"{target.gid}): it cannot reach the Python files this worker runs from, "
+                 "so every delivery would defer; not started (qmail-remote delivers "
+                 "in-process meanwhile)"]
+        lines += [f"  {what}: {why}" for what, why, _ in problems]
+        lines.append("Fix: " + venv_fix(target.name, sys.executable, "worker"))
+        raise QremoteError("\n".join(lines))
 
     def _take_over_stale(self) -> None:
         """Remove a socket file nobody listens on; refuse to start beside a live worker."""
@@ -281,23 +368,35 @@ class Server:
             with protocol.socket_address(path) as address:
                 os.unlink(address)
             return
+        except PermissionError:
+            raise  # not root: said by open()
         except OSError as exc:
             raise QremoteError(f"cannot check {path}: {exc.strerror}") from None
         probe.close()
         raise QremoteError(f"a worker already listens on {path}")
 
     def _warm(self) -> None:
-        """Import what deliveries use now, not in the first delivery."""
+        """Import what deliveries use now, before the drop of privileges, not in the
+        first delivery (the user may not reach every file of Python's)."""
         import importlib
 
-        for name in ("qremote.delivery.deliver", "qremote.planning.dns",
-                     "qremote.delivery.tcpto", "qremote.planning.helo",
-                     "ssl", "hmac", "base64", "dns.resolver", "dns.reversename",
-                     "dns.exception", "dns.name"):
+        for name in ("qremote.delivery.deliver", "qremote.delivery.connections",
+                     "qremote.delivery.message", "qremote.delivery.session",
+                     "qremote.delivery.smtp", "qremote.delivery.tcpto",
+                     "qremote.control.cache", "qremote.control.addresses",
+                     "qremote.planning.dns", "qremote.planning.helo",
+                     "qremote.planning.ipme", "qremote.planning.mx",
+                     "qremote.planning.planner", "ssl", "hmac", "base64", "ipaddress",
+                     "zlib", "array", "fcntl", "encodings.idna", "dns.resolver",
+                     "dns.reversename", "dns.exception", "dns.name", "dns.nameserver"):
             try:
                 importlib.import_module(name)
             except ImportError:
                 pass
+        try:
+            _warm_dns()
+        except Exception:  # a warm-up only: deliveries import what is missing
+            pass
 
     def engine_config_check(self) -> None:
         """Read the configuration once at start-up (with the engine's own loader)."""

@@ -22,12 +22,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class WorkerProcess:
-    """A worker for ``home``, run as the current user unless ``user`` says otherwise."""
+    """A worker for ``home``, run as the current user unless ``user`` says otherwise,
+    by this interpreter, or by ``python`` (a venv's, with its own qremote: then a user
+    it drops to can reach it, as README requires)."""
 
     def __init__(self, home: Path, user: str | None = None, pause_at: str | None = None,
                  socket: Path | None = None, env: dict[str, str] | None = None,
-                 preexec: Callable[[], None] | None = None) -> None:
+                 preexec: Callable[[], None] | None = None,
+                 python: Path | None = None) -> None:
         self.home = home
+        self.python = python
         self.env = env
         self.preexec = preexec
         self.user = user or pwd.getpwuid(os.geteuid()).pw_name
@@ -41,13 +45,14 @@ class WorkerProcess:
             argv = [sys.executable, "-m", "tests.support.workerproc", "--pause-at",
                     self.pause_at]
         else:
-            argv = [sys.executable, "-m", "qremote.cli", "worker"]
+            argv = [str(self.python or sys.executable), "-m", "qremote.cli", "worker"]
         argv += ["--qmail-home", str(self.home), "--user", self.user]
         if self.socket:
             argv += ["--socket", str(self.socket)]
         env = {k: v for k, v in (self.env or os.environ).items() if k != "QMAIL_HOME"}
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     cwd=REPO, env=env, preexec_fn=self.preexec)
+                                     cwd="/" if self.python else REPO, env=env,
+                                     preexec_fn=self.preexec)
         threading.Thread(target=self._read, daemon=True).start()
         try:
             self.wait_line(lambda line: "listening on" in line, timeout)
