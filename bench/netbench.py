@@ -4,8 +4,11 @@
   ``bench/c`` compiled with the system compiler, and the reference C qmail-remote built
   from ../shared/reference, each only when missing (idempotent, cached under
   ``$QREMOTE_BENCH_BUILD``, default /tmp/qremote-bench).
-- ``Driver``: runs deliveries the way qmail-rspawn does (``bench/c/rspawn_driver.c``).
-- ``Sink``: the SMTP sink (``bench/c/smtp_sink.c``), PIPELINING and CHUNKING switchable.
+- ``Driver``: runs deliveries the way qmail-rspawn does (``bench/c/rspawn_driver.c``),
+  whole batches or started in the background.
+- ``Sink``: the SMTP sink (``bench/c/smtp_sink.c``), PIPELINING and CHUNKING switchable;
+  it counts connections, messages and reply bursts, and can hold every connection at
+  MAIL FROM (for memory per delivery in flight).
 - ``Delayer``: the NFQUEUE round-trip delayer (``bench/c/rtt_delayer.c``) and its
   iptables rule, inside a network namespace (``in_namespace``).
 - ``DnsServer``: dnsmasq on 127.0.0.1:53 for the MX route.
@@ -138,6 +141,7 @@ class Delivery:
 
     pid: int
     wall_ms: float
+    exit_ms: float  # when the process was reaped (a hand-over client: long before wall)
     cpu_ms: float
     maxrss_kb: int
     status: int
@@ -165,16 +169,26 @@ class Driver:
 
     def run(self, concurrency: int, count: int, message: Path, argv: list[str],
             env: dict[str, str]) -> Batch:
-        out = subprocess.run([str(self.binary), str(concurrency), str(count), str(message),
-                              *argv], env=env, stdout=subprocess.PIPE, check=True).stdout
+        return self.wait(self.start(concurrency, count, message, argv, env))
+
+    def start(self, concurrency: int, count: int, message: Path, argv: list[str],
+              env: dict[str, str]) -> subprocess.Popen:
+        """Start a batch without waiting for it (``wait`` collects it)."""
+        return subprocess.Popen([str(self.binary), str(concurrency), str(count),
+                                 str(message), *argv], env=env, stdout=subprocess.PIPE)
+
+    def wait(self, proc: subprocess.Popen) -> Batch:
+        out = proc.communicate()[0]
+        if proc.returncode != 0:
+            raise RuntimeError(f"rspawn_driver exited with {proc.returncode}")
         deliveries, wall_s, driver_cpu = [], 0.0, 0.0
         for line in out.decode(errors="replace").splitlines():
             f = line.split("\t")
             if f[0] == "D":
                 deliveries.append(Delivery(
-                    pid=int(f[2]), wall_ms=int(f[3]) / 1000,
-                    cpu_ms=(int(f[4]) + int(f[5])) / 1000, maxrss_kb=int(f[6]),
-                    status=int(f[7]), letter=f[8], report=f[9] if len(f) > 9 else ""))
+                    pid=int(f[2]), wall_ms=int(f[3]) / 1000, exit_ms=int(f[4]) / 1000,
+                    cpu_ms=(int(f[5]) + int(f[6])) / 1000, maxrss_kb=int(f[7]),
+                    status=int(f[8]), letter=f[9], report=f[10] if len(f) > 10 else ""))
             elif f[0] == "T":
                 wall_s = int(f[1]) / 1e6
                 driver_cpu = (int(f[2]) + int(f[3])) / 1000
@@ -184,8 +198,20 @@ class Driver:
 # --- the sink -------------------------------------------------------------------------
 
 
+@dataclass
+class Counters:
+    """What the sink counted so far."""
+
+    connections: int
+    messages: int
+    bytes: int
+    bursts: int  # writes of replies to a client's commands: round trips it waited for
+    held: int    # connections stopped at MAIL FROM (``hold``)
+
+
 class Sink:
-    """The C SMTP sink; ``counters()`` asks it for (connections, messages, bytes)."""
+    """The C SMTP sink; ``counters()`` asks it what it counted; ``hold()`` stops every
+    connection at its next MAIL FROM until ``release()``."""
 
     def __init__(self, address: str = "0.0.0.0", port: int = 0, *, pipelining: bool = True,
                  chunking: bool = True, rate: float = 0, rcvbuf: int = 0) -> None:
@@ -204,10 +230,18 @@ class Sink:
         self.extensions = " ".join(n for n, on in (("PIPELINING", pipelining),
                                                    ("CHUNKING", chunking)) if on) or "none"
 
-    def counters(self) -> tuple[int, int, int]:
+    def counters(self) -> Counters:
         self.proc.send_signal(signal.SIGUSR1)
         f = self.proc.stdout.readline().split()
-        return int(f[1]), int(f[3]), int(f[5])
+        return Counters(*(int(x) for x in f[1::2]))
+
+    def hold(self) -> None:
+        self.proc.send_signal(signal.SIGUSR2)
+        self.counters()  # the signal is handled once this answers
+
+    def release(self) -> None:
+        self.proc.send_signal(signal.SIGHUP)
+        self.counters()
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -302,16 +336,17 @@ def measure_rtt(port: int, samples: int = 20) -> tuple[float, float, float]:
 
 class DnsServer:
     """dnsmasq on 127.0.0.1:53, answering MX x.org -> mx.x.org -> 127.0.0.2 (as a
-    local cache would; NXDOMAIN for other names under x.org, no upstream).
+    local cache would; NXDOMAIN for other names under x.org, no upstream), with a TTL
+    of ``ttl`` seconds (dnsmasq's default for its own records is 0: nothing cached).
 
     A C server: a Python one (dnslib) costs about 1 ms of CPU a delivery, as much as
     the whole C qmail-remote, on the same two cores."""
 
-    def __init__(self) -> None:
+    def __init__(self, ttl: int = 300) -> None:
         self.proc = subprocess.Popen(
             ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
              "--user=root", "--listen-address=127.0.0.1", "--bind-interfaces", "--port=53",
-             "--local=/x.org/", "--mx-host=x.org,mx.x.org,10",
+             "--local=/x.org/", f"--local-ttl={ttl}", "--mx-host=x.org,mx.x.org,10",
              "--host-record=mx.x.org,127.0.0.2", "--log-facility=/dev/null"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 10
@@ -342,7 +377,7 @@ class DnsServer:
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def _tree(pid: int) -> list[int]:
+def tree_pids(pid: int) -> list[int]:
     """``pid`` and its live descendants."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -364,13 +399,20 @@ def _tree(pid: int) -> list[int]:
 def tree_cpu_ms(pid: int) -> float:
     """CPU (user+system, with reaped children) of ``pid`` and its descendants, in ms."""
     total = 0
-    for p in _tree(pid):
+    for p in tree_pids(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
     return total * TICK_MS
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -383,15 +425,41 @@ def _status_kb(pid: int, key: str) -> int:
 def tree_rss_kb(pid: int, key: str = "VmRSS") -> int:
     """Resident memory (VmRSS, or VmHWM for the peak) of ``pid`` and its descendants."""
     total = 0
-    for p in _tree(pid):
+    for p in tree_pids(pid):
         with contextlib.suppress(OSError):
             total += _status_kb(p, key)
     return total
 
 
+def children(pid: int) -> list[int]:
+    """The live children of ``pid``."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def memory_kb(pids: list[int]) -> tuple[int, int]:
+    """(RSS, PSS) summed over ``pids``, from /proc/PID/smaps_rollup: PSS shares each
+    page among the processes that map it (a static binary's text, libc)."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("Rss:"):
+                rss += int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss += int(line.split()[1])
+    return rss, pss
+
+
 def reset_peak(pid: int) -> None:
     """Reset VmHWM of the tree to the current RSS (clear_refs 5)."""
-    for p in _tree(pid):
+    for p in tree_pids(pid):
         with contextlib.suppress(OSError):
             Path(f"/proc/{p}/clear_refs").write_text("5")
 

@@ -2,29 +2,44 @@
 
     sudo .venv/bin/python bench/warm_path.py            # every scenario, 3 runs each
     sudo .venv/bin/python bench/warm_path.py --net rtt --conc 200 --route relay --runs 5
+    sudo .venv/bin/python bench/warm_path.py --candidates c,worker,relay,pyclient,data
+    sudo .venv/bin/python bench/warm_path.py --hold 200 --candidates c,worker,relay,pyclient
 
 Each scenario (loopback or a true 50 ms round trip, 20 or 200 concurrent deliveries,
 the relay or the MX route) runs every candidate in turn (A, B, A, B ...) and prints,
-per candidate: CPU per delivery, peak RSS per process, memory per delivery in flight,
-msg/s, latency, connections per message, and the ratio to C.
+per candidate: CPU per delivery (and the worker's share), peak RSS per process, memory
+per delivery in flight, msg/s, latency, connections and round trips per message, how
+busy the machine's CPUs were, and the ratio to C.
 
 How (as qmail does it, see qmail-rspawn's spawn.c): ``bench/c/rspawn_driver.c`` starts
 each delivery as a new process ``CANDIDATE x.org a@b.org y@x.org`` with stdin the 4 KB
 message file opened anew, stdout a pipe, stderr the same pipe; it reads to end of file
 and reaps with wait4, so each process's own CPU and peak RSS are exact. Every report
-must be ``K`` or the run is marked INVALID. The SMTP sink is ``bench/c/smtp_sink.c``
-(PIPELINING and CHUNKING offered unless ``--sink``). Everything runs inside a network
-namespace of its own (port 25 and 53 free there); for the round trip, its lo TCP
-traffic goes through NFQUEUE to ``bench/c/rtt_delayer.c``, which holds each packet for
-half the round trip; the script checks the round trip with a TCP connect and NOOPs.
-DNS (MX route) is dnsmasq on 127.0.0.1:53 there, not delayed (a local cache).
+must be ``K`` and the sink must count every message, or the run is marked INVALID. The
+SMTP sink is ``bench/c/smtp_sink.c`` (PIPELINING and CHUNKING offered unless
+``--sink``); it counts connections, messages and reply bursts (a round trip each).
+Everything runs inside a network namespace of its own (port 25 and 53 free there); for
+the round trip, its lo TCP traffic goes through NFQUEUE to ``bench/c/rtt_delayer.c``,
+which holds each packet for half the round trip; the script checks the round trip with
+a TCP connect and NOOPs. DNS (MX route) is dnsmasq on 127.0.0.1:53 there, not delayed
+(a local cache), answers with a TTL of ``--dns-ttl`` (300 s).
 
-Candidates: ``c`` (the reference, built from ../shared/reference), ``qremote`` (today's
-in-process path, ``python -I -m qremote.remote``), ``worker`` (``qremote worker`` with
-the client ``qremote install`` puts at QMAIL_HOME/bin/qmail-remote; skipped with a
-message while it does not exist). A daemon's CPU is its /proc utime+stime over the run
-divided by the deliveries; its memory per delivery in flight is its RSS growth over
-the run (VmHWM after clear_refs) divided by the concurrency, plus the client's RSS.
+Candidates (``--candidates``): ``c`` (the reference, built from ../shared/reference),
+``qremote`` (the in-process path, ``python -I -m qremote.remote``), and ``qremote
+worker`` (as root, ``--user root``) with each client ``qremote install`` can put at
+QMAIL_HOME/bin/qmail-remote: ``worker`` (the compiled client: hands over and exits),
+``relay`` (the compiled client built with ``relay=True``: stays and copies the
+reports), ``pyclient`` (``install --script``: the Python client), ``data`` (the
+compiled client, relay route only, to a second sink that does not offer CHUNKING:
+DATA instead of BDAT). A worker's CPU is its /proc utime+stime over the run divided by
+the deliveries, added to its clients' own.
+
+Memory per delivery in flight, in the scenarios, is time-weighted: each client's peak
+RSS for as long as it lived (a hand-over client exits at its ack), over the time
+deliveries were in flight, plus the worker's peak RSS growth over its size once warm
+(one delivery), divided by the concurrency. ``--hold N`` measures it directly instead:
+N deliveries held at MAIL FROM by the sink at once, then RSS and PSS of every live
+client and the growth of a fresh worker, divided by N.
 
 Needs root (namespace, iptables, port 25); installs iptables, libnetfilter-queue-dev
 and dnsmasq-base with apt-get when missing and compiles the helpers with cc (cached in
@@ -39,6 +54,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +69,16 @@ ROUTES = ("relay", "mx")
 
 # --- candidates -----------------------------------------------------------------------
 
+# name -> what it is (for --candidates and the tables)
+KINDS = {
+    "c": "C qmail-remote",
+    "qremote": "qremote in-process",
+    "worker": "worker, C client",
+    "relay": "worker, C relay client",
+    "pyclient": "worker, Python client",
+    "data": "worker, DATA sink",
+}
+
 
 @dataclass
 class Candidate:
@@ -63,12 +89,14 @@ class Candidate:
     env: dict[str, dict[str, str]]       # route -> environment
     use: dict[str, object] = field(default_factory=dict)  # route -> callable before runs
     daemon: dict[str, nb.Daemon] = field(default_factory=dict)  # route -> daemon
+    sink: str = "main"                   # which sink it delivers to
     skip: str | None = None
+    base_kb: int = 0                     # the daemon's RSS once warm (one delivery)
 
 
-def qmail_home(base: Path, route: str, port: int) -> Path:
+def qmail_home(base: Path, tag: str, route: str, port: int) -> Path:
     """A scratch qmail home whose routemap sends everything to route ``r``."""
-    home = base / f"qremote-{route}"
+    home = base / f"{tag}-{route}"
     (home / "control").mkdir(parents=True, exist_ok=True)
     (home / "control" / "me").write_text("bench.test\n")
     remote = f"127.0.0.1:{port}" if route == "relay" else "mx"
@@ -77,8 +105,9 @@ def qmail_home(base: Path, route: str, port: int) -> Path:
     return home
 
 
-def candidates(base: Path, port: int, wanted: list[str]) -> list[Candidate]:
+def candidates(base: Path, ports: dict[str, int], wanted: list[str]) -> list[Candidate]:
     env0 = {"PATH": "/usr/bin:/bin"}
+    port = ports["main"]
     out = []
     if "c" in wanted:
         ref = nb.reference()
@@ -91,42 +120,66 @@ def candidates(base: Path, port: int, wanted: list[str]) -> list[Candidate]:
                 (control / "smtproutes").write_text(f":127.0.0.1:{port}\n")
             controls[route] = control
         out.append(Candidate(
-            "C qmail-remote", {r: [str(ref.binary)] for r in ROUTES},
+            KINDS["c"], {r: [str(ref.binary)] for r in ROUTES},
             {r: env0 for r in ROUTES},
             use={r: (lambda c=controls[r]: ref.use_control(c)) for r in ROUTES}))
-    homes = {r: qmail_home(base, r, port) for r in ROUTES}
     if "qremote" in wanted:
+        homes = {r: qmail_home(base, "qremote", r, port) for r in ROUTES}
         out.append(Candidate(
-            "qremote", {r: [str(nb.VENV_PYTHON), "-I", "-m", "qremote.remote"]
-                        for r in ROUTES},
+            KINDS["qremote"], {r: [str(nb.VENV_PYTHON), "-I", "-m", "qremote.remote"]
+                               for r in ROUTES},
             {r: {**env0, "QMAIL_HOME": str(homes[r])} for r in ROUTES}))
-    if "worker" in wanted:
-        out.append(worker_candidate(homes, env0))
+    for kind in ("worker", "relay", "pyclient", "data"):
+        if kind in wanted:
+            routes = ("relay",) if kind == "data" else ROUTES
+            sink = "data" if kind == "data" else "main"
+            homes = {r: qmail_home(base, kind, r, ports[sink]) for r in routes}
+            out.append(worker_candidate(kind, homes, env0, sink))
     return out
 
 
-def worker_candidate(homes: dict[str, Path], env0: dict[str, str]) -> Candidate:
-    """``qremote worker --qmail-home DIR`` and the client at DIR/bin/qmail-remote."""
+def worker_candidate(kind: str, homes: dict[str, Path], env0: dict[str, str],
+                     sink: str) -> Candidate:
+    """``qremote worker --qmail-home DIR --user root`` and the client ``qremote install``
+    puts at DIR/bin/qmail-remote: the compiled one (``worker``, ``data``), the relay
+    variant built over it (``relay``) or the Python client (``pyclient``, --script).
+
+    As root: the worker stays root (``--user root``: the scratch homes are under /tmp
+    and this venv's Python may live under /root), and install's self-test runs as
+    root too."""
     qremote = str(nb.VENV_PYTHON.parent / "qremote")
-    cand = Candidate("qremote worker", {}, {})
+    cand = Candidate(KINDS[kind], {}, {}, sink=sink)
     probe = subprocess.run([qremote, "worker", "--help"], capture_output=True)
     if probe.returncode != 0:
-        cand.skip = "`qremote worker` does not exist yet (qremote worker --help failed)"
+        cand.skip = "`qremote worker` does not exist (qremote worker --help failed)"
         return cand
     for route, home in homes.items():
         env = {**env0, "QMAIL_HOME": str(home)}
         (home / "bin").mkdir(exist_ok=True)
-        inst = subprocess.run([qremote, "--qmail-home", str(home), "install"],
-                              capture_output=True, text=True, env=env)
+        (home / "queue" / "lock").mkdir(parents=True, exist_ok=True)
         client = home / "bin" / "qmail-remote"
-        if inst.returncode != 0 or not client.exists():
-            cand.skip = (f"`qremote --qmail-home {home} install` did not put the client at "
-                         f"{client}: {(inst.stdout + inst.stderr).strip()[-300:]}")
+        if not client.exists():  # install keeps "qmail's" as qmail-remote.orig
+            client.write_bytes(b"#!/bin/sh\nexit 111\n")
+            client.chmod(0o755)
+        inst = subprocess.run([qremote, "--qmail-home", str(home), "install",
+                               "--user", "root", *(["--script"] if kind == "pyclient"
+                                                   else [])],
+                              capture_output=True, text=True, env=env)
+        if inst.returncode != 0:
+            cand.skip = (f"`qremote --qmail-home {home} install` failed: "
+                         f"{(inst.stdout + inst.stderr).strip()[-300:]}")
             return cand
+        if kind == "relay":
+            from qremote.client.build import build_client
+
+            built = build_client(home, nb.VENV_PYTHON, client, relay=True)
+            if built.path is None:
+                cand.skip = f"the relay client did not build: {built.reason}"
+                return cand
         cand.argv[route] = [str(client)]
         cand.env[route] = env
         cand.daemon[route] = nb.Daemon(
-            [qremote, "worker", "--qmail-home", str(home)], env,
+            [qremote, "worker", "--qmail-home", str(home), "--user", "root"], env,
             ready=[qremote, "--qmail-home", str(home), "status"])
     return cand
 
@@ -144,39 +197,66 @@ class Run:
     inflight_mb: float         # memory per delivery in flight
     msgs: float                # msg/s
     latency_ms: float          # median time from spawn to end of output
+    client_ms: float           # median time from spawn to the client's exit
     conn_per_msg: float
+    rtt_per_msg: float         # round trips a message: connections + reply bursts
+    busy: float                # share of the machine's CPUs busy during the run
+    sink_cpu_ms: float         # the sink's CPU per message (the server's side)
     driver_cpu_ms: float       # the driver's own CPU per delivery
     failures: list[nb.Delivery]
 
 
 def run_once(cand: Candidate, route: str, conc: int, count: int, message: Path,
              driver: nb.Driver, sink: nb.Sink) -> Run:
+    """One batch. Memory per delivery in flight is time-weighted: the clients' peak RSS
+    for as long as each lives, over the time deliveries are in flight, plus the daemon's
+    peak growth over its warm RSS shared by the deliveries in flight."""
     daemon = cand.daemon.get(route)
     pid = daemon.proc.pid if daemon and daemon.proc else None
     if pid:
         nb.reset_peak(pid)
-        base_rss = nb.tree_rss_kb(pid)
         base_cpu = nb.tree_cpu_ms(pid)
-    conns0, msgs0, _ = sink.counters()
+    c0 = sink.counters()
+    t0 = nb.machine_ticks()
+    s0 = nb.tree_cpu_ms(sink.proc.pid)
     batch = driver.run(conc, count, message, [*cand.argv[route], HOST, SENDER, RECIP],
                        cand.env[route])
-    conns1, msgs1, _ = sink.counters()
+    t1 = nb.machine_ticks()
+    s1 = nb.tree_cpu_ms(sink.proc.pid)
+    c1 = sink.counters()
     n = len(batch.deliveries)
-    client_cpu = sum(d.cpu_ms for d in batch.deliveries) / n
-    rss = [d.maxrss_kb / 1024 for d in batch.deliveries]
-    daemon_cpu = inflight = 0.0
+    ds = batch.deliveries
+    client_cpu = sum(d.cpu_ms for d in ds) / n
+    rss = [d.maxrss_kb / 1024 for d in ds]
+    clients_mb = (sum(d.maxrss_kb / 1024 * min(d.exit_ms, d.wall_ms) for d in ds)
+                  / sum(d.wall_ms for d in ds))
+    daemon_cpu = daemon_mb = 0.0
     if pid:
         daemon_cpu = (nb.tree_cpu_ms(pid) - base_cpu) / n
-        inflight = (nb.tree_rss_kb(pid, "VmHWM") - base_rss) / 1024 / conc
+        daemon_mb = max(0, nb.tree_rss_kb(pid, "VmHWM") - cand.base_kb) / 1024 / conc
     failures = batch.failures()
-    if msgs1 - msgs0 != n and not failures:
-        failures = [nb.Delivery(0, 0, 0, 0, 0, "?", f"the sink counted {msgs1 - msgs0} "
+    msgs = c1.messages - c0.messages
+    if msgs != n and not failures:
+        failures = [nb.Delivery(0, 0, 0, 0, 0, 0, "?", f"the sink counted {msgs} "
                                 f"messages for {n} K reports")]
+    conns = c1.connections - c0.connections
     return Run(cpu_ms=client_cpu + daemon_cpu, daemon_cpu_ms=daemon_cpu, rss_mb=rss,
-               inflight_mb=inflight + statistics.median(rss), msgs=n / batch.wall_s,
-               latency_ms=statistics.median(d.wall_ms for d in batch.deliveries),
-               conn_per_msg=(conns1 - conns0) / max(1, msgs1 - msgs0),
+               inflight_mb=clients_mb + daemon_mb, msgs=n / batch.wall_s,
+               latency_ms=statistics.median(d.wall_ms for d in ds),
+               client_ms=statistics.median(d.exit_ms for d in ds),
+               conn_per_msg=conns / max(1, msgs),
+               rtt_per_msg=(conns + c1.bursts - c0.bursts) / max(1, msgs),
+               busy=(t1[0] - t0[0]) / max(1, t1[1] - t0[1]),
+               sink_cpu_ms=(s1 - s0) / max(1, msgs),
                driver_cpu_ms=batch.driver_cpu_ms / n, failures=failures)
+
+
+def start_daemon(cand: Candidate, route: str, message: Path, driver: nb.Driver) -> None:
+    """Start the candidate's daemon, warm it with one delivery, note its RSS then."""
+    daemon = cand.daemon[route]
+    daemon.start()
+    driver.run(1, 1, message, [*cand.argv[route], HOST, SENDER, RECIP], cand.env[route])
+    cand.base_kb = nb.tree_rss_kb(daemon.proc.pid)
 
 
 # --- a scenario -----------------------------------------------------------------------
@@ -196,19 +276,20 @@ class Result:
 
 def run_count(args: argparse.Namespace, conc: int, warm: Run, warm_conc: int) -> int:
     """Deliveries a run: ``--count``, else what fits in ``--budget`` seconds, at least one
-    wave of the concurrency and at most five (or 100). The rate is foreseen from the
-    warm-up: its msg/s scaled to the concurrency, at most what the cores allow at its
-    CPU per delivery."""
+    wave of the concurrency and at most 1,000 (or ten waves). The rate is foreseen from
+    the warm-up: its msg/s scaled to the concurrency, at most what the cores allow at
+    its CPU per delivery."""
     if args.count:
         return args.count
     rate = min(warm.msgs * conc / warm_conc, (os.cpu_count() or 1) * 1000 / warm.cpu_ms)
-    return max(conc, min(max(100, 5 * conc), int(rate * args.budget)))
+    return max(conc, min(max(1000, 10 * conc), int(rate * args.budget)))
 
 
 def scenario(net: str, conc: int, route: str, cands: list[Candidate], args,
-             message: Path, driver: nb.Driver, sink: nb.Sink) -> list[Result]:
+             message: Path, driver: nb.Driver, sinks: dict[str, nb.Sink]) -> list[Result]:
     label = f"{NETS[net]}, {conc} concurrent, {route} route"
     nb.say(f"== {label}: {args.runs} runs")
+    cands = [c for c in cands if route in c.argv or c.skip]
     results = {c.name: Result(label, c.name, [], c.skip) for c in cands}
     live = [c for c in cands if not c.skip]
     try:
@@ -218,12 +299,12 @@ def scenario(net: str, conc: int, route: str, cands: list[Candidate], args,
                 c.use[route]()
             if route in c.daemon:
                 try:
-                    c.daemon[route].start()
+                    start_daemon(c, route, message, driver)
                 except RuntimeError as exc:
                     res.skip = f"its daemon did not start: {exc}"
                     continue
             warm_conc = min(conc, 20)
-            warm = run_once(c, route, conc, warm_conc, message, driver, sink)
+            warm = run_once(c, route, conc, warm_conc, message, driver, sinks[c.sink])
             if warm.failures:
                 res.runs.append(warm)
             else:
@@ -235,10 +316,12 @@ def scenario(net: str, conc: int, route: str, cands: list[Candidate], args,
                     continue
                 if route in c.use:
                     c.use[route]()
-                run = run_once(c, route, conc, res.count, message, driver, sink)
+                run = run_once(c, route, conc, res.count, message, driver,
+                               sinks[c.sink])
                 res.runs.append(run)
-                nb.say(f"   run {i + 1} {c.name:16} {res.count:4} deliveries "
-                       f"{nb.fmt(run.cpu_ms):>6} ms CPU {nb.fmt(run.msgs):>6} msg/s"
+                nb.say(f"   run {i + 1} {c.name:22} {res.count:4} deliveries "
+                       f"{nb.fmt(run.cpu_ms):>6} ms CPU {nb.fmt(run.msgs):>6} msg/s, "
+                       f"CPUs {run.busy:.0%} busy"
                        + (f"  INVALID: {len(run.failures)} not K" if run.failures else ""))
     finally:
         for c in live:
@@ -259,34 +342,39 @@ def ratio(value: float, base: float | None) -> str:
 def print_table(label: str, runs: int, results: list[Result]) -> None:
     print(f"\n{label} ({runs} runs interleaved; median (min–max), ×C = ratio to C)")
     cols = ("candidate", "runs of", "CPU/delivery ms", "peak RSS/process MB",
-            "MB/delivery in flight", "msg/s", "latency ms", "conn/msg")
+            "MB/delivery in flight", "msg/s", "latency ms", "client lives ms",
+            "conn/msg", "RTT/msg", "CPUs busy", "sink ms")
     rows = [cols]
     base = next((r for r in results if r.name.startswith("C ") and r.valid()), None)
     b = summary(base) if base else None
     for res in results:
         if res.skip:
-            rows.append((res.name, f"skipped: {res.skip}", *[""] * 6))
+            rows.append((res.name, f"skipped: {res.skip}", *[""] * 10))
             continue
         if not res.valid():
             bad = next(r for r in res.runs if r.failures).failures
             rows.append((res.name, f"INVALID: {len(bad)} deliveries not K, e.g. "
-                         f"{bad[0].letter} {bad[0].report[:160]!r}", *[""] * 6))
+                         f"{bad[0].letter} {bad[0].report[:160]!r}", *[""] * 10))
             continue
         s = summary(res)
         cpu = nb.fmt_spread(s["cpu"]) + ratio(statistics.median(s["cpu"]),
                                               b and statistics.median(b["cpu"]))
-        if any(r.daemon_cpu_ms for r in res.runs):
-            cpu += f" (daemon {nb.fmt(statistics.median(r.daemon_cpu_ms for r in res.runs))})"
+        if any(s["daemon"]):
+            cpu += f" (daemon {nb.fmt(statistics.median(s['daemon']))})"
         rows.append((
             res.name, str(res.count), cpu,
             nb.fmt_spread(s["rss"]) + ratio(statistics.median(s["rss"]),
                                             b and statistics.median(b["rss"])),
-            nb.fmt(statistics.median(s["inflight"])) + ratio(
+            nb.fmt_spread(s["inflight"]) + ratio(
                 statistics.median(s["inflight"]), b and statistics.median(b["inflight"])),
             nb.fmt_spread(s["msgs"]) + ratio(statistics.median(s["msgs"]),
                                              b and statistics.median(b["msgs"])),
             nb.fmt_spread(s["latency"]),
-            nb.fmt(statistics.median(s["conn"]))))
+            nb.fmt(statistics.median(s["client"])),
+            nb.fmt(statistics.median(s["conn"])),
+            nb.fmt(statistics.median(s["rtt"])),
+            f"{statistics.median(s['busy']):.0%}",
+            nb.fmt(statistics.median(s["sink"]))))
     widths = [max(len(r[i]) for r in rows if not r[1].startswith(("skipped", "INVALID")))
               for i in range(len(cols))]
     for row in rows:
@@ -301,17 +389,23 @@ def print_table(label: str, runs: int, results: list[Result]) -> None:
 
 def summary(res: Result) -> dict[str, list[float]]:
     return {"cpu": [r.cpu_ms for r in res.runs],
+            "daemon": [r.daemon_cpu_ms for r in res.runs],
             "rss": [x for r in res.runs for x in r.rss_mb],
             "inflight": [r.inflight_mb for r in res.runs],
             "msgs": [r.msgs for r in res.runs],
             "latency": [r.latency_ms for r in res.runs],
-            "conn": [r.conn_per_msg for r in res.runs]}
+            "client": [r.client_ms for r in res.runs],
+            "conn": [r.conn_per_msg for r in res.runs],
+            "rtt": [r.rtt_per_msg for r in res.runs],
+            "busy": [r.busy for r in res.runs],
+            "sink": [r.sink_cpu_ms for r in res.runs]}
 
 
 def markdown(results: list[Result]) -> None:
-    """The whole measurement as one Markdown table (for README)."""
-    print("\n| scenario | candidate | CPU/delivery | peak RSS/process | msg/s |")
-    print("| --- | --- | --- | --- | --- |")
+    """The whole measurement as one Markdown table (for README): medians, ratio to C."""
+    print("\n| scenario | candidate | CPU/delivery (worker's share) | MB/delivery in flight "
+          "| msg/s | latency | conn/msg | RTT/msg |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     by_scenario: dict[str, list[Result]] = {}
     for res in results:
         by_scenario.setdefault(res.scenario, []).append(res)
@@ -322,17 +416,111 @@ def markdown(results: list[Result]) -> None:
             if res.skip:
                 continue
             if not res.valid():
-                print(f"| {label} | {res.name} | INVALID | | |")
+                print(f"| {label} | {res.name} | INVALID | | | | | |")
                 continue
             s = summary(res)
             cells = []
-            for key, unit in (("cpu", " ms"), ("rss", " MB"), ("msgs", "")):
+            for key, unit in (("cpu", " ms"), ("inflight", " MB"), ("msgs", "")):
                 med = statistics.median(s[key])
                 cell = f"{nb.fmt(med)}{unit}"
+                if key == "cpu" and any(s["daemon"]):
+                    cell += f" ({nb.fmt(statistics.median(s['daemon']))})"
                 if b and res is not base:
                     cell += ratio(med, statistics.median(b[key]))
                 cells.append(cell)
+            cells += [f"{nb.fmt(statistics.median(s['latency']))} ms",
+                      nb.fmt(statistics.median(s["conn"])),
+                      nb.fmt(statistics.median(s["rtt"]))]
             print(f"| {label} | {res.name} | {' | '.join(cells)} |")
+
+
+# --- memory per delivery in flight, held ------------------------------------------------
+
+
+@dataclass
+class Held:
+    """One held measurement: kB per delivery in flight."""
+
+    clients_rss: float
+    clients_pss: float
+    daemon_rss: float
+    daemon_pss: float
+
+
+def hold_once(cand: Candidate, n: int, message: Path, driver: nb.Driver,
+              sink: nb.Sink) -> Held:
+    """``n`` deliveries held at MAIL FROM by the sink, all at once; the memory of every
+    process then (the clients still alive, the daemon's growth over its warm size),
+    divided by ``n``. A fresh daemon for each measurement, warmed by one delivery."""
+    route = "relay"
+    if route in cand.use:
+        cand.use[route]()
+    daemon = cand.daemon.get(route)
+    base = (0, 0)
+    if daemon:
+        start_daemon(cand, route, message, driver)
+        time.sleep(0.5)
+        base = nb.memory_kb(nb.tree_pids(daemon.proc.pid))
+    try:
+        sink.hold()
+        proc = driver.start(n, n, message, [*cand.argv[route], HOST, SENDER, RECIP],
+                            cand.env[route])
+        try:
+            deadline = time.monotonic() + 120
+            while sink.counters().held < n:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{cand.name}: {sink.counters().held} of {n} "
+                                       "deliveries reached MAIL FROM")
+                time.sleep(0.05)
+            time.sleep(0.5)  # hand-over clients exit after their ack
+            clients = nb.memory_kb(nb.children(proc.pid))
+            grown = nb.memory_kb(nb.tree_pids(daemon.proc.pid)) if daemon else (0, 0)
+        finally:
+            sink.release()
+        batch = driver.wait(proc)
+    finally:
+        if daemon:
+            daemon.stop()
+    if batch.failures():
+        d = batch.failures()[0]
+        raise RuntimeError(f"{cand.name}: {len(batch.failures())} deliveries not K, e.g. "
+                           f"{d.letter} {d.report[:160]!r}")
+    return Held(clients[0] / n, clients[1] / n, (grown[0] - base[0]) / n,
+                (grown[1] - base[1]) / n)
+
+
+def hold_table(args: argparse.Namespace, cands: list[Candidate], message: Path,
+               driver: nb.Driver, sinks: dict[str, nb.Sink]) -> None:
+    n = args.hold
+    nb.say(f"== {n} deliveries held at MAIL FROM: {args.runs} runs")
+    held: dict[str, list[Held]] = {c.name: [] for c in cands if not c.skip}
+    for i in range(args.runs):
+        for c in cands:
+            if c.skip or "relay" not in c.argv:
+                continue
+            h = hold_once(c, n, message, driver, sinks[c.sink])
+            held[c.name].append(h)
+            nb.say(f"   run {i + 1} {c.name:24} clients {h.clients_rss:.0f} kB RSS "
+                   f"{h.clients_pss:.0f} kB PSS, daemon +{h.daemon_rss:.0f} kB RSS "
+                   f"+{h.daemon_pss:.0f} kB PSS a delivery")
+    print(f"\n{n} deliveries in flight (held at MAIL FROM by the sink, loopback, relay "
+          f"route), kB per delivery, median of {args.runs} (min–max):")
+    print("\n| candidate | clients alive, RSS | clients alive, PSS | worker growth, RSS "
+          "| worker growth, PSS | in all, RSS | in all, PSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, hs in held.items():
+        if not hs:
+            continue
+        cols = [[h.clients_rss for h in hs], [h.clients_pss for h in hs],
+                [h.daemon_rss for h in hs], [h.daemon_pss for h in hs],
+                [h.clients_rss + h.daemon_rss for h in hs],
+                [h.clients_pss + h.daemon_pss for h in hs]]
+        print(f"| {name} | " + " | ".join(kb_spread(v) for v in cols) + " |")
+
+
+def kb_spread(values: list[float]) -> str:
+    med, lo, hi = nb.spread(values)
+    return f"{med:.0f}" if round(lo) == round(hi) else f"{med:.0f} ({lo:.0f}–{hi:.0f})"
 
 
 # --- main -----------------------------------------------------------------------------
@@ -343,23 +531,32 @@ def parse() -> argparse.Namespace:
     p.add_argument("--net", default="loopback,rtt", help="loopback,rtt")
     p.add_argument("--conc", default="20,200", help="concurrent deliveries, e.g. 20,200")
     p.add_argument("--route", default="relay,mx", help="relay,mx")
-    p.add_argument("--candidates", default="c,qremote,worker", help="c,qremote,worker")
+    p.add_argument("--candidates", default="c,qremote,worker",
+                   help=f"any of {','.join(KINDS)} (default c,qremote,worker): "
+                   + "; ".join(f"{k}: {v}" for k, v in KINDS.items()))
     p.add_argument("--runs", type=int, default=3, help="interleaved runs per candidate")
     p.add_argument("--count", type=int, default=0,
                    help="deliveries a run (default: as many as --budget allows, from "
-                   "one to five times the concurrency)")
+                   "one wave of the concurrency to 1,000 or ten waves)")
     p.add_argument("--budget", type=float, default=5,
                    help="seconds a run should take (default 5)")
     p.add_argument("--rtt-ms", type=float, default=50, help="round trip of the rtt net")
     p.add_argument("--sink", default="pipelining,chunking",
-                   help="extensions the sink offers: any of pipelining,chunking, or none")
+                   help="extensions the sink offers: any of pipelining,chunking, or none "
+                   "(the 'data' candidate's sink never offers CHUNKING)")
     p.add_argument("--size", type=int, default=4096, help="message size in bytes")
+    p.add_argument("--dns-ttl", type=int, default=300,
+                   help="TTL of the DNS answers for the MX route (default 300 s; 0: "
+                   "every lookup goes to the server)")
+    p.add_argument("--hold", type=int, default=0, metavar="N",
+                   help="instead of the scenarios: memory per delivery in flight with N "
+                   "deliveries held at MAIL FROM (loopback, relay route)")
     args = p.parse_args()
     for name in ("net", "conc", "route", "candidates", "sink"):
         setattr(args, name, [x for x in getattr(args, name).split(",") if x])
     args.conc = [int(x) for x in args.conc]
     for name, allowed in (("net", NETS), ("route", ROUTES),
-                          ("candidates", ("c", "qremote", "worker")),
+                          ("candidates", KINDS),
                           ("sink", ("pipelining", "chunking", "none"))):
         bad = set(getattr(args, name)) - set(allowed)
         if bad:
@@ -370,26 +567,38 @@ def parse() -> argparse.Namespace:
 def inside(args: argparse.Namespace) -> int:
     """The measurement proper, inside the namespace."""
     driver = nb.Driver()
-    sink = nb.Sink("0.0.0.0", 25, pipelining="pipelining" in args.sink,
-                   chunking="chunking" in args.sink)
-    dns = nb.DnsServer() if "mx" in args.route else None
+    sinks = {"main": nb.Sink("0.0.0.0", 25, pipelining="pipelining" in args.sink,
+                             chunking="chunking" in args.sink)}
+    if "data" in args.candidates:
+        sinks["data"] = nb.Sink("127.0.0.1", 2525, pipelining="pipelining" in args.sink,
+                                chunking=False)
+    routes = ["relay"] if args.hold else args.route
+    dns = nb.DnsServer(args.dns_ttl) if "mx" in routes else None
     results: list[Result] = []
-    print(f"4 KB message, {os.cpu_count()} CPUs; sink offers {sink.extensions}; "
-          f"candidates run as qmail-rspawn runs them")
+    print(f"{args.size} byte message, {os.cpu_count()} CPUs; the sink offers "
+          f"{sinks['main'].extensions}; DNS TTL {args.dns_ttl} s; candidates run as "
+          "qmail-rspawn runs them")
     with tempfile.TemporaryDirectory(prefix="qremote-bench-") as tmp:
         base = Path(tmp)
         message = nb.write_message(base / "message", args.size)
-        cands = candidates(base, sink.port, args.candidates)
-        nothing = str(nb.compile_helper("nothing", static=True))
-        floor = driver.run(max(args.conc), max(args.conc), message, [nothing], {})
-        print(f"peak RSS floor (a static no-op started by the driver): "
-              f"{max(d.maxrss_kb for d in floor.deliveries) / 1024:.2f} MB")
+        cands = candidates(base, {k: v.port for k, v in sinks.items()}, args.candidates)
+        for c in cands:
+            if c.skip:
+                print(f"{c.name}: skipped: {c.skip}")
         try:
+            if args.hold:
+                hold_table(args, cands, message, driver, sinks)
+                return 0
+            nothing = str(nb.compile_helper("nothing", static=True))
+            floor = driver.run(max(args.conc), 1000, message, [nothing], {})
+            print(f"a static no-op started by the driver: peak RSS "
+                  f"{max(d.maxrss_kb for d in floor.deliveries) / 1024:.2f} MB, CPU "
+                  f"{statistics.median(d.cpu_ms for d in floor.deliveries):.2f} ms")
             for net in args.net:
                 delayer = None
                 if net == "rtt":
                     delayer = nb.Delayer(args.rtt_ms / 2)
-                connect, lo, hi = nb.measure_rtt(sink.port)
+                connect, lo, hi = nb.measure_rtt(sinks["main"].port)
                 print(f"\n## {NETS[net]}: TCP connect {connect:.1f} ms, SMTP NOOP round "
                       f"trip {lo:.2f}–{hi:.2f} ms (20 samples)")
                 try:
@@ -397,7 +606,7 @@ def inside(args: argparse.Namespace) -> int:
                         for route in args.route:
                             dns_cpu0 = dns.cpu_ms() if dns else 0
                             results += scenario(net, conc, route, cands, args, message,
-                                                driver, sink)
+                                                driver, sinks)
                             if dns and route == "mx":
                                 print(f"  (the DNS server's CPU over the scenario: "
                                       f"{(dns.cpu_ms() - dns_cpu0) / 1000:.1f} s)")
@@ -407,7 +616,8 @@ def inside(args: argparse.Namespace) -> int:
         finally:
             if dns:
                 dns.stop()
-            sink.stop()
+            for sink in sinks.values():
+                sink.stop()
     markdown(results)
     return 0 if all(r.skip or r.valid() for r in results) else 1
 

@@ -8,9 +8,11 @@
  * delivery is over at that end of file and the next one starts.
  *
  * One line per delivery on stdout, tab-separated:
- *   D index pid wall_us utime_us stime_us maxrss_kb status letter report
- * where letter is the first of K/Z/D among the NUL-terminated reports (or "-"), and
- * report the whole output with NUL as '|' and newlines as '\\n'. Then
+ *   D index pid wall_us exit_us utime_us stime_us maxrss_kb status letter report
+ * where exit_us is when the child was reaped (a client that hands its delivery over
+ * exits long before the end of file), letter the first of K/Z/D among the
+ * NUL-terminated reports (or "-"), and report the whole output with NUL as '|' and
+ * newlines as '\\n'. Then
  *   T wall_us driver_utime_us driver_stime_us driver_maxrss_kb
  * Children are reaped with wait4, so each one's own CPU and peak RSS are exact.
  * vfork keeps the driver's own memory out of the child's peak RSS as far as the
@@ -34,7 +36,7 @@
 struct slot {
   int used, index, pid, rfd, wfd, reaped, status;
   struct rusage ru;
-  int64_t start;
+  int64_t start, exited;
   char *out;
   size_t len, cap;
 };
@@ -82,8 +84,9 @@ static void finish(struct slot *s)
       if (c == 'K' || c == 'Z' || c == 'D') { letter = c; break; }
       j = k + 1;
     }
-  printf("D\t%d\t%d\t%lld\t%ld\t%ld\t%ld\t%d\t%c\t", s->index, s->pid,
-         (long long)(now_us() - s->start), us(s->ru.ru_utime), us(s->ru.ru_stime),
+  printf("D\t%d\t%d\t%lld\t%lld\t%ld\t%ld\t%ld\t%d\t%c\t", s->index, s->pid,
+         (long long)(now_us() - s->start), (long long)(s->exited - s->start),
+         us(s->ru.ru_utime), us(s->ru.ru_stime),
          s->ru.ru_maxrss, s->status, letter);
   for (size_t k = 0; k < s->len; ++k) {
     char c = s->out[k];
@@ -141,6 +144,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < conc; ++i)
           if (slots[i].used && slots[i].pid == pid && !slots[i].reaped) {
             slots[i].reaped = 1;
+            slots[i].exited = now_us();
             slots[i].status = status;
             slots[i].ru = ru;
             close(slots[i].wfd);

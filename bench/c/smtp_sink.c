@@ -6,7 +6,16 @@
  * refused. Pipelined commands are answered in order, all replies of one read in one
  * write. -r reads each connection at a steady rate (a slow reader); -b sets the
  * accepted sockets' receive buffer. Prints "ready PORT"; on SIGUSR1 prints
- * "connections N messages N bytes N", on SIGTERM/SIGINT prints that and exits.
+ * "connections N messages N bytes N bursts N held N", on SIGTERM/SIGINT prints that
+ * and exits.
+ *
+ * bursts counts the writes of replies to what a client sent (the greeting not
+ * included): each is one round trip the client waited for, when the client sends
+ * each batch of commands in one write.
+ *
+ * SIGUSR2 starts holding: each connection that sends MAIL FROM from then on gets no
+ * reply to it (nor to anything after it) and is counted in "held" until SIGHUP,
+ * which stops holding and answers them all. For measuring deliveries in flight.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -36,6 +45,7 @@ struct conn {
   int bdat_last;
   int closing;          /* QUIT answered: close once the replies are out */
   int throttled;        /* -r: waiting for the next tick */
+  int held;             /* SIGUSR2: stopped at MAIL FROM until SIGHUP */
   double budget;        /* -r: bytes this connection may still read */
   size_t inlen;
   char in[LINEMAX];
@@ -48,11 +58,18 @@ static struct conn *conns;
 
 static int pipelining, chunking, rcvbuf;
 static double rate;
-static unsigned long long n_conn, n_msg, n_bytes;
-static volatile sig_atomic_t stop, report;
+static unsigned long long n_conn, n_msg, n_bytes, n_bursts, n_held;
+static volatile sig_atomic_t stop, report, hold_on, hold_off;
+static int holding;
 static int ep;
 
-static void on_signal(int sig) { if (sig == SIGUSR1) report = 1; else stop = 1; }
+static void on_signal(int sig)
+{
+  if (sig == SIGUSR1) report = 1;
+  else if (sig == SIGUSR2) hold_on = 1;
+  else if (sig == SIGHUP) hold_off = 1;
+  else stop = 1;
+}
 
 static void put(struct conn *c, const char *s)
 {
@@ -68,6 +85,7 @@ static void put(struct conn *c, const char *s)
 
 static void drop(struct conn *c)
 {
+  if (c->held) --n_held;
   if (c->prev) c->prev->next = c->next; else conns = c->next;
   if (c->next) c->next->prev = c->prev;
   epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -87,7 +105,7 @@ static int flush(struct conn *c)
   }
   if (c->outoff == c->outlen) c->outoff = c->outlen = 0;
   if (c->closing && !c->outlen) { drop(c); return 0; }
-  struct epoll_event ev = { .events = (c->throttled ? 0 : EPOLLIN)
+  struct epoll_event ev = { .events = (c->throttled || c->held ? 0 : EPOLLIN)
                                       | (c->outlen ? EPOLLOUT : 0), .data.ptr = c };
   epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
   return 1;
@@ -174,8 +192,34 @@ static size_t content(struct conn *c, const char *p, size_t n)
   return i;
 }
 
+/* Answer what is in the buffer; 0 when stopped at a held MAIL FROM. */
+static void process(struct conn *c)
+{
+  size_t off = 0, before = c->outlen;
+  while (off < c->inlen && !c->closing) {
+    if (c->mode != CMD) { off += content(c, c->in + off, c->inlen - off); continue; }
+    char *nl = memchr(c->in + off, '\n', c->inlen - off);
+    if (!nl) {
+      if (off == 0 && c->inlen == sizeof c->in) {  /* a line too long: discard it */
+        put(c, "500 5.5.2 Line too long\r\n");
+        off = c->inlen;
+      }
+      break;
+    }
+    if (holding && verb(c->in + off, "MAIL")) { c->held = 1; ++n_held; break; }
+    *nl = 0;
+    if (nl > c->in + off && nl[-1] == '\r') nl[-1] = 0;
+    command(c, c->in + off);
+    off = (size_t)(nl - c->in) + 1;
+  }
+  memmove(c->in, c->in + off, c->inlen - off);
+  c->inlen -= off;
+  if (c->outlen > before) ++n_bursts;
+}
+
 static void on_readable(struct conn *c)
 {
+  if (c->held) { drop(c); return; }  /* only a hang-up wakes a held connection */
   for (;;) {
     size_t room = sizeof c->in - c->inlen;
     if (rate > 0) {
@@ -191,27 +235,27 @@ static void on_readable(struct conn *c)
     if (r <= 0) { drop(c); return; }
     if (rate > 0) c->budget -= (double)r;
     c->inlen += (size_t)r;
-    size_t off = 0;
-    while (off < c->inlen && !c->closing) {
-      if (c->mode != CMD) { off += content(c, c->in + off, c->inlen - off); continue; }
-      char *nl = memchr(c->in + off, '\n', c->inlen - off);
-      if (!nl) {
-        if (off == 0 && c->inlen == sizeof c->in) {  /* a line too long: discard it */
-          put(c, "500 5.5.2 Line too long\r\n");
-          off = c->inlen;
-        }
-        break;
-      }
-      *nl = 0;
-      if (nl > c->in + off && nl[-1] == '\r') nl[-1] = 0;
-      command(c, c->in + off);
-      off = (size_t)(nl - c->in) + 1;
-    }
-    memmove(c->in, c->in + off, c->inlen - off);
-    c->inlen -= off;
-    if (c->closing) break;
+    process(c);
+    if (c->closing || c->held) break;
   }
   flush(c);
+}
+
+/* Apply SIGUSR2 (hold) and SIGHUP (release). */
+static void holds(void)
+{
+  if (hold_on) { hold_on = 0; holding = 1; }
+  if (!hold_off) return;
+  hold_off = 0;
+  holding = 0;
+  for (struct conn *c = conns, *next; c; c = next) {
+    next = c->next;
+    if (!c->held) continue;
+    c->held = 0;
+    --n_held;
+    process(c);
+    flush(c);
+  }
 }
 
 int main(int argc, char **argv)
@@ -250,6 +294,8 @@ int main(int argc, char **argv)
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGUSR2, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
   ep = epoll_create1(0);
@@ -264,10 +310,16 @@ int main(int argc, char **argv)
 
   struct epoll_event evs[256];
   while (!stop) {
+    holds();
     int n = epoll_wait(ep, evs, 256, rate > 0 ? 10 : 500);
     if (report) {
       report = 0;
-      printf("connections %llu messages %llu bytes %llu\n", n_conn, n_msg, n_bytes);
+      if (hold_on || hold_off) {  /* a signal sent before this report comes first */
+        holds();
+        n = 0;  /* a released connection may be gone: epoll reports the rest again */
+      }
+      printf("connections %llu messages %llu bytes %llu bursts %llu held %llu\n",
+             n_conn, n_msg, n_bytes, n_bursts, n_held);
       fflush(stdout);
     }
     for (int i = 0; i < n; ++i) {
@@ -309,6 +361,7 @@ int main(int argc, char **argv)
       }
     }
   }
-  printf("connections %llu messages %llu bytes %llu\n", n_conn, n_msg, n_bytes);
+  printf("connections %llu messages %llu bytes %llu bursts %llu held %llu\n",
+         n_conn, n_msg, n_bytes, n_bursts, n_held);
   return 0;
 }

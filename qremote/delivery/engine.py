@@ -40,7 +40,7 @@ def control_stamp(home: Path) -> tuple[Stamp, int]:
     newest = 0
     for name in (*FILES, "routes.cache"):
         try:
-            st = os.stat(home / "control" / name)
+            st = os.stat(f"{home}/control/{name}")  # no pathlib: 4x cheaper per delivery
         except OSError:
             out.append((name, -1, -1, -1, -1))
         else:
