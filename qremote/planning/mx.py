@@ -13,6 +13,10 @@ from typing import Protocol
 
 from qremote.errors import DnsError
 
+# One generator for every delivery of a process (seeding one from os.urandom per
+# delivery costs more than the choices it makes).
+CHANCE = random.Random()
+
 
 class Lookup(Protocol):
     """What the planner needs from DNS; :class:`qremote.planning.dns.DnsLookup` is the real one."""
@@ -39,7 +43,7 @@ class NullMx(DnsError):
 def order_mx(records: list[tuple[int, str]], rng: random.Random | None = None,
              ) -> list[tuple[int, str]]:
     """(preference, host) sorted by preference; equal preferences in random order."""
-    rng = rng or random.Random()
+    rng = rng or CHANCE
     keyed = [(pref, rng.random(), host.rstrip(".").lower()) for pref, host in records]
     seen: set[str] = set()
     out: list[tuple[int, str]] = []

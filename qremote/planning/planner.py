@@ -19,7 +19,7 @@ from qremote.control.addresses import is_ipv6, parse_ip, sender_domain
 from qremote.control.config import Config
 from qremote.control.routes import Mode, Remote, Route, TlsPolicy
 from qremote.errors import DnsError, LineError
-from qremote.planning.mx import Lookup, drop_me, mx_hosts
+from qremote.planning.mx import CHANCE, Lookup, drop_me, mx_hosts
 
 MX = Remote("mx")
 
@@ -179,7 +179,7 @@ def plan(config: Config, host: str, sender: str, recipients: Sequence[str],
 
     ``me`` gives this host's addresses: an ``mx`` expansion drops the exchangers that
     are this host, as qmail does (CONTRACT section 3.6); None skips that rule."""
-    rng = rng or random.Random()
+    rng = rng or CHANCE
     host = host.lower()
     sel = select(config, host, sender)
     result = Plan(host, sender, list(recipients), sel)

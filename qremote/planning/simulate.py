@@ -22,7 +22,7 @@ from qremote.control.routes import Route
 from qremote.delivery.session import CLEAR_OK, MECHANISMS
 from qremote.delivery.tcpto import Key, Memory, key
 from qremote.planning.helo import helo_name
-from qremote.planning.mx import Lookup
+from qremote.planning.mx import CHANCE, Lookup
 from qremote.planning.planner import Attempt, Plan, apply_memory, plan
 
 AUTH_MECHANISMS = (" > ".join(MECHANISMS) + " (in the clear only "
@@ -57,7 +57,7 @@ def simulate(config: Config, sender: str, recipients: list[str], lookup: Lookup 
     qmail-remote drops it."""
     from qremote.planning.ipme import addresses
 
-    rng = rng or random.Random()
+    rng = rng or CHANCE
     return [plan(config, host, sender, rcpts, lookup, rng, me=addresses)
             for host, rcpts in group_by_domain(recipients)]
 
