@@ -20,7 +20,7 @@ HELP = (
                    "A text field takes every key: escape leaves it."),
     ("Tables", "up/down j/k · home/end g/G · page keys · enter"),
     ("Routes", "a add · e/enter edit · d duplicate · x delete · r passwords"),
-    ("Routemap", "a add above · e edit · x delete · K/J move up/down"),
+    ("Routemap", "a add above · e/enter edit · x delete · K/J move up/down"),
     ("Forms", "ctrl+s OK: the diff. escape leaves a field, then cancels.\n"
               "Diff: ctrl+s (or tab to Save, enter) saves; escape or a letter\n"
               "goes back to the form. Nothing is written before."),
