@@ -16,14 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -32,6 +34,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from qconsole.commands import COMMANDS, Command
 from qconsole.control_view import ControlView
 from qconsole.help_screen import HelpScreen
+from qconsole.keys import OrderedKeysApp
 from qconsole.log_table import LogTable
 from qconsole.logs_view import LogsView
 from qconsole.routemap_view import RoutemapView
@@ -66,7 +69,7 @@ def control_signature(home: Path) -> Signature:
 
 
 class Views(TabbedContent):
-    """The five views. A pane whose widget got the focus becomes the active one, as in
+    """The six views. A pane whose widget got the focus becomes the active one, as in
     TabbedContent, but only while that widget still has it: a late notice (keys typed
     ahead while the console starts) must not switch back to an older view."""
 
@@ -77,14 +80,15 @@ class Views(TabbedContent):
             event.prevent_default()
 
 
-class QConsole(App[None]):
+class QConsole(OrderedKeysApp):
     """The operator console."""
 
     TITLE = "qconsole"
-    # The single keys are priority bindings, handled as the key arrives: the focus
-    # moves before the keys typed after them are handed out (over SSH, fast typing
-    # comes in one read). check_action gives them up, to be typed, while a text field
-    # has the focus or a form, diff or dialog is open.
+    # Each key is handled completely, in the order typed (qconsole.keys), so the focus
+    # a key moves is where the keys typed after it go (over SSH, fast typing comes in
+    # one read). The single keys are priority bindings (no table takes them first);
+    # check_action gives them up, to be typed, while a text field has the focus or a
+    # form, diff or dialog is open.
     BINDINGS = [
         Binding("q", "quit", "Quit", priority=True),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -101,6 +105,7 @@ class QConsole(App[None]):
     ]
     SINGLE_KEYS = {"quit", "help", "show"}
     CSS = """
+    Views { height: 1fr; }
     #banner { display: none; height: auto; padding: 0 1; }
     #banner.shown { display: block; }
     #banner.error { background: $error-muted; color: $text; }
@@ -215,9 +220,16 @@ class QConsole(App[None]):
     def go_on(self, where: tuple[str, ...] | None) -> None:
         """Where the delivery screen leads: a route, a rule, a simulation, a message."""
         if where is not None:  # once the screen below has its focus back
+            self.hold_keys()  # the keys typed next are for the view it leads to
             self.call_after_refresh(self._go_on, *where)
 
     def _go_on(self, kind: str, *args: str) -> None:
+        try:
+            self._go_to(kind, *args)
+        finally:
+            self.release_keys()
+
+    def _go_to(self, kind: str, *args: str) -> None:
         if kind == "route":
             self.goto_route(args[0])
         elif kind == "rule":
@@ -399,6 +411,24 @@ class QConsole(App[None]):
         self.push_screen(HelpScreen())
 
 
+@contextmanager
+def _exit_on_signals() -> Iterator[None]:
+    """While open, SIGHUP (the terminal or the SSH connection went away) and SIGTERM
+    end the console by SystemExit, so that what main() cleans up on the way out (the
+    demo's temporary home, its SMTP sinks) is cleaned up and the terminal restored;
+    their default action would kill the process on the spot."""
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    numbers = (signal.SIGHUP, signal.SIGTERM)
+    before = [signal.signal(number, leave) for number in numbers]
+    try:
+        yield
+    finally:
+        for number, handler in zip(numbers, before, strict=True):
+            signal.signal(number, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``qconsole``."""
     parser = argparse.ArgumentParser(prog="qconsole", description="qremote's console")
@@ -425,6 +455,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{', '.join(BUILTIN_THEMES)}", file=sys.stderr)
             return 2
     log = Path(args.log) if args.log else None
+    with _exit_on_signals():
+        return _run(args, log)
+
+
+def _run(args: argparse.Namespace, log: Path | None) -> int:
     if args.demo:
         from qconsole.demo import make_demo_home
         from qconsole.demo_live import LiveDemo

@@ -1,13 +1,18 @@
 """A confirmation that a stray key cannot give.
 
-The dialog opens with the focus on Cancel: Enter, Escape or any letter leaves
-without a change. Confirming takes a deliberate move: Tab (or the arrow keys) to
-the action's button, then Enter, or a click.
+The dialog opens with the focus on Cancel: Enter, Escape or any printable key
+leaves without a change (a line typed while the operator thought they were in a
+text field never gets past its first letter). Confirming takes a deliberate move:
+Tab (or the arrow keys) to the action's button, then Enter, or a click. A key typed
+before the dialog was on screen (typed ahead, or the rest of a burst) is no answer
+to it: a printable one cancels, any other is ignored, so a stray Tab and Enter
+never reach the action's button.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,7 +20,48 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class Deliberate:
+    """Key rules of a screen that asks before it destroys (mixed into a ModalScreen
+    that has ``action_cancel``): printable keys cancel, except those in ``KEEP``
+    (bound to something harmless); keys typed before the screen was shown are no
+    answer. ``PASS`` keys are left to their bindings even then (they guard
+    themselves)."""
+
+    KEEP: frozenset[str] = frozenset()
+    PASS: frozenset[str] = frozenset()
+    shown_at = float("inf")
+
+    def on_mount(self) -> None:
+        from textual._time import get_time  # the clock of events.Key.time
+
+        self.shown_at = get_time()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape" or event.key in self.PASS:
+            return
+        early = event.time < self.shown_at
+        focused = self.focused  # type: ignore[attr-defined]
+        if event.is_printable and (early or event.key not in self.KEEP):
+            event.stop()
+            event.prevent_default()
+            self.action_cancel()  # type: ignore[attr-defined]
+        elif early:
+            event.stop()
+            event.prevent_default()
+        elif event.key == "enter" and isinstance(focused, Button):
+            event.stop()  # pressed now, not when the button's message comes: a key
+            event.prevent_default()  # typed right after is the screen's below
+            self.pressed(focused)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.pressed(event.button)  # a click
+
+    def pressed(self, button: Button) -> None:
+        """The answer given by ``button`` (subclasses)."""
+        raise NotImplementedError
+
+
+class ConfirmScreen(Deliberate, ModalScreen[bool]):
     """A question; dismissed with True only when the action's button is pressed."""
 
     AUTO_FOCUS = "#confirm-cancel"
@@ -45,10 +91,11 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(self.action_label, variant="error", compact=True,
                              id="confirm-ok")
             yield Static(Text(f"Tab to {self.action_label} then Enter to confirm; "
-                              "Escape cancels."), classes="hint")
+                              "Escape or any letter cancels."), classes="hint")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm-ok")
+    def pressed(self, button: Button) -> None:
+        if self.is_active:
+            self.dismiss(button.id == "confirm-ok")
 
     def action_cancel(self) -> None:
         """Leave without a change."""

@@ -104,15 +104,23 @@ class ControlView(Vertical):
             return None
         return True
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        await self._edit_selected()  # a click on the row (Enter: on_key)
+
+    async def _edit_selected(self) -> None:
         if self.check_action("edit", ()):
-            self.run_action("edit")
+            await self.run_action("edit")
         elif getattr(self.app, "read_only", False):
             self.app.notify(f"Read-only: {self.app.read_only_reason}; nothing is changed.",
                             title="Read-only", severity="warning", markup=False)
 
-    def on_key(self, event: events.Key) -> None:
-        refuse_read_only(self, event)
+    async def on_key(self, event: events.Key) -> None:
+        if refuse_read_only(self, event):
+            return
+        if event.key == "enter" and self.app.focused is self.query_one(DataTable):
+            event.stop()  # edit now, not when the table's message comes: the keys
+            event.prevent_default()  # typed next are for the form
+            await self._edit_selected()
 
     def bad_lines(self, known: set[int]) -> list[Line]:
         """Content lines of the file that gave no entry (they did not parse)."""

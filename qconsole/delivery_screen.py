@@ -110,7 +110,7 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
             yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#delivery-scroll").focus()
+        self.set_focus(self.query_one("#delivery-scroll"))  # now: before the next key
 
     # The story ---------------------------------------------------------------
 

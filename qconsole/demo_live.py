@@ -105,9 +105,13 @@ def rspawn_results(reports: bytes, count: int) -> list[tuple[str, str]]:
 class LiveDemo:
     """Sinks plus a thread delivering a sample every ``interval`` seconds."""
 
-    def __init__(self, home: Path, interval: float = 3.0) -> None:
+    def __init__(self, home: Path, interval: float = 3.0, free_ports: bool = False,
+                 ) -> None:
         self.home = home
         self.interval = interval
+        # free_ports: each sink on a port the system picks, the home's routes and
+        # smtproutes rewritten to it (tests: no other demo can answer in its place).
+        self.free_ports = free_ports
         self.log = home / "log" / "current"
         self.stop = threading.Event()
         self.servers: list[socketserver.BaseServer] = []
@@ -123,13 +127,22 @@ class LiveDemo:
             f"127.0.0.1:{dns.server_address[1]}\n")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.log.touch()
-        for address in SINKS:
+        moved: dict[str, str] = {}
+        for host, port in SINKS:
             try:
-                server = _Server(address, _SmtpHandler)
+                server = _Server((host, 0 if self.free_ports else port), _SmtpHandler)
             except OSError:
                 continue  # taken: those deliveries will show as deferrals
             threading.Thread(target=server.serve_forever, daemon=True).start()
             self.servers.append(server)
+            moved[f"{host}:{port}"] = f"{host}:{server.server_address[1]}"
+        if self.free_ports:
+            for name in ("routes", "smtproutes"):
+                path = self.home / "control" / name
+                text = path.read_text()
+                for old, new in moved.items():
+                    text = text.replace(old, new)
+                path.write_text(text)
         if deliveries:
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()

@@ -1,7 +1,10 @@
 """Confirm an edit: its diff and its findings, then a safe save (or a clear refusal).
 
 Passwords in the diff of ``routes`` are masked on both sides; ``r`` reveals them, as
-in the routes view (an explicit action each time the screen opens).
+in the routes view (an explicit action each time the screen opens). The lines are
+shown as safe text (a control file's escape sequences are written escaped). As in
+:mod:`qconsole.confirm_screen`, any other printable key leaves without saving, and
+keys typed before the diff was on screen are no answer to it.
 """
 
 from __future__ import annotations
@@ -15,28 +18,34 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from qconsole.confirm_screen import Deliberate
 from qconsole.editing import Edit
+from qconsole.safe_text import printable
 from qremote.control.controlwrite import ConflictError, mask_diff
 
 
 def diff_text(diff: str) -> Text:
-    """A unified diff coloured as ``git diff`` does."""
+    """A unified diff coloured as ``git diff`` does, every line as safe text."""
     text = Text()
-    for line in diff.splitlines(keepends=True):
+    for line in diff.split("\n")[:-1] if diff.endswith("\n") else diff.split("\n"):
+        line = line.removesuffix("\r")  # a CRLF file's line ending, not its text
         style = ("bold" if line.startswith(("+++", "---")) else
                  "green" if line.startswith("+") else
                  "red" if line.startswith("-") else
                  "cyan" if line.startswith("@@") else "")
-        text.append(line, style=style)
+        text.append(printable(line) + "\n", style=style)
     return text
 
 
-class DiffScreen(ModalScreen[bool]):
+class DiffScreen(Deliberate, ModalScreen[bool]):
     """Shows the change; ``ctrl+s`` (or Tab to Save, Enter) saves: no single letter
-    does, and the focus starts on Cancel. Dismissed with True when the file on disk is
-    not the one the console shows any more (saved, or changed by someone else)."""
+    does (any but ``r`` goes back), and the focus starts on Cancel. Dismissed with
+    True when the file on disk is not the one the console shows any more (saved, or
+    changed by someone else)."""
 
     AUTO_FOCUS = "#diff-cancel"
+    KEEP = frozenset({"r"})
+    PASS = frozenset({"ctrl+s"})  # a held one is ignored by action_save_key
     REPEAT_GUARD = 0.4  # a ctrl+s this soon after the screen or the last one: a held key
     BINDINGS = [Binding("escape", "cancel", "Back"), Binding("ctrl+s", "save_key", "Save"),
                 Binding("r", "reveal", "Reveal passwords")]
@@ -67,7 +76,7 @@ class DiffScreen(ModalScreen[bool]):
         warnings = [f for f in self.edit.findings()
                     if f.file == self.edit.name and f.severity == "warning"]
         status = Text("ctrl+s (or Tab to Save, then Enter) writes a backup (.bak), then "
-                      "replaces the file atomically; escape goes back.")
+                      "replaces the file atomically; escape or a letter goes back.")
         for f in warnings:
             status.append("\n" + f.format(), style="yellow")
         with Vertical():
@@ -79,8 +88,10 @@ class DiffScreen(ModalScreen[bool]):
                 yield Button("Save", variant="primary", compact=True, id="diff-save")
                 yield Button("Cancel", compact=True, id="diff-cancel")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "diff-save":
+    def pressed(self, button: Button) -> None:
+        if not self.is_active:
+            return
+        if button.id == "diff-save":
             self.action_save()
         else:
             self.action_cancel()

@@ -4,6 +4,11 @@ Each field is validated by qremote's own parser (a :class:`FieldError` says whic
 field and why, shown under it); then the whole configuration as it would be saved
 goes through ``qremote check``, and an error it would add is shown too. Only a
 valid edit leaves the form, to be confirmed as a diff.
+
+A form never takes a character it could not show: control characters and
+invisible ones (pasted, or from a line that did not parse) are refused in every
+field (:mod:`qconsole.fields`; a value that held some is shown escaped and must be
+typed again). A secret field shows the same mask whatever the secret's length.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from qconsole.editing import Edit
+from qconsole.fields import SafeInput, SecretInput
+from qconsole.safe_text import printable, unsafe_char
 from qremote.errors import FieldError
 
 
@@ -62,6 +69,7 @@ class FormScreen(ModalScreen[Edit | None]):
         self.fields = fields
         self.values = values
         self.build = build
+        self.escaped: dict[str, str] = {}  # field: its value as shown, escaped
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -75,9 +83,15 @@ class FormScreen(ModalScreen[Edit | None]):
                 if f.choices:
                     yield Select([(c, c) for c in f.choices], value=value or f.choices[0],
                                  allow_blank=False, compact=True, id=f"field-{f.key}")
+                elif f.secret:
+                    yield SecretInput(value, placeholder=f.placeholder, compact=True,
+                                      select_on_focus=False, id=f"field-{f.key}")
                 else:
-                    yield Input(value, placeholder=f.placeholder, password=f.secret,
-                                compact=True, select_on_focus=False, id=f"field-{f.key}")
+                    shown = printable(value)
+                    if shown != value:  # kept escaped until retyped: never taken so
+                        self.escaped[f.key] = shown
+                    yield SafeInput(shown, placeholder=f.placeholder, compact=True,
+                                    select_on_focus=False, id=f"field-{f.key}")
                 yield Static("", classes="field-error", id=f"error-{f.key}")
             yield Static("", id="form-error")
             with Horizontal():
@@ -93,18 +107,31 @@ class FormScreen(ModalScreen[Edit | None]):
         return out
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "form-ok":
+        self.pressed(event.button)  # a click
+
+    def pressed(self, button: Button) -> None:
+        """OK or Cancel."""
+        if not self.is_active:
+            return
+        if button.id == "form-ok":
             self.action_submit()
         else:
             self.dismiss(None)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.action_submit()
-
     def on_key(self, event: events.Key) -> None:
-        if event.key == "escape" and isinstance(self.focused, Input):
-            self.query_one("#form-ok", Button).focus()
+        # Done now, not when the field's or button's message comes: the keys typed
+        # right after go where this key leads.
+        focused = self.focused
+        if event.key == "escape" and isinstance(focused, Input):
+            self.set_focus(self.query_one("#form-ok", Button))
             event.stop()
+        elif event.key == "enter" and isinstance(focused, Input | Button):
+            event.stop()
+            event.prevent_default()
+            if isinstance(focused, Button):
+                self.pressed(focused)
+            else:
+                self.action_submit()
 
     def action_cancel(self) -> None:
         """Leave without a change."""
@@ -117,16 +144,28 @@ class FormScreen(ModalScreen[Edit | None]):
         general = self.query_one("#form-error", Static)
         general.update("")
         try:
-            edit = self.build(self.current())
+            values = self.current()
+            for key, value in values.items():
+                if self.escaped.get(key) == value:
+                    raise FieldError(key, "this value held control or invisible "
+                                          "characters (shown escaped): type it again "
+                                          "without them")
+                bad = unsafe_char(value)
+                if bad is not None:
+                    raise FieldError(key, f"{printable(bad)} is a control or invisible "
+                                          "character: it cannot be shown, so it is not "
+                                          "taken; remove it")
+            edit = self.build(values)
         except FieldError as exc:
             error = self.query_one(f"#error-{exc.field}", Static)
-            error.update(Text(str(exc)))
+            error.update(Text(printable(str(exc))))
             error.add_class("shown")
-            self.query_one(f"#field-{exc.field}").focus()
+            self.set_focus(self.query_one(f"#field-{exc.field}"))
             return
         errors = edit.new_errors()
         if errors:
-            general.update(Text("\n".join(f.format() for f in errors)))
+            general.update(Text(printable("\n".join(f.format() for f in errors),
+                                          lines=True)))
             return
         edit.values = self.current()  # to come back to the form from the diff
         self.dismiss(edit)

@@ -15,15 +15,15 @@ from textual.widgets import Static
 HELP = (
     ("qconsole", "qremote's operator console"),
     ("", ""),
-    ("Everywhere", "1-5 views · ? help · ctrl+p every action by name · q quit\n"
+    ("Everywhere", "1-6 views · ? help · ctrl+p every action by name · q quit\n"
                    "ctrl+r read control/ again · tab next field or button\n"
                    "A text field takes every key: escape leaves it."),
     ("Tables", "up/down j/k · home/end g/G · page keys · enter"),
     ("Routes", "a add · e/enter edit · d duplicate · x delete · r passwords"),
-    ("Routemap", "a add above · e edit · x delete · K/J move up/down"),
+    ("Routemap", "a add above · e/enter edit · x delete · K/J move up/down"),
     ("Forms", "ctrl+s OK: the diff. escape leaves a field, then cancels.\n"
-              "Diff: ctrl+s (or tab to Save, enter) saves; escape goes\n"
-              "back to the form. Nothing is written before."),
+              "Diff: ctrl+s (or tab to Save, enter) saves; escape or a letter\n"
+              "goes back to the form. Nothing is written before."),
     ("Simulate", "the planner's answer (= qremote simulate --json);\n"
                  "Probe connects to each attempt; Cancel or escape stops it."),
     ("Logs", "enter the whole story · / filter · n/N next/prev failure\n"
@@ -32,6 +32,7 @@ HELP = (
              "(* wildcard), /regex/, -term excludes, \"two words\"."),
     ("Delivery", "r route · m routemap rule · s simulate now · a all of msg"),
     ("Failover", "x clear the pair · X clear all (each asks first)"),
+    ("Worker", "qremote worker's deliveries in flight, live · r refresh now"),
     ("", ""),
     ("", "escape, ? or q closes this help."),
 )

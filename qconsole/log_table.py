@@ -28,6 +28,7 @@ MEDIUM = (("Time", 8), ("Recipient", 24), ("Result", 8), ("Route", 10), ("Local 
           ("Remote", 21))
 NARROW = (("Time", 8), ("Recipient", 22), ("Result", 8), ("Route", 10), ("Remote", 15))
 DATED = 14  # the width of the time column when the rows span several days
+DATE_LOOK = 50  # rows looked at from each end for one with a time
 
 
 class Model(Protocol):
@@ -128,16 +129,32 @@ class LogTable(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Moved())
 
+    def rows_dropped(self) -> None:
+        """Rows left the model (lost to a truncation of the log): what was read of
+        them is forgotten."""
+        self._cache.clear()
+        self.cursor = min(self.cursor, max(0, len(self.model) - 1))
+        self.grew(0)
+
     def _check_dates(self, n: int) -> None:
-        """Show dates in the time column once the rows span more than a day."""
-        dated = False
-        if n > 1:
-            first, last = self._row(0).time, self._row(n - 1).time
-            dated = (first is not None and last is not None
-                     and local_time(first)[:10] != local_time(last)[:10])
+        """Show dates in the time column once the rows span more than a day: the
+        first and the last rows that have a time are compared (a line without a
+        stamp, garbage, may be either end)."""
+        first = self._time_from(range(min(n, DATE_LOOK)))
+        last = self._time_from(range(n - 1, max(-1, n - 1 - DATE_LOOK), -1))
+        dated = (first is not None and last is not None
+                 and local_time(first)[:10] != local_time(last)[:10])
         if dated != self.dated:
             self.dated = dated
             self.post_message(self.Moved())  # the view redraws its header
+
+    def _time_from(self, rows: range) -> float | None:
+        """The time of the first of ``rows`` that has one."""
+        for i in rows:
+            when = self._row(i).time
+            if when is not None:
+                return when
+        return None
 
     def selected(self) -> Delivery | None:
         """The row under the cursor."""

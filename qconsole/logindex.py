@@ -6,6 +6,10 @@ row, so ten million log lines fit in well under 300 MB). History is indexed from
 the end backwards, in a worker thread, so the newest page shows first; lines
 appended later are indexed forwards as they arrive. Rows are read and parsed only
 when shown.
+
+Rows whose lines were lost to a truncation of the file (logrotate's
+``copytruncate``) are dropped, never read again from the bytes now at their offsets:
+followed ones are removed, history ones (the newest of ``older``) are skipped.
 """
 
 from __future__ import annotations
@@ -172,12 +176,33 @@ class LogIndex(RowView):
         self._infos: dict[bytes, int] = {}
 
     def __len__(self) -> int:
-        return len(self.older) + len(self.newer)
+        return self.older_count() + len(self.newer)
+
+    def older_count(self) -> int:
+        """The history rows shown: those whose lines were not lost to a truncation."""
+        return len(self.older) - self._older_lost()
+
+    def _older_lost(self) -> int:
+        """How many of the newest history rows lie in truncated segments (``older``
+        is in descending offsets: they are its first rows)."""
+        floor = self.source.lost_from
+        if floor is None:
+            return 0
+        result = self.older.result
+        lo, hi = 0, len(result)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if result[mid] >= floor:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def locate(self, i: int) -> tuple[Rows, int]:
         """The rows and index of display row ``i``."""
-        n = len(self.older)
-        return (self.older, n - 1 - i) if i < n else (self.newer, i - n)
+        total = len(self.older)
+        n = total - self._older_lost()
+        return (self.older, total - 1 - i) if i < n else (self.newer, i - n)
 
     def reader(self) -> LogIndex:
         return self
@@ -282,10 +307,30 @@ class LogIndex(RowView):
         self.history_done = True
         yield len(rows)
 
+    def _drop_lost(self) -> None:
+        """Forget what lies in truncated segments: followed rows (the newest, at the
+        end of ``newer``) and the starting and info lines waiting for a join."""
+        lost = self.source.is_lost
+        with self.lock:
+            newer = self.newer
+            keep = len(newer)
+            while keep and lost(newer.result[keep - 1]):
+                keep -= 1
+            for column in (newer.result, newer.start, newer.info, newer.status):
+                del column[keep:]
+            for joins in (self._starts, self._infos):
+                for key in [k for k, offset in joins.items() if lost(offset)]:
+                    del joins[key]
+
     def follow(self) -> int:
-        """Index the lines appended since the last call; returns how many rows."""
+        """Index the lines appended since the last call; returns how many rows
+        (after a truncation, see ``source.truncations``, rows may be gone too)."""
         added = 0
-        for offset, line in self.source.poll():
+        truncations = self.source.truncations
+        lines = self.source.poll()
+        if self.source.truncations != truncations:
+            self._drop_lost()
+        for offset, line in lines:
             m = EVENT.search(line)
             if m is None:
                 if line.strip() and not _foreign(line):
@@ -298,6 +343,8 @@ class LogIndex(RowView):
                 if m[E_STATUS] is not None:
                     start = self._starts.pop(m[E_NUMBER], -1)
                     info = -1
+                    if start >= 0 and self.source.is_lost(start):
+                        start = -1  # logged before a truncation: gone
                     if start >= 0:
                         s = EVENT.search(self.source.read_line(start))
                         if s is not None and s[E_MSG] is not None:

@@ -9,10 +9,12 @@ row's whole story (:mod:`qconsole.delivery_screen`).
 
 from __future__ import annotations
 
+import textwrap
 import threading
 import time
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -22,8 +24,9 @@ from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from qconsole import theme
+from qconsole.fields import SafeInput
 from qconsole.log_table import LogTable, header_text
-from qconsole.logformat import local_time
+from qconsole.logformat import Delivery, local_time
 from qconsole.logindex import DEFERRAL, FAILURE, LogIndex
 from qconsole.logquery import QueryError, parse_query
 from qconsole.logsearch import Search
@@ -38,6 +41,57 @@ def sparkline(values: list[int]) -> str:
     """Values as block characters, scaled to the largest."""
     top = max(values) or 1
     return "".join(SPARK[0 if v == 0 else max(1, round(v * 8 / top))] for v in values)
+
+
+def said_first(row: Delivery) -> str:
+    """The report in one line, what the remote said (the reason) first."""
+    said = [line for line in row.lines if line.startswith("Remote host said:")]
+    rest = [line for line in row.lines if not line.startswith("Remote host said:")]
+    return " · ".join(said + rest) if row.lines else row.reply
+
+
+def _line(text: Text, parts: list[tuple[str, str]], width: int) -> None:
+    """Append one line of styled ``parts``, cut to ``width`` columns with "…"."""
+    room = width
+    for part, style in parts:
+        if room <= 0:
+            break
+        if cell_len(part) > room:
+            part = part[:max(0, room - 1)] + "…"
+        text.append(part, style=style)
+        room -= cell_len(part)
+
+
+def detail_text(row: Delivery, app, width: int) -> Text:
+    """The panel under the table (``width`` columns), what a narrow table cuts: why
+    (the reply, the remote's words first, in two lines at most), how (TLS, AUTH,
+    route) and who, a line each; Enter shows the whole story."""
+    text = Text()
+    width = max(20, width)
+    if row.status == "raw":
+        text.append("not a delivery line, shown as read: ", style="dim")
+        text.append(row.reply)
+        return text
+    why = textwrap.wrap(f"{row.status} {said_first(row)}", width, max_lines=2,
+                        placeholder=" …", break_on_hyphens=False) or [row.status]
+    _line(text, [(row.status, theme.style(app, row.status)),
+                 (why[0][len(row.status):], "")], width)
+    for more in why[1:]:
+        text.append("\n")
+        _line(text, [(more, "")], width)
+    text.append("\n")
+    if row.channel == "local" and not row.detail:
+        text.append("a local delivery (qmail-local)\n")
+    elif row.status != "bounce":
+        _line(text, [(f"TLS {row.tls} · AUTH {row.auth}", "bold"),
+                     (f" · route={row.route} local={row.local} remote={row.remote}"
+                      + (f" in {row.duration:.1f}s" if row.duration is not None else ""),
+                      "")], width)
+        text.append("\n")
+    _line(text, [(f"{local_time(row.time)}  msg {row.msg or '?'}  "
+                  f"{row.sender or '?'} → {row.recipient or '?'}", ""),
+                 ("   enter: the whole story", "dim")], width)
+    return text
 
 
 class EmptyModel:
@@ -71,7 +125,7 @@ class LogsView(Vertical):
     LogsView #log-filter { display: none; }
     LogsView #log-filter.shown { display: block; }
     LogsView #log-header { height: 1; background: $boost; }
-    LogsView #log-detail { height: auto; max-height: 4; border-top: solid $primary;
+    LogsView #log-detail { height: auto; max-height: 5; border-top: solid $primary;
                            padding: 0 1; }
     LogsView #log-status { height: 1; padding: 0 1; color: $text-muted; }
     LogsView #log-counters { height: auto; max-height: 9; }
@@ -91,9 +145,9 @@ class LogsView(Vertical):
         self.counters_shown: bool | None = None  # None: by the terminal's height
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: text, route: ip: result: to: from: msg:, "
-                    "/regex/, -term to exclude; enter keeps, escape clears",
-                    id="log-filter", compact=True)
+        yield SafeInput(placeholder="filter: text, route: ip: result: to: from: msg:, "
+                        "/regex/, -term to exclude; enter keeps, escape clears",
+                        id="log-filter", compact=True)
         yield Static(id="log-header")
         yield LogTable(EmptyModel(), id="log-table")
         yield Static(id="log-detail")
@@ -140,8 +194,8 @@ class LogsView(Vertical):
     def _history_grew(self) -> None:
         if self.index is None:
             return
-        added = len(self.index.older) - self._older_seen
-        self._older_seen = len(self.index.older)
+        seen = self.index.older_count()
+        added, self._older_seen = seen - self._older_seen, seen
         if self.filtered is None:
             self.query_one(LogTable).grew(added)
         self.show_status()
@@ -152,10 +206,18 @@ class LogsView(Vertical):
         """Index what was appended; show it (the filter worker tests new rows)."""
         if self.index is None:
             return
+        truncations = self.index.source.truncations
         try:
             added = self.index.follow()
         except OSError as exc:
             self.error = f"cannot read {self.path}: {exc.strerror}"
+            self.show_status()
+            return
+        if self.index.source.truncations != truncations:  # rows were dropped
+            self._older_seen = self.index.older_count()
+            self.query_one(LogTable).rows_dropped()
+            if self.filtered is not None:  # searched again, without the lost lines
+                self.apply_filter(self.query_one("#log-filter", Input).value)
             self.show_status()
             return
         if self.filtered is not None:
@@ -170,20 +232,28 @@ class LogsView(Vertical):
         """Show the filter box."""
         box = self.query_one("#log-filter", Input)
         box.add_class("shown")
-        box.focus()
+        self.screen.set_focus(box)  # now: the keys typed next go into it
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "log-filter":
             self.apply_filter(event.value)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "log-filter":
-            self.query_one(LogTable).focus()
-
     def on_key(self, event) -> None:
         box = self.query_one("#log-filter", Input)
-        if event.key == "escape" and box.has_focus:
+        table = self.query_one(LogTable)
+        if event.key == "enter" and self.screen.focused is table:
+            event.stop()  # the story opens now: the keys typed next are its own
+            event.prevent_default()
+            if len(table.model):
+                self.open_story()
+            return
+        if self.screen.focused is not box:
+            return
+        if event.key == "escape":
             self.action_clear_filter()
+            event.stop()
+        elif event.key == "enter":  # keep the filter; the keys typed next are the table's
+            self.screen.set_focus(self.query_one(LogTable))
             event.stop()
 
     def action_clear_filter(self) -> None:
@@ -194,7 +264,7 @@ class LogsView(Vertical):
         box.value = ""
         box.remove_class("shown")
         self.apply_filter("")
-        self.query_one(LogTable).focus()
+        self.screen.set_focus(self.query_one(LogTable))
 
     def set_filter(self, text: str) -> None:
         """Show the filter box holding ``text`` and apply it."""
@@ -203,7 +273,7 @@ class LogsView(Vertical):
         with box.prevent(Input.Changed):
             box.value = text
         self.apply_filter(text)
-        self.query_one(LogTable).focus()
+        self.screen.set_focus(self.query_one(LogTable))
 
     def apply_filter(self, text: str) -> None:
         """Show only the rows that match ``text``; empty shows every row."""
@@ -301,27 +371,14 @@ class LogsView(Vertical):
         if row is None:
             detail.update("")
             return
-        text = Text()
-        if row.status == "raw":
-            text.append("not a delivery line, shown as read: ", style="dim")
-            text.append(row.reply)
-        else:
-            text.append(f"{local_time(row.time)}  msg {row.msg or '?'}  "
-                        f"{row.sender or '?'} → {row.recipient or '?'}  ")
-            text.append(row.status, style=theme.style(self.app, row.status))
-            if row.channel == "local" and not row.detail:
-                text.append("\na local delivery (qmail-local)")
-            elif row.status != "bounce":
-                text.append(f"\nTLS {row.tls} · AUTH {row.auth}", style="bold")
-                text.append(f" · route={row.route} local={row.local} remote={row.remote}"
-                            + (f" in {row.duration:.1f}s" if row.duration is not None
-                               else ""))
-            text.append(f"\n{row.reply}")
-            text.append("   enter: the whole story", style="dim")
-        detail.update(text)
+        detail.update(detail_text(row, self.app, self.size.width - 2))
         self.show_status()
 
     def on_log_table_opened(self, event: LogTable.Opened) -> None:
+        self.open_story()  # a double click (Enter: on_key)
+
+    def open_story(self) -> None:
+        """The whole story of the row under the cursor."""
         from qconsole.delivery_screen import DeliveryScreen
 
         table = self.query_one(LogTable)

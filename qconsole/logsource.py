@@ -5,6 +5,12 @@ directory come first, oldest first; every file is a segment, and an offset is gl
 across segments, so it stays valid when ``current`` is rotated. :meth:`poll` follows
 the file like ``tail -F``: when the name points to a new file (rotation) the rest of
 the old one is read first, and a truncated file starts a new segment.
+
+A truncation (logrotate's ``copytruncate``) is noticed even when the file has grown
+past its old size again before the next poll: the bytes just before where reading
+stopped must still be the ones read. The bytes of a truncated segment are gone (the
+file holds others at those offsets now): it is marked lost, nothing is read from it
+again, and its offsets are never handed out for new lines (the index drops its rows).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import BinaryIO
 CHUNK = 1 << 20
 MAX_LINE = 1 << 16
 MAX_SEGMENTS = 400
+TAIL = 256  # bytes before the reading position kept to notice a rewrite
 
 
 class LogError(Exception):
@@ -33,9 +40,13 @@ class Segment:
         self.base = base
         self.size = size
         self.inode = os.fstat(fh.fileno()).st_ino
+        self.lost = False  # truncated: its bytes are gone
 
     def pread(self, offset: int, length: int) -> bytes:
-        """Bytes at a segment-local offset (os.pread: safe across threads)."""
+        """Bytes at a segment-local offset (os.pread: safe across threads); nothing
+        from a lost segment."""
+        if self.lost:
+            return b""
         return os.pread(self.fh.fileno(), length, offset)
 
 
@@ -72,6 +83,11 @@ class LogSource:
             self._add(Segment(p, fh, self.end, os.fstat(fh.fileno()).st_size))
         self.follow_from = self._last_line_end()  # where poll() reads next
         self.partial = b""
+        last = self.segments[-1]
+        start = max(last.base, self.follow_from - TAIL)
+        self.tail = last.pread(start - last.base, self.follow_from - start)
+        self.lost_from: int | None = None  # the first offset of the first lost segment
+        self.truncations = 0  # how many times a followed file was truncated
 
     def _last_line_end(self) -> int:
         """Past the last newline: an unterminated last line is read once complete."""
@@ -165,7 +181,7 @@ class LogSource:
             seg = self.segment_at(pos)
             local = pos - seg.base
             stop = min(seg.size, end - seg.base, local + size)
-            if stop <= local:
+            if stop <= local or seg.lost:
                 nxt = bisect.bisect_right(self.bases, pos)
                 if nxt >= len(self.segments):
                     return
@@ -198,41 +214,78 @@ class LogSource:
         """Complete lines appended since the last poll, as (offset, line); follows a
         rotation or a truncation like ``tail -F``."""
         out: list[tuple[int, bytes]] = []
-        self._read_tail(out)
+        if self._rewritten():
+            self._lose_last()
+        else:
+            self._read_tail(out)
         try:
             st = os.stat(self.path)
         except OSError:
             return out  # between a rename and the new file: try again later
         last = self.segments[-1]
-        if st.st_ino != last.inode or st.st_size < last.size:
-            self._read_tail(out)  # whatever the old file got before it was renamed
-            if self.partial:  # an unterminated last line of the old file
-                out.append((self.follow_from, self.partial))
-                self.partial = b""
-            last.size = os.fstat(last.fh.fileno()).st_size
+        if st.st_ino != last.inode or last.lost:
+            if not last.lost:  # renamed (rotated): what it got before, and its last
+                self._read_tail(out)  # line, complete or not
+                if self.partial:
+                    out.append((self.follow_from, self.partial))
+                last.size = max(last.size, os.fstat(last.fh.fileno()).st_size)
             try:
                 fh = _open(self.path)
             except LogError:
                 return out
             self._add(Segment(self.path, fh, self.end, 0))
             self.follow_from = self.end
+            self.partial = b""
+            self.tail = b""
             self._read_tail(out)
         return out
 
+    def _rewritten(self) -> bool:
+        """The open file is shorter than what was read of it, or its bytes before
+        that point changed (truncated, then written again)."""
+        last = self.segments[-1]
+        if last.lost:
+            return False  # lost already: a new segment is opened as soon as it can
+        pos = self.follow_from + len(self.partial) - last.base
+        size = os.fstat(last.fh.fileno()).st_size
+        if size < pos:
+            return True
+        if not self.tail:
+            return False
+        end = self.follow_from - last.base
+        return last.pread(end - len(self.tail), len(self.tail)) != self.tail
+
+    def _lose_last(self) -> None:
+        """The followed segment was truncated: its bytes are gone for good."""
+        last = self.segments[-1]
+        last.lost = True
+        self.partial = b""  # the start of a line that no longer exists
+        self.truncations += 1
+        if self.lost_from is None:
+            self.lost_from = last.base
+
+    def is_lost(self, offset: int) -> bool:
+        """True when the bytes at global ``offset`` were lost to a truncation."""
+        return self.lost_from is not None and self.segment_at(offset).lost
+
     def _read_tail(self, out: list[tuple[int, bytes]]) -> None:
         last = self.segments[-1]
+        if last.lost:
+            return
         size = os.fstat(last.fh.fileno()).st_size
         pos = self.follow_from + len(self.partial) - last.base
         if size <= pos:
             return
         data = self.partial + last.pread(pos, size - pos)
-        last.size = size
+        last.size = max(last.size, size)
         offset = self.follow_from
         lines = data.split(b"\n")
         self.partial = lines.pop()
         for line in lines:
             out.append((offset, line))
             offset += len(line) + 1
+        if offset > self.follow_from:
+            self.tail = (self.tail + data[:offset - self.follow_from])[-TAIL:]
         self.follow_from = offset
 
     def close(self) -> None:

@@ -32,6 +32,13 @@ def printable(text: str, lines: bool = False) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+def unsafe_char(text: str) -> str | None:
+    """The first control or invisible character of ``text`` (what :func:`printable`
+    would escape), else None."""
+    m = _UNSAFE.search(text)
+    return m[0] if m else None
+
+
 def plain(text: str, style: str | Style = "", lines: bool = False) -> Text:
     """Outside text as a renderable: escaped, never read as markup."""
     return Text(printable(text, lines), style=style)

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, ProgressBar, Static
 
 from qconsole import theme
+from qconsole.fields import SafeInput
 from qconsole.safe_text import plain
 from qremote.control.config import Config
 from qremote.planning.simulate import bad_recipients, null_sender, simulate, to_dict, to_text
@@ -52,8 +53,9 @@ class SimulateView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Input(placeholder="sender (empty or <> for bounces)", id="sender")
-            yield Input(placeholder="recipients, separated by spaces", id="recipients")
+            yield SafeInput(placeholder="sender (empty or <> for bounces)", id="sender")
+            yield SafeInput(placeholder="recipients, separated by spaces",
+                            id="recipients")
         with Horizontal():
             yield Checkbox("Use DNS", value=False, id="use-dns")
             yield Button("Simulate", variant="primary", id="run")
@@ -76,8 +78,8 @@ class SimulateView(Vertical):
         if self.probing:
             self.action_cancel()
             event.stop()
-        if isinstance(self.app.focused, Input):  # Escape leaves the field
-            self.query_one("#simulate-scroll").focus()
+        if isinstance(self.app.focused, Input):  # Escape leaves the field, now
+            self.screen.set_focus(self.query_one("#simulate-scroll"))
             event.stop()
 
     def focus_first(self) -> None:

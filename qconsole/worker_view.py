@@ -3,6 +3,11 @@
 The same status document as ``qremote status`` (asked over the worker's socket, in a
 thread so that a slow answer never freezes the screen): the worker's counts, its
 deliveries in flight with their stage and age, and its cached connections.
+
+What the worker says is outside text (a delivery's host is the recipient's domain,
+anyone's choice): every cell and line is shown as safe text, never as markup or
+escape sequences. Answers are numbered: one that comes late, after the answer to a
+newer question, is not shown.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from qconsole.safe_text import plain
+from qconsole.table import Table
 from qremote.worker.protocol import default_socket
 from qremote.worker.status import WorkerUnavailable, query, summary
 
@@ -22,7 +29,7 @@ from qremote.worker.status import WorkerUnavailable, query, summary
 class WorkerView(Vertical):
     """Deliveries in flight in the worker of the qmail home ``home``."""
 
-    BINDINGS = [Binding("g", "refresh_status", "Refresh")]
+    BINDINGS = [Binding("r", "refresh_status", "Refresh")]
     DEFAULT_CSS = """
     WorkerView #worker-summary, WorkerView #worker-connections { height: auto;
         padding: 0 1; }
@@ -34,52 +41,69 @@ class WorkerView(Vertical):
         self.interval = interval
         self.doc: dict | None = None
         self.error: str | None = None
+        self.asked = 0  # questions asked to the worker
+        self.answered = 0  # the number of the question whose answer is shown
 
     def compose(self) -> ComposeResult:
         yield Static("asking the worker...", id="worker-summary")
-        yield DataTable(cursor_type="row", zebra_stripes=True, id="worker-table")
+        yield Table(cursor_type="row", zebra_stripes=True, id="worker-table")
         yield Static("", id="worker-connections")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("#", "Stage", "Age", "Host", "Recipients",
                                               "Client pid")
         self.action_refresh_status()
-        self.set_interval(self.interval, self.action_refresh_status)
+        self.set_interval(self.interval, self._tick)
 
-    def action_refresh_status(self) -> None:
-        """Ask the worker again."""
-        self._fetch()
+    def _tick(self) -> None:
+        if self.answered >= self.asked:  # not while a question is still out
+            self.action_refresh_status()
 
-    @work(thread=True, exclusive=True, group="worker-status")
-    def _fetch(self) -> None:
+    def action_refresh_status(self) -> int:
+        """Ask the worker again; returns the question's number (see ``answered``)."""
+        self.asked += 1
+        self._fetch(self.asked)
+        return self.asked
+
+    @work(thread=True, group="worker-status")
+    def _fetch(self, number: int) -> None:
         try:
             doc, error = query(self.socket_path, timeout=2.0), None
         except WorkerUnavailable as exc:
             doc, error = None, str(exc)
-        self.app.call_from_thread(self.show, doc, error)
+        self.app.call_from_thread(self.show, doc, error, number)
 
-    def show(self, doc: dict | None, error: str | None) -> None:
-        """Put a status document (or why there is none) on screen."""
+    def show(self, doc: dict | None, error: str | None, number: int | None = None,
+             ) -> None:
+        """Put a status document (or why there is none) on screen; the answer to
+        question ``number`` is not shown once a newer one is."""
+        if number is not None:
+            if number < self.answered:
+                return
+            self.answered = number
         self.doc, self.error = doc, error
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
         connections = self.query_one("#worker-connections", Static)
         if doc is None:
-            self.query_one("#worker-summary", Static).update(
+            self.query_one("#worker-summary", Static).update(plain(
                 f"{error}\nqmail-remote delivers in-process meanwhile. Start one with "
-                "`qremote worker` (README: running the worker).")
+                "`qremote worker` (README: running the worker).", lines=True))
             connections.update("")
             return
-        self.query_one("#worker-summary", Static).update("\n".join(summary(doc)))
+        self.query_one("#worker-summary", Static).update(plain("\n".join(summary(doc)),
+                                                               lines=True))
         for d in sorted(doc.get("in_flight", []), key=lambda d: d.get("id", 0)):
-            table.add_row(str(d.get("id")), str(d.get("stage")), f"{d.get('age', 0):.1f} s",
-                          str(d.get("host")), str(d.get("recipients")),
-                          str(d.get("client_pid")))
+            age = d.get("age", 0)
+            table.add_row(*(plain(str(c)) for c in (
+                d.get("id"), d.get("stage"),
+                f"{age:.1f} s" if isinstance(age, int | float) else age,
+                d.get("host"), d.get("recipients"), d.get("client_pid"))))
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
         cached = doc.get("connections", [])
         lines = [f"Cached connections: {len(cached)}, deliveries that reused one: "
                  f"{doc.get('reused', 0)}"]
         lines += ["  " + "  ".join(f"{k}={v}" for k, v in c.items()) for c in cached]
-        connections.update("\n".join(lines))
+        connections.update(plain("\n".join(lines), lines=True))

@@ -40,6 +40,21 @@ def make_home(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
+def demo_home() -> Iterator[Path]:
+    """The console's demo qmail home (qconsole.demo.make_demo_home: a temporary
+    copy of the sample), removed afterwards."""
+    import shutil
+
+    from qconsole.demo import make_demo_home
+
+    home = make_demo_home()
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home.parent, ignore_errors=True)
+
+
+@pytest.fixture
 def dns_server() -> Iterator[DnsServer]:
     """A DNS server on 127.0.0.1 with an empty zone; add records with zone.add()."""
     server = DnsServer(Zone()).start()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from qconsole.demo import make_demo_home
 from qremote.control.check import check
 from qremote.control.config import load_config
 from tests.conftest import DEMO_HOME, run_cli
@@ -20,9 +19,9 @@ ME = ("--user", pwd.getpwuid(os.geteuid()).pw_name)
 SEED_ROUTES = (DEMO_HOME / "control" / "routes").read_text()
 
 
-def test_demo_home_is_clean(tmp_path: Path) -> None:
-    home = make_demo_home()  # copies the sample and sets routes to 640, as `make demo`
-    result = run_cli("--qmail-home", str(home), "check", *ME)
+def test_demo_home_is_clean(demo_home: Path) -> None:
+    # demo_home copies the sample and sets routes to 640, as `make demo`
+    result = run_cli("--qmail-home", str(demo_home), "check", *ME)
     assert result.returncode == 0, result.stdout
     assert result.stdout == ""
     assert "0 error(s)" in result.stderr

@@ -12,7 +12,6 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from qconsole.app import QConsole
-from qconsole.demo import make_demo_home
 from qconsole.help_screen import HelpScreen
 from qconsole.simulate_view import SimulateView
 from tests.conftest import run_cli
@@ -44,8 +43,8 @@ async def _simulate(pilot: Pilot, sender: str, recipients: str, button: str = "#
     await pilot.pause()
 
 
-async def _case_routes_view_masks_passwords_until_reveal() -> None:
-    app = QConsole(make_demo_home(), demo=True)
+async def _case_routes_view_masks_passwords_until_reveal(home: Path) -> None:
+    app = QConsole(home, demo=True)
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one("#routes-table", DataTable)
         assert table.row_count == 5
@@ -67,8 +66,7 @@ async def _case_routemap_view_highlights_shadowed_and_unknown(make_home) -> None
         assert notes == ["", "never matches: line 1 first", "route not defined"]
 
 
-async def _case_simulate_equals_the_cli(make_home) -> None:
-    home = make_demo_home()
+async def _case_simulate_equals_the_cli(home: Path) -> None:
     app = QConsole(home, demo=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
@@ -79,8 +77,8 @@ async def _case_simulate_equals_the_cli(make_home) -> None:
     assert shown == json.loads(cli.stdout)
 
 
-async def _case_simulate_refuses_a_recipient_without_domain() -> None:
-    app = QConsole(make_demo_home(), demo=True)
+async def _case_simulate_refuses_a_recipient_without_domain(home: Path) -> None:
+    app = QConsole(home, demo=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await _simulate(pilot, "a@b.org", "nodomain")
@@ -88,8 +86,8 @@ async def _case_simulate_refuses_a_recipient_without_domain() -> None:
         assert "has no domain" in str(app.query_one("#simulate-output").render())
 
 
-async def _case_help_and_quit() -> None:
-    app = QConsole(make_demo_home(), demo=True, read_only=True)
+async def _case_help_and_quit(home: Path) -> None:
+    app = QConsole(home, demo=True, read_only=True)
     async with app.run_test(size=(80, 24)) as pilot:
         assert "read-only" in app.sub_title
         await pilot.press("question_mark")
@@ -100,24 +98,24 @@ async def _case_help_and_quit() -> None:
     assert app.return_code == 0
 
 
-def test_routes_view_masks_passwords_until_reveal() -> None:
-    asyncio.run(_case_routes_view_masks_passwords_until_reveal())
+def test_routes_view_masks_passwords_until_reveal(demo_home: Path) -> None:
+    asyncio.run(_case_routes_view_masks_passwords_until_reveal(demo_home))
 
 
 def test_routemap_view_highlights_shadowed_and_unknown(make_home) -> None:
     asyncio.run(_case_routemap_view_highlights_shadowed_and_unknown(make_home))
 
 
-def test_simulate_equals_the_cli(make_home) -> None:
-    asyncio.run(_case_simulate_equals_the_cli(make_home))
+def test_simulate_equals_the_cli(demo_home: Path) -> None:
+    asyncio.run(_case_simulate_equals_the_cli(demo_home))
 
 
-def test_simulate_refuses_a_recipient_without_domain() -> None:
-    asyncio.run(_case_simulate_refuses_a_recipient_without_domain())
+def test_simulate_refuses_a_recipient_without_domain(demo_home: Path) -> None:
+    asyncio.run(_case_simulate_refuses_a_recipient_without_domain(demo_home))
 
 
-def test_help_and_quit() -> None:
-    asyncio.run(_case_help_and_quit())
+def test_help_and_quit(demo_home: Path) -> None:
+    asyncio.run(_case_help_and_quit(demo_home))
 
 
 SNAPSHOT_LOG = Path("/tmp/qconsole-snapshot-log/current")  # the path shows on screen
@@ -153,14 +151,14 @@ def snapshot_log() -> Path:
 
 @pytest.mark.parametrize("view", ["routes", "routemap", "simulate", "logs", "tcpto",
                                   "delivery"])
-def test_snapshot(snap_compare, view: str, monkeypatch) -> None:
+def test_snapshot(snap_compare, view: str, monkeypatch, demo_home: Path) -> None:
     import time
 
     from qremote.delivery.tcpto import Memory
 
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    home = make_demo_home()
+    home = demo_home
     Memory(home / "queue/lock/qremote-tcpto", lambda: T0 - 300).record(
         ("127.0.0.2", "127.0.0.20", 465))
     Memory(home / "queue/lock/qremote-tcpto", lambda: T0 - 120).record(

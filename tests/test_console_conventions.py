@@ -14,7 +14,6 @@ from textual.widgets import DataTable
 from qconsole import app as app_module
 from qconsole import theme
 from qconsole.app import QConsole
-from qconsole.demo import make_demo_home
 from qconsole.help_screen import HelpScreen
 from qconsole.log_table import LogTable
 from qconsole.logs_view import LogsView
@@ -66,8 +65,8 @@ def test_home_end_g_and_j_k_in_every_table(make_home, tmp_path: Path) -> None:
     asyncio.run(_case_table_keys(_home(make_home), log))
 
 
-async def _case_filter_with_fields(log: Path) -> None:
-    app = QConsole(make_demo_home(), log=log)
+async def _case_filter_with_fields(home: Path, log: Path) -> None:
+    app = QConsole(home, log=log)
     async with app.run_test(size=SIZE) as pilot:
         table = await _ready(pilot, app)
         view = app.query_one(LogsView)
@@ -92,14 +91,15 @@ async def _case_filter_with_fields(log: Path) -> None:
         assert view.filtered is None and len(table.model) == 5
 
 
-def test_a_filter_with_fields_regex_and_exclusion(tmp_path: Path) -> None:
+def test_a_filter_with_fields_regex_and_exclusion(tmp_path: Path, demo_home: Path,
+                                                   ) -> None:
     log = tmp_path / "current"
     story_log(log, time.time())
-    asyncio.run(_case_filter_with_fields(log))
+    asyncio.run(_case_filter_with_fields(demo_home, log))
 
 
-async def _case_dates_when_rows_span_days(log: Path) -> None:
-    app = QConsole(make_demo_home(), log=log)
+async def _case_dates_when_rows_span_days(home: Path, log: Path) -> None:
+    app = QConsole(home, log=log)
     async with app.run_test(size=(100, 30)) as pilot:
         table = await _ready(pilot, app)
         assert table.dated
@@ -107,8 +107,8 @@ async def _case_dates_when_rows_span_days(log: Path) -> None:
         assert "11-18 11:06:43" in shown and "11-20 11:06:43" in shown
 
 
-def test_dates_show_in_the_time_column_when_rows_span_days(tmp_path: Path,
-                                                            monkeypatch) -> None:
+def test_dates_show_in_the_time_column_when_rows_span_days(tmp_path: Path, monkeypatch,
+                                                            demo_home: Path) -> None:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     try:
@@ -116,14 +116,14 @@ def test_dates_show_in_the_time_column_when_rows_span_days(tmp_path: Path,
         t0 = 1_795_000_000  # 2026-11-18 11:06:40 UTC
         write(log, delivery_lines(t0, 1, 1, "a@x.org", "success", OK_TEXT))
         write(log, delivery_lines(t0 + 2 * 86400, 2, 2, "b@x.org", "success", OK_TEXT))
-        asyncio.run(_case_dates_when_rows_span_days(log))
+        asyncio.run(_case_dates_when_rows_span_days(demo_home, log))
     finally:
         monkeypatch.undo()
         time.tzset()
 
 
-async def _case_theme_colours(log: Path) -> None:
-    app = QConsole(make_demo_home(), log=log, theme_name="textual-light")
+async def _case_theme_colours(home: Path, log: Path) -> None:
+    app = QConsole(home, log=log, theme_name="textual-light")
     async with app.run_test(size=SIZE) as pilot:
         table = await _ready(pilot, app)
         light = theme.style(app, "failure").color
@@ -138,14 +138,14 @@ async def _case_theme_colours(log: Path) -> None:
         assert theme.style(app, "failure").color != light
 
 
-def test_colours_come_from_the_theme(tmp_path: Path) -> None:
+def test_colours_come_from_the_theme(tmp_path: Path, demo_home: Path) -> None:
     log = tmp_path / "current"
     story_log(log, time.time())
-    asyncio.run(_case_theme_colours(log))
+    asyncio.run(_case_theme_colours(demo_home, log))
 
 
-async def _case_help_at_80x24() -> None:
-    app = QConsole(make_demo_home(), demo=True)
+async def _case_help_at_80x24(home: Path) -> None:
+    app = QConsole(home, demo=True)
     async with app.run_test(size=(80, 24)) as pilot:
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert "Help" in titles
@@ -163,12 +163,12 @@ async def _case_help_at_80x24() -> None:
         assert isinstance(app.screen, HelpScreen)
 
 
-def test_help_reads_at_80x24_and_is_in_the_palette() -> None:
-    asyncio.run(_case_help_at_80x24())
+def test_help_reads_at_80x24_and_is_in_the_palette(demo_home: Path) -> None:
+    asyncio.run(_case_help_at_80x24(demo_home))
 
 
-async def _case_80_columns(log: Path) -> None:
-    app = QConsole(make_demo_home(), demo=True, log=log, initial="routes")
+async def _case_80_columns(home: Path, log: Path) -> None:
+    app = QConsole(home, demo=True, log=log, initial="routes")
     async with app.run_test(size=(80, 24)) as pilot:
         shown = screen_text(app)
         assert "AUTH" in shown and "TLS" in shown and "admin ••••••" in shown
@@ -179,10 +179,10 @@ async def _case_80_columns(log: Path) -> None:
         assert "TLS TLSv1.3 · AUTH PLAIN" in shown
 
 
-def test_usable_at_80_columns(tmp_path: Path) -> None:
+def test_usable_at_80_columns(tmp_path: Path, demo_home: Path) -> None:
     log = tmp_path / "current"
     story_log(log, time.time())
-    asyncio.run(_case_80_columns(log))
+    asyncio.run(_case_80_columns(demo_home, log))
 
 
 def test_without_a_terminal_it_exits_at_once() -> None:

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from qconsole.app import QConsole
-from qconsole.demo import make_demo_home
 from qconsole.log_table import LogTable
 from qconsole.logs_view import LogsView
 from qremote.delivery.tcpto import Memory
@@ -27,8 +26,8 @@ async def _wait(pilot, predicate, seconds: float = 10.0) -> None:
         await pilot.pause(0.05)
 
 
-async def _case_follow_rotation_filter_and_jumps(log: Path) -> None:
-    app = QConsole(make_demo_home(), log=log)
+async def _case_follow_rotation_filter_and_jumps(home: Path, log: Path) -> None:
+    app = QConsole(home, log=log)
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(LogsView)
         table = app.query_one(LogTable)
@@ -61,24 +60,24 @@ async def _case_follow_rotation_filter_and_jumps(log: Path) -> None:
         assert "erin@y.org" in detail and "route=route1" in detail
 
 
-def test_follow_rotation_filter_and_jumps(tmp_path: Path) -> None:
+def test_follow_rotation_filter_and_jumps(tmp_path: Path, demo_home: Path) -> None:
     log = tmp_path / "current"
     now = time.time()
     write(log, delivery_lines(now, 1, 1, "alice@x.org", "success", OK_TEXT))
     write(log, delivery_lines(now, 2, 2, "bob@y.org", "deferral", "try later"))
-    asyncio.run(_case_follow_rotation_filter_and_jumps(log))
+    asyncio.run(_case_follow_rotation_filter_and_jumps(demo_home, log))
 
 
-async def _case_unreadable_log(log: Path) -> None:
-    app = QConsole(make_demo_home(), log=log)
+async def _case_unreadable_log(home: Path, log: Path) -> None:
+    app = QConsole(home, log=log)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         status = str(app.query_one("#log-status").render())
         assert "cannot read" in status and str(log) in status
 
 
-def test_unreadable_log_is_said_on_screen(tmp_path: Path) -> None:
-    asyncio.run(_case_unreadable_log(tmp_path / "missing" / "current"))
+def test_unreadable_log_is_said_on_screen(tmp_path: Path, demo_home: Path) -> None:
+    asyncio.run(_case_unreadable_log(demo_home, tmp_path / "missing" / "current"))
 
 
 async def _case_tcpto_view(home: Path, read_only: bool) -> None:
@@ -106,12 +105,12 @@ async def _case_tcpto_view(home: Path, read_only: bool) -> None:
         assert memory.read() == {} and table.row_count == 0
 
 
-def test_tcpto_view_clears_one_then_all() -> None:
-    asyncio.run(_case_tcpto_view(make_demo_home(), read_only=False))
+def test_tcpto_view_clears_one_then_all(demo_home: Path) -> None:
+    asyncio.run(_case_tcpto_view(demo_home, read_only=False))
 
 
-def test_tcpto_view_read_only() -> None:
-    asyncio.run(_case_tcpto_view(make_demo_home(), read_only=True))
+def test_tcpto_view_read_only(demo_home: Path) -> None:
+    asyncio.run(_case_tcpto_view(demo_home, read_only=True))
 
 
 async def _case_probe_shows_progress_and_equals_the_cli(home: Path) -> None:
@@ -140,22 +139,23 @@ async def _case_probe_shows_progress_and_equals_the_cli(home: Path) -> None:
     assert shown == json.loads(cli.stdout)
 
 
-def test_probe_shows_progress_and_equals_the_cli() -> None:
+def test_probe_shows_progress_and_equals_the_cli(demo_home: Path) -> None:
     from qconsole.demo_live import LiveDemo
 
-    home = make_demo_home()
-    live = LiveDemo(home).start(deliveries=False)  # the loopback SMTP sinks
+    # The demo's loopback SMTP sinks, on ports of their own: at the demo's fixed
+    # ports another run's sink (another test session's demo) could answer, or close
+    # in the middle of the probe.
+    live = LiveDemo(demo_home, free_ports=True).start(deliveries=False)
     try:
-        asyncio.run(_case_probe_shows_progress_and_equals_the_cli(home))
+        asyncio.run(_case_probe_shows_progress_and_equals_the_cli(demo_home))
     finally:
         live.close()
 
 
-async def _case_live_demo_rows_arrive() -> None:
+async def _case_live_demo_rows_arrive(home: Path) -> None:
     from qconsole.demo_live import LiveDemo
 
-    home = make_demo_home()
-    live = LiveDemo(home, interval=0.2).start()
+    live = LiveDemo(home, interval=0.2, free_ports=True).start()
     try:
         app = QConsole(home, demo=True, log=live.log)
         async with app.run_test(size=SIZE) as pilot:
@@ -167,5 +167,5 @@ async def _case_live_demo_rows_arrive() -> None:
         live.close()
 
 
-def test_live_demo_rows_arrive() -> None:
-    asyncio.run(_case_live_demo_rows_arrive())
+def test_live_demo_rows_arrive(demo_home: Path) -> None:
+    asyncio.run(_case_live_demo_rows_arrive(demo_home))

@@ -114,7 +114,11 @@ async def _case_destroying_needs_a_deliberate_confirmation(home: Path) -> None:
         await pilot.press("2", "x")  # delete the first rule: the diff opens
         assert isinstance(app.screen, DiffScreen)
         assert app.focused is app.screen.query_one("#diff-cancel", Button)
-        await pilot.press("s", "y", "enter")  # stray keys: Enter is on Cancel
+        await pilot.press("s")  # a stray letter leaves it
+        assert not isinstance(app.screen, DiffScreen)
+        await pilot.press("x")
+        assert isinstance(app.screen, DiffScreen)
+        await pilot.press("down", "enter")  # stray keys: Enter is on Cancel
         assert not isinstance(app.screen, DiffScreen)
         await pilot.press("5", "X")
         assert isinstance(app.screen, ConfirmScreen)

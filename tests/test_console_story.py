@@ -10,7 +10,6 @@ from textual.widgets import DataTable, Input
 
 from qconsole.app import QConsole
 from qconsole.delivery_screen import DeliveryScreen
-from qconsole.demo import make_demo_home
 from qconsole.log_table import LogTable
 from qconsole.logformat import logsafe
 from qconsole.logs_view import LogsView
@@ -145,10 +144,11 @@ async def _case_enter_tells_the_whole_story(home: Path, log: Path) -> None:
         assert result is not None and result["deliveries"][0]["route"] == "route2"
 
 
-def test_enter_tells_the_whole_story_of_a_delivery(tmp_path: Path) -> None:
+def test_enter_tells_the_whole_story_of_a_delivery(tmp_path: Path, demo_home: Path,
+                                                   ) -> None:
     log = tmp_path / "current"
     story_log(log, time.time())
-    asyncio.run(_case_enter_tells_the_whole_story(make_demo_home(), log))
+    asyncio.run(_case_enter_tells_the_whole_story(demo_home, log))
 
 
 async def _case_stock_and_local_rows(home: Path, log: Path) -> None:
@@ -175,7 +175,8 @@ async def _case_stock_and_local_rows(home: Path, log: Path) -> None:
         assert "(local)" in screen_text(app)
 
 
-def test_stock_and_local_rows_are_not_counted_under_dash(tmp_path: Path) -> None:
+def test_stock_and_local_rows_are_not_counted_under_dash(tmp_path: Path,
+                                                          demo_home: Path) -> None:
     log = tmp_path / "current"
     story_log(log, time.time())
-    asyncio.run(_case_stock_and_local_rows(make_demo_home(), log))
+    asyncio.run(_case_stock_and_local_rows(demo_home, log))

@@ -131,12 +131,16 @@ def test_follow_across_rotation_and_truncation(tmp_path: Path) -> None:
     assert index.follow() == 2
     assert [index.row(i).recipient for i in range(3)] == ["first@x.org", "", "second@x.org"]
     assert index.row(1).status == "success"  # the line finished in the rotated file
-    # logrotate-style truncation: the same file starts again from zero.
+    # logrotate-style truncation: the same file starts again from zero. The rows of
+    # the truncated file (second's) are gone with its bytes, never read from the new
+    # bytes at their offsets; the rotated file's rows stay.
     with open(log, "w") as fh:
         fh.write("\n".join(delivery_lines(now + 9, 5, 202, "third@x.org", "failure",
                                           "no")) + "\n")
     assert index.follow() == 1
-    assert index.row(3).recipient == "third@x.org"
+    assert [index.row(i).recipient for i in range(len(index))] == [
+        "first@x.org", "", "third@x.org"]
+    assert [index.row(i).status for i in range(3)] == ["success", "success", "failure"]
 
 
 def _search(index: LogIndex, text: str) -> Search:
