@@ -123,3 +123,16 @@ def test_route_from_fields_equals_the_line_parser() -> None:
     route = route_from_fields("r", "127.0.0.2|127.0.0.3", "mx&relay.test:587", "u", "p",
                               "verify")
     assert route == parse_route("r;127.0.0.2|127.0.0.3;mx&relay.test:587;u;p;tls=verify")
+
+
+def test_credentials_with_control_characters_are_refused_without_echo() -> None:
+    import pytest
+
+    from qremote.control.routes import parse_route
+    from qremote.errors import LineError
+
+    for line in ("r;;;us\x1ber;pw", "r;;;user;p\x07w-secret", "r;;;user;pw\x7fx"):
+        with pytest.raises(LineError) as err:
+            parse_route(line)
+        assert "control character" in str(err.value)
+        assert "secret" not in str(err.value) and "\x1b" not in str(err.value)

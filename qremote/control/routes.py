@@ -169,6 +169,10 @@ def parse_route(text: str, line: int = 0) -> Route:
     local_ips, local_mode = parse_local_ips(fields[1])
     remotes, remote_mode = parse_remotes(fields[2])
     user, password = fields[3].strip(), fields[4].strip()
+    for what, value in (("USER", user), ("PASS", password)):
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):  # never echo the value
+            raise LineError(f"{what} contains a control character (a tab, an escape ...); "
+                            "write it with printable characters only")
     if bool(user) != bool(password):
         missing = "PASS" if user else "USER"
         hint = _NO_SEMICOLON if len(fields) == 6 and user else ""
