@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qconsole.demo_live import rspawn_results
@@ -245,64 +245,170 @@ def test_filter_language_errors_are_said() -> None:
         ["-route:r1", "a b", "/x y/", "to:*@x.org"]
 
 
-RECIPIENTS = ("ann@x.org", "bob@y.org", "cy@x.org")
+RECIPIENTS = ("ann@x.org", "bob@y.org", "Cy@X.org", "d_e@relay.test", "\xe9t\xe9@x.org")
+SENDERS = ("a@b.org", "", "news@shop.test", "Bob@Y.org")
 TEXTS = (OK_TEXT, "Sorry (#4.4.1)\nroute=relay local=127.0.0.3 remote=- tls=none auth=none",
          "127.0.0.9 does not like recipient.\nRemote host said: 550 no_such user\n"
          "route=relay local=127.0.0.2 remote=127.0.0.9:25 tls=TLSv1.2 auth=LOGIN",
-         "stock reply/\n")
-QUERIES = ("x.org", "route:relay", "-route:relay", "ip:127.0.0.2", "result:deferral",
-           "to:x.org", "from:b.org", "msg:3", "/ANN|bob/", "/no.such/", "no such",
-           "-x.org result:success", "tls:tlsv1.*", "remote:127.0.0.9", "bounce",
-           "route:relay -to:bob@y.org", "garbage")
+         "stock reply/\n", "route=r local=- remote=- tls=none auth=none",
+         "Sorry (#4.4.1)\nroute=relay local=127.0.0.3 remote=- tls=none auth=none"
+         "I'm not going to try again; this message has been in the queue too long.\n",
+         "x\nroute=a_local=b remote=c tls=d auth=eroute=zz",
+         "Remote host said: 250 ok (mailbox full)\nroute=Route1 local=127.0.0.2 "
+         "remote=[::1]:25 tls=none auth=none",
+         "junk route=r local=- remote=- tls=none auth=none",
+         "route=r local=- remote=- tls=none auth=none\nmore")
+SYSLOG = "Nov 24 10:00:00 mail qmail: 1795000000.500000 "
+# Lines of every shape a log may hold: qmail-send's, and others (a needle of a start or
+# info line inside another line, syslog lines, no multilog stamp, bytes not UTF-8).
+TEMPLATES = (
+    "{s} info msg {m}: bytes 300 from <{f}> qp 1 uid 2",
+    "{s} starting delivery {n}: msg {m} to remote {r}",
+    "{s} starting delivery {n}: msg {m} to local {r}",
+    "{s} delivery {n}: {st}: {t}",
+    "{s} bounce msg {m} qp 9",
+    "{s} triple bounce: discarding bounce/{m}",
+    "{s} end msg {m}",
+    "{s} new msg {m}",
+    "{s} status: local 0/10 remote 1/20",
+    "garbage line for bob",
+    SYSLOG + "delivery {n}: {st}: {t}",
+    SYSLOG + "starting delivery {n}: msg {m} to remote {r}",
+    "Nov 24 10:00:00 mail sshd[1]: delivery 3: success: not qmail",
+    "{s} delivery {n}: {st}: said starting delivery {n2}: msg {m} to remote spy@x.org",
+    "{s} info msg {m}: bytes 1 from <spy@x.org> qp info msg {m2}: ",
+    "{s} delivery {n}: msg {m} to remote {r}",
+    "{s} starting delivery {n}: {st}: {t}",
+    "{S} delivery {n}: {st}: {t}",
+    "",
+    "{s} delivery {n}: {st}: caf\xe9 route=x local=y remote=z tls=none auth=none",
+    "@x delivery {n}: {st}: short stamp",
+    "{s} info msg {m}: weird",
+    "{s} end msg {m} and more",
+    "{s} bounce msg {m}{n}",
+    "@xxxxxxxxxxxxxxxxxxxxx\nab delivery {n}: {st}: {t}",
+    "{s} delivery {n2}: {st}: see delivery {n}: later",
+)
+NUMBERS = (1, 2, 3, 12)
+MSGS = (1, 2, 12, 21)
+QUERIES = (
+    "x.org", "success", "bob", "no such", "msg", "test", "1", "garbage", "spy",
+    "mailbox full", "caf\xe9", "/ANN|bob/", "/no.such/", "/ok\\s+@/", "/^@4/", "/org$/",
+    "/(?=bob)b/", "/x*/", "/[0-9]+: msg 1 /", "route:relay", "route:route1", "route:r*",
+    "ip:127.0.0.2", "remote:127.0.0.9", "remote:127.0.0.9:25", "remote:::1",
+    "tls:tlsv1.*", "auth:none", "auth:e", "result:deferral", "result:bounce", "result:raw",
+    "to:x.org", "to:bob@y.org", "to:*@relay.test", "to:d_e@relay.test", "to:*",
+    "from:b.org", "from:<>", "from:news@*", "from:y.org", "msg:1", "msg:12",
+    "-route:relay", "-result:deferral", "-to:bob@y.org", "-from:b.org", "-x.org", "-msg:1",
+    "-/bob/", "-spy", "-route:route1 -result:deferral", "-x.org result:success",
+    "route:relay -to:bob@y.org", "bob -route:relay", "success -to:x.org",
+    "to:x.org -from:b.org", "garbage -route:x", "msg:1 result:success", "spy -msg:2",
+    "result:failure -from:<>", "-to:* -result:success", "route:r", "auth:none -route:r")
 
 
-@given(st.lists(st.tuples(st.sampled_from(RECIPIENTS), st.sampled_from(
-    ("success", "deferral", "failure"))), min_size=1, max_size=12),
-       st.sampled_from(QUERIES), st.integers(200, 2000), st.randoms())
-def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
-        tmp_path_factory, deliveries, query, block, rnd) -> None:
-    """The oracle: every row of the index, its lines joined, tested one by one."""
-    from qconsole import logsearch
-    from qconsole.logquery import Lines
-    from qconsole.logsearch import STATUS_NAMES
+def _stamp_upper(t: float) -> str:
+    return "@" + stamp(t)[1:].upper()
 
-    log = tmp_path_factory.mktemp("search") / "current"
+
+@st.composite
+def any_log(draw) -> list[str]:
+    """qmail-send's deliveries interleaved as they happen, with lines of every other
+    kind among them."""
+    rnd = draw(st.randoms())
     lines: list[str] = []
-    held: list[list[str]] = []  # deliveries under way, to end in any order
-    for n, (rcpt, status) in enumerate(deliveries, 1):
-        message = delivery_lines(T0 + n, n, n, rcpt, status, rnd.choice(TEXTS))
+    held: list[list[str]] = []
+    for n in range(draw(st.integers(0, 10))):
+        msg, number = draw(st.sampled_from(MSGS)), draw(st.sampled_from(NUMBERS))
+        status = draw(st.sampled_from(("success", "deferral", "failure")))
+        message = delivery_lines(T0 + n, number, msg, draw(st.sampled_from(RECIPIENTS)),
+                                 status, draw(st.sampled_from(TEXTS)))
+        message[1] = message[1].replace("<a@b.org>", f"<{draw(st.sampled_from(SENDERS))}>")
         if status == "failure" and rnd.random() < 0.5:  # qmail-send: before "end msg"
-            message.insert(-1, f"{stamp(T0 + n)} bounce msg {n} qp 9")
+            message.insert(-1, f"{stamp(T0 + n)} bounce msg {msg} qp 9")
         lines += message[:3]
         held.append(message[3:])
         while held and rnd.random() < 0.5:
             lines += held.pop(rnd.randrange(len(held)))
-        if rnd.random() < 0.2:
-            lines.append("garbage line for bob")
     for tail in held:
         lines += tail
-    write(log, lines)
-    index = LogIndex(LogSource(log))
-    list(index.scan_history())
-    q = parse_query(query)
-    read = index.source.read_line
+    for _ in range(draw(st.integers(0, 25))):
+        line = draw(st.sampled_from(TEMPLATES)).format(
+            s=stamp(T0 + 100), S=_stamp_upper(T0 + 100), n=draw(st.sampled_from(NUMBERS)),
+            n2=draw(st.sampled_from(NUMBERS)), m=draw(st.sampled_from(MSGS)),
+            m2=draw(st.sampled_from(MSGS)), r=draw(st.sampled_from(RECIPIENTS)),
+            f=draw(st.sampled_from(SENDERS)),
+            st=draw(st.sampled_from(("success", "deferral", "failure"))),
+            t=logsafe(draw(st.sampled_from(TEXTS))))
+        lines.insert(draw(st.integers(0, len(lines))), line)
+    return lines
+
+
+def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
+    """The filter applied to each row of the log, one at a time: every line read as
+    qmail-send's event (or shown raw), joined by the rules of logjoin."""
+    from qconsole.logformat import E_STATUS, event
+    from qconsole.logindex import _foreign
+    from qconsole.logjoin import BOUNCE, CODES, RAW, Joiner, bounced
+    from qconsole.logquery import Lines
+    from qconsole.logsearch import STATUS_NAMES
+
+    q = parse_query(text)
+    source = LogSource(path)
+    joiner = Joiner(source)
+    data = path.read_bytes()
     expected = []
-    for i in range(len(index)):
-        rows, j = index.locate(i)
-        row_lines = Lines(read(rows.result[j]),
-                          read(rows.start[j]) if rows.start[j] >= 0 else None,
-                          read(rows.info[j]) if rows.info[j] >= 0 else None,
-                          STATUS_NAMES[rows.status[j]])
-        if q.matches(row_lines) and (rows.status[j] != RAW or q.driver is not None):
-            expected.append(rows.result[j])
-    old = logsearch.BLOCK
-    logsearch.BLOCK = block  # lines of one delivery in different blocks
+    offset = 0
+    for line in data.split(b"\n")[:-1]:
+        m = event(line)
+        status = None
+        if m is None and line.strip() and not _foreign(line):
+            status = RAW
+        elif m is not None and m[E_STATUS] is not None:
+            status = CODES[m[E_STATUS]]
+        elif m is not None and bounced(line) is not None:
+            status = BOUNCE
+        if status is not None and (status != RAW or q.driver is not None):
+            start, info = joiner.join(offset, status)
+            read = source.read_line
+            lines = Lines(line, read(start) if start >= 0 else None,
+                          read(info) if info >= 0 else None, STATUS_NAMES[status])
+            if q.matches(lines):
+                expected.append((offset, status, start, info))
+        offset += len(line) + 1
+    source.close()
+    return sorted(expected, reverse=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_log(), st.sampled_from(QUERIES), st.sampled_from((300, 700, 2000, 1 << 20)),
+       st.sampled_from((0.2, 0.5, 1, 2, 5)))
+def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
+        tmp_path_factory, lines, query, block, reach) -> None:
+    """The oracle: the bulk search (blocks of any size, joins reaching across blocks or
+    not) finds exactly the rows that match when each row is read and joined alone."""
+    from qconsole import logjoin, logsearch
+
+    log = tmp_path_factory.mktemp("search") / "current"
+    with open(log, "wb") as fh:
+        fh.write("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
+    saved = logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT
+    logsearch.BLOCK = block
+    logsearch.JOIN_LIMIT = logjoin.JOIN_LIMIT = int(block * reach)
     try:
+        expected = row_by_row(log, query)
+        index = LogIndex(LogSource(log))
         search = _search(index, query)
     finally:
-        logsearch.BLOCK = old
-    found = [search.locate(i)[0].result[search.locate(i)[1]] for i in range(len(search))]
-    assert found == expected
+        logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT = saved
+    found = []
+    for i in range(len(search)):  # with the joins the search made (-2: not made)
+        rows, j = search.locate(i)
+        start, info = rows.start[j], rows.info[j]
+        found.append((rows.result[j], rows.status[j], start, info))
+    assert [f[:2] for f in found] == [e[:2] for e in sorted(expected)]
+    for f, e in zip(found, sorted(expected), strict=True):
+        assert f[2] in (e[2], -2) and f[3] in (e[3], -2), (f, e)
+    index.source.close()
 
 
 @given(st.text(alphabet=st.sampled_from('ab:/-*"\\ .@^$()[]|route:ip:msg:1'), max_size=40))

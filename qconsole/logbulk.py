@@ -1,0 +1,311 @@
+"""One block of a log read at C speed: its rows, the lines a filter term hits, and
+the rows that start and info lines lead to.
+
+qmail-send's lines under multilog look alike: ``@``, a 24-digit stamp, a space, and the
+event at byte 26 (see :mod:`qconsole.logformat`). For such a *canonical* line, a few
+byte comparisons (or one compiled pattern read at the line's start) say what
+:func:`~qconsole.logformat.event` would say. Any other line is handed back as *slow*,
+for the caller to read the exact way (:mod:`qconsole.logjoin`); so are joins that
+lead out of the block. The work is done by ``bytes`` methods and compiled patterns
+mapped over lists of offsets (``map`` calls C for each item), not by Python code per
+line. Offsets are local to the block.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import compress, repeat
+from operator import add, and_, ge, lt, not_
+
+from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
+from qconsole.logquery import LOWER, NORMAL
+
+PREFIX = 26  # "@", 24 hex digits, a space: where a multilog line's event starts
+# The canonical lines, read at their start: qmail-send's events as EVENT has them
+# (a triple bounce is left to the slow way: its pattern reads to the line's end).
+LINE = re.compile(
+    rb"(?<![^\n])@[0-9a-f]{24} (?:(starting )?delivery (\d+): (?:msg (\d+) to (?:local|remote) "
+    rb"|(success|deferral|failure): ?)|info msg (\d+): bytes \d+ from <([^\n]*?)> "
+    rb"|bounce msg (\d+)|(triple bounce: )|status: |new msg |end msg )")
+G_STARTING, G_NUMBER, G_MSG, G_STATUS, G_INFO, G_SENDER, G_BOUNCE, G_TRIPLE = range(1, 9)
+K_RESULT, K_START, K_INFO, K_BOUNCE, K_OTHER, K_SLOW = range(6)
+STATUS_CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
+# Result lines are found by a pattern with a literal head (sre scans for it at C
+# speed), then checked to be a canonical line's event by byte comparisons.
+RESULT = re.compile(rb"delivery \d+: (?:success|deferral|failure):")
+BOUNCES = re.compile(rb"bounce msg \d+|triple bounce")
+_CODE_OF = bytes.maketrans(b"sef", bytes((SUCCESS, DEFERRAL, FAILURE)))  # 8 before the end
+_CODE_AT = bytes.maketrans(b"sdf", bytes((SUCCESS, DEFERRAL, FAILURE)))  # its first letter
+_STATUS_WORDS = (b"success:", b"deferral:", b"failure:")
+# Patterns that find a match in a block that is no match in the line alone (or miss
+# one): lookarounds, \A, \Z, atomic groups and possessive repeats, flags turned off.
+_UNSAFE = re.compile(rb"\(\?[=!<>(-]|\\[AZ]|[*+?}]\+")
+
+
+def _minus(k: int):
+    """x -> x - k, as a C callable for map."""
+    return (-k).__add__
+
+
+class Rows:
+    """Fast rows (canonical result and bounce lines: line start, status code, where the
+    report's text starts) and slow lines that may be rows."""
+
+    def __init__(self) -> None:
+        self.ls: list[int] = []
+        self.code: list[int] = []
+        self.ts: list[int] = []
+        self.slow: list[int] = []
+
+
+class Block:
+    """A block of whole lines at global offset ``base``."""
+
+    def __init__(self, base: int, data: bytes) -> None:
+        self.base = base
+        self.data = data
+        self.size = len(data)
+        self._norm: bytes | None = None
+        self._lower: bytes | None = None
+        self._rows: Rows | None = None
+
+    @property
+    def norm(self) -> bytes:
+        """The block lower-cased with ``_`` as a space (what plain text is found in)."""
+        if self._norm is None:
+            self._norm = self.data.translate(NORMAL)
+        return self._norm
+
+    @property
+    def lower(self) -> bytes:
+        """The block lower-cased (what a smart-case regex searches)."""
+        if self._lower is None:
+            self._lower = self.data.translate(LOWER)
+        return self._lower
+
+    def ends(self, starts: list[int]) -> list[int]:
+        """Where the lines holding ``starts`` end (their line break or the block end)."""
+        size = self.size
+        return [size if e < 0 else e for e in map(self.data.find, repeat(b"\n"), starts)]
+
+    def line_starts(self, positions) -> list[int]:
+        """The starts of the lines holding ``positions``, each once, in order."""
+        return sorted(dict.fromkeys(map(add, map(self.data.rfind, repeat(b"\n"), repeat(0),
+                                                 positions), repeat(1))))
+
+    def canonical(self, positions: list[int]) -> list[bool]:
+        """For each event position: it is byte 26 of a line that begins with ``@``
+        (then :func:`~qconsole.logformat.event` reads the event there)."""
+        data = self.data
+        heads = list(map(data.startswith, repeat(b"\n@"), map(_minus(PREFIX + 1),
+                                                               positions)))
+        for k in [k for k, p in enumerate(positions) if p <= PREFIX]:
+            heads[k] = positions[k] == PREFIX and data[:1] == b"@"
+        inner = map(data.find, repeat(b"\n"), map(_minus(PREFIX), positions), positions)
+        return list(map(and_, heads, map(lt, inner, repeat(0))))
+
+    def starts_of(self, positions: list[int]) -> list[int]:
+        """The start of the line holding each position (in the same order)."""
+        return list(map(add, map(self.data.rfind, repeat(b"\n"), repeat(0), positions),
+                        repeat(1)))
+
+    def classify(self, starts: list[int]) -> list[re.Match[bytes] | None]:
+        """The canonical reading of each line at ``starts`` (None: a slow line)."""
+        return list(map(LINE.match, repeat(self.data), starts))
+
+    def rows(self) -> Rows:
+        """Every row of the block (computed once)."""
+        if self._rows is None:
+            self._rows = self._find_rows()
+        return self._rows
+
+    def _find_rows(self) -> Rows:
+        data = self.data
+        rows = Rows()
+        ms = list(RESULT.finditer(data))
+        ps = list(map(re.Match.start, ms))
+        ok = self.canonical(ps)
+        es = list(compress(map(re.Match.end, ms), ok))
+        rows.ls = list(map(_minus(PREFIX), compress(ps, ok)))
+        rows.code = list(bytes(map(data.__getitem__, map(_minus(8), es))).translate(_CODE_OF))
+        rows.ts = list(map(add, es, map(data.startswith, repeat(b" "), es)))
+        slow = set(compress(ps, map(not_, ok)))
+        bounces = list(BOUNCES.finditer(data))
+        if bounces:
+            bps = list(map(re.Match.start, bounces))
+            for p, good, m in zip(bps, self.canonical(bps), bounces, strict=True):
+                if good and m[0][:1] == b"b":
+                    rows.ls.append(p - PREFIX)
+                    rows.code.append(BOUNCE)
+                    rows.ts.append(p)
+                else:
+                    slow.add(p)
+            order = sorted(range(len(rows.ls)), key=rows.ls.__getitem__)
+            rows.ls = [rows.ls[i] for i in order]
+            rows.code = [rows.code[i] for i in order]
+            rows.ts = [rows.ts[i] for i in order]
+        if slow:
+            fast = set(rows.ls)
+            rows.slow = [ls for ls in self.line_starts(sorted(slow)) if ls not in fast]
+        return rows
+
+
+def kind(m: re.Match[bytes] | None) -> int:
+    """What a classified line is."""
+    if m is None or m[G_TRIPLE] is not None:
+        return K_SLOW
+    if m[G_STATUS] is not None:
+        return K_RESULT
+    if m[G_MSG] is not None:
+        return K_START if m[G_STARTING] is not None else K_OTHER
+    if m[G_INFO] is not None:
+        return K_INFO
+    if m[G_BOUNCE] is not None:
+        return K_BOUNCE
+    return K_OTHER
+
+
+def hidden_needles(block: Block, starts: list[int], ends: list[int]) -> list[bool]:
+    """For each line: it holds a start or info needle past its own event (so it is the
+    start or info line of some delivery the canonical reading does not see)."""
+    data = block.data
+    after = list(map(add, starts, repeat(PREFIX + 1)))
+    a = map(ge, map(data.find, repeat(b"starting delivery "), after, ends), repeat(0))
+    b = map(ge, map(data.find, repeat(b"info msg "), after, ends), repeat(0))
+    return list(map(bool.__or__, a, b))
+
+
+def follow_starts(block: Block, ends: list[int], numbers: list[bytes],
+                  ) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """The rows canonical start lines lead to within the block (see
+    :meth:`~qconsole.logjoin.Joiner.row_after_start`): the start lines end at ``ends``
+    and are of deliveries ``numbers``. Returns (index of the start line, row line
+    start, status code, text start) of each row, and the indices of the start lines
+    to follow the slow way (the next line holding their number is neither a canonical
+    result nor a canonical start, or lies past the block)."""
+    data = block.data
+    needles = list(map(b"delivery %b: ".__mod__, numbers))
+    q = list(map(data.find, needles, ends))
+    found = list(map(ge, q, repeat(0)))
+    later = list(compress(range(len(q)), map(not_, found)))
+    idx = list(compress(range(len(q)), found))
+    qs = list(compress(q, found))
+    if not qs:
+        return [], [], [], [], later
+    after = list(map(add, qs, map(len, compress(needles, found))))
+    head = block.canonical(qs)
+    result = list(map(and_, head, map(data.startswith, repeat(_STATUS_WORDS), after)))
+    # Or the next start of that delivery number: then there is no row.
+    restart = map(and_, map(data.startswith, repeat(b"msg "), after),
+                  map(data.startswith, repeat(b"starting "), map(_minus(9), qs)))
+    restart = list(map(and_, restart, block.canonical(list(map(_minus(9), qs)))))
+    rows_i = list(compress(idx, result))
+    row_after = list(compress(after, result))
+    codes = list(bytes(map(data.__getitem__, row_after)).translate(_CODE_AT))
+    stat_end = [a + (9 if c == DEFERRAL else 8) for a, c in zip(row_after, codes,
+                                                                   strict=True)]
+    ts = list(map(add, stat_end, map(data.startswith, repeat(b" "), stat_end)))
+    slow = [i for i, r, s in zip(idx, result, restart, strict=True) if not (r or s)]
+    return rows_i, list(map(_minus(PREFIX), compress(qs, result))), codes, ts, later + slow
+
+
+def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
+                 ) -> tuple[list[int], list[int], list[bytes], list[int], list[int],
+                            list[int]]:
+    """The start and bounce lines canonical info lines lead to within the block (see
+    :meth:`~qconsole.logjoin.Joiner.rows_after_info`): the info lines end at ``ends``
+    and are of messages ``msgs``. Returns (index of the info line, start line start,
+    delivery number) of each start line, (index of the info line, line start) of each
+    bounce line, and the indices of the info lines to follow the slow way (their
+    message goes on past the block, or a line on the way is not canonical)."""
+    data = block.data
+    n = len(msgs)
+    if b"triple bounce" in data:  # its pattern reads to the line's end: the slow way
+        return [], [], [], [], [], list(range(n))
+    slow: set[int] = set()
+    bound: list[int] = []
+    for i, a, b in zip(range(n), map(data.find, map(b"info msg %b: ".__mod__, msgs), ends),
+                       map(data.find, map(b"end msg %b\n".__mod__, msgs), ends),
+                       strict=True):
+        if a < 0 and b < 0:  # the message goes on past the block
+            slow.add(i)
+            bound.append(0)
+            continue
+        e = data.find(b"\n", a if b < 0 or 0 <= a < b else b)  # a start or bounce
+        bound.append(len(data) if e < 0 else e)  # on the boundary line still counts
+    s_i: list[int] = []
+    s_ls: list[int] = []
+    s_num: list[bytes] = []
+    b_i: list[int] = []
+    b_ls: list[int] = []
+    for bounce in (False, True):
+        needles = list(map((b"bounce msg %b" if bounce else b"msg %b to ").__mod__, msgs))
+        active = [i for i in range(n) if i not in slow]
+        pos = [ends[i] for i in active]
+        while active:
+            q = list(map(data.find, [needles[i] for i in active], pos,
+                         [bound[i] for i in active]))
+            hit = list(map(ge, q, repeat(0)))
+            active = list(compress(active, hit))
+            q = list(compress(q, hit))
+            if not active:
+                break
+            if bounce:
+                for i, p, good in zip(active, q, block.canonical(q), strict=True):
+                    if not good:
+                        slow.add(i)
+                    elif not data[p + len(needles[i]):p + len(needles[i]) + 1].isdigit():
+                        b_i.append(i)  # (bounce msg 12 is not message 1)
+                        b_ls.append(p - PREFIX)
+            else:
+                lines = block.starts_of(q)
+                for i, p, ls, m in zip(active, q, lines, block.classify(lines), strict=True):
+                    if m is None:
+                        slow.add(i)
+                    elif m[G_MSG] is not None and m.start(G_MSG) == p + 4:
+                        if m[G_STARTING] is not None:
+                            s_i.append(i)
+                            s_ls.append(ls)
+                            s_num.append(m[G_NUMBER])
+                        elif data.find(b"starting delivery ", ls, data.find(b"\n", p)) >= 0:
+                            slow.add(i)  # "delivery N: msg M" with a needle inside
+                    # else: "msg M to" inside another event's text: no start of M
+            pos = list(map(data.find, repeat(b"\n"), q))
+            keep = list(map(ge, pos, repeat(0)))
+            active = list(compress(active, keep))
+            pos = list(compress(pos, keep))
+    if s_ls:  # a start line with a second start needle inside: the slow way
+        hidden = hidden_needles(block, s_ls, block.ends(s_ls))
+        slow.update(compress(s_i, hidden))
+    keep = [i not in slow for i in s_i]
+    kb = [i not in slow for i in b_i]
+    return (list(compress(s_i, keep)), list(compress(s_ls, keep)), list(compress(s_num, keep)),
+            list(compress(b_i, kb)), list(compress(b_ls, kb)), sorted(slow))
+
+
+def hits_of_text(block: Block, needle: bytes) -> list[int]:
+    """Line starts of the lines whose normalised text holds ``needle``."""
+    positions = map(re.Match.start, re.finditer(re.escape(needle), block.norm))
+    return block.line_starts(positions)
+
+
+def hits_of_regex(block: Block, rx: re.Pattern[bytes], lowered: bool) -> list[int]:
+    """Line starts of the lines in which ``rx`` finds a match, each line read alone (as
+    :meth:`~qconsole.logquery.Term.holds` reads it)."""
+    text = block.lower if lowered else block.data
+    if _UNSAFE.search(rx.pattern) is None:
+        ms = list(rx.finditer(text))
+        starts = list(map(re.Match.start, ms))
+        if not any(map(ge, map(re.Match.end, ms), map(add, block.ends(starts),
+                                                       repeat(1)))):
+            return block.line_starts(starts)  # no match runs past its line's end
+    lines = text.split(b"\n")
+    offsets = [0, *map(add, _running(map(len, lines)), range(1, len(lines)))]
+    return list(compress(offsets, map(rx.search, lines)))
+
+
+def _running(lengths):
+    total = 0
+    for n in lengths:
+        total += n
+        yield total
