@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from itertools import compress, repeat
-from operator import add, and_, ge, lt, not_
+from operator import add, and_, eq, ge, not_
 
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
 from qconsole.logquery import LOWER, NORMAL
@@ -31,9 +31,15 @@ G_STARTING, G_NUMBER, G_MSG, G_STATUS, G_INFO, G_SENDER, G_BOUNCE, G_TRIPLE = ra
 K_RESULT, K_START, K_INFO, K_BOUNCE, K_OTHER, K_SLOW = range(6)
 STATUS_CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
 # Result lines are found by a pattern with a literal head (sre scans for it at C
-# speed), then checked to be a canonical line's event by byte comparisons.
-RESULT = re.compile(rb"delivery \d+: (?:success|deferral|failure):")
-BOUNCES = re.compile(rb"bounce msg \d+|triple bounce")
+# speed); the look back right after it, at no cost, says whether the occurrence is
+# byte 26 of a line that begins with "@" (group 1 takes part then).
+RESULT = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} delivery)()|) \d+: "
+                    rb"(?:success|deferral|failure):")
+# The same, reading on to the end of the line: the report's last part after a "/" (or
+# its whole text) when it begins "route=" (the detail line, see detail_of).
+RESULT_TAIL = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} delivery)()|) \d+: "
+                         rb"(?:success|deferral|failure)(:) ?(?:[^\n]*/)?(route=[^\n/]*)?[^\n]*")
+BOUNCES = (re.compile(rb"bounce msg \d+"), re.compile(rb"triple bounce"))  # literal heads
 _CODE_OF = bytes.maketrans(b"sef", bytes((SUCCESS, DEFERRAL, FAILURE)))  # 8 before the end
 _CODE_AT = bytes.maketrans(b"sdf", bytes((SUCCESS, DEFERRAL, FAILURE)))  # its first letter
 _STATUS_WORDS = (b"success:", b"deferral:", b"failure:")
@@ -48,14 +54,26 @@ def _minus(k: int):
 
 
 class Rows:
-    """Fast rows (canonical result and bounce lines: line start, status code, where the
-    report's text starts) and slow lines that may be rows."""
+    """Fast rows (canonical result and bounce lines): line starts, status codes, and
+    where each report's text starts (computed when first asked); slow lines that may
+    be rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
         self.ls: list[int] = []
         self.code: list[int] = []
-        self.ts: list[int] = []
         self.slow: list[int] = []
+        self._after: list[int] = []  # just past "status:" (-1: a bounce line)
+        self._ts: list[int] | None = None
+        self.tails: list[bytes | None] | None = None  # when read with the rows
+
+    @property
+    def ts(self) -> list[int]:
+        """Where each row's report text starts (after ``status:`` and a space)."""
+        if self._ts is None:
+            after = self._after
+            self._ts = list(map(add, after, map(self.data.startswith, repeat(b" "), after)))
+        return self._ts
 
 
 class Block:
@@ -68,6 +86,8 @@ class Block:
         self._norm: bytes | None = None
         self._lower: bytes | None = None
         self._rows: Rows | None = None
+        self._bounced = False
+        self._counts: dict[bytes, int] = {}
 
     @property
     def norm(self) -> bytes:
@@ -97,12 +117,14 @@ class Block:
         """For each event position: it is byte 26 of a line that begins with ``@``
         (then :func:`~qconsole.logformat.event` reads the event there)."""
         data = self.data
-        heads = list(map(data.startswith, repeat(b"\n@"), map(_minus(PREFIX + 1),
-                                                               positions)))
-        for k in [k for k, p in enumerate(positions) if p <= PREFIX]:
-            heads[k] = positions[k] == PREFIX and data[:1] == b"@"
-        inner = map(data.find, repeat(b"\n"), map(_minus(PREFIX), positions), positions)
-        return list(map(and_, heads, map(lt, inner, repeat(0))))
+        before = list(map(_minus(PREFIX + 1), positions))  # the line break before it
+        ok = list(map(and_, map(eq, map(data.rfind, repeat(b"\n"), before, positions), before),
+                      map(data.startswith, repeat(b"@"), map(add, before, repeat(1)))))
+        if positions and min(positions) <= PREFIX:  # a line at the block's start
+            for k, p in enumerate(positions):
+                if p <= PREFIX:
+                    ok[k] = p == PREFIX and data[:1] == b"@" and b"\n" not in data[:p]
+        return ok
 
     def starts_of(self, positions: list[int]) -> list[int]:
         """The start of the line holding each position (in the same order)."""
@@ -113,41 +135,78 @@ class Block:
         """The canonical reading of each line at ``starts`` (None: a slow line)."""
         return list(map(LINE.match, repeat(self.data), starts))
 
-    def rows(self) -> Rows:
-        """Every row of the block (computed once)."""
+    def rows(self, bounces: bool = True, tails: bool = False) -> Rows:
+        """Every row of the block (computed once): its result lines, and its bounce
+        lines unless ``bounces`` is false (those are then left out); with ``tails``,
+        each report's detail tail too (:attr:`Rows.tails`)."""
         if self._rows is None:
-            self._rows = self._find_rows()
+            self._rows = self._find_rows(tails)
+        if bounces and not self._bounced:
+            self._add_bounces(self._rows)
+            self._bounced = True
         return self._rows
 
-    def _find_rows(self) -> Rows:
+    def text_for(self, needle: bytes) -> bytes:
+        """The block as a normalised needle is found in: lower-cased with ``_`` as a
+        space (lower-cased will do when the needle holds no space)."""
+        return self.norm if b" " in needle or self._norm is not None else self.lower
+
+    def count(self, needle: bytes) -> int:
+        """How often a normalised needle occurs (counted once)."""
+        n = self._counts.get(needle)
+        if n is None:
+            n = self._counts[needle] = self.text_for(needle).count(needle)
+        return n
+
+    def _find_rows(self, tails: bool) -> Rows:
         data = self.data
-        rows = Rows()
-        ms = list(RESULT.finditer(data))
-        ps = list(map(re.Match.start, ms))
-        ok = self.canonical(ps)
-        es = list(compress(map(re.Match.end, ms), ok))
-        rows.ls = list(map(_minus(PREFIX), compress(ps, ok)))
-        rows.code = list(bytes(map(data.__getitem__, map(_minus(8), es))).translate(_CODE_OF))
-        rows.ts = list(map(add, es, map(data.startswith, repeat(b" "), es)))
-        slow = set(compress(ps, map(not_, ok)))
-        bounces = list(BOUNCES.finditer(data))
-        if bounces:
-            bps = list(map(re.Match.start, bounces))
-            for p, good, m in zip(bps, self.canonical(bps), bounces, strict=True):
-                if good and m[0][:1] == b"b":
-                    rows.ls.append(p - PREFIX)
-                    rows.code.append(BOUNCE)
-                    rows.ts.append(p)
-                else:
-                    slow.add(p)
-            order = sorted(range(len(rows.ls)), key=rows.ls.__getitem__)
-            rows.ls = [rows.ls[i] for i in order]
-            rows.code = [rows.code[i] for i in order]
-            rows.ts = [rows.ts[i] for i in order]
+        rows = Rows(data)
+        ms = list((RESULT_TAIL if tails else RESULT).finditer(data))
+        ok = list(map(ge, map(re.Match.start, ms, repeat(1)), repeat(0)))
+        if ms and ms[0].start() == PREFIX and not ok[0]:  # the block's first line
+            ok[0] = self.canonical([PREFIX])[0]
+        good = ms if all(ok) else list(compress(ms, ok))
+        rows.ls = list(map(_minus(PREFIX), map(re.Match.start, good)))
+        if tails:
+            rows.tails = list(map(re.Match.group, good, repeat(3)))
+            after = list(map(re.Match.end, good, repeat(2)))
+        else:
+            after = list(map(re.Match.end, good))
+        rows.code = list(bytes(map(data.__getitem__, map(_minus(8), after))).translate(_CODE_OF))
+        rows._after = after
+        slow = set(map(re.Match.start, compress(ms, map(not_, ok))))
         if slow:
             fast = set(rows.ls)
             rows.slow = [ls for ls in self.line_starts(sorted(slow)) if ls not in fast]
         return rows
+
+    def _add_bounces(self, rows: Rows) -> None:
+        data = self.data
+        if b"bounce" not in data:
+            return
+        bounces = sorted([*BOUNCES[0].finditer(data), *BOUNCES[1].finditer(data)],
+                         key=re.Match.start)
+        slow = []
+        bps = list(map(re.Match.start, bounces))
+        for p, good, m in zip(bps, self.canonical(bps), bounces, strict=True):
+            if good and m[0][:1] == b"b":
+                rows.ls.append(p - PREFIX)
+                rows.code.append(BOUNCE)
+                rows._after.append(p)
+            else:
+                slow.append(p)
+        order = sorted(range(len(rows.ls)), key=rows.ls.__getitem__)
+        rows.ls = [rows.ls[i] for i in order]
+        rows.code = [rows.code[i] for i in order]
+        rows._after = [rows._after[i] for i in order]
+        rows._ts = None
+        if rows.tails is not None:
+            rows.tails.extend([None] * (len(order) - len(rows.tails)))
+            rows.tails = [rows.tails[i] for i in order]
+        if slow:
+            fast = set(rows.ls)
+            rows.slow = sorted(set(rows.slow).union(
+                ls for ls in self.line_starts(slow) if ls not in fast))
 
 
 def kind(m: re.Match[bytes] | None) -> int:
@@ -224,15 +283,18 @@ def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
         return [], [], [], [], [], list(range(n))
     slow: set[int] = set()
     bound: list[int] = []
-    for i, a, b in zip(range(n), map(data.find, map(b"info msg %b: ".__mod__, msgs), ends),
-                       map(data.find, map(b"end msg %b\n".__mod__, msgs), ends),
-                       strict=True):
+    # The message's end, then a new info line of its number before that (numbers
+    # rarely come back: looking for the info line first would read to the block's end).
+    done = list(map(data.find, map(b"end msg %b\n".__mod__, msgs), ends))
+    until = [len(data) if b < 0 else b for b in done]
+    again = map(data.find, map(b"info msg %b: ".__mod__, msgs), ends, until)
+    for i, a, b in zip(range(n), again, done, strict=True):
         if a < 0 and b < 0:  # the message goes on past the block
             slow.add(i)
             bound.append(0)
             continue
-        e = data.find(b"\n", a if b < 0 or 0 <= a < b else b)  # a start or bounce
-        bound.append(len(data) if e < 0 else e)  # on the boundary line still counts
+        e = data.find(b"\n", a if a >= 0 else b)  # a start or bounce on the
+        bound.append(len(data) if e < 0 else e)  # boundary line still counts
     s_i: list[int] = []
     s_ls: list[int] = []
     s_num: list[bytes] = []
@@ -285,7 +347,10 @@ def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
 
 def hits_of_text(block: Block, needle: bytes) -> list[int]:
     """Line starts of the lines whose normalised text holds ``needle``."""
-    positions = map(re.Match.start, re.finditer(re.escape(needle), block.norm))
+    text = block.text_for(needle)
+    if not block.count(needle):
+        return []
+    positions = map(re.Match.start, re.finditer(re.escape(needle), text))
     return block.line_starts(positions)
 
 

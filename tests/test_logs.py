@@ -292,7 +292,7 @@ TEMPLATES = (
 NUMBERS = (1, 2, 3, 12)
 MSGS = (1, 2, 12, 21)
 QUERIES = (
-    "x.org", "success", "bob", "no such", "msg", "test", "1", "garbage", "spy",
+    "x.org", "success", "bob", "no such", "msg", "test", "1", "garbage", "spy", "said",
     "mailbox full", "caf\xe9", "/ANN|bob/", "/no.such/", "/ok\\s+@/", "/^@4/", "/org$/",
     "/(?=bob)b/", "/x*/", "/[0-9]+: msg 1 /", "route:relay", "route:route1", "route:r*",
     "ip:127.0.0.2", "remote:127.0.0.9", "remote:127.0.0.9:25", "remote:::1",
@@ -303,7 +303,8 @@ QUERIES = (
     "-/bob/", "-spy", "-route:route1 -result:deferral", "-x.org result:success",
     "route:relay -to:bob@y.org", "bob -route:relay", "success -to:x.org",
     "to:x.org -from:b.org", "garbage -route:x", "msg:1 result:success", "spy -msg:2",
-    "result:failure -from:<>", "-to:* -result:success", "route:r", "auth:none -route:r")
+    "result:failure -from:<>", "-to:* -result:success", "route:r", "auth:none -route:r",
+    "-auth:none -route:relay", "ip:127.0.0.2 tls:tlsv1.2 -remote:127.0.0.1", "route:a")
 
 
 def _stamp_upper(t: float) -> str:
@@ -381,25 +382,26 @@ def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
 
 @settings(max_examples=500, deadline=None)
 @given(any_log(), st.sampled_from(QUERIES), st.sampled_from((300, 700, 2000, 1 << 20)),
-       st.sampled_from((0.2, 0.5, 1, 2, 5)))
+       st.sampled_from((0.2, 0.5, 1, 2, 5)), st.sampled_from((0, 2, 4096)))
 def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
-        tmp_path_factory, lines, query, block, reach) -> None:
+        tmp_path_factory, lines, query, block, reach, dense) -> None:
     """The oracle: the bulk search (blocks of any size, joins reaching across blocks or
-    not) finds exactly the rows that match when each row is read and joined alone."""
-    from qconsole import logjoin, logsearch
+    not, words in few or many lines) finds exactly the rows that match when each row is
+    read and joined alone."""
+    from qconsole import logjoin, logscan, logsearch
 
     log = tmp_path_factory.mktemp("search") / "current"
     with open(log, "wb") as fh:
         fh.write("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
-    saved = logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT
-    logsearch.BLOCK = block
+    saved = logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE
+    logsearch.BLOCK, logscan.DENSE = block, dense
     logsearch.JOIN_LIMIT = logjoin.JOIN_LIMIT = int(block * reach)
     try:
         expected = row_by_row(log, query)
         index = LogIndex(LogSource(log))
         search = _search(index, query)
     finally:
-        logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT = saved
+        logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE = saved
     found = []
     for i in range(len(search)):  # with the joins the search made (-2: not made)
         rows, j = search.locate(i)
@@ -409,6 +411,31 @@ def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
     for f, e in zip(found, sorted(expected), strict=True):
         assert f[2] in (e[2], -2) and f[3] in (e[3], -2), (f, e)
     index.source.close()
+
+
+def test_a_needle_inside_another_line_is_followed(tmp_path: Path) -> None:
+    """A report (with real spaces) that holds ``starting delivery 7: msg 9`` is the start
+    line of the next delivery 7 as the join rules read it: a word of it finds that
+    delivery too, on the path for rare words and on the one for frequent words."""
+    from qconsole import logscan
+
+    log = tmp_path / "current"
+    write(log, delivery_lines(T0, 3, 8, "a@x.org", "success", OK_TEXT)[:3])
+    write(log, [f"{stamp(T0 + 1)} delivery 3: failure: whispered starting delivery 7: msg 9 "
+                "to remote spy@x.org",
+                f"{stamp(T0 + 2)} delivery 7: success: {logsafe(OK_TEXT)}"])
+    expected = [e[:2] for e in row_by_row(log, "whispered")]
+    assert [e[0] for e in expected] == [log.read_bytes().rfind(b"@"), expected[1][0]]
+    for dense in (0, 4096):
+        saved = logscan.DENSE
+        logscan.DENSE = dense
+        try:
+            search = _search(LogIndex(LogSource(log)), "whispered")
+        finally:
+            logscan.DENSE = saved
+        found = [(search.older.result[j], search.older.status[j])
+                 for j in range(len(search.older))]
+        assert found == expected, dense
 
 
 @given(st.text(alphabet=st.sampled_from('ab:/-*"\\ .@^$()[]|route:ip:msg:1'), max_size=40))
