@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 from itertools import compress, repeat
-from operator import add, and_, eq, ge, not_
+from operator import add, and_, eq, ge, itemgetter, not_
 
+from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
 from qconsole.logquery import LOWER, NORMAL
 
@@ -39,6 +40,17 @@ RESULT = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} delivery)()|) \d+: "
 # its whole text) when it begins "route=" (the detail line, see detail_of).
 RESULT_TAIL = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} delivery)()|) \d+: "
                          rb"(?:success|deferral|failure)(:) ?(?:[^\n]*/)?(route=[^\n/]*)?[^\n]*")
+# Every "delivery N: " (start lines, result lines and any other), the look back telling
+# a canonical start line (group 1) or a canonical line with the event at 26 (group 2).
+EVENTS = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} starting delivery)()|(?<=\n@[^\n]{24} "
+                    rb"delivery)()|) (\d+): (?:msg (?:(\d+) to (?:local|remote) )?|"
+                    rb"(success|deferral|failure)(:))?")
+# Every "info msg M: " (group 1: a canonical info line, with its sender in group 3),
+# every line ending in "end msg M", every canonical "bounce msg M".
+INFOS = re.compile(rb"info(?:(?<=\n@[^\n]{24} info)()|) msg (\d+): "
+                   rb"(?:bytes \d+ from <([^\n]*?)> )?")
+ENDS = re.compile(rb"end msg (\d+)\n")
+BOUNCED = re.compile(rb"bounce(?:(?<=\n@[^\n]{24} bounce)()|) msg (\d+)(?!\d)")
 BOUNCES = (re.compile(rb"bounce msg \d+"), re.compile(rb"triple bounce"))  # literal heads
 _CODE_OF = bytes.maketrans(b"sef", bytes((SUCCESS, DEFERRAL, FAILURE)))  # 8 before the end
 _CODE_AT = bytes.maketrans(b"sdf", bytes((SUCCESS, DEFERRAL, FAILURE)))  # its first letter
@@ -76,6 +88,38 @@ class Rows:
         return self._ts
 
 
+class Pairs:
+    """Every canonical start line of a block with the row it leads to (the first result
+    of its delivery number after it, unless another start of that number comes first):
+    ``starts`` maps a start's line start to (delivery number, message, where the
+    recipient begins); ``rows`` maps it to (row line start, status code, end of
+    "status:"). A start whose next line of its number is not canonical (``slow``), or
+    lies past the block (``open``), is left to the slow way."""
+
+    def __init__(self) -> None:
+        self.starts: dict[int, tuple[bytes, bytes, int]] = {}
+        self.rows: dict[int, tuple[int, int, int]] = {}
+        self.slow: set[int] = set()
+        self.open: set[int] = set()
+        self.odd: list[int] = []  # where "delivery N: " stands elsewhere than in those
+
+
+class Messages:
+    """The info line of every canonical start line and bounce line of a block, within
+    it (``info``: line start -> info line start, or -1: the info line is not canonical),
+    the canonical info lines (line start -> (message, sender)), and those whose
+    message goes on past the block (``open``)."""
+
+    def __init__(self) -> None:
+        self.info: dict[int, int] = {}
+        self.infos: dict[int, tuple[bytes, bytes]] = {}
+        self.bounces: list[int] = []
+        self.open: set[int] = set()
+        self.odd: list[int] = []  # info needles on lines that are not canonical info lines
+        self.triples: list[int] = []  # triple bounce lines (rows to read the exact way)
+        self.tainted: set[int] = set()  # info lines with a start or bounce not canonical
+
+
 class Block:
     """A block of whole lines at global offset ``base``."""
 
@@ -86,6 +130,8 @@ class Block:
         self._norm: bytes | None = None
         self._lower: bytes | None = None
         self._rows: Rows | None = None
+        self._pairs: Pairs | None = None
+        self._messages: Messages | None = None
         self._bounced = False
         self._counts: dict[bytes, int] = {}
 
@@ -130,6 +176,96 @@ class Block:
         """The start of the line holding each position (in the same order)."""
         return list(map(add, map(self.data.rfind, repeat(b"\n"), repeat(0), positions),
                         repeat(1)))
+
+    def pairs(self) -> Pairs:
+        """The block's start lines paired with their rows (computed once)."""
+        if self._pairs is None:
+            self._pairs = self._find_pairs()
+        return self._pairs
+
+    def _find_pairs(self) -> Pairs:
+        out = Pairs()
+        ms = list(EVENTS.finditer(self.data))
+        last: dict[bytes, int] = {}
+        rows, slow, starts = out.rows, out.slow, out.starts
+        codes = STATUS_CODES
+        for p, (s, r, n, msg, st, _), e in zip(map(re.Match.start, ms), map(re.Match.groups, ms),
+                                               map(re.Match.end, ms), strict=True):
+            if st is not None and (s is not None or r is not None):  # a result line
+                ls = p - PREFIX if s is None else p - PREFIX - 9
+                at = last.pop(n, None)
+                if at is not None:
+                    rows[at] = (ls, codes[st], e)
+            elif s is not None and msg is not None:  # a start line
+                last[n] = p - PREFIX - 9
+                starts[p - PREFIX - 9] = (n, msg, e)
+            else:  # anything else holding "delivery N: ": the slow way
+                at = last.pop(n, None)
+                if at is not None:
+                    slow.add(at)
+                out.odd.append(p)
+        out.open.update(last.values())
+        return out
+
+    def messages(self) -> Messages:
+        """The info lines of the block's start and bounce lines (computed once)."""
+        if self._messages is None:
+            self._messages = self._find_messages()
+        return self._messages
+
+    def _find_messages(self) -> Messages:
+        data = self.data
+        out = Messages()
+        events: list[tuple[int, int, bytes, object]] = []  # (position, kind, message, more)
+        for m in INFOS.finditer(data):
+            canon = m.start(1) >= 0 and m.start(3) >= 0
+            at = m.start() - PREFIX if canon else data.rfind(b"\n", 0, m.start()) + 1
+            events.append((m.start(), 0 if canon else 1, m[2], (at, m[3])))
+            if not canon:
+                out.odd.append(at)
+        events.extend((m.start(), 2, m[1], None) for m in ENDS.finditer(data))
+        events.extend((ls, 3, n_msg[1], None) for ls, n_msg in self.pairs().starts.items())
+        odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
+        bounced = []
+        for m in BOUNCED.finditer(data):
+            if m.start(1) >= 0:
+                bounced.append((m.start() - PREFIX, m[2]))
+            else:
+                odd.append(m.start())
+        events.extend((ls, 4, msg, None) for ls, msg in bounced)
+        out.bounces = [ls for ls, _ in bounced]
+        events.extend((ls, 5, b"", None) for ls in dict.fromkeys(self.starts_of(odd)))
+        for m in BOUNCES[1].finditer(data):  # triple bounces: read the exact way
+            ls = data.rfind(b"\n", 0, m.start()) + 1
+            e = event(data[ls:self.ends([ls])[0]])
+            if e is not None and e[E_TRIPLE] is not None:
+                events.append((ls, 4, e[E_TRIPLE], None))
+                out.triples.append(ls)
+        events.sort(key=itemgetter(0, 1))
+        cur: dict[bytes, tuple[int, bool]] = {}  # message -> its info line, canonical
+        info, infos = out.info, out.infos
+        for pos, k, msg, extra in events:
+            if k < 2:  # an info line (not canonical: its rows go the slow way)
+                at, sender = extra  # type: ignore[misc]
+                cur[msg] = (at, k == 0)
+                if k == 0:
+                    infos[at] = (msg, sender)
+            elif k == 2:  # the message ends, unless on its info line itself
+                held = cur.get(msg)
+                if held is not None and held[0] != data.rfind(b"\n", 0, pos) + 1:
+                    del cur[msg]
+            elif k == 5:  # a line that is no canonical start or bounce: if it is one of
+                e = event(data[pos:self.ends([pos])[0]])  # an open message, that
+                msg = None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
+                held = None if msg is None else cur.get(msg)  # message's info line
+                if held is not None and held[1]:  # goes the slow way
+                    out.tainted.add(held[0])
+            else:
+                held = cur.get(msg)
+                if held is not None:
+                    info[pos] = held[0] if held[1] else -1
+        out.open.update(at for at, canon in cur.values() if canon)
+        return out
 
     def classify(self, starts: list[int]) -> list[re.Match[bytes] | None]:
         """The canonical reading of each line at ``starts`` (None: a slow line)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from itertools import compress, repeat
-from operator import add, and_, eq, ge, mul, ne
+from operator import add, and_, eq, ge, itemgetter, mul, ne, not_
 from typing import NamedTuple
 
 from qconsole import logjoin
@@ -72,6 +72,7 @@ class Plan:
     """A filter's plan for searching blocks (its terms, driver, and caches)."""
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.query = query = parse_query(text)
         self.terms = query.terms
         driver = query.driver
@@ -130,10 +131,18 @@ class Plan:
         t = self.terms[i]
         field = t.field
         part: set[int] = set()
+        dense = False
         if field == "text" and block.count(t.patterns[0]) > DENSE:
             part, lines = self._dense_text(block, t.patterns[0], f)
+            dense = True
+        elif field in ("to", "from") and (not t.patterns or sum(
+                map(block.count, t.patterns)) > DENSE):
+            lines = self._dense_lines(block, i, t, part, f, out)
         else:
             lines = self._lines_of(block, t)
+            dense = len(lines) > DENSE and field != "msg"
+        if dense and lines:
+            lines = self._dense_lines(block, i, t, part, f, out, lines)
         if not lines:
             return part
         data, base = block.data, block.base
@@ -222,6 +231,88 @@ class Plan:
             if as_start or as_info:
                 out.append((i, "line", at, (line, as_start, as_info)))
         return part
+
+    def _dense_lines(self, block: Block, i: int, t: Term, part: set[int], f: _Found,
+                     out: list[Follow], lines: list[int] | None = None) -> list[int]:
+        """Term ``i`` holds by many start or info lines of the block: follow them all at
+        once (:meth:`Block.pairs`, :meth:`Block.messages`); returns the other lines
+        that hold it (``lines`` for a word or regex; for ``to:`` and ``from:``, the
+        lines that are not canonical) for the line-by-line way."""
+        data = block.data
+        pairs = block.pairs()
+        field = t.field
+        if lines is not None:  # a word or a regex: the hit lines that are start lines
+            hit = set(lines)
+            s_hit = hit.intersection(pairs.starts)
+            rest = hit.difference(s_hit)
+            i_hit: set[int] = set()
+            if rest:
+                msgs = block.messages()
+                i_hit = rest.intersection(msgs.infos)
+                rest.difference_update(i_hit)
+        elif field == "to":
+            starts = list(pairs.starts)
+            rcpt = list(map(data.__getitem__, map(slice, map(itemgetter(2), map(
+                pairs.starts.__getitem__, starts)), block.ends(starts))))
+            plain = list(map(bytes.isascii, rcpt))
+            s_hit = set(compress(compress(starts, plain), map(
+                t.address_test(), map(bytes.lower, compress(rcpt, plain)))))
+            i_hit = set()
+            rest = set(compress(starts, map(not_, plain)))
+            rest.update(block.line_starts(pairs.odd))
+        else:  # from:
+            msgs = block.messages()
+            infos = list(msgs.infos)
+            senders = [msgs.infos[ls][1] or b"<>" for ls in infos]
+            plain = list(map(bytes.isascii, senders))
+            i_hit = set(compress(compress(infos, plain), map(
+                t.address_test(), map(bytes.lower, compress(senders, plain)))))
+            s_hit = set()
+            rest = set(compress(infos, map(not_, plain)))
+            rest.update(msgs.odd)
+        # A start or info line with another needle past its own event: the slow way.
+        for group in (s_hit, i_hit):
+            odd = sorted(group)
+            hidden = set(compress(odd, hidden_needles(block, odd, block.ends(odd))))
+            group.difference_update(hidden)
+            rest.update(hidden)
+        if i_hit:
+            msgs = block.messages()
+            # Its message goes on past the block, or holds a line that is not canonical.
+            for k in sorted((msgs.open | msgs.tainted).intersection(i_hit)):
+                out.append((i, "info", block.base + k, msgs.infos[k][0]))
+            limit = logjoin.JOIN_LIMIT
+            for ls in msgs.bounces:
+                at = msgs.info.get(ls, -1)
+                if at in i_hit and ls - at <= limit:
+                    part.add(ls)
+                    f.add(ls, BOUNCE, ls, -1, block.base + at)
+            for ls in msgs.triples:  # rows of their own: checked the exact way
+                at = msgs.info.get(ls, -1)
+                if at in i_hit and ls - at <= limit:
+                    rest.add(ls)
+            s_hit.update(s for s in pairs.starts if msgs.info.get(s, -1) in i_hit
+                         and s - msgs.info[s] <= limit)
+        self._pair_rows(block, i, sorted(s_hit), part, f, out)
+        return sorted(rest)
+
+    def _pair_rows(self, block: Block, i: int, starts: list[int], part: set[int],
+                   f: _Found, out: list[Follow]) -> None:
+        """The rows of canonical start lines, from the block's pairing."""
+        pairs = block.pairs()
+        base, limit, data = block.base, logjoin.JOIN_LIMIT, block.data
+        msgs = block._messages
+        for s in starts:
+            row = pairs.rows.get(s)
+            if row is not None:
+                ls, code, e = row
+                if ls - s <= limit:
+                    part.add(ls)
+                    info = -1 if msgs is None else msgs.info.get(s, -1)
+                    f.add(ls, code, e + (data[e:e + 1] == b" "), base + s,
+                          base + info if info >= 0 and s - info <= limit else UNKNOWN)
+            elif s in pairs.slow or s in pairs.open:
+                out.append((i, "start", base + s, pairs.starts[s][0]))
 
     def _dense_text(self, block: Block, needle: bytes, f: _Found,
                     ) -> tuple[set[int], list[int]]:
@@ -375,6 +466,7 @@ class _Found:
         self.start: dict[int, int] = {}
         self.info: dict[int, int] = {}
         self.all_rows = False  # every row of the block is in code (texts not yet)
+        self._taken = 0  # how many of the block's rows are in code
 
     def texts(self, block: Block, rows: list[int]) -> list[int]:
         """Where the report text of each row starts."""
@@ -388,8 +480,9 @@ class _Found:
         """Every row of the block, or its result lines (their codes; texts when
         asked)."""
         rows = block.rows(bounces, tails)
-        if not self.all_rows or len(self.code) < len(rows.ls):
+        if self._taken < len(rows.ls):  # (bounce lines may have come since)
             self.code.update(zip(rows.ls, rows.code, strict=True))
+            self._taken = len(rows.ls)
             self.all_rows = True
         return rows.ls
 
@@ -419,25 +512,51 @@ def _is_row(line: bytes) -> bool:
 
 
 
-_plans: dict[str, Plan] = {}
-_files: dict[str, int] = {}
-
-
-def analyze_span(text: str, path: str, offset: int, size: int, base: int, dense: int,
-                 join_limit: int) -> BlockResult:
+def analyze_span(search: int, text: str, path: str, inode: int, offset: int, size: int,
+                 base: int, dense: int, join_limit: int,
+                 plans: dict[tuple[int, str], Plan] | None = None) -> BlockResult | None:
     """Read a block from ``path`` (``size`` bytes at ``offset``; global offset ``base``)
-    and analyze it for filter ``text``: the work of a worker process."""
+    and analyze it for filter ``text``, with the search's DENSE and JOIN_LIMIT: the
+    work of a helper process (:mod:`qconsole.logworkers`). None when ``path`` is not
+    the file with ``inode`` (any more). ``plans`` keeps the plan of search number
+    ``search`` for its next blocks (its caches hold for one search of one log only)."""
     global DENSE
     DENSE = dense
-    logjoin.logjoin.JOIN_LIMIT = join_limit
-    plan = _plans.get(text)
+    logjoin.JOIN_LIMIT = join_limit
+    plans = {} if plans is None else plans
+    plan = plans.get((search, text))
     if plan is None:
-        _plans.clear()
-        plan = _plans[text] = Plan(text)
-    fd = _files.get(path)
-    if fd is None:
-        for old in _files.values():
-            os.close(old)
-        _files.clear()
-        fd = _files[path] = os.open(path, os.O_RDONLY)
-    return plan.analyze(Block(base, os.pread(fd, size, offset)))
+        plans.clear()
+        plan = plans[search, text] = Plan(text)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if os.fstat(fd).st_ino != inode:
+            return None
+        data = os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+    return plan.analyze(Block(base, data))
+
+
+def serve() -> None:
+    """A helper process: analyze the spans asked for on standard input (pickles of
+    :func:`analyze_span`'s arguments), answering each in turn on standard output."""
+    import pickle
+    import sys
+
+    src, out = sys.stdin.buffer, sys.stdout.buffer
+    plans: dict[tuple[int, str], Plan] = {}
+    while True:
+        try:
+            args = pickle.load(src)
+        except EOFError:
+            return
+        try:
+            res = analyze_span(*args, plans=plans)
+        except Exception:  # the asker analyzes it itself
+            res = None
+        pickle.dump(res, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()

@@ -34,6 +34,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from itertools import compress
 
+from qconsole import logjoin, logscan, logworkers
 from qconsole.logbulk import Block
 from qconsole.logformat import E_STATUS, Delivery, event
 from qconsole.logindex import LogIndex, Rows, RowView, _foreign
@@ -50,6 +51,8 @@ from qconsole.logscan import UNKNOWN, BlockResult, Columns, Plan
 from qconsole.logsource import LogSource
 
 BLOCK = 16 << 20
+PARALLEL_BLOCKS = 3  # a history longer than this many blocks is searched by helpers
+HELPER_BLOCK = 8 << 20  # their blocks: half as big, as there are two or more of them
 STATUS_NAMES = ("success", "deferral", "failure", "raw", "bounce")
 
 Batch = tuple[list[Columns], list[tuple[int, int, int, int]]]  # newest first; and others
@@ -112,13 +115,13 @@ class Search(RowView):
     def run(self, stop: Callable[[], bool]) -> Iterator[Batch]:
         """Search the history, newest block first; yields the rows found at each
         step (newest first) for :meth:`merge`."""
-        reader = _Prefetch(self.source.blocks(self.index.history_end, BLOCK))
+        results, reader = self._analyses()
         try:
-            for base, data in reader:
+            for res in results:
                 if stop():
                     return
-                found = self._apply(self.plan.analyze(Block(base, data)))
-                self.low = base
+                found = self._apply(res)
+                self.low = res.base
                 yield found
             if stop():
                 return
@@ -127,7 +130,22 @@ class Search(RowView):
             yield found
             self.history_done = True
         finally:
-            reader.close()
+            results.close()
+            if reader is not None:
+                reader.close()
+
+    def _analyses(self) -> tuple[Iterator[BlockResult], _Prefetch | None]:
+        """The analysis of each block of the history, newest first: by helper
+        processes when the history is long and there are CPUs for them
+        (:mod:`qconsole.logworkers`), else here, the next block read by a thread."""
+        end = self.index.history_end
+        if end > PARALLEL_BLOCKS * BLOCK and logworkers.helpers_wanted():
+            spans = self.source.spans(end, min(BLOCK, HELPER_BLOCK))
+            return logworkers.POOL.analyze(self.plan, spans, logscan.DENSE,
+                                           logjoin.JOIN_LIMIT), None
+        reader = _Prefetch(self.source.blocks(end, BLOCK))
+        plan = self.plan
+        return (plan.analyze(Block(base, data)) for base, data in reader), reader
 
     def _apply(self, res: BlockResult) -> Batch:
         """The rows found by a block's analysis, once its work left for the exact way is

@@ -135,11 +135,9 @@ class LogSource:
                 yield seg.base + start, lines
                 stop = start
 
-    def blocks(self, end: int, size: int) -> Iterator[tuple[int, bytes]]:
-        """Blocks of whole lines from ``end`` (a line start) back to the start, newest
-        first, about ``size`` bytes each: (global offset of the block, its bytes). A
-        line longer than a block makes its block longer; a line longer than that again
-        (and than 64 KiB) is cut (it is garbage)."""
+    def spans(self, end: int, size: int) -> Iterator[tuple[Segment, int, int]]:
+        """Where the blocks of :meth:`blocks` lie, newest first: (segment, local start,
+        length); only the few bytes that find a line start are read."""
         for seg in reversed(self.segments):
             if seg.base >= end:
                 continue
@@ -156,11 +154,18 @@ class LogSource:
                         back = seg.pread(lo, start - lo).rfind(b"\n")
                         if back >= 0 or lo == 0:
                             start = lo + back + 1
-                data = seg.pread(start, stop - start)
-                if not data:
-                    break
-                yield seg.base + start, data
+                yield seg, start, stop - start
                 stop = start
+
+    def blocks(self, end: int, size: int) -> Iterator[tuple[int, bytes]]:
+        """Blocks of whole lines from ``end`` (a line start) back to the start, newest
+        first, about ``size`` bytes each: (global offset of the block, its bytes). A
+        line longer than a block makes its block longer; a line longer than that again
+        (and than 64 KiB) is cut (it is garbage)."""
+        for seg, start, length in self.spans(end, size):
+            data = seg.pread(start, length)
+            if data:  # (empty: the file was truncated under us)
+                yield seg.base + start, data
 
     def forward(self, start: int, end: int, size: int = 1 << 20,
                 ) -> Iterator[tuple[int, bytes]]:

@@ -7,9 +7,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qconsole import logworkers
 from qconsole.demo_live import rspawn_results
 from qconsole.logformat import delivery, logsafe, split_stamp, tai64n, tai64n_label
 from qconsole.logindex import DEFERRAL, FAILURE, RAW, SUCCESS, LogIndex
@@ -380,28 +382,34 @@ def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
     return sorted(expected, reverse=True)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=4000, deadline=None)
 @given(any_log(), st.sampled_from(QUERIES), st.sampled_from((300, 700, 2000, 1 << 20)),
-       st.sampled_from((0.2, 0.5, 1, 2, 5)), st.sampled_from((0, 2, 4096)))
+       st.sampled_from((0.2, 0.5, 1, 2, 5)), st.sampled_from((0, 2, 4096)), st.booleans())
 def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
-        tmp_path_factory, lines, query, block, reach, dense) -> None:
+        tmp_path_factory, lines, query, block, reach, dense, helpers) -> None:
     """The oracle: the bulk search (blocks of any size, joins reaching across blocks or
-    not, words in few or many lines) finds exactly the rows that match when each row is
-    read and joined alone."""
-    from qconsole import logjoin, logscan, logsearch
+    not, words in few or many lines, blocks analyzed here or by helper processes) finds
+    exactly the rows that match when each row is read and joined alone."""
+    from qconsole import logjoin, logscan, logsearch, logworkers
 
     log = tmp_path_factory.mktemp("search") / "current"
     with open(log, "wb") as fh:
         fh.write("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
-    saved = logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE
+    saved = (logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE,
+             logsearch.PARALLEL_BLOCKS)
     logsearch.BLOCK, logscan.DENSE = block, dense
     logsearch.JOIN_LIMIT = logjoin.JOIN_LIMIT = int(block * reach)
+    logsearch.PARALLEL_BLOCKS = 0 if helpers else 1 << 40
+    answered = logworkers.POOL.answered
     try:
         expected = row_by_row(log, query)
         index = LogIndex(LogSource(log))
         search = _search(index, query)
     finally:
-        logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE = saved
+        (logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE,
+         logsearch.PARALLEL_BLOCKS) = saved
+    if helpers and logworkers.helpers_wanted() and index.history_end:
+        assert logworkers.POOL.answered > answered  # the helpers did analyze blocks
     found = []
     for i in range(len(search)):  # with the joins the search made (-2: not made)
         rows, j = search.locate(i)
@@ -411,6 +419,63 @@ def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
     for f, e in zip(found, sorted(expected), strict=True):
         assert f[2] in (e[2], -2) and f[3] in (e[3], -2), (f, e)
     index.source.close()
+
+
+def _many_deliveries(log: Path, count: int) -> None:
+    lines: list[str] = []
+    for i in range(count):
+        status = "deferral" if i % 3 == 0 else "success"
+        lines += delivery_lines(T0 + i, i % 7 + 1, 1000 + i, f"u{i}@d{i % 5}.org", status,
+                                OK_TEXT if status == "success" else "later")
+    write(log, lines)
+
+
+@pytest.mark.skipif(not logworkers.helpers_wanted(),
+                    reason="one CPU: searches use no helper process")
+def test_helpers_that_die_or_are_left_change_nothing(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Helper processes analyze blocks of a long history: killed in the middle of a
+    search, the blocks they had are analyzed here (same rows); a search stopped early
+    ends the helpers still busy for it, and the next search starts new ones."""
+    import signal
+
+    from qconsole import logsearch
+
+    log = tmp_path / "current"
+    _many_deliveries(log, 400)
+    monkeypatch.setattr(logsearch, "BLOCK", 2000)
+    monkeypatch.setattr(logsearch, "PARALLEL_BLOCKS", 0)
+    expected = [e[:2] for e in row_by_row(log, "d3.org")]
+    assert len(expected) == 80
+
+    def rows_of(search: Search) -> list[tuple[int, int]]:
+        return [(search.older.result[j], search.older.status[j])
+                for j in range(len(search.older))]
+
+    search = Search(LogIndex(LogSource(log)), parse_query("d3.org"))
+    steps = search.run(lambda: False)
+    search.merge(next(steps))
+    pids = logworkers.POOL.pids()
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    for rows in steps:
+        search.merge(rows)
+    assert sorted(rows_of(search), reverse=True) == sorted(expected, reverse=True)
+
+    stopped = Search(LogIndex(LogSource(log)), parse_query("d3.org"))
+    steps = stopped.run(lambda: False)
+    stopped.merge(next(steps))
+    busy = logworkers.POOL.pids()
+    steps.close()  # the view moved on to another filter
+    assert logworkers.POOL.pids() == []
+    for pid in busy:
+        assert not Path(f"/proc/{pid}").exists() or \
+            Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
+    answered = logworkers.POOL.answered
+    again = _search(LogIndex(LogSource(log)), "d3.org")
+    assert logworkers.POOL.answered > answered
+    assert sorted(rows_of(again), reverse=True) == sorted(expected, reverse=True)
 
 
 def test_a_needle_inside_another_line_is_followed(tmp_path: Path) -> None:
