@@ -382,7 +382,7 @@ def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
     return sorted(expected, reverse=True)
 
 
-@settings(max_examples=4000, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(any_log(), st.sampled_from(QUERIES), st.sampled_from((300, 700, 2000, 1 << 20)),
        st.sampled_from((0.2, 0.5, 1, 2, 5)), st.sampled_from((0, 2, 4096)), st.booleans())
 def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
