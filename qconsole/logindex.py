@@ -61,6 +61,15 @@ def bounce_msg(m: re.Match[bytes]) -> bytes | None:
     return m[E_BOUNCE] or m[E_TRIPLE]
 
 
+def ended(line: bytes) -> bytes | None:
+    """The message an ``end msg M`` line ends, else None."""
+    m = _ENDED.search(line)
+    return None if m is None else m[1]
+
+
+_ENDED = re.compile(rb"end msg (\d+)$")
+
+
 def _foreign(line: bytes) -> bool:
     """A syslog line from a program other than qmail: not shown at all."""
     program = syslog_program(line)
@@ -299,6 +308,8 @@ class LogIndex(RowView):
                 elif m[E_CONCURRENCY] is not None and self.concurrency is None:
                     self.concurrency = (split_stamp(line, self.year)[0],
                                         decode(m[E_CONCURRENCY]))
+                elif (done := ended(line)) is not None:  # newer deliveries of M:
+                    awaiting.pop(done, None)  # another message (see logjoin)
             if stop is not None and stop.is_set():
                 return
             if len(rows) >= report_at:
@@ -365,6 +376,8 @@ class LogIndex(RowView):
                 elif m[E_CONCURRENCY] is not None:
                     self.concurrency = (split_stamp(line, self.year)[0],
                                         decode(m[E_CONCURRENCY]))
+                elif (done := ended(line)) is not None:
+                    self._infos.pop(done, None)
             if m[E_STATUS] is not None:
                 self._count(line, m, CODES[m[E_STATUS]], channel or b"remote")
         return added

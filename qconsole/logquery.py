@@ -14,15 +14,16 @@ term with spaces):
   ``*`` is a wildcard;
 - ``-term``: the term must not hold.
 
-Each term knows the bytes that any line it matches must contain (``patterns``, in
-the *normalised* form: lower case, ``_`` as space), so the search can look for them
-in large blocks of the raw file and only look closer at the few rows that hold them.
+Each term knows bytes that any line it holds for must contain (``patterns``, in the
+*normalised* form: lower case, ``_`` as space), so the search can look for them in large
+blocks of the raw file and only look closer at the lines that hold them.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 from qconsole.logformat import (
@@ -37,6 +38,7 @@ from qconsole.logformat import (
     detail_of,
     event,
 )
+from qremote.report import Detail
 
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _LOWER = b"abcdefghijklmnopqrstuvwxyz"
@@ -74,8 +76,8 @@ def _value_matches(pattern: str, value: str) -> bool:
 
 
 def _literal(pattern: str) -> bytes | None:
-    """The longest run without ``*`` (at least 3 bytes), or None."""
-    best = max(pattern.split("*"), key=len)
+    """The longest run without a wildcard (at least 3 bytes), or None."""
+    best = max(re.split(r"[*?\[\]]", pattern), key=len)
     return best.encode() if len(best) >= 3 else None
 
 
@@ -99,7 +101,7 @@ class Term:
                 raise QueryError(f"/{value}/ is not a regular expression: {exc}") from None
         else:
             self.value = value.lower()
-            self.patterns = self._field_patterns()
+            self.patterns = tuple(map(normal, self._field_patterns()))
 
     def _field_patterns(self) -> tuple[bytes, ...]:
         v, glob = self.value, "*" in self.value
@@ -122,18 +124,18 @@ class Term:
             return (b"route=" + b + b" local=",)
         if self.field == "ip":
             return (b" local=" + b + b" remote=",)
-        if self.field == "remote":
-            return (b" remote=" + b,)
+        if self.field == "remote":  # the address alone may be what matches ([::1])
+            return (b.strip(b"[]"),)
         if self.field == "tls":
             return (b" tls=" + b + b" auth=",)
         if self.field == "auth":
             return (b" auth=" + b,)
-        if self.field in ("to", "from"):
-            return (b if b"@" in b else b"@" + b,)
+        if self.field in ("to", "from"):  # (a domain: the whole of an address
+            return (b,)                    # without "@", or "<>")
         if self.field == "msg":
             if not v.isdigit():
                 raise QueryError(f"msg:{v}: a message number is digits")
-            return (b"msg " + b, b"bounce/" + b)
+            return (b"msg " + b, b"triple bounce")
         raise AssertionError(self.field)
 
     @property
@@ -141,11 +143,6 @@ class Term:
         """The joined lines (``start``, ``info``) the term reads besides the result."""
         return {"text": ("start", "info"), "regex": ("start", "info"), "to": ("start",),
                 "from": ("info",), "msg": ("start", "info")}.get(self.field, ())
-
-    @property
-    def line_exact(self) -> bool:
-        """A hit of the pattern in a row's line decides the term (no closer look)."""
-        return self.field in ("text", "regex")
 
     def holds(self, lines: Lines) -> bool:
         """Whether the term (before negation) holds for a row."""
@@ -179,8 +176,11 @@ class Term:
         if m is None or m[E_STATUS] is None:
             return False
         detail = detail_of(m[E_TEXT].decode("utf-8", "replace"))[0]
-        if detail is None:
-            return False
+        return detail is not None and self.detail_value_holds(detail)
+
+    def detail_value_holds(self, detail: Detail) -> bool:
+        """Whether a ``route:``, ``ip:``, ``remote:``, ``tls:`` or ``auth:`` term holds
+        for a row with this detail line."""
         if self.field == "remote":
             address = detail.remote.rsplit(":", 1)[0].strip("[]")
             return (_value_matches(self.value, detail.remote)
@@ -188,6 +188,17 @@ class Term:
         value = {"route": detail.route, "ip": detail.local, "tls": detail.tls,
                  "auth": detail.auth}[self.field]
         return _value_matches(self.value, value)
+
+    def address_test(self) -> Callable[[bytes], bool]:
+        """For ``to:`` and ``from:``: a test of an address given as lower-case ASCII
+        bytes that says what :meth:`holds` says of it."""
+        value = self.value
+        if "@" not in value and "*" not in value:
+            domain = value.encode()
+            return lambda address: address.rpartition(b"@")[2] == domain
+        if "*" in value:
+            return re.compile(fnmatch.translate(value).encode(), re.S).match
+        return value.encode().__eq__
 
     def _address_holds(self, address: str | None) -> bool:
         if address is None:
@@ -228,11 +239,6 @@ class Query:
 
         candidates = [t for t in self.terms if not t.negate and (t.patterns or t.regex)]
         return max(candidates, key=rank, default=None)
-
-    @property
-    def decided_by_hit(self) -> bool:
-        """A hit of the driver decides the row: one term, matched line by line."""
-        return len(self.terms) == 1 and self.terms[0].line_exact
 
     def matches(self, lines: Lines) -> bool:
         """Whether every term holds for the row."""

@@ -1,84 +1,61 @@
 """The logs view's filter over the whole history, in bulk.
 
-The history is not read row by row: the raw bytes of the log are read in large
-blocks, newest first, and searched at C speed for the bytes any matching row must
-hold (the driver term's patterns, see :mod:`qconsole.logquery`). Only the lines that
-hold them are looked at: a ``delivery N:`` line is a row; a ``starting delivery``
-line leads forward to its row; an ``info msg`` line to every delivery of the
-message. A row whose match is not decided by the hit alone is checked exactly
-against every term (its ``starting`` and ``info`` lines joined first).
+The raw bytes of the log are read in 16 MiB blocks, newest first (a thread reads the
+next block while one is searched). In each block (:mod:`qconsole.logbulk`):
 
-The search does not wait for the index of the history (it may still be building):
-its rows are its own, joined lazily when shown. Rows appended to the log after it
-was opened are the index's (``newer``) and are tested one by one as they come.
+- a term that reads a row's start or info line too (a word, ``/regex/``, ``to:``,
+  ``from:``, ``msg:``) is looked for in the bytes: a hit on a row's own line counts for
+  that row; a hit on a start or info line is followed forwards to the rows it belongs
+  to (:mod:`qconsole.logjoin` says how lines join);
+- the candidates are the rows the driver term (the positive term with the longest
+  literal) leads to, or, with no driver, every row of the block;
+- the terms on the result line (``route:``, ``ip:``, ``remote:``, ``tls:``, ``auth:``,
+  ``result:``) are checked on the candidates' bytes: the detail line at the end of a
+  report is parsed once per distinct text;
+- the terms' sets of rows are intersected, or subtracted for an excluded term.
+
+No row object is built: offsets go from ``bytes`` methods to sets to arrays. A line that
+is not one of qmail-send's canonical multilog lines, and a join that leaves the block,
+is checked the exact way, one row at a time. A row whose start or info line lies in an
+older block is found when that block is searched, checked the exact way and added in
+its place. When an excluded term reads start or info lines, a block's rows are shown
+once every block that could still exclude them (twice JOIN_LIMIT back) is searched.
+
+Rows appended to the log after it was opened are the index's (``newer``) and are tested
+one by one as they come.
 """
 
 from __future__ import annotations
 
 import bisect
+import queue
+import threading
 from array import array
 from collections.abc import Callable, Iterator
+from itertools import compress
 
-from qconsole.logformat import (
-    E_BOUNCE,
-    E_INFO,
-    E_MSG,
-    E_NUMBER,
-    E_STATUS,
-    E_TRIPLE,
-    EVENT,
-    Delivery,
+from qconsole import logjoin, logscan, logworkers
+from qconsole.logbulk import Block
+from qconsole.logformat import E_STATUS, Delivery, event
+from qconsole.logindex import LogIndex, Rows, RowView, _foreign
+from qconsole.logjoin import (
+    BOUNCE,
+    CODES,
+    JOIN_LIMIT,
+    RAW,
+    Joiner,
+    bounced,
 )
-from qconsole.logindex import BOUNCE, CODES, RAW, LogIndex, Rows, RowView, _foreign
-from qconsole.logquery import LOWER, NORMAL, Lines, Query, Term
+from qconsole.logquery import Lines, Query
+from qconsole.logscan import UNKNOWN, BlockResult, Columns, Plan
 from qconsole.logsource import LogSource
 
 BLOCK = 16 << 20
-JOIN_LIMIT = 64 << 20  # how far back a starting or info line is looked for
-FORWARD_LIMIT = 64 << 20  # how far forward a delivery of a started message is looked for
-UNKNOWN = -2  # a join not looked up yet (-1: looked up, not found)
+PARALLEL_BLOCKS = 3  # a history longer than this many blocks is searched by helpers
+HELPER_BLOCK = 8 << 20  # their blocks: half as big, as there are two or more of them
 STATUS_NAMES = ("success", "deferral", "failure", "raw", "bounce")
-# With no positive term to look for, every delivery and bounce line is a candidate.
-_EVERY_ROW = (b": success:", b": deferral:", b": failure:", b"bounce")
 
-Found = tuple[int, int, int, int]  # result, start, info offsets, status code
-
-
-def hit_lines(data: bytes, term: Term | None) -> tuple[list[int], list[int]]:
-    """The lines of ``data`` the term's patterns (or its regex) occur in, each once,
-    in order: (offsets of their starts, offsets of their ends)."""
-    starts: list[int] = []
-    ends: list[int] = []
-    size = len(data)
-    if term is not None and term.regex is not None:
-        text = data.translate(LOWER) if term.lowered else data
-        rx = term.regex
-        m = rx.search(text)
-        while m is not None:
-            pos = m.start()
-            end = text.find(b"\n", max(pos, m.end() - 1))
-            starts.append(text.rfind(b"\n", 0, pos) + 1)
-            ends.append(end if end >= 0 else size)
-            if end < 0:
-                break
-            m = rx.search(text, end + 1)
-        return starts, ends
-    patterns = term.patterns if term is not None else _EVERY_ROW
-    norm = data.translate(NORMAL)
-    find, rfind = norm.find, norm.rfind
-    for pattern in patterns:
-        pos = find(pattern)
-        while pos >= 0:
-            end = find(b"\n", pos)
-            starts.append(rfind(b"\n", 0, pos) + 1)
-            ends.append(end if end >= 0 else size)
-            if end < 0:
-                break
-            pos = find(pattern, end + 1)
-    if len(patterns) > 1:
-        pairs = sorted(set(zip(starts, ends, strict=True)))
-        starts, ends = [p[0] for p in pairs], [p[1] for p in pairs]
-    return starts, ends
+Batch = tuple[list[Columns], list[tuple[int, int, int, int]]]  # newest first; and others
 
 
 class Search(RowView):
@@ -88,17 +65,17 @@ class Search(RowView):
     def __init__(self, index: LogIndex, query: Query) -> None:
         self.index = index
         self.source: LogSource = index.source
+        self.joiner = Joiner(self.source)
         self.query = query
-        self.driver = query.driver
+        self.plan = Plan(str(query.text))
         self.older = Rows()  # own rows, result offsets descending
         self.newer = array("q")  # indices into index.newer
         self.done_newer = 0
         self.low = index.history_end  # the history from here to its end is searched
         self.history_done = False
-        needs = set()
-        for t in query.terms:
-            needs.update(t.needs)
-        self.needs = needs
+        self.truth: dict[int, set[int]] = {i: set() for i in self.plan.line_terms}
+        self.pending: list[_Pending] = []
+        self._checked: set[int] = set()  # rows checked the exact way in this step
 
     # The model the table shows ---------------------------------------------
 
@@ -119,9 +96,7 @@ class Search(RowView):
         """Display row ``i``, its starting and info lines joined first if need be."""
         rows, j = self.locate(i)
         if rows is self.older and (rows.start[j] == UNKNOWN or rows.info[j] == UNKNOWN):
-            start, info = self._join(rows.result[j], rows.status[j], rows.start[j],
-                                     rows.info[j])
-            rows.start[j], rows.info[j] = start, info
+            rows.start[j], rows.info[j] = self.joiner.join(rows.result[j], rows.status[j])
         return self.index.read(rows, j)
 
     @property
@@ -135,182 +110,173 @@ class Search(RowView):
         end = self.index.history_end
         return 1.0 if self.history_done or not end else (end - self.low) / end
 
-    # Joins -------------------------------------------------------------------
-
-    def _join(self, result: int, status: int, start: int, info: int,
-              want_info: bool = True) -> tuple[int, int]:
-        """The starting and info lines of a row (those still UNKNOWN), looked back for
-        in the file; the info line only if ``want_info``."""
-        if status == RAW:
-            return -1, -1
-        line = self.source.read_line(result)
-        m = EVENT.search(line)
-        msg = None
-        if status == BOUNCE:
-            start = -1
-            if m is not None:
-                msg = m[E_BOUNCE] or m[E_TRIPLE]
-        if start == UNKNOWN:
-            start = -1
-            if m is not None and m[E_NUMBER] is not None:
-                start = self.source.find_back(b"starting delivery " + m[E_NUMBER] + b": msg ",
-                                              result, JOIN_LIMIT)
-        if info == UNKNOWN and want_info:
-            info = -1
-            if msg is None and start >= 0:
-                s = EVENT.search(self.source.read_line(start))
-                msg = s[E_MSG] if s is not None else None
-            if msg is not None:
-                info = self.source.find_back(b"info msg " + msg + b": ",
-                                             start if start >= 0 else result, JOIN_LIMIT)
-        return start, info
-
-    def _lines(self, found: Found, data: bytes, base: int) -> Lines:
-        """The row's lines for an exact check (joined as far as the query needs); a
-        line inside the block is taken from it."""
-        result, start, info, status = found
-        needs = self.needs
-        if (("start" in needs and start == UNKNOWN)
-                or ("info" in needs and info == UNKNOWN)):
-            start, info = self._join(result, status, start, info, "info" in needs)
-        end = base + len(data)
-
-        def read(offset: int) -> bytes:
-            if base <= offset < end:
-                cut = data.find(b"\n", offset - base)
-                return data[offset - base:cut if cut >= 0 else len(data)]
-            return self.source.read_line(offset)
-
-        return Lines(read(result),
-                     read(start) if "start" in needs and start >= 0 else None,
-                     read(info) if "info" in needs and info >= 0 else None,
-                     STATUS_NAMES[status])
-
     # The search --------------------------------------------------------------
 
-    def run(self, stop: Callable[[], bool]) -> Iterator[list[Found]]:
-        """Search the history, newest block first; yields each block's matching rows
-        (newest first) for :meth:`merge`."""
-        for base, data in self.source.blocks(self.index.history_end, BLOCK):
+    def run(self, stop: Callable[[], bool]) -> Iterator[Batch]:
+        """Search the history, newest block first; yields the rows found at each
+        step (newest first) for :meth:`merge`."""
+        results, reader = self._analyses()
+        try:
+            for res in results:
+                if stop():
+                    return
+                found = self._apply(res)
+                self.low = res.base
+                yield found
             if stop():
                 return
-            yield self.search_block(base, data)
-            self.low = base
-        self.low = 0
-        self.history_done = True
+            found = self._finish()
+            self.low = 0
+            yield found
+            self.history_done = True
+        finally:
+            results.close()
+            if reader is not None:
+                reader.close()
 
-    def search_block(self, base: int, data: bytes) -> list[Found]:
-        """The rows of one block of whole lines (at global ``base``) that match."""
-        found: dict[int, Found] = {}
-        match, search = EVENT.match, EVENT.search
-        for ls, le in zip(*hit_lines(data, self.driver), strict=True):
-            m = match(data, ls + 26, le) if data[ls:ls + 1] == b"@" else None
-            if m is None:
-                m = search(data, ls, le)
-            if m is None:
-                line = data[ls:le]
-                if line.strip() and not _foreign(line) and self.driver is not None:
-                    found[base + ls] = (base + ls, -1, -1, RAW)
-                continue
-            if m[E_STATUS] is not None:
-                found[base + ls] = (base + ls, UNKNOWN, UNKNOWN, CODES[m[E_STATUS]])
-            elif m[E_MSG] is not None:  # starting delivery N: its result follows
-                r = self._result_after(data, base, ls, m[E_NUMBER])
-                if r is not None:
-                    found.setdefault(r[0], (r[0], base + ls, UNKNOWN, r[1]))
-            elif m[E_INFO] is not None:  # info msg M: every delivery of M follows
-                for f in self._deliveries_after(data, base, ls, m[E_INFO]):
-                    found.setdefault(f[0], f)
-            elif m[E_BOUNCE] is not None or m[E_TRIPLE] is not None:
-                found[base + ls] = (base + ls, -1, UNKNOWN, BOUNCE)
-        rows = sorted((f for f in found.values() if f[0] < self.index.history_end),
-                      reverse=True)
-        if not self.query.decided_by_hit:
-            rows = [f for f in rows if self.query.matches(self._lines(f, data, base))]
-        return rows
+    def _analyses(self) -> tuple[Iterator[BlockResult], _Prefetch | None]:
+        """The analysis of each block of the history, newest first: by helper
+        processes when the history is long and there are CPUs for them
+        (:mod:`qconsole.logworkers`), else here, the next block read by a thread."""
+        end = self.index.history_end
+        if end > PARALLEL_BLOCKS * BLOCK and logworkers.helpers_wanted():
+            spans = self.source.spans(end, min(BLOCK, HELPER_BLOCK))
+            return logworkers.POOL.analyze(self.plan, spans, logscan.DENSE,
+                                           logjoin.JOIN_LIMIT), None
+        reader = _Prefetch(self.source.blocks(end, BLOCK))
+        plan = self.plan
+        return (plan.analyze(Block(base, data)) for base, data in reader), reader
 
-    def _windows(self, data: bytes, base: int, frm: int) -> Iterator[tuple[int, bytes, int]]:
-        """Where to look forward from ``frm`` (in ``data``): the block itself, then
-        the file after it, up to the end of the history: (global base, bytes, start)."""
-        yield base, data, frm
-        after = base + len(data)
-        limit = min(self.index.history_end, after + FORWARD_LIMIT)
-        if after < limit:
-            for gbase, chunk in self.source.forward(after, limit):
-                yield gbase, chunk, 0
+    def _apply(self, res: BlockResult) -> Batch:
+        """The rows found by a block's analysis, once its work left for the exact way is
+        done (and those of earlier blocks now complete)."""
+        self._checked = set()
+        extra: list[tuple[int, int, int, int]] = []  # rows checked the exact way
+        exact = set(res.exact)
+        joiner = self.joiner
+        for i, what, offset, key in res.follow:
+            if what == "start":
+                row = joiner.row_after_start(offset, key)  # type: ignore[arg-type]
+                found = [] if row is None else [row[0]]
+            elif what == "info":
+                found = [r[0] for r in joiner.rows_after_info(offset, key)]  # type: ignore[arg-type]
+            else:
+                line, as_start, as_info = key  # type: ignore[misc]
+                found = [r[0] for r in joiner.rows_of_line(offset, line, as_start, as_info)]
+            for row in found:
+                self._reached(i, row, res, exact, extra)
+        columns = res.columns
+        if exact and columns[0]:
+            keep = [r not in exact for r in columns[0]]
+            columns = tuple(list(compress(c, keep)) for c in columns)  # type: ignore[assignment]
+        out: list[Columns] = []
+        if self.plan.wait:
+            self.pending.append(_Pending(res, columns))
+            while self.pending and self.pending[0].base - 2 * JOIN_LIMIT >= res.base:
+                out.append(self._settle(self.pending.pop(0), extra))
+        else:
+            out.append(columns)
+        for r in exact:
+            self._check(r, extra)
+        return out, extra
 
-    def _result_after(self, data: bytes, base: int, ls: int, number: bytes,
-                      ) -> tuple[int, int] | None:
-        """(offset, status) of the ``delivery N:`` result after a starting line."""
-        needle = b"delivery " + number + b": "
-        for gbase, chunk, frm in self._windows(data, base, ls + 1):
-            pos = chunk.find(needle, frm)
-            while pos >= 0:
-                line_start = chunk.rfind(b"\n", 0, pos) + 1
-                line_end = chunk.find(b"\n", pos)
-                m = EVENT.search(chunk, line_start, line_end if line_end >= 0 else len(chunk))
-                if m is not None and m[E_STATUS] is not None and m[E_NUMBER] == number:
-                    return gbase + line_start, CODES[m[E_STATUS]]
-                pos = chunk.find(needle, pos + 1)
-        return None
+    def _finish(self) -> Batch:
+        extra: list[tuple[int, int, int, int]] = []
+        self._checked = set()
+        columns = [self._settle(self.pending.pop(0), extra) for _ in range(len(self.pending))]
+        return columns, extra
 
-    def _deliveries_after(self, data: bytes, base: int, ls: int, msg: bytes,
-                          ) -> Iterator[Found]:
-        """Every delivery (and bounce) of message ``msg`` after its info line at
-        ``ls``, up to its ``end msg`` line."""
-        info = base + ls
-        needles = (b"msg " + msg + b" to ", b"bounce msg " + msg + b" ")
-        end_needle = b"end msg " + msg + b"\n"
-        for gbase, chunk, frm in self._windows(data, base, ls + 1):
-            stop = chunk.find(end_needle, frm)
-            limit = stop if stop >= 0 else len(chunk)
-            for needle in needles:
-                pos = chunk.find(needle, frm, limit)
-                while pos >= 0:
-                    line_start = chunk.rfind(b"\n", 0, pos) + 1
-                    line_end = chunk.find(b"\n", pos)
-                    m = EVENT.search(chunk, line_start,
-                                     line_end if line_end >= 0 else len(chunk))
-                    if m is not None and m[E_MSG] == msg:
-                        r = self._result_after(chunk, gbase, line_start, m[E_NUMBER])
-                        if r is not None:
-                            yield r[0], gbase + line_start, info, r[1]
-                    elif m is not None and m[E_BOUNCE] == msg:
-                        yield gbase + line_start, -1, info, BOUNCE
-                    pos = chunk.find(needle, pos + 1, limit)
-            if stop >= 0:
+    def _settle(self, p: _Pending, extra: list) -> Columns:
+        """The rows of a waiting block, now that no older block can change them."""
+        result, start, info, status = p.columns
+        cand = set(result)
+        for i in self.plan.line_terms:
+            truth = self.truth[i]
+            mine = {r for r in truth if p.base <= r < p.end}
+            truth.difference_update(mine)
+            if i == self.plan.driver:  # rows the driver reached from older blocks
+                for r in mine - cand:
+                    self._check(r, extra)
+            holds = mine.union(p.parts[i])
+            cand = cand - holds if self.plan.terms[i].negate else cand & holds
+        keep = list(map(cand.__contains__, result))
+        return (list(compress(result, keep)), list(compress(start, keep)),
+                list(compress(info, keep)), list(compress(status, keep)))
+
+    def _reached(self, i: int, row: int, res: BlockResult, exact: set[int],
+                 out: list) -> None:
+        """Term ``i`` holds for ``row`` by a line of the block (found the exact way);
+        a row beyond the block is recorded for later, or checked."""
+        if res.base <= row < res.base + res.size:
+            exact.add(row)
+        elif self.plan.wait:
+            self.truth[i].add(row)
+        else:
+            self._check(row, out)
+
+    # The exact way -------------------------------------------------------------
+
+    def _check(self, offset: int, out: list) -> None:
+        """Check the row at ``offset`` the exact way (once a step; not if shown)."""
+        if offset in self._checked or self._shown(offset):
+            return
+        self._checked.add(offset)
+        line = self.source.read_line(offset)
+        m = event(line)
+        if m is None:
+            if self.plan.driver is None or not line.strip() or _foreign(line):
                 return
+            status = RAW
+        elif m[E_STATUS] is not None:
+            status = CODES[m[E_STATUS]]
+        elif bounced(line) is not None:
+            status = BOUNCE
+        else:
+            return
+        start, info = self.joiner.join(offset, status)
+        read = self.source.read_line
+        lines = Lines(line, read(start) if start >= 0 else None,
+                      read(info) if info >= 0 else None, STATUS_NAMES[status])
+        if self.query.matches(lines):
+            out.append((offset, start, info, status))
 
-    def merge(self, rows: list[Found]) -> list[int]:
-        """Add a block's rows, newest first (on the thread that draws them); returns
-        the result offsets added (a row already there is not added twice)."""
+    def _shown(self, offset: int) -> bool:
+        result = self.older.result
+        k = bisect.bisect_left(result, -offset, key=int.__neg__)
+        return k < len(result) and result[k] == offset
+
+    def merge(self, rows: Batch) -> list[int]:
+        """Add a step's rows (on the thread that draws them); returns the result
+        offsets added (a row already there is not added twice)."""
+        columns, extra = rows
+        added: list[int] = []
+        for result, start, info, status in columns:  # each newest first
+            self._merge(result, start, info, status, added)
+        for r in sorted(extra, reverse=True):
+            self._merge([r[0]], [r[1]], [r[2]], [r[3]], added)
+        return added
+
+    def _merge(self, result: list[int], start: list[int], info: list[int],
+               status: list[int], added: list[int]) -> None:
         older = self.older
         low = older.result[-1] if len(older) else None
-        if low is None or not rows or rows[0][0] < low:  # all older: append in bulk
-            added = [r[0] for r in rows]
-            older.result.extend(added)
-            older.start.extend([r[1] for r in rows])
-            older.info.extend([r[2] for r in rows])
-            older.status.extend([r[3] for r in rows])
-            return added
-        added = []
-        for result, start, info, status in rows:
-            if result < low:
-                older.add(result, status, start, info)
-                low = result
-                added.append(result)
+        cut = 0 if low is None else bisect.bisect_right(result, -low, key=int.__neg__)
+        for k in range(cut):  # rows among those already there: insert in order
+            r = result[k]
+            j = bisect.bisect_left(older.result, -r, key=int.__neg__)
+            if j < len(older) and older.result[j] == r:
                 continue
-            # A row whose result lies in a part already searched (its starting or
-            # info line matched in this older block): insert it in order.
-            k = bisect.bisect_left(older.result, -result, key=lambda r: -r)
-            if k < len(older) and older.result[k] == result:
-                continue
-            older.result.insert(k, result)
-            older.start.insert(k, start)
-            older.info.insert(k, info)
-            older.status.insert(k, status)
-            added.append(result)
-        return added
+            older.result.insert(j, r)
+            older.start.insert(j, start[k])
+            older.info.insert(j, info[k])
+            older.status.insert(j, status[k])
+            added.append(r)
+        if cut < len(result):  # all older than what is there: append in bulk
+            older.result.extend(result[cut:])
+            older.start.extend(start[cut:])
+            older.info.extend(info[cut:])
+            older.status.extend(status[cut:])
+            added.extend(result[cut:])
 
     def scan_newer(self, budget: int = 2000) -> int:
         """Test rows appended to the log since it was opened; returns how many match."""
@@ -330,3 +296,60 @@ class Search(RowView):
             self.done_newer += 1
             budget -= 1
         return added
+
+
+class _Pending:
+    """A searched block whose rows wait for older blocks (an excluded term reads start
+    or info lines, which may lie there)."""
+
+    def __init__(self, res: BlockResult, columns: Columns) -> None:
+        self.base = res.base
+        self.end = res.base + res.size
+        self.columns = columns
+        self.parts = res.parts
+
+
+class _Prefetch:
+    """Blocks read one ahead by a thread (reading lets go of the interpreter)."""
+
+    _END = object()
+
+    def __init__(self, blocks: Iterator[tuple[int, bytes]]) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(blocks,), daemon=True)
+        self._thread.start()
+
+    def _read(self, blocks: Iterator[tuple[int, bytes]]) -> None:
+        try:
+            for item in blocks:
+                if not self._put(item):
+                    return
+        except OSError as exc:
+            self._put(exc)
+            return
+        self._put(self._END)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, OSError):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop reading ahead."""
+        self._stop.set()
+        self._thread.join()
+

@@ -151,10 +151,9 @@ class LogSource:
                 yield seg.base + start, lines
                 stop = start
 
-    def blocks(self, end: int, size: int) -> Iterator[tuple[int, bytes]]:
-        """Blocks of whole lines from ``end`` back to the start, newest first, about
-        ``size`` bytes each: (global offset of the block, its bytes). A line longer
-        than a block is cut (it is garbage)."""
+    def spans(self, end: int, size: int) -> Iterator[tuple[Segment, int, int]]:
+        """Where the blocks of :meth:`blocks` lie, newest first: (segment, local start,
+        length); only the few bytes that find a line start are read."""
         for seg in reversed(self.segments):
             if seg.base >= end:
                 continue
@@ -166,11 +165,23 @@ class LogSource:
                     cut = head.find(b"\n", 0, max(0, stop - start - 1))
                     if cut >= 0:
                         start += cut + 1
-                data = seg.pread(start, stop - start)
-                if not data:
-                    break
-                yield seg.base + start, data
+                    else:  # inside a long line: go back to where it begins
+                        lo = max(0, start - max(size, MAX_LINE))
+                        back = seg.pread(lo, start - lo).rfind(b"\n")
+                        if back >= 0 or lo == 0:
+                            start = lo + back + 1
+                yield seg, start, stop - start
                 stop = start
+
+    def blocks(self, end: int, size: int) -> Iterator[tuple[int, bytes]]:
+        """Blocks of whole lines from ``end`` (a line start) back to the start, newest
+        first, about ``size`` bytes each: (global offset of the block, its bytes). A
+        line longer than a block makes its block longer; a line longer than that again
+        (and than 64 KiB) is cut (it is garbage)."""
+        for seg, start, length in self.spans(end, size):
+            data = seg.pread(start, length)
+            if data:  # (empty: the file was truncated under us)
+                yield seg.base + start, data
 
     def forward(self, start: int, end: int, size: int = 1 << 20,
                 ) -> Iterator[tuple[int, bytes]]:
@@ -199,14 +210,15 @@ class LogSource:
 
     def find_back(self, needle: bytes, before: int, limit: int) -> int:
         """The global offset of the start of the nearest line before ``before`` that
-        holds ``needle``, looking back at most ``limit`` bytes; -1 when none."""
-        looked = 0
+        holds ``needle`` (a line start), if that line starts no more than ``limit``
+        bytes before ``before``; -1 otherwise."""
+        low = before - limit
         for base, data in self.blocks(before, 1 << 16):
             cut = data.rfind(needle)
             if cut >= 0:
-                return base + data.rfind(b"\n", 0, cut) + 1
-            looked += len(data)
-            if looked >= limit:
+                start = base + data.rfind(b"\n", 0, cut) + 1
+                return start if start >= low else -1
+            if base <= low:
                 return -1
         return -1
 

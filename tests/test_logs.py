@@ -7,9 +7,11 @@ import os
 import time
 from pathlib import Path
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qconsole import logworkers
 from qconsole.demo_live import rspawn_results
 from qconsole.logformat import delivery, logsafe, split_stamp, tai64n, tai64n_label
 from qconsole.logindex import DEFERRAL, FAILURE, RAW, SUCCESS, LogIndex
@@ -249,64 +251,260 @@ def test_filter_language_errors_are_said() -> None:
         ["-route:r1", "a b", "/x y/", "to:*@x.org"]
 
 
-RECIPIENTS = ("ann@x.org", "bob@y.org", "cy@x.org")
+RECIPIENTS = ("ann@x.org", "bob@y.org", "Cy@X.org", "d_e@relay.test", "\xe9t\xe9@x.org")
+SENDERS = ("a@b.org", "", "news@shop.test", "Bob@Y.org")
 TEXTS = (OK_TEXT, "Sorry (#4.4.1)\nroute=relay local=127.0.0.3 remote=- tls=none auth=none",
          "127.0.0.9 does not like recipient.\nRemote host said: 550 no_such user\n"
          "route=relay local=127.0.0.2 remote=127.0.0.9:25 tls=TLSv1.2 auth=LOGIN",
-         "stock reply/\n")
-QUERIES = ("x.org", "route:relay", "-route:relay", "ip:127.0.0.2", "result:deferral",
-           "to:x.org", "from:b.org", "msg:3", "/ANN|bob/", "/no.such/", "no such",
-           "-x.org result:success", "tls:tlsv1.*", "remote:127.0.0.9", "bounce",
-           "route:relay -to:bob@y.org", "garbage")
+         "stock reply/\n", "route=r local=- remote=- tls=none auth=none",
+         "Sorry (#4.4.1)\nroute=relay local=127.0.0.3 remote=- tls=none auth=none"
+         "I'm not going to try again; this message has been in the queue too long.\n",
+         "x\nroute=a_local=b remote=c tls=d auth=eroute=zz",
+         "Remote host said: 250 ok (mailbox full)\nroute=Route1 local=127.0.0.2 "
+         "remote=[::1]:25 tls=none auth=none",
+         "junk route=r local=- remote=- tls=none auth=none",
+         "route=r local=- remote=- tls=none auth=none\nmore")
+SYSLOG = "Nov 24 10:00:00 mail qmail: 1795000000.500000 "
+# Lines of every shape a log may hold: qmail-send's, and others (a needle of a start or
+# info line inside another line, syslog lines, no multilog stamp, bytes not UTF-8).
+TEMPLATES = (
+    "{s} info msg {m}: bytes 300 from <{f}> qp 1 uid 2",
+    "{s} starting delivery {n}: msg {m} to remote {r}",
+    "{s} starting delivery {n}: msg {m} to local {r}",
+    "{s} delivery {n}: {st}: {t}",
+    "{s} bounce msg {m} qp 9",
+    "{s} triple bounce: discarding bounce/{m}",
+    "{s} end msg {m}",
+    "{s} new msg {m}",
+    "{s} status: local 0/10 remote 1/20",
+    "garbage line for bob",
+    SYSLOG + "delivery {n}: {st}: {t}",
+    SYSLOG + "starting delivery {n}: msg {m} to remote {r}",
+    "Nov 24 10:00:00 mail sshd[1]: delivery 3: success: not qmail",
+    "{s} delivery {n}: {st}: said starting delivery {n2}: msg {m} to remote spy@x.org",
+    "{s} info msg {m}: bytes 1 from <spy@x.org> qp info msg {m2}: ",
+    "{s} delivery {n}: msg {m} to remote {r}",
+    "{s} starting delivery {n}: {st}: {t}",
+    "{S} delivery {n}: {st}: {t}",
+    "",
+    "{s} delivery {n}: {st}: caf\xe9 route=x local=y remote=z tls=none auth=none",
+    "@x delivery {n}: {st}: short stamp",
+    "{s} info msg {m}: weird",
+    "{s} end msg {m} and more",
+    "{s} bounce msg {m}{n}",
+    "@xxxxxxxxxxxxxxxxxxxxx\nab delivery {n}: {st}: {t}",
+    "{s} delivery {n2}: {st}: see delivery {n}: later",
+)
+NUMBERS = (1, 2, 3, 12)
+MSGS = (1, 2, 12, 21)
+QUERIES = (
+    "x.org", "success", "bob", "no such", "msg", "test", "1", "garbage", "spy", "said",
+    "mailbox full", "caf\xe9", "/ANN|bob/", "/no.such/", "/ok\\s+@/", "/^@4/", "/org$/",
+    "/(?=bob)b/", "/x*/", "/[0-9]+: msg 1 /", "route:relay", "route:route1", "route:r*",
+    "ip:127.0.0.2", "remote:127.0.0.9", "remote:127.0.0.9:25", "remote:::1",
+    "tls:tlsv1.*", "auth:none", "auth:e", "result:deferral", "result:bounce", "result:raw",
+    "to:x.org", "to:bob@y.org", "to:*@relay.test", "to:d_e@relay.test", "to:*",
+    "from:b.org", "from:<>", "from:news@*", "from:y.org", "msg:1", "msg:12",
+    "-route:relay", "-result:deferral", "-to:bob@y.org", "-from:b.org", "-x.org", "-msg:1",
+    "-/bob/", "-spy", "-route:route1 -result:deferral", "-x.org result:success",
+    "route:relay -to:bob@y.org", "bob -route:relay", "success -to:x.org",
+    "to:x.org -from:b.org", "garbage -route:x", "msg:1 result:success", "spy -msg:2",
+    "result:failure -from:<>", "-to:* -result:success", "route:r", "auth:none -route:r",
+    "-auth:none -route:relay", "ip:127.0.0.2 tls:tlsv1.2 -remote:127.0.0.1", "route:a")
 
 
-@given(st.lists(st.tuples(st.sampled_from(RECIPIENTS), st.sampled_from(
-    ("success", "deferral", "failure"))), min_size=1, max_size=12),
-       st.sampled_from(QUERIES), st.integers(200, 2000), st.randoms())
-def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
-        tmp_path_factory, deliveries, query, block, rnd) -> None:
-    """The oracle: every row of the index, its lines joined, tested one by one."""
-    from qconsole import logsearch
-    from qconsole.logquery import Lines
-    from qconsole.logsearch import STATUS_NAMES
+def _stamp_upper(t: float) -> str:
+    return "@" + stamp(t)[1:].upper()
 
-    log = tmp_path_factory.mktemp("search") / "current"
+
+@st.composite
+def any_log(draw) -> list[str]:
+    """qmail-send's deliveries interleaved as they happen, with lines of every other
+    kind among them."""
+    rnd = draw(st.randoms())
     lines: list[str] = []
-    held: list[list[str]] = []  # deliveries under way, to end in any order
-    for n, (rcpt, status) in enumerate(deliveries, 1):
-        message = delivery_lines(T0 + n, n, n, rcpt, status, rnd.choice(TEXTS))
+    held: list[list[str]] = []
+    for n in range(draw(st.integers(0, 10))):
+        msg, number = draw(st.sampled_from(MSGS)), draw(st.sampled_from(NUMBERS))
+        status = draw(st.sampled_from(("success", "deferral", "failure")))
+        message = delivery_lines(T0 + n, number, msg, draw(st.sampled_from(RECIPIENTS)),
+                                 status, draw(st.sampled_from(TEXTS)))
+        message[1] = message[1].replace("<a@b.org>", f"<{draw(st.sampled_from(SENDERS))}>")
         if status == "failure" and rnd.random() < 0.5:  # qmail-send: before "end msg"
-            message.insert(-1, f"{stamp(T0 + n)} bounce msg {n} qp 9")
+            message.insert(-1, f"{stamp(T0 + n)} bounce msg {msg} qp 9")
         lines += message[:3]
         held.append(message[3:])
         while held and rnd.random() < 0.5:
             lines += held.pop(rnd.randrange(len(held)))
-        if rnd.random() < 0.2:
-            lines.append("garbage line for bob")
     for tail in held:
         lines += tail
-    write(log, lines)
-    index = LogIndex(LogSource(log))
-    list(index.scan_history())
-    q = parse_query(query)
-    read = index.source.read_line
+    for _ in range(draw(st.integers(0, 25))):
+        line = draw(st.sampled_from(TEMPLATES)).format(
+            s=stamp(T0 + 100), S=_stamp_upper(T0 + 100), n=draw(st.sampled_from(NUMBERS)),
+            n2=draw(st.sampled_from(NUMBERS)), m=draw(st.sampled_from(MSGS)),
+            m2=draw(st.sampled_from(MSGS)), r=draw(st.sampled_from(RECIPIENTS)),
+            f=draw(st.sampled_from(SENDERS)),
+            st=draw(st.sampled_from(("success", "deferral", "failure"))),
+            t=logsafe(draw(st.sampled_from(TEXTS))))
+        lines.insert(draw(st.integers(0, len(lines))), line)
+    return lines
+
+
+def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
+    """The filter applied to each row of the log, one at a time: every line read as
+    qmail-send's event (or shown raw), joined by the rules of logjoin."""
+    from qconsole.logformat import E_STATUS, event
+    from qconsole.logindex import _foreign
+    from qconsole.logjoin import BOUNCE, CODES, RAW, Joiner, bounced
+    from qconsole.logquery import Lines
+    from qconsole.logsearch import STATUS_NAMES
+
+    q = parse_query(text)
+    source = LogSource(path)
+    joiner = Joiner(source)
+    data = path.read_bytes()
     expected = []
-    for i in range(len(index)):
-        rows, j = index.locate(i)
-        row_lines = Lines(read(rows.result[j]),
-                          read(rows.start[j]) if rows.start[j] >= 0 else None,
-                          read(rows.info[j]) if rows.info[j] >= 0 else None,
-                          STATUS_NAMES[rows.status[j]])
-        if q.matches(row_lines) and (rows.status[j] != RAW or q.driver is not None):
-            expected.append(rows.result[j])
-    old = logsearch.BLOCK
-    logsearch.BLOCK = block  # lines of one delivery in different blocks
+    offset = 0
+    for line in data.split(b"\n")[:-1]:
+        m = event(line)
+        status = None
+        if m is None and line.strip() and not _foreign(line):
+            status = RAW
+        elif m is not None and m[E_STATUS] is not None:
+            status = CODES[m[E_STATUS]]
+        elif m is not None and bounced(line) is not None:
+            status = BOUNCE
+        if status is not None and (status != RAW or q.driver is not None):
+            start, info = joiner.join(offset, status)
+            read = source.read_line
+            lines = Lines(line, read(start) if start >= 0 else None,
+                          read(info) if info >= 0 else None, STATUS_NAMES[status])
+            if q.matches(lines):
+                expected.append((offset, status, start, info))
+        offset += len(line) + 1
+    source.close()
+    return sorted(expected, reverse=True)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(any_log(), st.sampled_from(QUERIES), st.sampled_from((300, 700, 2000, 1 << 20)),
+       st.sampled_from((0.2, 0.5, 1, 2, 5)), st.sampled_from((0, 2, 4096)), st.booleans())
+def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
+        tmp_path_factory, lines, query, block, reach, dense, helpers) -> None:
+    """The oracle: the bulk search (blocks of any size, joins reaching across blocks or
+    not, words in few or many lines, blocks analyzed here or by helper processes) finds
+    exactly the rows that match when each row is read and joined alone."""
+    from qconsole import logjoin, logscan, logsearch, logworkers
+
+    log = tmp_path_factory.mktemp("search") / "current"
+    with open(log, "wb") as fh:
+        fh.write("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
+    saved = (logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE,
+             logsearch.PARALLEL_BLOCKS)
+    logsearch.BLOCK, logscan.DENSE = block, dense
+    logsearch.JOIN_LIMIT = logjoin.JOIN_LIMIT = int(block * reach)
+    logsearch.PARALLEL_BLOCKS = 0 if helpers else 1 << 40
+    answered = logworkers.POOL.answered
     try:
+        expected = row_by_row(log, query)
+        index = LogIndex(LogSource(log))
         search = _search(index, query)
     finally:
-        logsearch.BLOCK = old
-    found = [search.locate(i)[0].result[search.locate(i)[1]] for i in range(len(search))]
-    assert found == expected
+        (logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE,
+         logsearch.PARALLEL_BLOCKS) = saved
+    if helpers and logworkers.helpers_wanted() and index.history_end:
+        assert logworkers.POOL.answered > answered  # the helpers did analyze blocks
+    found = []
+    for i in range(len(search)):  # with the joins the search made (-2: not made)
+        rows, j = search.locate(i)
+        start, info = rows.start[j], rows.info[j]
+        found.append((rows.result[j], rows.status[j], start, info))
+    assert [f[:2] for f in found] == [e[:2] for e in sorted(expected)]
+    for f, e in zip(found, sorted(expected), strict=True):
+        assert f[2] in (e[2], -2) and f[3] in (e[3], -2), (f, e)
+    index.source.close()
+
+
+def _many_deliveries(log: Path, count: int) -> None:
+    lines: list[str] = []
+    for i in range(count):
+        status = "deferral" if i % 3 == 0 else "success"
+        lines += delivery_lines(T0 + i, i % 7 + 1, 1000 + i, f"u{i}@d{i % 5}.org", status,
+                                OK_TEXT if status == "success" else "later")
+    write(log, lines)
+
+
+@pytest.mark.skipif(not logworkers.helpers_wanted(),
+                    reason="one CPU: searches use no helper process")
+def test_helpers_that_die_or_are_left_change_nothing(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Helper processes analyze blocks of a long history: killed in the middle of a
+    search, the blocks they had are analyzed here (same rows); a search stopped early
+    ends the helpers still busy for it, and the next search starts new ones."""
+    import signal
+
+    from qconsole import logsearch
+
+    log = tmp_path / "current"
+    _many_deliveries(log, 400)
+    monkeypatch.setattr(logsearch, "BLOCK", 2000)
+    monkeypatch.setattr(logsearch, "PARALLEL_BLOCKS", 0)
+    expected = [e[:2] for e in row_by_row(log, "d3.org")]
+    assert len(expected) == 80
+
+    def rows_of(search: Search) -> list[tuple[int, int]]:
+        return [(search.older.result[j], search.older.status[j])
+                for j in range(len(search.older))]
+
+    search = Search(LogIndex(LogSource(log)), parse_query("d3.org"))
+    steps = search.run(lambda: False)
+    search.merge(next(steps))
+    pids = logworkers.POOL.pids()
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    for rows in steps:
+        search.merge(rows)
+    assert sorted(rows_of(search), reverse=True) == sorted(expected, reverse=True)
+
+    stopped = Search(LogIndex(LogSource(log)), parse_query("d3.org"))
+    steps = stopped.run(lambda: False)
+    stopped.merge(next(steps))
+    busy = logworkers.POOL.pids()
+    steps.close()  # the view moved on to another filter
+    assert logworkers.POOL.pids() == []
+    for pid in busy:
+        assert not Path(f"/proc/{pid}").exists() or \
+            Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
+    answered = logworkers.POOL.answered
+    again = _search(LogIndex(LogSource(log)), "d3.org")
+    assert logworkers.POOL.answered > answered
+    assert sorted(rows_of(again), reverse=True) == sorted(expected, reverse=True)
+
+
+def test_a_needle_inside_another_line_is_followed(tmp_path: Path) -> None:
+    """A report (with real spaces) that holds ``starting delivery 7: msg 9`` is the start
+    line of the next delivery 7 as the join rules read it: a word of it finds that
+    delivery too, on the path for rare words and on the one for frequent words."""
+    from qconsole import logscan
+
+    log = tmp_path / "current"
+    write(log, delivery_lines(T0, 3, 8, "a@x.org", "success", OK_TEXT)[:3])
+    write(log, [f"{stamp(T0 + 1)} delivery 3: failure: whispered starting delivery 7: msg 9 "
+                "to remote spy@x.org",
+                f"{stamp(T0 + 2)} delivery 7: success: {logsafe(OK_TEXT)}"])
+    expected = [e[:2] for e in row_by_row(log, "whispered")]
+    assert [e[0] for e in expected] == [log.read_bytes().rfind(b"@"), expected[1][0]]
+    for dense in (0, 4096):
+        saved = logscan.DENSE
+        logscan.DENSE = dense
+        try:
+            search = _search(LogIndex(LogSource(log)), "whispered")
+        finally:
+            logscan.DENSE = saved
+        found = [(search.older.result[j], search.older.status[j])
+                 for j in range(len(search.older))]
+        assert found == expected, dense
 
 
 @given(st.text(alphabet=st.sampled_from('ab:/-*"\\ .@^$()[]|route:ip:msg:1'), max_size=40))

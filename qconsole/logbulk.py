@@ -1,0 +1,512 @@
+"""One block of a log read at C speed: its rows, the lines a filter term hits, and
+the rows that start and info lines lead to.
+
+qmail-send's lines under multilog look alike: ``@``, a 24-digit stamp, a space, and the
+event at byte 26 (see :mod:`qconsole.logformat`). For such a *canonical* line, a few
+byte comparisons (or one compiled pattern read at the line's start) say what
+:func:`~qconsole.logformat.event` would say. Any other line is handed back as *slow*,
+for the caller to read the exact way (:mod:`qconsole.logjoin`); so are joins that
+lead out of the block. The work is done by ``bytes`` methods and compiled patterns
+mapped over lists of offsets (``map`` calls C for each item), not by Python code per
+line. Offsets are local to the block.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import compress, repeat
+from operator import add, and_, eq, ge, itemgetter, not_
+
+from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
+from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
+from qconsole.logquery import LOWER, NORMAL
+
+PREFIX = 26  # "@", 24 hex digits, a space: where a multilog line's event starts
+# The canonical lines, read at their start: qmail-send's events as EVENT has them
+# (a triple bounce is left to the slow way: its pattern reads to the line's end).
+LINE = re.compile(
+    rb"(?<![^\n])@[0-9a-f]{24} (?:(starting )?delivery (\d+): (?:msg (\d+) to (?:local|remote) "
+    rb"|(success|deferral|failure): ?)|info msg (\d+): bytes \d+ from <([^\n]*?)> "
+    rb"|bounce msg (\d+)|(triple bounce: )|status: |new msg |end msg )")
+G_STARTING, G_NUMBER, G_MSG, G_STATUS, G_INFO, G_SENDER, G_BOUNCE, G_TRIPLE = range(1, 9)
+K_RESULT, K_START, K_INFO, K_BOUNCE, K_OTHER, K_SLOW = range(6)
+STATUS_CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
+# Result lines are found by a pattern with a literal head (sre scans for it at C
+# speed); the look back right after it, at no cost, says whether the occurrence is
+# byte 26 of a line that begins with "@" (group 1 takes part then).
+RESULT = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} delivery)()|) \d+: "
+                    rb"(?:success|deferral|failure):")
+# The same, reading on to the end of the line: the report's last part after a "/" (or
+# its whole text) when it begins "route=" (the detail line, see detail_of).
+RESULT_TAIL = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} delivery)()|) \d+: "
+                         rb"(?:success|deferral|failure)(:) ?(?:[^\n]*/)?(route=[^\n/]*)?[^\n]*")
+# Every "delivery N: " (start lines, result lines and any other), the look back telling
+# a canonical start line (group 1) or a canonical line with the event at 26 (group 2).
+EVENTS = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} starting delivery)()|(?<=\n@[^\n]{24} "
+                    rb"delivery)()|) (\d+): (?:msg (?:(\d+) to (?:local|remote) )?|"
+                    rb"(success|deferral|failure)(:))?")
+# Every "info msg M: " (group 1: a canonical info line, with its sender in group 3),
+# every line ending in "end msg M", every canonical "bounce msg M".
+INFOS = re.compile(rb"info(?:(?<=\n@[^\n]{24} info)()|) msg (\d+): "
+                   rb"(?:bytes \d+ from <([^\n]*?)> )?")
+ENDS = re.compile(rb"end msg (\d+)\n")
+BOUNCED = re.compile(rb"bounce(?:(?<=\n@[^\n]{24} bounce)()|) msg (\d+)(?!\d)")
+BOUNCES = (re.compile(rb"bounce msg \d+"), re.compile(rb"triple bounce"))  # literal heads
+_CODE_OF = bytes.maketrans(b"sef", bytes((SUCCESS, DEFERRAL, FAILURE)))  # 8 before the end
+_CODE_AT = bytes.maketrans(b"sdf", bytes((SUCCESS, DEFERRAL, FAILURE)))  # its first letter
+_STATUS_WORDS = (b"success:", b"deferral:", b"failure:")
+# Patterns that find a match in a block that is no match in the line alone (or miss
+# one): lookarounds, \A, \Z, atomic groups and possessive repeats, flags turned off.
+_UNSAFE = re.compile(rb"\(\?[=!<>(-]|\\[AZ]|[*+?}]\+")
+
+
+def _minus(k: int):
+    """x -> x - k, as a C callable for map."""
+    return (-k).__add__
+
+
+class Rows:
+    """Fast rows (canonical result and bounce lines): line starts, status codes, and
+    where each report's text starts (computed when first asked); slow lines that may
+    be rows."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.ls: list[int] = []
+        self.code: list[int] = []
+        self.slow: list[int] = []
+        self._after: list[int] = []  # just past "status:" (-1: a bounce line)
+        self._ts: list[int] | None = None
+        self.tails: list[bytes | None] | None = None  # when read with the rows
+
+    @property
+    def ts(self) -> list[int]:
+        """Where each row's report text starts (after ``status:`` and a space)."""
+        if self._ts is None:
+            after = self._after
+            self._ts = list(map(add, after, map(self.data.startswith, repeat(b" "), after)))
+        return self._ts
+
+
+class Pairs:
+    """Every canonical start line of a block with the row it leads to (the first result
+    of its delivery number after it, unless another start of that number comes first):
+    ``starts`` maps a start's line start to (delivery number, message, where the
+    recipient begins); ``rows`` maps it to (row line start, status code, end of
+    "status:"). A start whose next line of its number is not canonical (``slow``), or
+    lies past the block (``open``), is left to the slow way."""
+
+    def __init__(self) -> None:
+        self.starts: dict[int, tuple[bytes, bytes, int]] = {}
+        self.rows: dict[int, tuple[int, int, int]] = {}
+        self.slow: set[int] = set()
+        self.open: set[int] = set()
+        self.odd: list[int] = []  # where "delivery N: " stands elsewhere than in those
+
+
+class Messages:
+    """The info line of every canonical start line and bounce line of a block, within
+    it (``info``: line start -> info line start, or -1: the info line is not canonical),
+    the canonical info lines (line start -> (message, sender)), and those whose
+    message goes on past the block (``open``)."""
+
+    def __init__(self) -> None:
+        self.info: dict[int, int] = {}
+        self.infos: dict[int, tuple[bytes, bytes]] = {}
+        self.bounces: list[int] = []
+        self.open: set[int] = set()
+        self.odd: list[int] = []  # info needles on lines that are not canonical info lines
+        self.triples: list[int] = []  # triple bounce lines (rows to read the exact way)
+        self.tainted: set[int] = set()  # info lines with a start or bounce not canonical
+
+
+class Block:
+    """A block of whole lines at global offset ``base``."""
+
+    def __init__(self, base: int, data: bytes) -> None:
+        self.base = base
+        self.data = data
+        self.size = len(data)
+        self._norm: bytes | None = None
+        self._lower: bytes | None = None
+        self._rows: Rows | None = None
+        self._pairs: Pairs | None = None
+        self._messages: Messages | None = None
+        self._bounced = False
+        self._counts: dict[bytes, int] = {}
+
+    @property
+    def norm(self) -> bytes:
+        """The block lower-cased with ``_`` as a space (what plain text is found in)."""
+        if self._norm is None:
+            self._norm = self.data.translate(NORMAL)
+        return self._norm
+
+    @property
+    def lower(self) -> bytes:
+        """The block lower-cased (what a smart-case regex searches)."""
+        if self._lower is None:
+            self._lower = self.data.translate(LOWER)
+        return self._lower
+
+    def ends(self, starts: list[int]) -> list[int]:
+        """Where the lines holding ``starts`` end (their line break or the block end)."""
+        size = self.size
+        return [size if e < 0 else e for e in map(self.data.find, repeat(b"\n"), starts)]
+
+    def line_starts(self, positions) -> list[int]:
+        """The starts of the lines holding ``positions``, each once, in order."""
+        return sorted(dict.fromkeys(map(add, map(self.data.rfind, repeat(b"\n"), repeat(0),
+                                                 positions), repeat(1))))
+
+    def canonical(self, positions: list[int]) -> list[bool]:
+        """For each event position: it is byte 26 of a line that begins with ``@``
+        (then :func:`~qconsole.logformat.event` reads the event there)."""
+        data = self.data
+        before = list(map(_minus(PREFIX + 1), positions))  # the line break before it
+        ok = list(map(and_, map(eq, map(data.rfind, repeat(b"\n"), before, positions), before),
+                      map(data.startswith, repeat(b"@"), map(add, before, repeat(1)))))
+        if positions and min(positions) <= PREFIX:  # a line at the block's start
+            for k, p in enumerate(positions):
+                if p <= PREFIX:
+                    ok[k] = p == PREFIX and data[:1] == b"@" and b"\n" not in data[:p]
+        return ok
+
+    def starts_of(self, positions: list[int]) -> list[int]:
+        """The start of the line holding each position (in the same order)."""
+        return list(map(add, map(self.data.rfind, repeat(b"\n"), repeat(0), positions),
+                        repeat(1)))
+
+    def pairs(self) -> Pairs:
+        """The block's start lines paired with their rows (computed once)."""
+        if self._pairs is None:
+            self._pairs = self._find_pairs()
+        return self._pairs
+
+    def _find_pairs(self) -> Pairs:
+        out = Pairs()
+        ms = list(EVENTS.finditer(self.data))
+        last: dict[bytes, int] = {}
+        rows, slow, starts = out.rows, out.slow, out.starts
+        codes = STATUS_CODES
+        for p, (s, r, n, msg, st, _), e in zip(map(re.Match.start, ms), map(re.Match.groups, ms),
+                                               map(re.Match.end, ms), strict=True):
+            if st is not None and (s is not None or r is not None):  # a result line
+                ls = p - PREFIX if s is None else p - PREFIX - 9
+                at = last.pop(n, None)
+                if at is not None:
+                    rows[at] = (ls, codes[st], e)
+            elif s is not None and msg is not None:  # a start line
+                last[n] = p - PREFIX - 9
+                starts[p - PREFIX - 9] = (n, msg, e)
+            else:  # anything else holding "delivery N: ": the slow way
+                at = last.pop(n, None)
+                if at is not None:
+                    slow.add(at)
+                out.odd.append(p)
+        out.open.update(last.values())
+        return out
+
+    def messages(self) -> Messages:
+        """The info lines of the block's start and bounce lines (computed once)."""
+        if self._messages is None:
+            self._messages = self._find_messages()
+        return self._messages
+
+    def _find_messages(self) -> Messages:
+        data = self.data
+        out = Messages()
+        events: list[tuple[int, int, bytes, object]] = []  # (position, kind, message, more)
+        for m in INFOS.finditer(data):
+            canon = m.start(1) >= 0 and m.start(3) >= 0
+            at = m.start() - PREFIX if canon else data.rfind(b"\n", 0, m.start()) + 1
+            events.append((m.start(), 0 if canon else 1, m[2], (at, m[3])))
+            if not canon:
+                out.odd.append(at)
+        events.extend((m.start(), 2, m[1], None) for m in ENDS.finditer(data))
+        events.extend((ls, 3, n_msg[1], None) for ls, n_msg in self.pairs().starts.items())
+        odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
+        bounced = []
+        for m in BOUNCED.finditer(data):
+            if m.start(1) >= 0:
+                bounced.append((m.start() - PREFIX, m[2]))
+            else:
+                odd.append(m.start())
+        events.extend((ls, 4, msg, None) for ls, msg in bounced)
+        out.bounces = [ls for ls, _ in bounced]
+        events.extend((ls, 5, b"", None) for ls in dict.fromkeys(self.starts_of(odd)))
+        for m in BOUNCES[1].finditer(data):  # triple bounces: read the exact way
+            ls = data.rfind(b"\n", 0, m.start()) + 1
+            e = event(data[ls:self.ends([ls])[0]])
+            if e is not None and e[E_TRIPLE] is not None:
+                events.append((ls, 4, e[E_TRIPLE], None))
+                out.triples.append(ls)
+        events.sort(key=itemgetter(0, 1))
+        cur: dict[bytes, tuple[int, bool]] = {}  # message -> its info line, canonical
+        info, infos = out.info, out.infos
+        for pos, k, msg, extra in events:
+            if k < 2:  # an info line (not canonical: its rows go the slow way)
+                at, sender = extra  # type: ignore[misc]
+                cur[msg] = (at, k == 0)
+                if k == 0:
+                    infos[at] = (msg, sender)
+            elif k == 2:  # the message ends, unless on its info line itself
+                held = cur.get(msg)
+                if held is not None and held[0] != data.rfind(b"\n", 0, pos) + 1:
+                    del cur[msg]
+            elif k == 5:  # a line that is no canonical start or bounce: if it is one of
+                e = event(data[pos:self.ends([pos])[0]])  # an open message, that
+                msg = None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
+                held = None if msg is None else cur.get(msg)  # message's info line
+                if held is not None and held[1]:  # goes the slow way
+                    out.tainted.add(held[0])
+            else:
+                held = cur.get(msg)
+                if held is not None:
+                    info[pos] = held[0] if held[1] else -1
+        out.open.update(at for at, canon in cur.values() if canon)
+        return out
+
+    def classify(self, starts: list[int]) -> list[re.Match[bytes] | None]:
+        """The canonical reading of each line at ``starts`` (None: a slow line)."""
+        return list(map(LINE.match, repeat(self.data), starts))
+
+    def rows(self, bounces: bool = True, tails: bool = False) -> Rows:
+        """Every row of the block (computed once): its result lines, and its bounce
+        lines unless ``bounces`` is false (those are then left out); with ``tails``,
+        each report's detail tail too (:attr:`Rows.tails`)."""
+        if self._rows is None:
+            self._rows = self._find_rows(tails)
+        if bounces and not self._bounced:
+            self._add_bounces(self._rows)
+            self._bounced = True
+        return self._rows
+
+    def text_for(self, needle: bytes) -> bytes:
+        """The block as a normalised needle is found in: lower-cased with ``_`` as a
+        space (lower-cased will do when the needle holds no space)."""
+        return self.norm if b" " in needle or self._norm is not None else self.lower
+
+    def count(self, needle: bytes) -> int:
+        """How often a normalised needle occurs (counted once)."""
+        n = self._counts.get(needle)
+        if n is None:
+            n = self._counts[needle] = self.text_for(needle).count(needle)
+        return n
+
+    def _find_rows(self, tails: bool) -> Rows:
+        data = self.data
+        rows = Rows(data)
+        ms = list((RESULT_TAIL if tails else RESULT).finditer(data))
+        ok = list(map(ge, map(re.Match.start, ms, repeat(1)), repeat(0)))
+        if ms and ms[0].start() == PREFIX and not ok[0]:  # the block's first line
+            ok[0] = self.canonical([PREFIX])[0]
+        good = ms if all(ok) else list(compress(ms, ok))
+        rows.ls = list(map(_minus(PREFIX), map(re.Match.start, good)))
+        if tails:
+            rows.tails = list(map(re.Match.group, good, repeat(3)))
+            after = list(map(re.Match.end, good, repeat(2)))
+        else:
+            after = list(map(re.Match.end, good))
+        rows.code = list(bytes(map(data.__getitem__, map(_minus(8), after))).translate(_CODE_OF))
+        rows._after = after
+        slow = set(map(re.Match.start, compress(ms, map(not_, ok))))
+        if slow:
+            fast = set(rows.ls)
+            rows.slow = [ls for ls in self.line_starts(sorted(slow)) if ls not in fast]
+        return rows
+
+    def _add_bounces(self, rows: Rows) -> None:
+        data = self.data
+        if b"bounce" not in data:
+            return
+        bounces = sorted([*BOUNCES[0].finditer(data), *BOUNCES[1].finditer(data)],
+                         key=re.Match.start)
+        slow = []
+        bps = list(map(re.Match.start, bounces))
+        for p, good, m in zip(bps, self.canonical(bps), bounces, strict=True):
+            if good and m[0][:1] == b"b":
+                rows.ls.append(p - PREFIX)
+                rows.code.append(BOUNCE)
+                rows._after.append(p)
+            else:
+                slow.append(p)
+        order = sorted(range(len(rows.ls)), key=rows.ls.__getitem__)
+        rows.ls = [rows.ls[i] for i in order]
+        rows.code = [rows.code[i] for i in order]
+        rows._after = [rows._after[i] for i in order]
+        rows._ts = None
+        if rows.tails is not None:
+            rows.tails.extend([None] * (len(order) - len(rows.tails)))
+            rows.tails = [rows.tails[i] for i in order]
+        if slow:
+            fast = set(rows.ls)
+            rows.slow = sorted(set(rows.slow).union(
+                ls for ls in self.line_starts(slow) if ls not in fast))
+
+
+def kind(m: re.Match[bytes] | None) -> int:
+    """What a classified line is."""
+    if m is None or m[G_TRIPLE] is not None:
+        return K_SLOW
+    if m[G_STATUS] is not None:
+        return K_RESULT
+    if m[G_MSG] is not None:
+        return K_START if m[G_STARTING] is not None else K_OTHER
+    if m[G_INFO] is not None:
+        return K_INFO
+    if m[G_BOUNCE] is not None:
+        return K_BOUNCE
+    return K_OTHER
+
+
+def hidden_needles(block: Block, starts: list[int], ends: list[int]) -> list[bool]:
+    """For each line: it holds a start or info needle past its own event (so it is the
+    start or info line of some delivery the canonical reading does not see)."""
+    data = block.data
+    after = list(map(add, starts, repeat(PREFIX + 1)))
+    a = map(ge, map(data.find, repeat(b"starting delivery "), after, ends), repeat(0))
+    b = map(ge, map(data.find, repeat(b"info msg "), after, ends), repeat(0))
+    return list(map(bool.__or__, a, b))
+
+
+def follow_starts(block: Block, ends: list[int], numbers: list[bytes],
+                  ) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """The rows canonical start lines lead to within the block (see
+    :meth:`~qconsole.logjoin.Joiner.row_after_start`): the start lines end at ``ends``
+    and are of deliveries ``numbers``. Returns (index of the start line, row line
+    start, status code, text start) of each row, and the indices of the start lines
+    to follow the slow way (the next line holding their number is neither a canonical
+    result nor a canonical start, or lies past the block)."""
+    data = block.data
+    needles = list(map(b"delivery %b: ".__mod__, numbers))
+    q = list(map(data.find, needles, ends))
+    found = list(map(ge, q, repeat(0)))
+    later = list(compress(range(len(q)), map(not_, found)))
+    idx = list(compress(range(len(q)), found))
+    qs = list(compress(q, found))
+    if not qs:
+        return [], [], [], [], later
+    after = list(map(add, qs, map(len, compress(needles, found))))
+    head = block.canonical(qs)
+    result = list(map(and_, head, map(data.startswith, repeat(_STATUS_WORDS), after)))
+    # Or the next start of that delivery number: then there is no row.
+    restart = map(and_, map(data.startswith, repeat(b"msg "), after),
+                  map(data.startswith, repeat(b"starting "), map(_minus(9), qs)))
+    restart = list(map(and_, restart, block.canonical(list(map(_minus(9), qs)))))
+    rows_i = list(compress(idx, result))
+    row_after = list(compress(after, result))
+    codes = list(bytes(map(data.__getitem__, row_after)).translate(_CODE_AT))
+    stat_end = [a + (9 if c == DEFERRAL else 8) for a, c in zip(row_after, codes,
+                                                                   strict=True)]
+    ts = list(map(add, stat_end, map(data.startswith, repeat(b" "), stat_end)))
+    slow = [i for i, r, s in zip(idx, result, restart, strict=True) if not (r or s)]
+    return rows_i, list(map(_minus(PREFIX), compress(qs, result))), codes, ts, later + slow
+
+
+def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
+                 ) -> tuple[list[int], list[int], list[bytes], list[int], list[int],
+                            list[int]]:
+    """The start and bounce lines canonical info lines lead to within the block (see
+    :meth:`~qconsole.logjoin.Joiner.rows_after_info`): the info lines end at ``ends``
+    and are of messages ``msgs``. Returns (index of the info line, start line start,
+    delivery number) of each start line, (index of the info line, line start) of each
+    bounce line, and the indices of the info lines to follow the slow way (their
+    message goes on past the block, or a line on the way is not canonical)."""
+    data = block.data
+    n = len(msgs)
+    if b"triple bounce" in data:  # its pattern reads to the line's end: the slow way
+        return [], [], [], [], [], list(range(n))
+    slow: set[int] = set()
+    bound: list[int] = []
+    # The message's end, then a new info line of its number before that (numbers
+    # rarely come back: looking for the info line first would read to the block's end).
+    done = list(map(data.find, map(b"end msg %b\n".__mod__, msgs), ends))
+    until = [len(data) if b < 0 else b for b in done]
+    again = map(data.find, map(b"info msg %b: ".__mod__, msgs), ends, until)
+    for i, a, b in zip(range(n), again, done, strict=True):
+        if a < 0 and b < 0:  # the message goes on past the block
+            slow.add(i)
+            bound.append(0)
+            continue
+        e = data.find(b"\n", a if a >= 0 else b)  # a start or bounce on the
+        bound.append(len(data) if e < 0 else e)  # boundary line still counts
+    s_i: list[int] = []
+    s_ls: list[int] = []
+    s_num: list[bytes] = []
+    b_i: list[int] = []
+    b_ls: list[int] = []
+    for bounce in (False, True):
+        needles = list(map((b"bounce msg %b" if bounce else b"msg %b to ").__mod__, msgs))
+        active = [i for i in range(n) if i not in slow]
+        pos = [ends[i] for i in active]
+        while active:
+            q = list(map(data.find, [needles[i] for i in active], pos,
+                         [bound[i] for i in active]))
+            hit = list(map(ge, q, repeat(0)))
+            active = list(compress(active, hit))
+            q = list(compress(q, hit))
+            if not active:
+                break
+            if bounce:
+                for i, p, good in zip(active, q, block.canonical(q), strict=True):
+                    if not good:
+                        slow.add(i)
+                    elif not data[p + len(needles[i]):p + len(needles[i]) + 1].isdigit():
+                        b_i.append(i)  # (bounce msg 12 is not message 1)
+                        b_ls.append(p - PREFIX)
+            else:
+                lines = block.starts_of(q)
+                for i, p, ls, m in zip(active, q, lines, block.classify(lines), strict=True):
+                    if m is None:
+                        slow.add(i)
+                    elif m[G_MSG] is not None and m.start(G_MSG) == p + 4:
+                        if m[G_STARTING] is not None:
+                            s_i.append(i)
+                            s_ls.append(ls)
+                            s_num.append(m[G_NUMBER])
+                        elif data.find(b"starting delivery ", ls, data.find(b"\n", p)) >= 0:
+                            slow.add(i)  # "delivery N: msg M" with a needle inside
+                    # else: "msg M to" inside another event's text: no start of M
+            pos = list(map(data.find, repeat(b"\n"), q))
+            keep = list(map(ge, pos, repeat(0)))
+            active = list(compress(active, keep))
+            pos = list(compress(pos, keep))
+    if s_ls:  # a start line with a second start needle inside: the slow way
+        hidden = hidden_needles(block, s_ls, block.ends(s_ls))
+        slow.update(compress(s_i, hidden))
+    keep = [i not in slow for i in s_i]
+    kb = [i not in slow for i in b_i]
+    return (list(compress(s_i, keep)), list(compress(s_ls, keep)), list(compress(s_num, keep)),
+            list(compress(b_i, kb)), list(compress(b_ls, kb)), sorted(slow))
+
+
+def hits_of_text(block: Block, needle: bytes) -> list[int]:
+    """Line starts of the lines whose normalised text holds ``needle``."""
+    text = block.text_for(needle)
+    if not block.count(needle):
+        return []
+    positions = map(re.Match.start, re.finditer(re.escape(needle), text))
+    return block.line_starts(positions)
+
+
+def hits_of_regex(block: Block, rx: re.Pattern[bytes], lowered: bool) -> list[int]:
+    """Line starts of the lines in which ``rx`` finds a match, each line read alone (as
+    :meth:`~qconsole.logquery.Term.holds` reads it)."""
+    text = block.lower if lowered else block.data
+    if _UNSAFE.search(rx.pattern) is None:
+        ms = list(rx.finditer(text))
+        starts = list(map(re.Match.start, ms))
+        if not any(map(ge, map(re.Match.end, ms), map(add, block.ends(starts),
+                                                       repeat(1)))):
+            return block.line_starts(starts)  # no match runs past its line's end
+    lines = text.split(b"\n")
+    offsets = [0, *map(add, _running(map(len, lines)), range(1, len(lines)))]
+    return list(compress(offsets, map(rx.search, lines)))
+
+
+def _running(lengths):
+    total = 0
+    for n in lengths:
+        total += n
+        yield total

@@ -1,0 +1,190 @@
+"""How a row's log lines are joined, looked up in either direction, exactly.
+
+A row is a ``delivery N:`` result line (or a ``bounce msg M`` line) joined with:
+
+- its start: the nearest line before it holding ``starting delivery N: msg ``, no more
+  than :data:`JOIN_LIMIT` bytes back, unless another result line of delivery N lies in
+  between (a start goes with the first result after it);
+- its info line: the nearest line before the start (a bounce: before the bounce line)
+  holding ``info msg M: `` for the message M of the start line, no more than
+  :data:`JOIN_LIMIT` bytes back, unless a line ending in ``end msg M`` lies in between
+  (that message was done: M is another message's number by then).
+
+qmail-send's own logs always join the obvious way; the rules only say what happens with
+any other bytes, so that the view, the filter's row-by-row check and its bulk scans
+(:mod:`qconsole.logbulk`) agree on every log. :class:`Joiner` looks a row's lines up
+backwards (from the row) and the rows of a start or info line up forwards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from qconsole.logformat import (
+    E_BOUNCE,
+    E_INFO,
+    E_MSG,
+    E_NUMBER,
+    E_STATUS,
+    E_TRIPLE,
+    event,
+)
+from qconsole.logsource import MAX_LINE, LogSource
+
+JOIN_LIMIT = 64 << 20
+SUCCESS, DEFERRAL, FAILURE, RAW, BOUNCE = 0, 1, 2, 3, 4
+CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
+START_NEEDLES = re.compile(rb"starting delivery (\d+): msg ")
+INFO_NEEDLES = re.compile(rb"info msg (\d+): ")
+
+
+def start_needle(number: bytes) -> bytes:
+    """What the start line of delivery ``number`` holds."""
+    return b"starting delivery " + number + b": msg "
+
+
+def info_needle(msg: bytes) -> bytes:
+    """What the info line of message ``msg`` holds."""
+    return b"info msg " + msg + b": "
+
+
+def end_needle(msg: bytes) -> bytes:
+    """What the line ending message ``msg`` ends with (with its line break)."""
+    return b"end msg " + msg + b"\n"
+
+
+def result_of(line: bytes, number: bytes) -> int | None:
+    """The status code when ``line`` is a result line of delivery ``number``."""
+    m = event(line)
+    if m is None or m[E_STATUS] is None or m[E_NUMBER] != number:
+        return None
+    return CODES[m[E_STATUS]]
+
+
+def bounced(line: bytes) -> bytes | None:
+    """The message a ``bounce msg`` or ``triple bounce`` line is about, else None."""
+    m = event(line)
+    return None if m is None else m[E_BOUNCE] or m[E_TRIPLE]
+
+
+class Joiner:
+    """The join rules over one log."""
+
+    def __init__(self, source: LogSource) -> None:
+        self.source = source
+
+    def lines_with(self, needles: tuple[bytes, ...], start: int, end: int,
+                   ) -> Iterator[tuple[int, bytes]]:
+        """(offset, line) of the lines holding any of ``needles`` among the lines that
+        start from ``start`` (a line start) and before ``end``, oldest first."""
+        for base, chunk in self.source.forward(start, min(self.source.end, end + MAX_LINE)):
+            found: set[int] = set()
+            for needle in needles:
+                pos = chunk.find(needle)
+                while pos >= 0:
+                    found.add(chunk.rfind(b"\n", 0, pos) + 1)
+                    pos = chunk.find(needle, pos + 1)
+            for ls in sorted(found):
+                if base + ls >= end:
+                    return
+                le = chunk.find(b"\n", ls)
+                yield base + ls, chunk[ls:le if le >= 0 else len(chunk)]
+            if base + len(chunk) >= end:
+                return
+
+    # Backwards: a row's lines ---------------------------------------------------
+
+    def join(self, result: int, status: int) -> tuple[int, int]:
+        """(start, info) offsets of the row whose line is at ``result`` (-1: none)."""
+        if status == RAW:
+            return -1, -1
+        line = self.source.read_line(result)
+        m = event(line)
+        if m is None:
+            return -1, -1
+        if status == BOUNCE:
+            start, msg, ref = -1, m[E_BOUNCE] or m[E_TRIPLE], result
+        else:
+            number = m[E_NUMBER]
+            start = self.source.find_back(start_needle(number), result, JOIN_LIMIT)
+            if start >= 0 and self._result_between(number, start, result):
+                start = -1
+            s = event(self.source.read_line(start)) if start >= 0 else None
+            msg, ref = (s[E_MSG] if s is not None else None), start
+        if msg is None:
+            return start, -1
+        return start, self.info_before(msg, ref)
+
+    def info_before(self, msg: bytes, ref: int) -> int:
+        """The info line of message ``msg`` for a start (or bounce) line at ``ref``."""
+        info = self.source.find_back(info_needle(msg), ref, JOIN_LIMIT)
+        if info >= 0 and self.source.find_back(end_needle(msg), ref, ref - info - 1) >= 0:
+            return -1
+        return info
+
+    def _result_between(self, number: bytes, start: int, result: int) -> bool:
+        after = start + len(self.source.read_line(start)) + 1
+        return any(result_of(line, number) is not None
+                   for _, line in self.lines_with((b"delivery " + number + b": ",),
+                                                  after, result))
+
+    # Forwards: the rows of a start or info line --------------------------------
+
+    def row_after_start(self, start: int, number: bytes) -> tuple[int, int] | None:
+        """(offset, status) of the row whose start is the line at ``start`` (one that
+        holds the start needle of delivery ``number``), or None."""
+        after = start + len(self.source.read_line(start)) + 1
+        needle = start_needle(number)
+        for ls, line in self.lines_with((b"delivery " + number + b": ",), after,
+                                        min(self.source.end, start + JOIN_LIMIT + 1)):
+            if ls - start > JOIN_LIMIT:
+                return None
+            code = result_of(line, number)
+            if code is not None:
+                return ls, code
+            if needle in line:
+                return None
+        return None
+
+    def rows_after_info(self, info: int, msg: bytes,
+                        ) -> Iterator[tuple[int, int, int]]:
+        """(offset, status, start) of every row whose info line is the line at ``info``
+        (one that holds the info needle of message ``msg``); start is -1 for a bounce."""
+        after = info + len(self.source.read_line(info)) + 1
+        inside, end = info_needle(msg), end_needle(msg)[:-1]
+        for ls, line in self.lines_with((b"msg " + msg, b"triple bounce"), after,
+                                        min(self.source.end, info + JOIN_LIMIT + 1)):
+            if ls - info > JOIN_LIMIT:
+                return
+            m = event(line)
+            if m is not None and m[E_MSG] == msg:
+                for n in START_NEEDLES.finditer(line):
+                    row = self.row_after_start(ls, n[1])
+                    if row is not None:
+                        yield row[0], row[1], ls
+            elif m is not None and (m[E_BOUNCE] or m[E_TRIPLE]) == msg:
+                yield ls, BOUNCE, -1
+            if inside in line or line.endswith(end):
+                return
+
+    def rows_of_line(self, offset: int, line: bytes, as_start: bool, as_info: bool,
+                     ) -> Iterator[tuple[int, int, int, int]]:
+        """(row, status, start, info) of the rows that have the line at ``offset`` as
+        their start line (if ``as_start``) or their info line (if ``as_info``); -2
+        where the row's other line is not looked up."""
+        if as_start:
+            for n in START_NEEDLES.finditer(line):
+                row = self.row_after_start(offset, n[1])
+                if row is not None:
+                    yield row[0], row[1], offset, -2
+        if as_info:
+            for n in INFO_NEEDLES.finditer(line):
+                for row, status, start in self.rows_after_info(offset, n[1]):
+                    yield row, status, start, offset
+
+
+def info_msg(line: bytes) -> bytes | None:
+    """The message of an ``info msg`` line (its event), else None."""
+    m = event(line)
+    return None if m is None else m[E_INFO]

@@ -1,0 +1,562 @@
+"""One block of the history searched for a filter, as a pure function of its bytes:
+the rows shown, and what is left to do the exact way.
+
+:meth:`Plan.analyze` does, for one block, all that the search does in bulk (see
+:mod:`qconsole.logsearch` for the steps): which terms hold for which rows of the block
+by lines of the block, the candidates, the terms on the result line. It reads nothing
+but the block, so it may run in another process (:func:`analyze_span`). What needs the
+file beyond the block comes back as work: rows to check the exact way, and start, info
+or other lines to follow forwards (:class:`~qconsole.logjoin.Joiner`).
+"""
+
+from __future__ import annotations
+
+import os
+from itertools import compress, repeat
+from operator import add, and_, eq, ge, itemgetter, mul, ne, not_
+from typing import NamedTuple
+
+from qconsole import logjoin
+from qconsole.logbulk import (
+    G_BOUNCE,
+    G_INFO,
+    G_MSG,
+    G_NUMBER,
+    G_SENDER,
+    G_STATUS,
+    K_BOUNCE,
+    K_INFO,
+    K_RESULT,
+    K_SLOW,
+    K_START,
+    PREFIX,
+    STATUS_CODES,
+    Block,
+    follow_infos,
+    follow_starts,
+    hidden_needles,
+    hits_of_regex,
+    hits_of_text,
+    kind,
+)
+from qconsole.logformat import _EXPIRED_LOGGED, E_STATUS, event
+from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
+from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
+from qremote.report import parse_detail
+
+UNKNOWN = -2  # a join not looked up yet (-1: looked up, not found)
+RESULT_CODES = {"success": SUCCESS, "deferral": DEFERRAL, "failure": FAILURE,
+                "bounce": BOUNCE, "raw": RAW}
+LINE_TERMS = ("text", "regex", "to", "from", "msg")  # terms reading start or info lines
+DENSE = 4096  # more hits in a block than this: read every row of the block instead
+MAX_TAILS = 100_000
+
+Columns = tuple[list[int], list[int], list[int], list[int]]  # result, start, info, status
+# Work to do the exact way: (term, "start", offset, delivery number),
+# (term, "info", offset, message), (term, "line", offset, (line, as start, as info)).
+Follow = tuple[int, str, int, object]
+
+
+class BlockResult(NamedTuple):
+    """What a block's analysis found (offsets global)."""
+
+    base: int
+    size: int
+    columns: Columns  # the rows to show, newest first (when waiting: the candidates)
+    parts: dict[int, list[int]]  # when waiting: rows each line term holds for here
+    exact: list[int]  # rows of the block to check the exact way
+    follow: list[Follow]  # lines to follow the exact way
+
+
+class Plan:
+    """A filter's plan for searching blocks (its terms, driver, and caches)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.query = query = parse_query(text)
+        self.terms = query.terms
+        driver = query.driver
+        self.driver = None if driver is None else self.terms.index(driver)
+        self.line_terms = [i for i, t in enumerate(self.terms) if t.field in LINE_TERMS]
+        # An excluded term that reads start or info lines: a block waits for older ones.
+        self.wait = any(self.terms[i].negate for i in self.line_terms)
+        self.detail_bit = {i: 1 << k for k, i in enumerate(
+            i for i, t in enumerate(self.terms) if t.field in DETAIL_FIELDS)}
+        self._tails: dict[bytes, int] = {}
+        self._detail_block = -1  # the block the detail bits below are of
+        self._detail_of: dict[int, int] = {}
+
+    def analyze(self, block: Block) -> BlockResult:
+        """Search one block in bulk."""
+        base = block.base
+        f = _Found()
+        exact: set[int] = set()
+        follow: list[Follow] = []
+        parts = {i: self._line_term(block, i, f, exact, follow) for i in self.line_terms}
+        cand = self._candidates(block, f, exact, parts)
+        for i, t in enumerate(self.terms):
+            if i not in parts and cand:
+                holds = self._result_term(block, i, t, cand, f)
+                cand = cand - holds if t.negate else holds
+        cand.difference_update([r - base for r in exact if base <= r < base + block.size])
+        if self.wait:
+            glob = {i: list(map(base.__add__, p)) for i, p in parts.items()}
+        else:
+            glob = {}
+            for i in self.line_terms:
+                cand &= parts[i]
+        return BlockResult(base, block.size, f.columns(base, cand), glob, sorted(exact),
+                           follow)
+
+    def _lines_of(self, block: Block, t: Term) -> list[int]:
+        """Lines of the block that may make ``t`` hold (exactly those for a word or
+        regex)."""
+        if t.field == "regex":
+            assert t.regex is not None
+            return hits_of_regex(block, t.regex, t.lowered)
+        patterns = t.patterns or {"to": (b"starting delivery ",), "from": (b"info msg ",)
+                                  }.get(t.field, ())
+        if len(patterns) == 1:
+            return hits_of_text(block, patterns[0])
+        lines: set[int] = set()
+        for p in patterns:
+            lines.update(hits_of_text(block, p))
+        return sorted(lines)
+
+    def _line_term(self, block: Block, i: int, f: _Found, exact: set[int],
+                   out: list[Follow]) -> set[int]:
+        """The rows of the block for which term ``i`` holds by one of the block's lines
+        (its own line, or a start or info line in the block); rows to check the exact
+        way go to ``exact``, lines to follow the exact way to ``out``."""
+        t = self.terms[i]
+        field = t.field
+        part: set[int] = set()
+        dense = False
+        if field == "text" and block.count(t.patterns[0]) > DENSE:
+            part, lines = self._dense_text(block, t.patterns[0], f)
+            dense = True
+        elif field in ("to", "from") and (not t.patterns or sum(
+                map(block.count, t.patterns)) > DENSE):
+            lines = self._dense_lines(block, i, t, part, f, out)
+        else:
+            lines = self._lines_of(block, t)
+            dense = len(lines) > DENSE and field != "msg"
+        if dense and lines:
+            lines = self._dense_lines(block, i, t, part, f, out, lines)
+        if not lines:
+            return part
+        data, base = block.data, block.base
+        ms = block.classify(lines)
+        kinds = list(map(kind, ms))
+        ends = block.ends(lines)
+        # A line holding a start or info needle past its own event is the start or info
+        # line of other rows too: the exact way.
+        for j in compress(range(len(lines)), hidden_needles(block, lines, ends)):
+            kinds[j] = K_SLOW
+        s_j: list[int] = []  # start lines for which the term holds
+        i_j: list[int] = []  # info lines for which the term holds
+        slow: list[int] = []
+        if field in ("text", "regex"):
+            for j, k in enumerate(kinds):
+                if k in (K_RESULT, K_BOUNCE):
+                    m = ms[j]
+                    part.add(lines[j])
+                    f.add(lines[j], STATUS_CODES[m[G_STATUS]] if k == K_RESULT else BOUNCE,
+                          m.end())
+                elif k == K_START:
+                    s_j.append(j)
+                elif k == K_INFO:
+                    i_j.append(j)
+                elif k == K_SLOW:
+                    slow.append(j)
+        elif field == "msg":  # (a start of the message covers its info line)
+            v = t.value.encode()
+            for j, k in enumerate(kinds):
+                if k == K_START and ms[j][G_MSG] == v:
+                    s_j.append(j)
+                elif k == K_BOUNCE and ms[j][G_BOUNCE] == v:
+                    part.add(lines[j])
+                    f.add(lines[j], BOUNCE, ms[j].end(), -1)
+                elif k == K_SLOW:
+                    slow.append(j)
+        else:  # to: (start lines) and from: (info lines)
+            want = K_START if field == "to" else K_INFO
+            test = t.address_test()
+            picked, values = [], []
+            for j, k in enumerate(kinds):
+                if k == want:
+                    m = ms[j]
+                    value = (data[m.end():ends[j]] if field == "to"
+                             else m[G_SENDER] or b"<>")
+                    if value.isascii():
+                        picked.append(j)
+                        values.append(value.lower())
+                    else:
+                        slow.append(j)
+                elif k == K_SLOW:
+                    slow.append(j)
+            held = compress(picked, map(test, values))
+            (s_j if field == "to" else i_j).extend(held)
+        # Start lines: their rows.
+        done_starts = {lines[j] for j in s_j}
+        self._follow_starts(block, i, [ends[j] for j in s_j], [ms[j][G_NUMBER] for j in s_j],
+                            [lines[j] for j in s_j], [UNKNOWN] * len(s_j), part, f, exact,
+                            out)
+        # Info lines: their start and bounce lines, then the rows of those starts.
+        if i_j:
+            info_at = [lines[j] for j in i_j]
+            si, sls, snum, bi, bls, islow = follow_infos(block, [ends[j] for j in i_j],
+                                                         [ms[j][G_INFO] for j in i_j])
+            for k, ls in zip(bi, bls, strict=True):
+                if ls - info_at[k] > logjoin.JOIN_LIMIT:
+                    continue
+                part.add(ls)
+                f.add(ls, BOUNCE, ls, -1, base + info_at[k])
+            keep = [ls not in done_starts and ls - info_at[k] <= logjoin.JOIN_LIMIT
+                    for k, ls in zip(si, sls, strict=True)]
+            sls_k = list(compress(sls, keep))
+            self._follow_starts(block, i, block.ends(sls_k), list(compress(snum, keep)), sls_k,
+                                [base + info_at[k] for k in compress(si, keep)], part, f,
+                                exact, out)
+            for k in islow:
+                out.append((i, "info", base + info_at[k], ms[i_j[k]][G_INFO]))
+        # Lines that are not canonical: the exact way.
+        for j in slow:
+            at = base + lines[j]
+            line = data[lines[j]:ends[j]]
+            if _is_row(line):
+                exact.add(at)
+            as_start = t.holds(Lines(None, line, None, ""))  # type: ignore[arg-type]
+            as_info = t.holds(Lines(None, None, line, ""))  # type: ignore[arg-type]
+            if as_start or as_info:
+                out.append((i, "line", at, (line, as_start, as_info)))
+        return part
+
+    def _dense_lines(self, block: Block, i: int, t: Term, part: set[int], f: _Found,
+                     out: list[Follow], lines: list[int] | None = None) -> list[int]:
+        """Term ``i`` holds by many start or info lines of the block: follow them all at
+        once (:meth:`Block.pairs`, :meth:`Block.messages`); returns the other lines
+        that hold it (``lines`` for a word or regex; for ``to:`` and ``from:``, the
+        lines that are not canonical) for the line-by-line way."""
+        data = block.data
+        pairs = block.pairs()
+        field = t.field
+        if lines is not None:  # a word or a regex: the hit lines that are start lines
+            hit = set(lines)
+            s_hit = hit.intersection(pairs.starts)
+            rest = hit.difference(s_hit)
+            i_hit: set[int] = set()
+            if rest:
+                msgs = block.messages()
+                i_hit = rest.intersection(msgs.infos)
+                rest.difference_update(i_hit)
+        elif field == "to":
+            starts = list(pairs.starts)
+            rcpt = list(map(data.__getitem__, map(slice, map(itemgetter(2), map(
+                pairs.starts.__getitem__, starts)), block.ends(starts))))
+            plain = list(map(bytes.isascii, rcpt))
+            s_hit = set(compress(compress(starts, plain), map(
+                t.address_test(), map(bytes.lower, compress(rcpt, plain)))))
+            i_hit = set()
+            rest = set(compress(starts, map(not_, plain)))
+            rest.update(block.line_starts(pairs.odd))
+        else:  # from:
+            msgs = block.messages()
+            infos = list(msgs.infos)
+            senders = [msgs.infos[ls][1] or b"<>" for ls in infos]
+            plain = list(map(bytes.isascii, senders))
+            i_hit = set(compress(compress(infos, plain), map(
+                t.address_test(), map(bytes.lower, compress(senders, plain)))))
+            s_hit = set()
+            rest = set(compress(infos, map(not_, plain)))
+            rest.update(msgs.odd)
+        # A start or info line with another needle past its own event: the slow way.
+        for group in (s_hit, i_hit):
+            odd = sorted(group)
+            hidden = set(compress(odd, hidden_needles(block, odd, block.ends(odd))))
+            group.difference_update(hidden)
+            rest.update(hidden)
+        if i_hit:
+            msgs = block.messages()
+            # Its message goes on past the block, or holds a line that is not canonical.
+            for k in sorted((msgs.open | msgs.tainted).intersection(i_hit)):
+                out.append((i, "info", block.base + k, msgs.infos[k][0]))
+            limit = logjoin.JOIN_LIMIT
+            for ls in msgs.bounces:
+                at = msgs.info.get(ls, -1)
+                if at in i_hit and ls - at <= limit:
+                    part.add(ls)
+                    f.add(ls, BOUNCE, ls, -1, block.base + at)
+            for ls in msgs.triples:  # rows of their own: checked the exact way
+                at = msgs.info.get(ls, -1)
+                if at in i_hit and ls - at <= limit:
+                    rest.add(ls)
+            s_hit.update(s for s in pairs.starts if msgs.info.get(s, -1) in i_hit
+                         and s - msgs.info[s] <= limit)
+        self._pair_rows(block, i, sorted(s_hit), part, f, out)
+        return sorted(rest)
+
+    def _pair_rows(self, block: Block, i: int, starts: list[int], part: set[int],
+                   f: _Found, out: list[Follow]) -> None:
+        """The rows of canonical start lines, from the block's pairing."""
+        pairs = block.pairs()
+        base, limit, data = block.base, logjoin.JOIN_LIMIT, block.data
+        msgs = block._messages
+        for s in starts:
+            row = pairs.rows.get(s)
+            if row is not None:
+                ls, code, e = row
+                if ls - s <= limit:
+                    part.add(ls)
+                    info = -1 if msgs is None else msgs.info.get(s, -1)
+                    f.add(ls, code, e + (data[e:e + 1] == b" "), base + s,
+                          base + info if info >= 0 and s - info <= limit else UNKNOWN)
+            elif s in pairs.slow or s in pairs.open:
+                out.append((i, "start", base + s, pairs.starts[s][0]))
+
+    def _dense_text(self, block: Block, needle: bytes, f: _Found,
+                    ) -> tuple[set[int], list[int]]:
+        """A word in many lines of the block: the rows whose own line holds it (counted
+        row by row), and the other lines that hold it (to follow)."""
+        text, data = block.text_for(needle), block.data
+        rows = f.take_rows(block, bounces=False, tails=bool(self.detail_bit))
+        ends = block.ends(rows)
+        counts = list(map(text.count, repeat(needle), rows, ends))
+        held = list(compress(rows, counts))
+        # A result line with the needle of a start or info line in its report is that
+        # start or info line too (both needles hold " msg "): the exact way.
+        maybe = list(compress(held, map(ge, map(data.find, repeat(b" msg "),
+                                                map(add, held, repeat(PREFIX + 1)),
+                                                compress(ends, counts)), repeat(0))))
+        hidden = set(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
+        if sum(counts) == block.count(needle):
+            return set(held), sorted(hidden)
+        others = set(hits_of_text(block, needle)).difference(rows)  # bounces among them
+        return set(held), sorted(hidden.union(others))
+
+    def _follow_starts(self, block: Block, i: int, ends: list[int], numbers: list[bytes],
+                       starts: list[int], infos: list[int], part: set[int], f: _Found,
+                       exact: set[int], out: list[Follow]) -> None:
+        if not ends:
+            return
+        base = block.base
+        idx, rows, codes, texts, slow = follow_starts(block, ends, numbers)
+        for k, ls, code, ts in zip(idx, rows, codes, texts, strict=True):
+            if ls - starts[k] > logjoin.JOIN_LIMIT:
+                continue
+            part.add(ls)
+            f.add(ls, code, ts, base + starts[k], infos[k])
+        out.extend((i, "start", base + starts[k], numbers[k]) for k in slow)
+
+    # Candidates and terms on the result line -----------------------------------
+
+    def _candidates(self, block: Block, f: _Found, exact: set[int],
+                    parts: dict[int, set[int]]) -> set[int]:
+        base = block.base
+        d = self.driver
+        if d is not None and d in parts:
+            return set(parts[d])
+        if d is None:
+            lines = None
+        else:  # a term on the result line: the lines holding its literal
+            lines = self._lines_of(block, self.terms[d])
+            if len(lines) <= DENSE:
+                ms = block.classify(lines)
+                cand = set()
+                for ls, m, k in zip(lines, ms, map(kind, ms), strict=True):
+                    if k == K_RESULT:
+                        cand.add(ls)
+                        f.add(ls, STATUS_CODES[m[G_STATUS]], m.end())
+                    elif k == K_BOUNCE:
+                        cand.add(ls)
+                        f.add(ls, BOUNCE, m.end(), -1)
+                    elif k == K_SLOW:
+                        exact.add(base + ls)
+                return cand
+        cand = set(f.take_rows(block, tails=bool(self.detail_bit)))
+        slow = block.rows().slow
+        if lines is not None:
+            cand.intersection_update(lines)
+            slow = set(slow).intersection(lines)
+        exact.update(map(base.__add__, slow))
+        return cand
+
+    def _result_term(self, block: Block, i: int, t: Term, cand: set[int], f: _Found,
+                     ) -> set[int]:
+        """The candidates for which a term on the result line holds."""
+        rows = sorted(cand)  # in file order: the block's bytes are read in order
+        codes = list(map(f.code.__getitem__, rows))
+        if t.field == "result":
+            return set(compress(rows, map(eq, codes, repeat(RESULT_CODES[t.value]))))
+        rows = list(compress(rows, map(ne, codes, repeat(BOUNCE))))
+        bit = self.detail_bit[i]
+        return set(compress(rows, map(bit.__and__, self._details(block, rows, f))))
+
+    def _details(self, block: Block, rows: list[int], f: _Found) -> list[int]:
+        """For each row: the bits of the detail terms its detail line makes hold."""
+        if self._detail_block != block.base:
+            self._detail_block, self._detail_of = block.base, {}
+        known = self._detail_of
+        if not known and f.all_rows and block.rows().tails is not None:
+            known.update(self._block_details(block, f))
+        missing = [r for r in rows if r not in known]
+        if missing:
+            known.update(zip(missing, self._row_details(block, missing, f), strict=True))
+        return list(map(known.__getitem__, rows))
+
+    def _block_details(self, block: Block, f: _Found) -> dict[int, int]:
+        """The detail bits of every row of the block, from the tails read with them."""
+        rows = block.rows()
+        tails = rows.tails
+        assert tails is not None
+        cache = self._tails
+        if len(cache) > MAX_TAILS:
+            cache.clear()
+        for tail in set(tails).difference(cache):
+            cache[tail] = 0 if tail is None else self._tail_bits(tail)
+        out = dict(zip(rows.ls, map(cache.__getitem__, tails), strict=True))
+        # No tail: no detail line, or one before qmail-send's "too long" sentence.
+        bare = [ls for ls, t, c in zip(rows.ls, tails, rows.code, strict=True)
+                if t is None and c != BOUNCE]
+        if bare:
+            out.update(zip(bare, self._row_details(block, bare, f), strict=True))
+        return out
+
+    def _row_details(self, block: Block, rows: list[int], f: _Found) -> list[int]:
+        """The detail bits of some rows, each read from its report's last ``route=``."""
+        data = block.data
+        texts = f.texts(block, rows)
+        ends = block.ends(texts)
+        qs = list(map(data.rfind, repeat(b"route="), texts, ends))
+        # The detail line counts when it is the text's start or follows a "/".
+        valid = list(map(bool.__or__, map(eq, qs, texts),
+                         map(eq, map(data.__getitem__, map(add, qs, repeat(-1))), repeat(47))))
+        valid = list(map(and_, valid, map(ge, qs, repeat(0))))
+        tails = list(map(data.__getitem__, map(slice, qs, ends)))
+        cache = self._tails
+        for tail in set(compress(tails, valid)).difference(cache):
+            cache[tail] = self._tail_bits(tail)
+        return list(map(mul, map(cache.get, tails, repeat(0)), valid))
+
+    def _tail_bits(self, tail: bytes) -> int:
+        """The detail terms that hold for a report ending in ``tail`` (from its last
+        ``route=``), as :func:`~qconsole.logformat.detail_of` reads it."""
+        if tail.find(b"route=", 1) >= 0:  # the last route= is the one that counts
+            return 0
+        text = tail.decode("utf-8", "replace")
+        if text.endswith(_EXPIRED_LOGGED):
+            text = text[:-len(_EXPIRED_LOGGED)]
+        if "/" in text:
+            return 0
+        detail = parse_detail(text)
+        if detail is None:
+            return 0
+        return sum(bit for i, bit in self.detail_bit.items()
+                   if self.terms[i].detail_value_holds(detail))
+
+
+
+class _Found:
+    """What is known of the fast rows seen in a block, by line start: status code,
+    where the report's text starts, start and info lines (global; when known)."""
+
+    def __init__(self) -> None:
+        self.code: dict[int, int] = {}
+        self.text: dict[int, int] = {}
+        self.start: dict[int, int] = {}
+        self.info: dict[int, int] = {}
+        self.all_rows = False  # every row of the block is in code (texts not yet)
+        self._taken = 0  # how many of the block's rows are in code
+
+    def texts(self, block: Block, rows: list[int]) -> list[int]:
+        """Where the report text of each row starts."""
+        if self.all_rows and len(self.text) < len(self.code):
+            every = block.rows()
+            self.text.update(zip(every.ls, every.ts, strict=True))
+        return list(map(self.text.__getitem__, rows))
+
+    def take_rows(self, block: Block, bounces: bool = True, tails: bool = False,
+                  ) -> list[int]:
+        """Every row of the block, or its result lines (their codes; texts when
+        asked)."""
+        rows = block.rows(bounces, tails)
+        if self._taken < len(rows.ls):  # (bounce lines may have come since)
+            self.code.update(zip(rows.ls, rows.code, strict=True))
+            self._taken = len(rows.ls)
+            self.all_rows = True
+        return rows.ls
+
+    def add(self, ls: int, code: int, text: int, start: int = UNKNOWN,
+            info: int = UNKNOWN) -> None:
+        self.code[ls] = code
+        self.text[ls] = text
+        if start != UNKNOWN:
+            self.start[ls] = start
+        if info != UNKNOWN:
+            self.info[ls] = info
+
+    def columns(self, base: int, rows: set[int]) -> Columns:
+        """The rows (global offsets), newest first, with what is known of them."""
+        order = sorted(rows, reverse=True)
+        return (list(map(base.__add__, order)), list(map(self.start.get, order,
+                                                         repeat(UNKNOWN))),
+                list(map(self.info.get, order, repeat(UNKNOWN))),
+                list(map(self.code.__getitem__, order)))
+
+
+def _is_row(line: bytes) -> bool:
+    """The line is a row by itself: a result, a bounce, or no event at all."""
+    m = event(line)
+    return m is None or m[E_STATUS] is not None or bounced(line) is not None
+
+
+
+
+def analyze_span(search: int, text: str, path: str, inode: int, offset: int, size: int,
+                 base: int, dense: int, join_limit: int,
+                 plans: dict[tuple[int, str], Plan] | None = None) -> BlockResult | None:
+    """Read a block from ``path`` (``size`` bytes at ``offset``; global offset ``base``)
+    and analyze it for filter ``text``, with the search's DENSE and JOIN_LIMIT: the
+    work of a helper process (:mod:`qconsole.logworkers`). None when ``path`` is not
+    the file with ``inode`` (any more). ``plans`` keeps the plan of search number
+    ``search`` for its next blocks (its caches hold for one search of one log only)."""
+    global DENSE
+    DENSE = dense
+    logjoin.JOIN_LIMIT = join_limit
+    plans = {} if plans is None else plans
+    plan = plans.get((search, text))
+    if plan is None:
+        plans.clear()
+        plan = plans[search, text] = Plan(text)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if os.fstat(fd).st_ino != inode:
+            return None
+        data = os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+    return plan.analyze(Block(base, data))
+
+
+def serve() -> None:
+    """A helper process: analyze the spans asked for on standard input (pickles of
+    :func:`analyze_span`'s arguments), answering each in turn on standard output."""
+    import pickle
+    import sys
+
+    src, out = sys.stdin.buffer, sys.stdout.buffer
+    plans: dict[tuple[int, str], Plan] = {}
+    while True:
+        try:
+            args = pickle.load(src)
+        except EOFError:
+            return
+        try:
+            res = analyze_span(*args, plans=plans)
+        except Exception:  # the asker analyzes it itself
+            res = None
+        pickle.dump(res, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
