@@ -38,7 +38,7 @@ from qconsole.logformat import (
     detail_of,
     event,
 )
-from qremote.report import Detail
+from qremote.delivery.report import Detail
 
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _LOWER = b"abcdefghijklmnopqrstuvwxyz"

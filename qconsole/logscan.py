@@ -42,7 +42,7 @@ from qconsole.logbulk import (
 from qconsole.logformat import _EXPIRED_LOGGED, E_STATUS, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
 from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
-from qremote.report import parse_detail
+from qremote.delivery.report import parse_detail
 
 UNKNOWN = -2  # a join not looked up yet (-1: looked up, not found)
 RESULT_CODES = {"success": SUCCESS, "deferral": DEFERRAL, "failure": FAILURE,
