@@ -246,7 +246,8 @@ class Plan:
             s_hit = hit.intersection(pairs.starts)
             rest = hit.difference(s_hit)
             i_hit: set[int] = set()
-            if rest:
+            # (only a line with "info msg " at byte 26 can be a canonical info line)
+            if any(map(data.startswith, repeat(b"info msg "), map(add, rest, repeat(PREFIX)))):
                 msgs = block.messages()
                 i_hit = rest.intersection(msgs.infos)
                 rest.difference_update(i_hit)
@@ -302,17 +303,16 @@ class Plan:
         pairs = block.pairs()
         base, limit, data = block.base, logjoin.JOIN_LIMIT, block.data
         msgs = block._messages
-        for s in starts:
-            row = pairs.rows.get(s)
-            if row is not None:
-                ls, code, e = row
-                if ls - s <= limit:
-                    part.add(ls)
-                    info = -1 if msgs is None else msgs.info.get(s, -1)
-                    f.add(ls, code, e + (data[e:e + 1] == b" "), base + s,
-                          base + info if info >= 0 and s - info <= limit else UNKNOWN)
-            elif s in pairs.slow or s in pairs.open:
+        got = list(map(pairs.rows.get, starts))
+        for s in compress(starts, map(not_, got)):
+            if s in pairs.slow or s in pairs.open:
                 out.append((i, "start", base + s, pairs.starts[s][0]))
+        for s, (ls, code, e) in compress(zip(starts, got, strict=True), got):
+            if ls - s <= limit and ls not in part:  # (a row in part already is shown)
+                part.add(ls)
+                info = -1 if msgs is None else msgs.info.get(s, -1)
+                f.add(ls, code, e + (data[e:e + 1] == b" "), base + s,
+                      base + info if info >= 0 and s - info <= limit else UNKNOWN)
 
     def _dense_text(self, block: Block, needle: bytes, f: _Found,
                     ) -> tuple[set[int], list[int]]:
