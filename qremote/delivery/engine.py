@@ -26,6 +26,7 @@ from qremote.delivery.report import Outcome
 if TYPE_CHECKING:
     from qremote.delivery.connections import Pool
     from qremote.delivery.tcpto import Memory
+    from qremote.planning.dns import Answers
 
 
 def _text(arg: str | bytes) -> str:
@@ -44,6 +45,7 @@ class Engine:
 
             self.pool = Pool()
         self._resolver: Any = None  # warm: one resolver and its cache for every lookup
+        self._answers: Answers | None = None  # warm: and the answers it gave, kept
         self._lock = threading.Lock()
         self._config: Config | None = None
         self._stamp: Stamp | None = None
@@ -62,6 +64,7 @@ class Engine:
                 self._config = load_config(self.home, use_cache=True)
                 if self._config.dnsservers != servers:
                     self._resolver = None  # other DNS servers: another cache
+                    self._answers = None
                 # ctime changes with any write, whatever mtime says (cp -p, touch -r)
                 racy = time.time_ns() - newest < RACY_NS
                 self._stamp = None if racy else stamp
@@ -79,6 +82,15 @@ class Engine:
             if self._me is None or now - self._me[0] > 60:
                 self._me = (now, ipme.addresses())
             return self._me[1]
+
+    def answers(self) -> Answers:
+        """The DNS answers kept for the current DNS servers (a warm engine's)."""
+        from qremote.planning.dns import Answers
+
+        with self._lock:
+            if self._answers is None:
+                self._answers = Answers()
+            return self._answers
 
     def memory(self) -> Memory:
         """The failover memory; a warm engine keeps one, which reads the file again
@@ -120,7 +132,8 @@ class Engine:
             host, sender = _text(argv[0]), _text(argv[1])
             recipients = [_text(a) for a in argv[2:]]
             warm = self.pool is not None
-            lookup = DnsLookup(config.dnsservers, resolver=self._resolver, cached=warm)
+            lookup = DnsLookup(config.dnsservers, resolver=self._resolver, cached=warm,
+                               answers=self.answers() if warm else None)
             outcome = deliver(config, host, sender, recipients, source, lookup,
                               self.memory(), me=self.local_addresses,
                               pool=self.pool, progress=progress)
