@@ -41,6 +41,16 @@ def test_any_chunking_gives_the_same_stream(data: bytes, cuts: list[int]) -> Non
 
 
 @given(body_bytes)
+def test_a_message_in_memory_is_encoded_once_with_the_same_result(data: bytes) -> None:
+    """Held in memory, the content is encoded once unstuffed (for BDAT); its DATA
+    stream and its size (for SIZE=) are derived from that, and equal the rule's."""
+    message = Message(data=data)
+    assert message.unstuffed() == encode(data, stuff=False)
+    assert b"".join(message.chunks()) == encode(data) == reference(data)
+    assert message.size == len(encode(data))
+
+
+@given(body_bytes)
 def test_no_end_of_data_inside_the_stream(data: bytes) -> None:
     """However the input is made, the wire never holds CRLF . CRLF before the end."""
     stream = encode(data)

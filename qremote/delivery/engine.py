@@ -3,8 +3,9 @@
 ``qmail-remote`` makes one :class:`Engine` per process and calls :meth:`Engine.deliver`
 once. The worker keeps one ``warm`` engine for its whole life and calls it from many
 threads: the parsed configuration is then kept, and read again only when a control
-file changes (size, mtime or inode), so a long-lived process never delivers with a
-stale configuration and never needs a restart; DNS answers are kept for their TTL
+file changes (its :mod:`~qremote.control.stamp`), so a long-lived process never
+delivers with a stale configuration and never needs a restart; the failover memory is
+kept and read again only when its file changes; DNS answers are kept for their TTL
 (dnspython's cache), TLS contexts are made once, and open connections are kept for
 later deliveries (:class:`~qremote.delivery.connections.Pool`).
 """
@@ -18,35 +19,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qremote.control.config import FILES, Config, load_config
+from qremote.control.config import Config, load_config
+from qremote.control.stamp import RACY_NS, Stamp, Stamper
 from qremote.delivery.report import Outcome
 
 if TYPE_CHECKING:
     from qremote.delivery.connections import Pool
-
-Stamp = tuple[tuple[str, int, int, int, int], ...]
-
-
-# A file changed less than this long ago may change again within its mtime's
-# granularity (a second on some file systems) without its stamp changing: such a
-# stamp is not trusted, and the next delivery reads the files again (as git does).
-RACY_NS = 2_000_000_000
-
-
-def control_stamp(home: Path) -> tuple[Stamp, int]:
-    """(name, size, mtime_ns, ctime_ns, inode) of every control file the engine reads,
-    and the newest of those times."""
-    out = []
-    newest = 0
-    for name in (*FILES, "routes.cache"):
-        try:
-            st = os.stat(f"{home}/control/{name}")  # no pathlib: 4x cheaper per delivery
-        except OSError:
-            out.append((name, -1, -1, -1, -1))
-        else:
-            out.append((name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-    return tuple(out), newest
+    from qremote.delivery.tcpto import Memory
+    from qremote.planning.dns import Answers
 
 
 def _text(arg: str | bytes) -> str:
@@ -65,20 +45,26 @@ class Engine:
 
             self.pool = Pool()
         self._resolver: Any = None  # warm: one resolver and its cache for every lookup
+        self._answers: Answers | None = None  # warm: and the answers it gave, kept
         self._lock = threading.Lock()
         self._config: Config | None = None
         self._stamp: Stamp | None = None
+        self._stamper = Stamper(home)
+        self._memory: Memory | None = None  # warm: the failover memory, kept
         self._me: tuple[float, frozenset[str]] | None = None
 
-    def config(self) -> Config:
-        """The parsed configuration, read again when a control file changed."""
-        stamp, newest = control_stamp(self.home)
+    def config(self, taken: tuple[Stamp, int] | None = None) -> Config:
+        """The parsed configuration, read again when a control file changed.
+
+        ``taken``: the stamp of the control files, when the caller has just taken it."""
+        stamp, newest = taken or self._stamper.take() or ((), 0)
         with self._lock:
             if self._config is None or stamp != self._stamp:
                 servers = None if self._config is None else self._config.dnsservers
                 self._config = load_config(self.home, use_cache=True)
                 if self._config.dnsservers != servers:
                     self._resolver = None  # other DNS servers: another cache
+                    self._answers = None
                 # ctime changes with any write, whatever mtime says (cp -p, touch -r)
                 racy = time.time_ns() - newest < RACY_NS
                 self._stamp = None if racy else stamp
@@ -97,6 +83,26 @@ class Engine:
                 self._me = (now, ipme.addresses())
             return self._me[1]
 
+    def answers(self) -> Answers:
+        """The DNS answers kept for the current DNS servers (a warm engine's)."""
+        from qremote.planning.dns import Answers
+
+        with self._lock:
+            if self._answers is None:
+                self._answers = Answers()
+            return self._answers
+
+    def memory(self) -> Memory:
+        """The failover memory; a warm engine keeps one, which reads the file again
+        only when it changed."""
+        from qremote.delivery.tcpto import Memory
+
+        if self.pool is None:
+            return Memory.for_home(self.home)
+        if self._memory is None:
+            self._memory = Memory.for_home(self.home, cached=True)
+        return self._memory
+
     def deliver(self, argv: Sequence[str | bytes], message: bytes | int,
                 progress: Callable[[str], None] | None = None) -> bytes:
         """The reports (bytes for qmail-rspawn) of one delivery.
@@ -107,12 +113,12 @@ class Engine:
         if len(argv) < 3:
             return Outcome(letter="Z", text="qmail-remote needs HOST SENDER RECIP... "
                                              "(#4.3.0)\n").encode()
-        if not (self.home / "control").is_dir():
+        taken = self._stamper.take()
+        if taken is None:
             return Outcome(letter="Z", text=f"qmail home {self.home} has no control "
                                              "directory; set QMAIL_HOME. (#4.3.0)\n").encode()
         from qremote.delivery.deliver import deliver
         from qremote.delivery.message import Message, MessageError
-        from qremote.delivery.tcpto import Memory
         from qremote.planning.dns import DnsLookup
 
         try:
@@ -122,13 +128,14 @@ class Engine:
             return Outcome(letter="Z", text=f"Unable to read message: {exc.strerror}. "
                                              "(#4.3.0)\n").encode()
         try:
-            config = self.config()
+            config = self.config(taken)
             host, sender = _text(argv[0]), _text(argv[1])
             recipients = [_text(a) for a in argv[2:]]
             warm = self.pool is not None
-            lookup = DnsLookup(config.dnsservers, resolver=self._resolver, cached=warm)
+            lookup = DnsLookup(config.dnsservers, resolver=self._resolver, cached=warm,
+                               answers=self.answers() if warm else None)
             outcome = deliver(config, host, sender, recipients, source, lookup,
-                              Memory.for_home(self.home), me=self.local_addresses,
+                              self.memory(), me=self.local_addresses,
                               pool=self.pool, progress=progress)
             if warm and self._resolver is None and lookup.used:
                 self._resolver = lookup.resolver

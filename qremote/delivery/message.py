@@ -71,6 +71,14 @@ def encode(data: bytes, stuff: bool = True) -> bytes:
     return enc.feed(data) + enc.end()
 
 
+def _stuffed(plain: bytes) -> bytes:
+    """The DATA stream of ``plain`` (``encode(data, stuff=False)``), which is
+    ``encode(data)``: every line break there is CRLF, so a line starts with a dot
+    exactly after an LF, or at the very start."""
+    out = plain.replace(b"\n.", b"\n..")
+    return b"." + out if out[:1] == b"." else out
+
+
 class MessageError(OSError):
     """The message could not be read (qmail-remote: ``Unable to read message``)."""
 
@@ -83,12 +91,14 @@ class Message:
         self._fd = fd
         self._owned = owned  # a spool file of ours, closed by close()
         self._data = data
-        self._wire: bytes | None = None
+        self._plain: bytes | None = None  # held in memory: the content, CRLF, unstuffed
+        self._wire: bytes | None = None  # and its DATA stream, made when first needed
         self.size = 0  # bytes on the wire, final dot excluded
         self.eightbit = False
         if data is not None:
-            self._wire = encode(data)
-            self.size = len(self._wire)
+            self._plain = encode(data, stuff=False)
+            plain = self._plain  # each line that starts with a dot gets a second one
+            self.size = len(plain) + plain.count(b"\n.") + (plain[:1] == b".")
             self.eightbit = not data.isascii()
         else:
             self._scan()
@@ -110,9 +120,7 @@ class Message:
     def unstuffed(self) -> bytes | None:
         """The whole content for one ``BDAT ... LAST`` when the message is small
         enough to be held in memory; None otherwise (DATA is used)."""
-        if self._data is None:
-            return None
-        return encode(self._data, stuff=False)
+        return self._plain
 
     def close(self) -> None:
         """Release the spool file, if any (the caller's descriptor stays open)."""
@@ -146,7 +154,9 @@ class Message:
 
     def chunks(self) -> Iterator[bytes]:
         """The DATA stream in chunks of bounded size (the final ``.`` not included)."""
-        if self._wire is not None:
+        if self._plain is not None:
+            if self._wire is None:
+                self._wire = _stuffed(self._plain)
             for i in range(0, len(self._wire), CHUNK):
                 yield self._wire[i:i + CHUNK]
             return

@@ -12,6 +12,7 @@ digits, and its text reaches reports with every control byte replaced by ``?``.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Any, NamedTuple
@@ -21,6 +22,8 @@ from qremote.errors import QremoteError
 WRITE_CHUNK = 1 << 16
 MAX_TEXT = 5000  # characters of a reply kept for reports (qmail's HUGESMTPTEXT)
 MAX_REPLY = 1 << 20  # bytes of a reply read before the peer is deemed broken
+# Each settimeout() is a system call: a wait this close to the one set is kept as set.
+TIMEOUT_SLACK = 0.001
 _DIGITS = frozenset(b"0123456789")
 # Bytes that never reach a report raw: C0 controls (CR dropped before) and DEL.
 _CONTROLS = bytes(range(32)) + b"\x7f"
@@ -119,6 +122,7 @@ class Client:
         self.sock = sock
         self.timeout = timeout
         self.sock.settimeout(timeout)
+        self._waits = timeout  # the socket's timeout as last set
         self._buf = b""
         self.tls_version: str | None = None
         self._tls_unconfirmed = False
@@ -138,6 +142,12 @@ class Client:
         except OSError:
             pass
 
+    def _wait(self, seconds: float) -> None:
+        """Make each socket operation wait at most ``seconds``."""
+        if abs(seconds - self._waits) > TIMEOUT_SLACK:
+            self.sock.settimeout(seconds)
+            self._waits = seconds
+
     def _died(self, text: str) -> ConnectionDied:
         self.alive = False
         return ConnectionDied(text, self._tls_unconfirmed)
@@ -146,7 +156,14 @@ class Client:
         """Write all of ``data``, each :data:`WRITE_CHUNK` within the timeout."""
         view = memoryview(data)
         try:
-            self.sock.settimeout(self.timeout)
+            self._wait(self.timeout)
+            if self.tls_version is None and len(view) <= WRITE_CHUNK:
+                # What fits goes at once (the socket is non-blocking under its
+                # timeout): sendall would first poll, a system call, to learn it can.
+                try:
+                    view = view[os.write(self.sock.fileno(), view):]
+                except BlockingIOError:
+                    pass
             for i in range(0, len(view), WRITE_CHUNK):
                 self.sock.sendall(view[i:i + WRITE_CHUNK])
         except TimeoutError:
@@ -168,7 +185,7 @@ class Client:
             if left <= 0:  # a reply trickled byte by byte must still end in time
                 raise self._died("timed out waiting for the remote host's whole reply")
             try:
-                self.sock.settimeout(min(left, self.timeout))
+                self._wait(min(left, self.timeout))
                 chunk = self.sock.recv(8192)
             except TimeoutError:
                 raise self._died("timed out waiting for the remote host") from None
@@ -218,6 +235,7 @@ class Client:
             self.alive = False
             raise AttemptError(f"TLS handshake failed: {exc}", tls_fallback=True) from None
         self._buf = b""
+        self._waits = self.sock.gettimeout() or 0.0
         self.tls_version = self.sock.version()
         self._tls_unconfirmed = True
 

@@ -5,6 +5,11 @@ One text line a pair: ``WHEN LOCAL ADDRESS PORT`` (``*`` for a kernel-chosen loc
 Writers take an exclusive ``flock``, readers a shared one; entries expire after
 :data:`EXPIRY` seconds and the file keeps at most :data:`MAX_ENTRIES` (the oldest go).
 Any failure to use the file disables the memory for that delivery, never the delivery.
+
+A long-lived process keeps one ``cached`` memory: it reads the file again only when
+its stamp (size, mtime, ctime, inode) changed or is too young to be trusted (the rule
+of the control files, :data:`~qremote.control.stamp.RACY_NS`), one ``stat`` a delivery
+instead of opening, locking and parsing it.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ def key(local_ip: str | None, address: str, port: int) -> Key:
     return (local_ip or "*", address, port)
 
 
-def _parse(data: bytes, now: float) -> dict[Key, float]:
-    entries: dict[Key, float] = {}
+def _lines(data: bytes) -> list[tuple[Key, float]]:
+    """The well-formed lines of the file, in order."""
+    out = []
     for line in data.decode("ascii", "replace").splitlines():
         parts = line.split()
         if len(parts) != 4:
@@ -39,11 +45,27 @@ def _parse(data: bytes, now: float) -> dict[Key, float]:
             when, port = float(parts[0]), int(parts[3])
         except ValueError:
             continue
+        out.append(((parts[1], parts[2], port), when))
+    return out
+
+
+def _current(lines: list[tuple[Key, float]], now: float) -> dict[Key, float]:
+    """The entries of ``lines`` that have not expired at ``now``."""
+    entries: dict[Key, float] = {}
+    for k, when in lines:
         # A time in the future (or inf, nan) would never expire: dropped, beyond a
         # small slack for a clock stepped back.
         if -FUTURE_SLACK <= now - when < EXPIRY:
-            entries[(parts[1], parts[2], port)] = when
+            entries[k] = when
     return entries
+
+
+def _parse(data: bytes, now: float) -> dict[Key, float]:
+    return _current(_lines(data), now)
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _render(entries: dict[Key, float]) -> bytes:
@@ -54,14 +76,18 @@ def _render(entries: dict[Key, float]) -> bytes:
 class Memory:
     """The failover memory of one qmail home (``path`` None: disabled)."""
 
-    def __init__(self, path: Path | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path | None, clock: Callable[[], float] = time.time,
+                 cached: bool = False) -> None:
         self.path = path
         self.clock = clock
+        self.cached = cached
+        # cached: the stamp of the file when last read and its lines then
+        self._seen: tuple[tuple[int, int, int, int, int], list[tuple[Key, float]]] | None = None
 
     @classmethod
-    def for_home(cls, home: Path) -> Memory:
+    def for_home(cls, home: Path, cached: bool = False) -> Memory:
         """The memory file of ``home``."""
-        return cls(home / FILE)
+        return cls(home / FILE, cached=cached)
 
     def read(self, strict: bool = False) -> dict[Key, float]:
         """Current (unexpired) entries; empty when the file is absent, or unreadable
@@ -69,19 +95,34 @@ class Memory:
         if self.path is None:
             return {}
         try:
+            if self.cached and not strict:
+                seen = self._seen
+                if seen is not None and _stamp(os.stat(self.path)) == seen[0]:
+                    return _current(seen[1], self.clock())
             # Never blocks: a FIFO in its place would hold every delivery for ever.
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             with open(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
                     raise OSError(f"{self.path} is not a regular file")
                 fcntl.flock(fh, fcntl.LOCK_SH)
-                return _parse(fh.read(), self.clock())
+                lines = _lines(fh.read())
+                if self.cached:
+                    self._keep(os.fstat(fd), lines)  # under the lock: what was read
+                return _current(lines, self.clock())
         except FileNotFoundError:
             return {}
         except OSError:
             if strict:
                 raise
             return {}
+
+    def _keep(self, st: os.stat_result, lines: list[tuple[Key, float]]) -> None:
+        """Remember what was read, unless the stamp is too young to be trusted."""
+        from qremote.control.stamp import RACY_NS
+
+        young = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS
+        self._seen = None if young else (_stamp(st), lines)
 
     def _update(self, change: Callable[[dict[Key, float]], None], strict: bool = False,
                 create: bool = True) -> None:

@@ -7,6 +7,8 @@ never pays for it. Servers come from ``control/dnsservers`` when given, else fro
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from qremote.errors import DnsError
@@ -17,6 +19,34 @@ PTR_LIFETIME = 3.0  # a HELO name is not worth holding a delivery longer
 CACHE_SIZE = 50_000  # answers a long-lived process keeps (each for its TTL)
 
 
+class Answers:
+    """The answers a long-lived process has had (records, or none of the type), each
+    kept until the expiration dnspython gave it (its smallest TTL): as long as
+    dnspython's own cache would serve it, without dnspython's work for each query
+    (name parsing, cache keys, an answer object: most of a cached lookup's cost).
+    Failures are not kept here (dnspython's cache decides, as before). Thread-safe."""
+
+    def __init__(self, size: int = CACHE_SIZE,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.size = size
+        self.clock = clock  # dnspython's expirations are time.time() values
+        self._kept: dict[tuple[str, str], tuple[list[Any], float]] = {}
+
+    def get(self, key: tuple[str, str]) -> list[Any] | None:
+        """The records kept for ``key`` (name in lower case, type), unless expired."""
+        kept = self._kept.get(key)
+        if kept is None or kept[1] <= self.clock():
+            return None
+        return kept[0]
+
+    def put(self, key: tuple[str, str], records: list[Any], expiration: float) -> None:
+        """Keep ``records`` until ``expiration``; bounded: forged names must not grow
+        it for ever (dnspython's cache still has what is dropped)."""
+        if len(self._kept) >= self.size:
+            self._kept.clear()
+        self._kept[key] = (records, expiration)
+
+
 class DnsLookup:
     """Resolver with a per-instance cache; one instance per delivery or simulation
     (a long-lived process gives each one the same resolver, made with ``cached``: its
@@ -24,8 +54,9 @@ class DnsLookup:
 
     def __init__(self, servers: list[tuple[str, int]] | None = None,
                  lifetime: float = LIFETIME, resolver: Any = None,
-                 cached: bool = False) -> None:
+                 cached: bool = False, answers: Answers | None = None) -> None:
         self._servers = servers or []
+        self._answers = answers  # a long-lived process's, shared (with its resolver)
         self._lifetime = lifetime
         self._resolver: Any = resolver  # a long-lived process shares one (its cache)
         self._cached = cached  # a new resolver keeps answers for their TTL
@@ -72,6 +103,9 @@ class DnsLookup:
             if isinstance(cached, DnsError):
                 raise cached
             return cached
+        if self._answers is not None and (kept := self._answers.get(key)) is not None:
+            self._cache[key] = kept
+            return kept
         import dns.exception
         import dns.name
         import dns.resolver
@@ -96,6 +130,8 @@ class DnsLookup:
                                  "(#4.4.3)")
         else:
             self._cache[key] = records
+            if self._answers is not None:
+                self._answers.put(key, records, answer.expiration)
             return records
         self._cache[key] = err
         raise err

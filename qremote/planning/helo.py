@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from qremote.control.config import Config
 from qremote.planning.mx import Lookup
@@ -13,7 +14,7 @@ def helo_name(config: Config, local_ip: str | None, lookup: Lookup | None) -> st
 
     No lookup for a kernel-chosen source or a loopback address (its PTR is localhost);
     a fresh compiled cache gives the name without DNS."""
-    if not local_ip or ipaddress.ip_address(local_ip).is_loopback:
+    if not local_ip or _loopback(local_ip):
         return config.helohost
     if config.helo_names is not None and local_ip in config.helo_names:
         return config.helo_names[local_ip] or config.helohost
@@ -22,3 +23,9 @@ def helo_name(config: Config, local_ip: str | None, lookup: Lookup | None) -> st
         if name:
             return name
     return config.helohost
+
+
+@lru_cache(maxsize=256)
+def _loopback(ip: str) -> bool:
+    """Whether ``ip`` is a loopback address (asked once a delivery: kept)."""
+    return ipaddress.ip_address(ip).is_loopback

@@ -8,16 +8,20 @@ Life of the process:
    over a stale socket file but never a live worker's, imports what deliveries use,
    then drops privileges to that user (its groups, then gid, then uid; checked: root
    cannot be regained) and empties its environment, as qmail-start does.
-2. :meth:`Server.serve` accepts connections in the main thread. Each connection's peer
-   credentials (``SO_PEERCRED``) are checked first: only root and the worker's own
-   user are served, any other is closed unread. Each accepted connection goes to a
-   delivery thread (small stack; an idle one is reused, else a new one is started, so
-   there are as many threads as deliveries in flight): read the request and its two
+2. :meth:`Server.serve` starts the delivery threads (small stack) and waits for
+   signals. Each idle delivery thread waits in ``accept(2)`` on the listening socket,
+   which the kernel hands each new connection to exactly one of them (no thread in
+   between: a hand-off would cost a wake-up a delivery); the thread that takes the
+   last idle place starts a new one first, so there are as many threads as
+   deliveries in flight and one more. Each connection's peer credentials
+   (``SO_PEERCRED``) are checked first: only root and the worker's own user are
+   served, any other is closed unread. Then: read the request and its two
    descriptors, ack, deliver through the engine, write the whole report in one
    ``write(2)``, close.
-3. SIGTERM (or SIGINT) drains: the listening socket is closed first (new clients find
-   nobody and deliver in-process), deliveries already acked finish (for at most
-   ``timeoutremote`` seconds), then the process exits 0. A second signal exits at once.
+3. SIGTERM (or SIGINT) drains: the listening socket is shut down first (new clients
+   are refused and deliver in-process; the threads waiting in accept wake and end),
+   deliveries already acked finish (for at most ``timeoutremote`` seconds), then the
+   process exits 0. A second signal exits at once.
 
 Whatever happens, a delivery is either not acked (the client delivers it in-process)
 or acked and then reported by this process; if the process dies first, its copies of
@@ -32,11 +36,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import queue
 import select
 import signal
 import socket
 import stat
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,8 +53,11 @@ from qremote.worker import protocol
 from qremote.worker.status import Delivery, Status
 
 STACK_SIZE = 256 * 1024  # per delivery thread; only the pages touched cost memory
-IDLE_THREAD = 60.0  # a delivery thread idle this long ends
-REQUEST_TIMEOUT = 30.0  # a client sends its request at once; a stuck one is dropped
+IDLE_THREAD = 60  # seconds: a delivery thread idle this long ends
+REQUEST_TIMEOUT = 30  # seconds: a client sends its request at once; a stuck one is dropped
+# The connection stays blocking, its timeouts kept by the kernel: Python's own
+# (settimeout) would cost a poll before each read and write.
+_REQUEST_TIMEVAL = struct.pack("@ll", REQUEST_TIMEOUT, 0)
 DEFAULT_DRAIN = 1200.0  # qmail's timeoutremote, when the control file cannot be read
 _STOP = 0  # written into the wakeup pipe by stop(); signals write their number
 
@@ -229,9 +236,9 @@ class Server:
         self.listener: socket.socket | None = None
         self.allowed: set[int] = {0}
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._jobs: queue.SimpleQueue[tuple[socket.socket, int]] = queue.SimpleQueue()
         self._pool_lock = threading.Lock()
-        self._idle = 0  # delivery threads waiting for a job, minus jobs queued for them
+        self._idle = 0  # delivery threads waiting in accept, or about to
+        self._closing = False  # the listening socket is shut down: threads end
 
     # -- start-up ----------------------------------------------------------------
 
@@ -308,7 +315,9 @@ class Server:
                 if not stat.S_ISSOCK(os.lstat(address).st_mode):
                     raise OSError(errno.EEXIST, f"{self.socket_path} is not our socket")
             listener.listen(socket.SOMAXCONN)
-            listener.setblocking(False)
+            # blocking accept in each idle thread; after a minute idle it fails (EAGAIN)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                struct.pack("@ll", IDLE_THREAD, 0))
         except BaseException:
             listener.close()
             raise
@@ -418,15 +427,16 @@ class Server:
             signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self.log(f"worker: pid {os.getpid()} uid {os.getuid()} gid {os.getgid()} "
                  f"listening on {self.socket_path} for {self.home}")
+        with self._pool_lock:
+            self._idle += 1
+        self._start_thread()
         poller = select.poll()
-        poller.register(self.listener.fileno(), select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         try:
             while True:
                 events = poller.poll(1000)  # at least once a second: close idle ones
-                if any(fd == self._wake_r for fd, _ in events) and self._stop_asked():
+                if events and self._stop_asked():
                     break
-                self._accept_all()
                 if self.status.pool is not None:
                     self.status.pool.reap()
             return self._drain()
@@ -449,69 +459,83 @@ class Server:
             return False
         return any(b in (_STOP, signal.SIGTERM, signal.SIGINT) for b in data)
 
-    def _accept_all(self) -> None:
-        assert self.listener is not None
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and the like: say it, keep serving
-                self.log(f"worker: accept failed: {exc.strerror}")
-                return
-            try:
-                pid, uid, _gid = protocol.peer_credentials(conn)
-            except OSError:
-                conn.close()
-                continue
-            if uid not in self.allowed:
-                conn.close()  # unread: the client delivers in-process, as itself
-                self.status.count("refused")
-                self.log(f"worker: refused a connection from uid {uid} pid {pid}")
-                continue
-            self._dispatch(conn, pid)
-
-    def _dispatch(self, conn: socket.socket, pid: int) -> None:
-        """Give the connection to an idle delivery thread, or to a new one."""
-        with self._pool_lock:
-            new = self._idle == 0
-            if not new:
-                self._idle -= 1  # that thread is now spoken for
-        self._jobs.put((conn, pid))
-        if not new:
-            return
+    def _start_thread(self) -> None:
+        """Start a delivery thread, counted idle by the caller beforehand."""
         try:
             threading.Thread(target=self._thread, daemon=True).start()
-        except RuntimeError as exc:  # no more threads: not acked, the client goes on alone
-            try:
-                self._jobs.get_nowait()[0].close()
-            except queue.Empty:
-                pass
+        except RuntimeError as exc:  # no more threads: the others accept meanwhile
+            with self._pool_lock:
+                self._idle -= 1
             self.status.count("errors")
             self.log(f"worker: cannot start a thread: {exc}")
 
     def _thread(self) -> None:
-        """A delivery thread: one delivery after another; gone after a minute idle.
+        """A delivery thread: accept a connection, deliver, and again; gone after a
+        minute idle (while another waits), or once the listening socket is shut down.
 
-        ``_idle`` counts the threads waiting for a job minus the jobs queued for them;
-        a thread leaves only while that count is positive, so no job is left behind."""
+        ``_idle`` counts the threads waiting in accept (or on their way to it); the one
+        that takes the last idle place starts another first: a client never waits for
+        a thread."""
+        assert self.listener is not None
+        listener = self.listener
         while True:
             try:
-                conn, pid = self._jobs.get(timeout=IDLE_THREAD)
-            except queue.Empty:
+                conn, _ = listener.accept()
+            except BlockingIOError:  # a minute without a connection (SO_RCVTIMEO)
                 with self._pool_lock:
-                    if self._idle > 0:
+                    if self._idle > 1:
                         self._idle -= 1
                         return
-                continue  # a job is on its way to this thread
-            self._handle(conn, pid)
+                continue
+            except OSError as exc:
+                if self._closing:
+                    with self._pool_lock:
+                        self._idle -= 1
+                    return
+                # EMFILE and the like: say it, keep serving
+                self.log(f"worker: accept failed: {exc.strerror}")
+                time.sleep(0.1)
+                continue
+            with self._pool_lock:
+                self._idle -= 1
+                more = self._idle == 0
+                if more:
+                    self._idle += 1
+            if more:
+                self._start_thread()
+            self._serve(conn)
             with self._pool_lock:
                 self._idle += 1
 
+    def _serve(self, conn: socket.socket) -> None:
+        """One accepted connection: its peer checked, then its request handled."""
+        try:
+            pid, uid, _gid = protocol.peer_credentials(conn)
+        except OSError:
+            conn.close()
+            return
+        if uid not in self.allowed:
+            conn.close()  # unread: the client delivers in-process, as itself
+            self.status.count("refused")
+            self.log(f"worker: refused a connection from uid {uid} pid {pid}")
+            return
+        self._handle(conn, pid)
+
     def _drain(self) -> int:
-        """Close the listening socket, let acked deliveries finish, return 0."""
+        """Shut the listening socket, let acked deliveries finish, return 0."""
         assert self.listener is not None
-        self.listener.close()  # first: from now on clients deliver in-process
+        self._closing = True
+        try:  # first: from now on clients are refused and deliver in-process
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the threads in accept
+        except OSError:
+            self.listener.close()
+        try:
+            return self._wait_drained()
+        finally:
+            self.listener.close()  # connections still queued: not acked, in-process
+
+    def _wait_drained(self) -> int:
+        """Let acked deliveries finish (for at most ``timeoutremote``); return 0."""
         left = self.status.drain()
         deadline = self._drain_seconds()
         self.log(f"worker: draining: {left} deliveries in flight, waiting up to "
@@ -554,12 +578,15 @@ class Server:
         delivery: Delivery | None = None
         letter: str | None = None
         try:
-            conn.settimeout(REQUEST_TIMEOUT)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _REQUEST_TIMEVAL)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _REQUEST_TIMEVAL)
             try:
                 request = protocol.read_request(conn)
             except protocol.NoRequest:
                 return  # a bare connect, as a second worker's check makes
             except (OSError, protocol.ProtocolError) as exc:
+                if isinstance(exc, BlockingIOError):  # SO_RCVTIMEO ran out
+                    exc = TimeoutError("timed out")
                 self.status.count("errors")
                 self.log(f"worker: dropped a request from pid {client_pid}: {exc}")
                 return
