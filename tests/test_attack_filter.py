@@ -8,9 +8,14 @@ import re
 import threading
 from pathlib import Path
 
+import pytest
+
+from qconsole import logworkers
 from qconsole.logbulk import Block
 from qconsole.logindex import LogIndex
+from qconsole.logquery import parse_query
 from qconsole.logscan import Plan
+from qconsole.logsearch import Search
 from qconsole.logsource import LogSource
 from tests.test_logs import OK_TEXT, T0, delivery_lines, stamp
 
@@ -89,3 +94,38 @@ def test_syslog_lines_are_searched_in_bulk_not_row_by_row() -> None:
         res = Plan(text).analyze(_block(lines))
         slow = len(res.exact) + len(res.follow)
         assert slow < 30, f"{text}: {slow} of 300 rows or lines left to the exact way"
+
+
+@pytest.mark.skipif(not logworkers.helpers_wanted(),
+                    reason="one CPU: searches use no helper process")
+def test_the_filter_typed_next_gets_the_helpers(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typing a filter starts a search per key; the view stops the previous search by a
+    flag its thread sees only after its current step. The new search asked for the
+    helpers while the old one still held them, got none, and searched the whole history
+    in the console's process alone (the old one then killed the helpers): the filter an
+    operator ends up with ran at half speed or worse, every time they typed fast."""
+    from qconsole import logsearch
+
+    log = tmp_path / "current"
+    log.write_text("".join(line + "\n" for line in _deliveries(400)))
+    monkeypatch.setattr(logsearch, "BLOCK", 2000)
+    monkeypatch.setattr(logsearch, "PARALLEL_BLOCKS", 0)
+    index = LogIndex(LogSource(log))
+    stopped = threading.Event()
+    old = Search(index, parse_query("u1"))
+    steps = old.run(stopped.is_set)
+    old.merge(next(steps))  # the old search is in the middle of its history
+    stopped.set()  # a key was typed: the view flags it and starts the next search
+    answered = logworkers.POOL.answered
+    new = Search(index, parse_query("u3"))
+    new_steps = new.run(lambda: False)
+    new.merge(next(new_steps))
+    for _ in steps:  # the old search's thread sees its flag and ends
+        pass
+    for rows in new_steps:
+        new.merge(rows)
+    index.source.close()
+    assert len(new) == 111
+    assert logworkers.POOL.answered - answered > 10, \
+        "the new search got no helper once the old one let them go"
