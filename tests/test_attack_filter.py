@@ -4,8 +4,10 @@ console read while its history is indexed."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from qconsole.logquery import parse_query
 from qconsole.logscan import Plan
 from qconsole.logsearch import Search
 from qconsole.logsource import LogSource
-from tests.test_logs import OK_TEXT, T0, delivery_lines, stamp
+from tests.test_logs import OK_TEXT, T0, delivery_lines, stamp, write
 
 
 def _deliveries(count: int, sender: str = "news@shop.example") -> list[str]:
@@ -129,3 +131,44 @@ def test_the_filter_typed_next_gets_the_helpers(tmp_path: Path,
     assert len(new) == 111
     assert logworkers.POOL.answered - answered > 10, \
         "the new search got no helper once the old one let them go"
+
+
+async def _truncated_under_a_filter(log: Path) -> list[str]:
+    from qconsole.app import QConsole
+    from qconsole.log_table import LogTable
+    from qconsole.logs_view import LogsView
+
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(LogsView)
+        while view.index is None or not view.index.history_done:
+            await pilot.pause(0.05)
+        now = time.time()
+        for n in range(5):  # followed rows (the index's ``newer``) the filter shows
+            write(log, delivery_lines(now, n + 1, 500 + n, f"late{n}@late.example",
+                                      "success", OK_TEXT))
+        view.follow_tick()
+        view.set_filter("late.example")
+        while view.filtered is None or not view.filtered.complete:
+            await pilot.pause(0.05)
+        assert len(view.filtered) == 5
+        write(log, [], mode="w")  # copytruncate (or `: > current`)
+        write(log, delivery_lines(now, 9, 600, "again@late.example", "success", OK_TEXT))
+        view.follow_tick()
+        while not view.filtered.complete:
+            await pilot.pause(0.05)
+        await pilot.pause()
+        model = app.query_one(LogTable).model
+        return [model.row(i).recipient for i in range(len(model))]
+
+
+def test_a_truncation_under_a_filter_showing_new_rows_does_not_crash(
+        tmp_path: Path) -> None:
+    """A filter shows rows logged since the console opened; the log is truncated
+    (``: > current``, logrotate's copytruncate) and written again. The table redrew
+    the old filter's rows (indices into the index's new rows, just dropped) before the
+    filter was searched again: IndexError, the console died (seen in tmux)."""
+    log = tmp_path / "current"
+    write(log, delivery_lines(time.time() - 60, 1, 100, "old@x.example", "success",
+                              OK_TEXT))
+    assert asyncio.run(_truncated_under_a_filter(log)) == ["again@late.example"]
