@@ -215,9 +215,14 @@ class LogsView(Vertical):
             return
         if self.index.source.truncations != truncations:  # rows were dropped
             self._older_seen = self.index.older_count()
+            # The filter shown (the box may hold one that cannot be read) is searched
+            # again without the lost lines before the table reads its rows: the old
+            # search's new rows are indices the index just dropped.
+            if self.filtered is not None:
+                error = self.filter_error
+                self.apply_filter(self.filtered.query.text)
+                self.filter_error = error
             self.query_one(LogTable).rows_dropped()
-            if self.filtered is not None:  # searched again, without the lost lines
-                self.apply_filter(self.query_one("#log-filter", Input).value)
             self.show_status()
             return
         if self.filtered is not None:
