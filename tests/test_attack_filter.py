@@ -172,3 +172,17 @@ def test_a_truncation_under_a_filter_showing_new_rows_does_not_crash(
     write(log, delivery_lines(time.time() - 60, 1, 100, "old@x.example", "success",
                               OK_TEXT))
     assert asyncio.run(_truncated_under_a_filter(log)) == ["again@late.example"]
+
+
+def test_msg_filter_does_not_read_every_triple_bounce_the_exact_way() -> None:
+    """``msg:N`` (also what ``a`` on a delivery's story types) looks for
+    ``triple bounce`` too, and every triple bounce line of the history is checked the
+    exact way (a join backwards for its info line, up to 64 MiB): 20.6 s for
+    ``msg:100123`` on a 1 GB multilog log with 9,700 triple bounces (load 1.5)."""
+    lines = _deliveries(300)
+    for k in range(50):
+        lines.insert(30 * k, f"{stamp(T0)} triple bounce: discarding bounce/{9000 + k}")
+    res = Plan("msg:1005").analyze(_block(lines))
+    assert len(res.columns[0]) == 1
+    assert len(res.exact) + len(res.follow) < 5, \
+        f"{len(res.exact)} triple bounces of other messages checked the exact way"
