@@ -186,3 +186,31 @@ def test_msg_filter_does_not_read_every_triple_bounce_the_exact_way() -> None:
     assert len(res.columns[0]) == 1
     assert len(res.exact) + len(res.follow) < 5, \
         f"{len(res.exact)} triple bounces of other messages checked the exact way"
+
+
+def test_a_rotated_file_gone_or_unreadable_does_not_hide_the_whole_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """multilog deletes its oldest ``@*.s`` as it rotates: listed, then gone before it
+    is opened (or one old file is not readable by the operator). The log could not be
+    opened at all ("cannot read @….s: No such file or directory" and no row), where the
+    other files and ``current`` are there to show."""
+    from qconsole import logsource
+
+    old = tmp_path / "@400000006ab1430e08025328.s"
+    write(old, delivery_lines(T0, 1, 100, "old@x.example", "success", OK_TEXT))
+    write(tmp_path / "current", delivery_lines(T0 + 9, 2, 101, "new@x.example",
+                                               "success", OK_TEXT))
+    listed = logsource.history_files
+
+    def racing(path: Path) -> list[Path]:
+        files = listed(path)
+        old.unlink()  # multilog's rotation, between the listing and the open
+        return files
+
+    monkeypatch.setattr(logsource, "history_files", racing)
+    source = LogSource(tmp_path)
+    index = LogIndex(source)
+    for _ in index.scan_history(threading.Event()):
+        pass
+    assert [index.row(i).recipient for i in range(len(index))] == ["new@x.example"]
+    source.close()
