@@ -405,6 +405,10 @@ class LogsView(Vertical):
         if not self.index.history_done:
             parts.append("reading history…" if not self.index.paused.is_set()
                          else "history waits for the filter")
+        if self.index.source.unreadable:  # rotated files left out
+            parts.append(printable(self.index.source.unreadable[0]) + (
+                f" (and {len(self.index.source.unreadable) - 1} more)"
+                if len(self.index.source.unreadable) > 1 else ""))
         if self.filter_error:
             parts.append(printable(self.filter_error))
         elif self.filtered is not None:
