@@ -242,3 +242,30 @@ def test_a_key_typed_into_the_filter_does_not_test_every_new_row_on_the_screens_
     log = tmp_path / "current"
     write(log, delivery_lines(T0, 1, 100, "old@x.example", "success", OK_TEXT))
     assert asyncio.run(_filter_after_a_day(log)) <= 2000
+
+
+async def _status_at_80(log: Path, text: str) -> str:
+    from qconsole.app import QConsole
+    from qconsole.logs_view import LogsView
+    from tests.test_console import screen_text
+
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(LogsView)
+        while view.index is None or not view.index.history_done:
+            await pilot.pause(0.05)
+        await pilot.press("slash", *text)
+        await pilot.pause(0.2)
+        return " ".join(screen_text(app).split())
+
+
+def test_a_filter_error_is_readable_at_80_columns(tmp_path: Path) -> None:
+    """At 80x24 the status line is one line: the path, the row count, then the filter's
+    part, cut at the screen's edge. With /var/log/qmail/qmail-send/current the reason
+    a filter cannot be read (and the match count, and whether it is still searching)
+    is off screen: 'result:x: write one of success, deferral,' and the rest cut."""
+    log = tmp_path / "var" / "log" / "qmail" / "qmail-send" / "current"
+    log.parent.mkdir(parents=True)
+    write(log, delivery_lines(T0, 1, 100, "old@x.example", "success", OK_TEXT))
+    shown = asyncio.run(_status_at_80(log, "result:x"))
+    assert "write one of success, deferral, failure, bounce, raw" in shown, shown
