@@ -269,3 +269,12 @@ def test_a_filter_error_is_readable_at_80_columns(tmp_path: Path) -> None:
     write(log, delivery_lines(T0, 1, 100, "old@x.example", "success", OK_TEXT))
     shown = asyncio.run(_status_at_80(log, "result:x"))
     assert "write one of success, deferral, failure, bounce, raw" in shown, shown
+
+
+def test_a_word_matches_in_any_case_beyond_ascii() -> None:
+    """README: words match "in any case". ``MÜLLER`` does not find ``müller`` (the
+    bytes are lower-cased as ASCII only), while ``to:MÜLLER@x.de`` does find it."""
+    from qconsole.logquery import Lines
+
+    line = "@4000 delivery 1: failure: müller@x.de_unknown".encode()
+    assert parse_query("MÜLLER").matches(Lines(line, None, None, "failure"))
