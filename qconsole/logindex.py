@@ -87,10 +87,12 @@ class Rows:
 
     def add(self, result: int, status: int, start: int = -1, info: int = -1) -> int:
         """Append a row; returns its index."""
-        self.result.append(result)
+        # The result offset last: a row counts (len) once its other columns are there,
+        # as the table reads rows on its own thread while the history grows.
         self.start.append(start)
         self.info.append(info)
         self.status.append(status)
+        self.result.append(result)
         return len(self.result) - 1
 
     def __len__(self) -> int:

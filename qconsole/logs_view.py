@@ -215,9 +215,14 @@ class LogsView(Vertical):
             return
         if self.index.source.truncations != truncations:  # rows were dropped
             self._older_seen = self.index.older_count()
+            # The filter shown (the box may hold one that cannot be read) is searched
+            # again without the lost lines before the table reads its rows: the old
+            # search's new rows are indices the index just dropped.
+            if self.filtered is not None:
+                error = self.filter_error
+                self.apply_filter(self.filtered.query.text)
+                self.filter_error = error
             self.query_one(LogTable).rows_dropped()
-            if self.filtered is not None:  # searched again, without the lost lines
-                self.apply_filter(self.query_one("#log-filter", Input).value)
             self.show_status()
             return
         if self.filtered is not None:
@@ -400,6 +405,10 @@ class LogsView(Vertical):
         if not self.index.history_done:
             parts.append("reading history…" if not self.index.paused.is_set()
                          else "history waits for the filter")
+        if self.index.source.unreadable:  # rotated files left out
+            parts.append(printable(self.index.source.unreadable[0]) + (
+                f" (and {len(self.index.source.unreadable) - 1} more)"
+                if len(self.index.source.unreadable) > 1 else ""))
         if self.filter_error:
             parts.append(printable(self.filter_error))
         elif self.filtered is not None:

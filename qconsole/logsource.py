@@ -78,9 +78,18 @@ class LogSource:
         self.path = path
         self.segments: list[Segment] = []
         self.bases: list[int] = []
-        for p in [*history_files(path), path]:
-            fh = _open(p)
+        # A rotated file removed by multilog since it was listed, or not readable, is
+        # left out (and said); the others and the file itself are still the log.
+        self.unreadable: list[str] = []
+        for p in history_files(path):
+            try:
+                fh = _open(p)
+            except LogError as exc:
+                self.unreadable.append(str(exc))
+                continue
             self._add(Segment(p, fh, self.end, os.fstat(fh.fileno()).st_size))
+        fh = _open(path)
+        self._add(Segment(path, fh, self.end, os.fstat(fh.fileno()).st_size))
         self.follow_from = self._last_line_end()  # where poll() reads next
         self.partial = b""
         last = self.segments[-1]

@@ -129,9 +129,14 @@ class Pool:
                 join_limit: int) -> Iterator[BlockResult]:
         """The analysis of every span, in order; helpers do it when they are free and
         there are some, else this process does."""
-        if not self._lock.acquire(blocking=False):  # another search has them
-            yield from _here(plan, spans)
-            return
+        spans = iter(spans)
+        # Another search has them (the filter typed before this one, until its thread
+        # sees it was stopped): the blocks are analyzed here until they are free.
+        while not self._lock.acquire(blocking=False):
+            span = next(spans, None)
+            if span is None:
+                return
+            yield _analyze_here(plan, span)
         try:
             yield from self._analyze(plan, spans, dense, join_limit)
         finally:

@@ -1,0 +1,280 @@
+"""Defects found by attacking the logs view's filter as issue 11 will try it (attack11b):
+logs unlike the benchmark's (a real qmail's triple bounces, syslog lines) and the
+console read while its history is indexed."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from qconsole import logworkers
+from qconsole.logbulk import Block
+from qconsole.logindex import LogIndex
+from qconsole.logquery import parse_query
+from qconsole.logscan import Plan
+from qconsole.logsearch import Search
+from qconsole.logsource import LogSource
+from tests.test_logs import OK_TEXT, T0, delivery_lines, stamp, write
+
+
+def _deliveries(count: int, sender: str = "news@shop.example") -> list[str]:
+    lines: list[str] = []
+    for i in range(count):
+        message = delivery_lines(T0 + i, i % 7 + 1, 1000 + i, f"u{i}@d.org", "success",
+                                 OK_TEXT)
+        message[1] = message[1].replace("<a@b.org>", f"<{sender}>")
+        lines += message
+    return lines
+
+
+def _block(lines: list[str]) -> Block:
+    return Block(0, "".join(line + "\n" for line in lines).encode())
+
+
+def test_history_rows_read_while_indexed_are_whole(tmp_path: Path) -> None:
+    """The table reads row 0 (the oldest indexed so far) while the history thread adds
+    rows: a row is counted only once all of its columns are there. (Before: Rows.add
+    appended the result offset first, the table saw the row and read its start column
+    before it existed: IndexError, the console died at start on a 60 MB multilog log
+    at 120x40.)"""
+    log = tmp_path / "current"
+    log.write_text("".join(line + "\n" for line in _deliveries(40_000)))
+    index = LogIndex(LogSource(log))
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [None for _ in index.scan_history(stop)])
+    thread.start()
+    errors: list[Exception] = []
+    reads = 0
+    try:
+        while thread.is_alive():
+            if len(index):
+                try:
+                    index.key(0)
+                    index.status(0)
+                    reads += 1
+                except IndexError as exc:
+                    errors.append(exc)
+    finally:
+        stop.set()
+        thread.join()
+        index.source.close()
+    assert reads and not errors, f"{len(errors)} of {reads} reads failed"
+
+
+def test_a_triple_bounce_does_not_send_a_blocks_info_lines_the_slow_way() -> None:
+    """notqmail logs ``triple bounce: discarding bounce/N`` for every double bounce it
+    drops; one such line in a block made every info line of the block followed the
+    exact way (logbulk.follow_infos gives up on the whole block): ``from:`` and a word
+    of the info lines went from 2.5 s to 45 s on a 60 MB multilog log."""
+    lines = _deliveries(300)
+    plain = Plan("from:news@shop.example").analyze(_block(lines))
+    assert len(plain.columns[0]) == 300 and not plain.follow
+    lines.insert(10, f"{stamp(T0)} triple bounce: discarding bounce/77")
+    with_triple = Plan("from:news@shop.example").analyze(_block(lines))
+    assert len(with_triple.follow) + len(with_triple.exact) < 30, \
+        f"{len(with_triple.follow)} info lines of 300 followed the exact way"
+
+
+def _syslog(lines: list[str]) -> list[str]:
+    """The same lines as splogger sends them to syslog."""
+    return [re.sub(r"^@\S+ ", "Nov 24 10:00:00 mail qmail: 1795000000.500000 ", line)
+            for line in lines]
+
+
+def test_syslog_lines_are_searched_in_bulk_not_row_by_row() -> None:
+    """qmail logging through splogger (syslog) is as common as multilog; its lines are
+    not 'canonical', so every row the filter may show is checked the exact way, row by
+    row: ``route:`` on an 8.6 MB syslog log took 0.9 s, ``"250 ok"`` 4 s, ``to:*`` 17 s,
+    ``-route:relay`` 8 s (about 110-500 s for a 1 GB log)."""
+    lines = _syslog(_deliveries(300))
+    for text in ("route:route1", "from:news@shop.example", "shop"):
+        res = Plan(text).analyze(_block(lines))
+        slow = len(res.exact) + len(res.follow)
+        assert slow < 30, f"{text}: {slow} of 300 rows or lines left to the exact way"
+
+
+@pytest.mark.skipif(not logworkers.helpers_wanted(),
+                    reason="one CPU: searches use no helper process")
+def test_the_filter_typed_next_gets_the_helpers(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typing a filter starts a search per key; the view stops the previous search by a
+    flag its thread sees only after its current step. The new search asked for the
+    helpers while the old one still held them, got none, and searched the whole history
+    in the console's process alone (the old one then killed the helpers): the filter an
+    operator ends up with ran at half speed or worse, every time they typed fast."""
+    from qconsole import logsearch
+
+    log = tmp_path / "current"
+    log.write_text("".join(line + "\n" for line in _deliveries(400)))
+    monkeypatch.setattr(logsearch, "BLOCK", 2000)
+    monkeypatch.setattr(logsearch, "PARALLEL_BLOCKS", 0)
+    index = LogIndex(LogSource(log))
+    stopped = threading.Event()
+    old = Search(index, parse_query("u1"))
+    steps = old.run(stopped.is_set)
+    old.merge(next(steps))  # the old search is in the middle of its history
+    stopped.set()  # a key was typed: the view flags it and starts the next search
+    answered = logworkers.POOL.answered
+    new = Search(index, parse_query("u3"))
+    new_steps = new.run(lambda: False)
+    new.merge(next(new_steps))
+    for _ in steps:  # the old search's thread sees its flag and ends
+        pass
+    for rows in new_steps:
+        new.merge(rows)
+    index.source.close()
+    assert len(new) == 111
+    assert logworkers.POOL.answered - answered > 10, \
+        "the new search got no helper once the old one let them go"
+
+
+async def _truncated_under_a_filter(log: Path) -> list[str]:
+    from qconsole.app import QConsole
+    from qconsole.log_table import LogTable
+    from qconsole.logs_view import LogsView
+
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(LogsView)
+        while view.index is None or not view.index.history_done:
+            await pilot.pause(0.05)
+        now = time.time()
+        for n in range(5):  # followed rows (the index's ``newer``) the filter shows
+            write(log, delivery_lines(now, n + 1, 500 + n, f"late{n}@late.example",
+                                      "success", OK_TEXT))
+        view.follow_tick()
+        view.set_filter("late.example")
+        while view.filtered is None or not view.filtered.complete:
+            await pilot.pause(0.05)
+        assert len(view.filtered) == 5
+        write(log, [], mode="w")  # copytruncate (or `: > current`)
+        write(log, delivery_lines(now, 9, 600, "again@late.example", "success", OK_TEXT))
+        view.follow_tick()
+        while not view.filtered.complete:
+            await pilot.pause(0.05)
+        await pilot.pause()
+        model = app.query_one(LogTable).model
+        return [model.row(i).recipient for i in range(len(model))]
+
+
+def test_a_truncation_under_a_filter_showing_new_rows_does_not_crash(
+        tmp_path: Path) -> None:
+    """A filter shows rows logged since the console opened; the log is truncated
+    (``: > current``, logrotate's copytruncate) and written again. The table redrew
+    the old filter's rows (indices into the index's new rows, just dropped) before the
+    filter was searched again: IndexError, the console died (seen in tmux)."""
+    log = tmp_path / "current"
+    write(log, delivery_lines(time.time() - 60, 1, 100, "old@x.example", "success",
+                              OK_TEXT))
+    assert asyncio.run(_truncated_under_a_filter(log)) == ["again@late.example"]
+
+
+def test_msg_filter_does_not_read_every_triple_bounce_the_exact_way() -> None:
+    """``msg:N`` (also what ``a`` on a delivery's story types) looks for
+    ``triple bounce`` too, and every triple bounce line of the history is checked the
+    exact way (a join backwards for its info line, up to 64 MiB): 20.6 s for
+    ``msg:100123`` on a 1 GB multilog log with 9,700 triple bounces (load 1.5)."""
+    lines = _deliveries(300)
+    for k in range(50):
+        lines.insert(30 * k, f"{stamp(T0)} triple bounce: discarding bounce/{9000 + k}")
+    res = Plan("msg:1005").analyze(_block(lines))
+    assert len(res.columns[0]) == 1
+    assert len(res.exact) + len(res.follow) < 5, \
+        f"{len(res.exact)} triple bounces of other messages checked the exact way"
+
+
+def test_a_rotated_file_gone_or_unreadable_does_not_hide_the_whole_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """multilog deletes its oldest ``@*.s`` as it rotates: listed, then gone before it
+    is opened (or one old file is not readable by the operator). The log could not be
+    opened at all ("cannot read @….s: No such file or directory" and no row), where the
+    other files and ``current`` are there to show."""
+    from qconsole import logsource
+
+    old = tmp_path / "@400000006ab1430e08025328.s"
+    write(old, delivery_lines(T0, 1, 100, "old@x.example", "success", OK_TEXT))
+    write(tmp_path / "current", delivery_lines(T0 + 9, 2, 101, "new@x.example",
+                                               "success", OK_TEXT))
+    listed = logsource.history_files
+
+    def racing(path: Path) -> list[Path]:
+        files = listed(path)
+        old.unlink()  # multilog's rotation, between the listing and the open
+        return files
+
+    monkeypatch.setattr(logsource, "history_files", racing)
+    source = LogSource(tmp_path)
+    index = LogIndex(source)
+    for _ in index.scan_history(threading.Event()):
+        pass
+    assert [index.row(i).recipient for i in range(len(index))] == ["new@x.example"]
+    source.close()
+
+
+async def _filter_after_a_day(log: Path) -> int:
+    from qconsole.app import QConsole
+    from qconsole.logs_view import LogsView
+
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(LogsView)
+        while view.index is None or not view.index.history_done:
+            await pilot.pause(0.05)
+        write(log, _deliveries(20_000))  # logged while the console was open
+        while view.index.follow():
+            pass
+        view.apply_filter("u1")  # one key typed into the filter box
+        return view.filtered.done_newer
+
+
+def test_a_key_typed_into_the_filter_does_not_test_every_new_row_on_the_screens_thread(
+        tmp_path: Path) -> None:
+    """Every key typed into the filter box tests, row by row and on the thread that
+    draws the screen, every row logged since the console was opened
+    (``scan_newer(budget=10**9)`` in ``apply_filter``): 100,000 new rows (a day of a
+    moderate server) froze the console 1.3-3.2 s per key (load 11), so typing
+    ``route:relay`` froze it for about 20 s. Those rows belong with the search."""
+    log = tmp_path / "current"
+    write(log, delivery_lines(T0, 1, 100, "old@x.example", "success", OK_TEXT))
+    assert asyncio.run(_filter_after_a_day(log)) <= 2000
+
+
+async def _status_at_80(log: Path, text: str) -> str:
+    from qconsole.app import QConsole
+    from qconsole.logs_view import LogsView
+    from tests.test_console import screen_text
+
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(LogsView)
+        while view.index is None or not view.index.history_done:
+            await pilot.pause(0.05)
+        await pilot.press("slash", *text)
+        await pilot.pause(0.2)
+        return " ".join(screen_text(app).split())
+
+
+def test_a_filter_error_is_readable_at_80_columns(tmp_path: Path) -> None:
+    """At 80x24 the status line is one line: the path, the row count, then the filter's
+    part, cut at the screen's edge. With /var/log/qmail/qmail-send/current the reason
+    a filter cannot be read (and the match count, and whether it is still searching)
+    is off screen: 'result:x: write one of success, deferral,' and the rest cut."""
+    log = tmp_path / "var" / "log" / "qmail" / "qmail-send" / "current"
+    log.parent.mkdir(parents=True)
+    write(log, delivery_lines(T0, 1, 100, "old@x.example", "success", OK_TEXT))
+    shown = asyncio.run(_status_at_80(log, "result:x"))
+    assert "write one of success, deferral, failure, bounce, raw" in shown, shown
+
+
+def test_a_word_matches_in_any_case_beyond_ascii() -> None:
+    """README: words match "in any case". ``MÜLLER`` does not find ``müller`` (the
+    bytes are lower-cased as ASCII only), while ``to:MÜLLER@x.de`` does find it."""
+    from qconsole.logquery import Lines
+
+    line = "@4000 delivery 1: failure: müller@x.de_unknown".encode()
+    assert parse_query("MÜLLER").matches(Lines(line, None, None, "failure"))
