@@ -66,6 +66,7 @@ def test_history_rows_read_while_indexed_are_whole(tmp_path: Path) -> None:
     assert reads and not errors, f"{len(errors)} of {reads} reads failed"
 
 
+@pytest.mark.xfail(strict=True, reason="open: a triple bounce: the block goes the slow way")
 def test_a_triple_bounce_does_not_send_a_blocks_info_lines_the_slow_way() -> None:
     """notqmail logs ``triple bounce: discarding bounce/N`` for every double bounce it
     drops; one such line in a block made every info line of the block followed the
@@ -86,6 +87,7 @@ def _syslog(lines: list[str]) -> list[str]:
             for line in lines]
 
 
+@pytest.mark.xfail(strict=True, reason="open: syslog lines are searched row by row")
 def test_syslog_lines_are_searched_in_bulk_not_row_by_row() -> None:
     """qmail logging through splogger (syslog) is as common as multilog; its lines are
     not 'canonical', so every row the filter may show is checked the exact way, row by
@@ -174,6 +176,7 @@ def test_a_truncation_under_a_filter_showing_new_rows_does_not_crash(
     assert asyncio.run(_truncated_under_a_filter(log)) == ["again@late.example"]
 
 
+@pytest.mark.xfail(strict=True, reason="open: msg:N reads every triple bounce the exact way")
 def test_msg_filter_does_not_read_every_triple_bounce_the_exact_way() -> None:
     """``msg:N`` (also what ``a`` on a delivery's story types) looks for
     ``triple bounce`` too, and every triple bounce line of the history is checked the
@@ -232,6 +235,7 @@ async def _filter_after_a_day(log: Path) -> int:
         return view.filtered.done_newer
 
 
+@pytest.mark.xfail(strict=True, reason="open: each key tests the new rows on the screen's thread")
 def test_a_key_typed_into_the_filter_does_not_test_every_new_row_on_the_screens_thread(
         tmp_path: Path) -> None:
     """Every key typed into the filter box tests, row by row and on the thread that
@@ -259,6 +263,7 @@ async def _status_at_80(log: Path, text: str) -> str:
         return " ".join(screen_text(app).split())
 
 
+@pytest.mark.xfail(strict=True, reason="open: the status line cuts a filter error at 80 columns")
 def test_a_filter_error_is_readable_at_80_columns(tmp_path: Path) -> None:
     """At 80x24 the status line is one line: the path, the row count, then the filter's
     part, cut at the screen's edge. With /var/log/qmail/qmail-send/current the reason
@@ -271,6 +276,7 @@ def test_a_filter_error_is_readable_at_80_columns(tmp_path: Path) -> None:
     assert "write one of success, deferral, failure, bounce, raw" in shown, shown
 
 
+@pytest.mark.xfail(strict=True, reason="open: words ignore case for ASCII only")
 def test_a_word_matches_in_any_case_beyond_ascii() -> None:
     """README: words match "in any case". ``MÜLLER`` does not find ``müller`` (the
     bytes are lower-cased as ASCII only), while ``to:MÜLLER@x.de`` does find it."""
