@@ -283,15 +283,11 @@ class Plan:
             for k in sorted((msgs.open | msgs.tainted).intersection(i_hit)):
                 out.append((i, "info", block.base + k, msgs.infos[k][0]))
             limit = logjoin.JOIN_LIMIT
-            for ls in msgs.bounces:
+            for ls in (*msgs.bounces, *msgs.triples):
                 at = msgs.info.get(ls, -1)
                 if at in i_hit and ls - at <= limit:
                     part.add(ls)
                     f.add(ls, BOUNCE, ls, -1, block.base + at)
-            for ls in msgs.triples:  # rows of their own: checked the exact way
-                at = msgs.info.get(ls, -1)
-                if at in i_hit and ls - at <= limit:
-                    rest.add(ls)
             s_hit.update(s for s in pairs.starts if msgs.info.get(s, -1) in i_hit
                          and s - msgs.info[s] <= limit)
         self._pair_rows(block, i, sorted(s_hit), part, f, out)

@@ -274,6 +274,10 @@ TEMPLATES = (
     "{s} delivery {n}: {st}: {t}",
     "{s} bounce msg {m} qp 9",
     "{s} triple bounce: discarding bounce/{m}",
+    "{s} triple bounce: discarding bounce/{m}",
+    SYSLOG + "triple bounce: discarding bounce/{m}",
+    "{s} said triple bounce: discarding {m}",
+    "{s} triple bounce: discarding bounce/{m}{n} ",
     "{s} end msg {m}",
     "{s} new msg {m}",
     "{s} status: local 0/10 remote 1/20",
@@ -332,6 +336,8 @@ def any_log(draw) -> list[str]:
         message[1] = message[1].replace("<a@b.org>", f"<{draw(st.sampled_from(SENDERS))}>")
         if status == "failure" and rnd.random() < 0.5:  # qmail-send: before "end msg"
             message.insert(-1, f"{stamp(T0 + n)} bounce msg {msg} qp 9")
+        elif status == "failure" and rnd.random() < 0.5:  # a double bounce dropped
+            message.insert(-1, f"{stamp(T0 + n)} triple bounce: discarding bounce/{msg}")
         lines += message[:3]
         held.append(message[3:])
         while held and rnd.random() < 0.5:
