@@ -16,7 +16,9 @@ term with spaces):
 
 Each term knows bytes that any line it holds for must contain (``patterns``, in the
 *normalised* form: lower case, ``_`` as space), so the search can look for them in large
-blocks of the raw file and only look closer at the lines that hold them.
+blocks of the raw file and only look closer at the lines that hold them (``msg:N`` holds
+for the message's triple bounce lines too, which
+:func:`~qconsole.logformat.triple_bounces` finds).
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ class Term:
         if self.field == "msg":
             if not v.isdigit():
                 raise QueryError(f"msg:{v}: a message number is digits")
-            return (b"msg " + b, b"triple bounce")
+            return (b"msg " + b,)  # (and its triple bounces: logformat.triple_bounces)
         raise AssertionError(self.field)
 
     @property

@@ -12,6 +12,7 @@ or other lines to follow forwards (:class:`~qconsole.logjoin.Joiner`).
 from __future__ import annotations
 
 import os
+import re
 from itertools import compress, repeat
 from operator import add, and_, eq, ge, itemgetter, mul, ne, not_
 from typing import NamedTuple
@@ -39,7 +40,7 @@ from qconsole.logbulk import (
     hits_of_text,
     kind,
 )
-from qconsole.logformat import _EXPIRED_LOGGED, E_STATUS, event
+from qconsole.logformat import _EXPIRED_LOGGED, E_STATUS, event, triple_bounces
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
 from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
 from qremote.delivery.report import parse_detail
@@ -116,9 +117,13 @@ class Plan:
             return hits_of_regex(block, t.regex, t.lowered)
         patterns = t.patterns or {"to": (b"starting delivery ",), "from": (b"info msg ",)
                                   }.get(t.field, ())
+        if t.field == "msg":  # its triple bounce lines too (few)
+            triples = triple_bounces(t.value.encode()).finditer(block.data)
+            lines = set(block.line_starts(map(re.Match.start, triples)))
+            return sorted(lines.union(hits_of_text(block, patterns[0])))
         if len(patterns) == 1:
             return hits_of_text(block, patterns[0])
-        lines: set[int] = set()
+        lines = set()
         for p in patterns:
             lines.update(hits_of_text(block, p))
         return sorted(lines)

@@ -195,7 +195,6 @@ def test_a_truncation_under_a_filter_showing_new_rows_does_not_crash(
     assert asyncio.run(_truncated_under_a_filter(log)) == ["again@late.example"]
 
 
-@pytest.mark.xfail(strict=True, reason="open: msg:N reads every triple bounce the exact way")
 def test_msg_filter_does_not_read_every_triple_bounce_the_exact_way() -> None:
     """``msg:N`` (also what ``a`` on a delivery's story types) looks for
     ``triple bounce`` too, and every triple bounce line of the history is checked the
