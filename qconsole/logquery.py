@@ -4,7 +4,9 @@ A filter is terms separated by spaces, all of which must hold (``"..."`` quotes 
 term with spaces):
 
 - ``text``: the row's log lines contain it, in any case, ``_`` and space alike
-  (qmail-send writes the spaces of a report as ``_``);
+  (qmail-send writes the spaces of a report as ``_``); a letter beyond ASCII matches
+  its upper- and lower-case forms as UTF-8 (a word holding one is searched as a
+  pattern, :func:`word_regex`);
 - ``/regex/``: a Python regular expression searched in the raw log lines; in any
   case unless it holds an upper-case letter (smart case);
 - ``field:value``: ``route:``, ``ip:`` (the local IP), ``remote:``, ``tls:``,
@@ -83,6 +85,30 @@ def _literal(pattern: str) -> bytes | None:
     return best.encode() if len(best) >= 3 else None
 
 
+def _case_forms(c: str) -> set[str]:
+    """A character and its upper-, lower- and title-case forms (those that are one
+    character), and theirs."""
+    forms = {c, c.lower(), c.upper(), c.title()}
+    forms.update(*({f.lower(), f.upper(), f.title()} for f in list(forms)))
+    return {f for f in forms if len(f) == 1}
+
+
+def word_regex(word: str) -> re.Pattern[bytes]:
+    """A word as a pattern of lower-cased bytes (:data:`LOWER`): ``_`` and space alike,
+    each letter beyond ASCII in any of its case forms (the UTF-8 of each), so that
+    ``MÜLLER`` finds ``müller`` as ``MULLER`` finds ``muller``."""
+    parts = []
+    for c in word:
+        if c in " _":
+            parts.append(rb"[ _]")
+        elif c.isascii():
+            parts.append(re.escape(c.lower().encode()))
+        else:
+            forms = sorted({f.encode().translate(LOWER) for f in _case_forms(c)})
+            parts.append(b"(?:" + b"|".join(map(re.escape, forms)) + b")")
+    return re.compile(b"".join(parts))
+
+
 class Term:
     """One term of a filter."""
 
@@ -95,6 +121,8 @@ class Term:
         self.patterns: tuple[bytes, ...] = ()
         if field == "text":
             self.patterns = (normal(value.encode()),)
+            if any(len(_case_forms(c)) > 1 for c in value if not c.isascii()):
+                self.regex, self.lowered, self.patterns = word_regex(value), True, ()
         elif field == "regex":
             self.lowered = not any(c.isupper() for c in value)
             try:
@@ -149,10 +177,10 @@ class Term:
     def holds(self, lines: Lines) -> bool:
         """Whether the term (before negation) holds for a row."""
         f = self.field
-        if f == "text":
+        if f == "text" and self.regex is None:
             needle = self.patterns[0]
             return any(line is not None and needle in normal(line) for line in lines[:3])
-        if f == "regex":
+        if f in ("regex", "text"):  # (a regex, or a word with letters beyond ASCII)
             assert self.regex is not None
             return any(line is not None and self.regex.search(
                 line.translate(LOWER) if self.lowered else line) is not None

@@ -112,8 +112,7 @@ class Plan:
     def _lines_of(self, block: Block, t: Term) -> list[int]:
         """Lines of the block that may make ``t`` hold (exactly those for a word or
         regex)."""
-        if t.field == "regex":
-            assert t.regex is not None
+        if t.regex is not None:  # a regex, or a word with letters beyond ASCII
             return hits_of_regex(block, t.regex, t.lowered)
         patterns = t.patterns or {"to": (b"starting delivery ",), "from": (b"info msg ",)
                                   }.get(t.field, ())
@@ -137,7 +136,7 @@ class Plan:
         field = t.field
         part: set[int] = set()
         dense = False
-        if field == "text" and block.count(t.patterns[0]) > DENSE:
+        if field == "text" and t.regex is None and block.count(t.patterns[0]) > DENSE:
             part, lines = self._dense_text(block, t.patterns[0], f)
             dense = True
         elif field in ("to", "from") and (not t.patterns or sum(

@@ -251,7 +251,8 @@ def test_filter_language_errors_are_said() -> None:
         ["-route:r1", "a b", "/x y/", "to:*@x.org"]
 
 
-RECIPIENTS = ("ann@x.org", "bob@y.org", "Cy@X.org", "d_e@relay.test", "\xe9t\xe9@x.org")
+RECIPIENTS = ("ann@x.org", "bob@y.org", "Cy@X.org", "d_e@relay.test", "\xe9t\xe9@x.org",
+              "\xc9t\xe9@X.org")
 SENDERS = ("a@b.org", "", "news@shop.test", "Bob@Y.org")
 TEXTS = (OK_TEXT, "Sorry (#4.4.1)\nroute=relay local=127.0.0.3 remote=- tls=none auth=none",
          "127.0.0.9 does not like recipient.\nRemote host said: 550 no_such user\n"
@@ -292,6 +293,7 @@ TEMPLATES = (
     "{S} delivery {n}: {st}: {t}",
     "",
     "{s} delivery {n}: {st}: caf\xe9 route=x local=y remote=z tls=none auth=none",
+    "{s} delivery {n}: {st}: CAF\xc9_ROUTE=x local=y remote=z tls=none auth=none",
     "@x delivery {n}: {st}: short stamp",
     "{s} info msg {m}: weird",
     "{s} end msg {m} and more",
@@ -303,7 +305,8 @@ NUMBERS = (1, 2, 3, 12)
 MSGS = (1, 2, 12, 21)
 QUERIES = (
     "x.org", "success", "bob", "no such", "msg", "test", "1", "garbage", "spy", "said",
-    "mailbox full", "caf\xe9", "/ANN|bob/", "/no.such/", "/ok\\s+@/", "/^@4/", "/org$/",
+    "mailbox full", "caf\xe9", "CAF\xc9", "\xc9T\xc9@", "-\xe9t\xe9", '"caf\xe9 route"',
+    "/ANN|bob/", "/no.such/", "/ok\\s+@/", "/^@4/", "/org$/",
     "/(?=bob)b/", "/x*/", "/[0-9]+: msg 1 /", "route:relay", "route:route1", "route:r*",
     "ip:127.0.0.2", "remote:127.0.0.9", "remote:127.0.0.9:25", "remote:::1",
     "tls:tlsv1.*", "auth:none", "auth:e", "result:deferral", "result:bounce", "result:raw",
