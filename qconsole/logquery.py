@@ -93,6 +93,20 @@ def _case_forms(c: str) -> set[str]:
     return {f for f in forms if len(f) == 1}
 
 
+def _caseless(pattern: bytes) -> bytes:
+    """The longest part of a field's pattern (lower-cased) without a letter beyond ASCII
+    that has other case forms: the log may hold that letter in any of them."""
+    parts, part = [b""], []
+    for c in pattern.decode():
+        if not c.isascii() and len(_case_forms(c)) > 1:
+            parts.append("".join(part).encode())
+            part = []
+        else:
+            part.append(c)
+    parts.append("".join(part).encode())
+    return max(parts, key=len)
+
+
 def word_regex(word: str) -> re.Pattern[bytes]:
     """A word as a pattern of lower-cased bytes (:data:`LOWER`): ``_`` and space alike,
     each letter beyond ASCII in any of its case forms (the UTF-8 of each), so that
@@ -131,7 +145,7 @@ class Term:
                 raise QueryError(f"/{value}/ is not a regular expression: {exc}") from None
         else:
             self.value = value.lower()
-            self.patterns = tuple(map(normal, self._field_patterns()))
+            self.patterns = tuple(filter(None, map(normal, map(_caseless, self._field_patterns()))))
 
     def _field_patterns(self) -> tuple[bytes, ...]:
         v, glob = self.value, "*" in self.value

@@ -311,6 +311,7 @@ QUERIES = (
     "ip:127.0.0.2", "remote:127.0.0.9", "remote:127.0.0.9:25", "remote:::1",
     "tls:tlsv1.*", "auth:none", "auth:e", "result:deferral", "result:bounce", "result:raw",
     "to:x.org", "to:bob@y.org", "to:*@relay.test", "to:d_e@relay.test", "to:*",
+    "to:\xc9T\xc9@x.org", "to:\xe9t\xe9@*", "-to:*\xc9@*",
     "from:b.org", "from:<>", "from:news@*", "from:y.org", "msg:1", "msg:12",
     "-route:relay", "-result:deferral", "-to:bob@y.org", "-from:b.org", "-x.org", "-msg:1",
     "-/bob/", "-spy", "-route:route1 -result:deferral", "-x.org result:success",
