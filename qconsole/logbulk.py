@@ -23,7 +23,8 @@ from qconsole.logquery import LOWER, NORMAL
 
 PREFIX = 26  # "@", 24 hex digits, a space: where a multilog line's event starts
 # The canonical lines, read at their start: qmail-send's events as EVENT has them
-# (a triple bounce is left to the slow way: its pattern reads to the line's end).
+# (a triple bounce line is left to the slow way: its pattern reads to the line's end;
+# Block.triples reads them, they are few).
 LINE = re.compile(
     rb"(?<![^\n])@[0-9a-f]{24} (?:(starting )?delivery (\d+): (?:msg (\d+) to (?:local|remote) "
     rb"|(success|deferral|failure): ?)|info msg (\d+): bytes \d+ from <([^\n]*?)> "
@@ -116,7 +117,7 @@ class Messages:
         self.bounces: list[int] = []
         self.open: set[int] = set()
         self.odd: list[int] = []  # info needles on lines that are not canonical info lines
-        self.triples: list[int] = []  # triple bounce lines (rows to read the exact way)
+        self.triples: list[int] = []  # triple bounce lines (read the exact way)
         self.tainted: set[int] = set()  # info lines with a start or bounce not canonical
 
 
@@ -132,6 +133,7 @@ class Block:
         self._rows: Rows | None = None
         self._pairs: Pairs | None = None
         self._messages: Messages | None = None
+        self._triples: list[tuple[int, bytes]] | None = None
         self._bounced = False
         self._counts: dict[bytes, int] = {}
 
@@ -176,6 +178,21 @@ class Block:
         """The start of the line holding each position (in the same order)."""
         return list(map(add, map(self.data.rfind, repeat(b"\n"), repeat(0), positions),
                         repeat(1)))
+
+    def triples(self) -> list[tuple[int, bytes]]:
+        """The block's triple bounce lines, read the exact way (notqmail logs one per
+        double bounce it drops: few): (line start, the message), computed once."""
+        if self._triples is None:
+            data, out = self.data, []
+            if b"triple bounce" in data:
+                found = self.line_starts(map(re.Match.start, BOUNCES[1].finditer(data)))
+                for ls, le in zip(found, self.ends(found), strict=True):
+                    line = data[ls:le]
+                    e = event(line)
+                    if e is not None and e[E_TRIPLE] is not None:
+                        out.append((ls, e[E_TRIPLE]))
+            self._triples = out
+        return self._triples
 
     def pairs(self) -> Pairs:
         """The block's start lines paired with their rows (computed once)."""
@@ -235,12 +252,9 @@ class Block:
         events.extend((ls, 4, msg, None) for ls, msg in bounced)
         out.bounces = [ls for ls, _ in bounced]
         events.extend((ls, 5, b"", None) for ls in dict.fromkeys(self.starts_of(odd)))
-        for m in BOUNCES[1].finditer(data):  # triple bounces: read the exact way
-            ls = data.rfind(b"\n", 0, m.start()) + 1
-            e = event(data[ls:self.ends([ls])[0]])
-            if e is not None and e[E_TRIPLE] is not None:
-                events.append((ls, 4, e[E_TRIPLE], None))
-                out.triples.append(ls)
+        for ls, msg in self.triples():
+            events.append((ls, 4, msg, None))
+            out.triples.append(ls)
         events.sort(key=itemgetter(0, 1))
         cur: dict[bytes, tuple[int, bool]] = {}  # message -> its info line, canonical
         info, infos = out.info, out.infos
@@ -411,12 +425,11 @@ def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
     :meth:`~qconsole.logjoin.Joiner.rows_after_info`): the info lines end at ``ends``
     and are of messages ``msgs``. Returns (index of the info line, start line start,
     delivery number) of each start line, (index of the info line, line start) of each
-    bounce line, and the indices of the info lines to follow the slow way (their
-    message goes on past the block, or a line on the way is not canonical)."""
+    bounce line (``bounce msg`` or ``triple bounce``), and the indices of the info
+    lines to follow the slow way (their message goes on past the block, or a line on
+    the way is not canonical)."""
     data = block.data
     n = len(msgs)
-    if b"triple bounce" in data:  # its pattern reads to the line's end: the slow way
-        return [], [], [], [], [], list(range(n))
     slow: set[int] = set()
     bound: list[int] = []
     # The message's end, then a new info line of its number before that (numbers
@@ -436,6 +449,7 @@ def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
     s_num: list[bytes] = []
     b_i: list[int] = []
     b_ls: list[int] = []
+    _triples_of(block, ends, msgs, bound, slow, b_i, b_ls)
     for bounce in (False, True):
         needles = list(map((b"bounce msg %b" if bounce else b"msg %b to ").__mod__, msgs))
         active = [i for i in range(n) if i not in slow]
@@ -479,6 +493,24 @@ def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
     kb = [i not in slow for i in b_i]
     return (list(compress(s_i, keep)), list(compress(s_ls, keep)), list(compress(s_num, keep)),
             list(compress(b_i, kb)), list(compress(b_ls, kb)), sorted(slow))
+
+
+def _triples_of(block: Block, ends: list[int], msgs: list[bytes], bound: list[int],
+                slow: set[int], b_i: list[int], b_ls: list[int]) -> None:
+    """The triple bounce lines of each info line's message between the info line (it
+    ends at ``ends``) and ``bound``: its bounce rows (``b_i``, ``b_ls``; read the exact
+    way, so any line will do, at byte 26 or not)."""
+    of: dict[bytes, list[int]] = {}
+    for ls, msg in block.triples():
+        of.setdefault(msg, []).append(ls)
+    if not of:
+        return
+    for i in range(len(msgs)):
+        if i not in slow:
+            for ls in of.get(msgs[i], ()):
+                if ends[i] < ls < bound[i]:
+                    b_i.append(i)
+                    b_ls.append(ls)
 
 
 def hits_of_text(block: Block, needle: bytes) -> list[int]:

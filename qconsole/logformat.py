@@ -52,6 +52,14 @@ def event(line: bytes) -> re.Match[bytes] | None:
     return EVENT.search(line)
 
 
+def triple_bounces(msg: bytes) -> re.Pattern[bytes]:
+    """What finds, in a block of whole lines, the lines that :func:`event` may read as a
+    triple bounce of message ``msg`` (digits): EVENT's words, then ``msg`` as the last
+    digits of the line (``bounce/12`` is message 12, not 2), anywhere in the line."""
+    return re.compile(rb"triple bounce: discarding (?:\S*?[^\d\s])?" + re.escape(msg)
+                      + rb"[ \t\r\f\v]*$", re.MULTILINE)
+
+
 def tai64n(label: bytes) -> float | None:
     """Unix time of a 24-hex-digit TAI64N label (without the ``@``)."""
     try:

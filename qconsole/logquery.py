@@ -4,7 +4,9 @@ A filter is terms separated by spaces, all of which must hold (``"..."`` quotes 
 term with spaces):
 
 - ``text``: the row's log lines contain it, in any case, ``_`` and space alike
-  (qmail-send writes the spaces of a report as ``_``);
+  (qmail-send writes the spaces of a report as ``_``); a letter beyond ASCII matches
+  its upper- and lower-case forms as UTF-8 (a word holding one is searched as a
+  pattern, :func:`word_regex`);
 - ``/regex/``: a Python regular expression searched in the raw log lines; in any
   case unless it holds an upper-case letter (smart case);
 - ``field:value``: ``route:``, ``ip:`` (the local IP), ``remote:``, ``tls:``,
@@ -16,7 +18,9 @@ term with spaces):
 
 Each term knows bytes that any line it holds for must contain (``patterns``, in the
 *normalised* form: lower case, ``_`` as space), so the search can look for them in large
-blocks of the raw file and only look closer at the lines that hold them.
+blocks of the raw file and only look closer at the lines that hold them (``msg:N`` holds
+for the message's triple bounce lines too, which
+:func:`~qconsole.logformat.triple_bounces` finds).
 """
 
 from __future__ import annotations
@@ -81,6 +85,44 @@ def _literal(pattern: str) -> bytes | None:
     return best.encode() if len(best) >= 3 else None
 
 
+def _case_forms(c: str) -> set[str]:
+    """A character and its upper-, lower- and title-case forms (those that are one
+    character), and theirs."""
+    forms = {c, c.lower(), c.upper(), c.title()}
+    forms.update(*({f.lower(), f.upper(), f.title()} for f in list(forms)))
+    return {f for f in forms if len(f) == 1}
+
+
+def _caseless(pattern: bytes) -> bytes:
+    """The longest part of a field's pattern (lower-cased) without a letter beyond ASCII
+    that has other case forms: the log may hold that letter in any of them."""
+    parts, part = [b""], []
+    for c in pattern.decode():
+        if not c.isascii() and len(_case_forms(c)) > 1:
+            parts.append("".join(part).encode())
+            part = []
+        else:
+            part.append(c)
+    parts.append("".join(part).encode())
+    return max(parts, key=len)
+
+
+def word_regex(word: str) -> re.Pattern[bytes]:
+    """A word as a pattern of lower-cased bytes (:data:`LOWER`): ``_`` and space alike,
+    each letter beyond ASCII in any of its case forms (the UTF-8 of each), so that
+    ``MÜLLER`` finds ``müller`` as ``MULLER`` finds ``muller``."""
+    parts = []
+    for c in word:
+        if c in " _":
+            parts.append(rb"[ _]")
+        elif c.isascii():
+            parts.append(re.escape(c.lower().encode()))
+        else:
+            forms = sorted({f.encode().translate(LOWER) for f in _case_forms(c)})
+            parts.append(b"(?:" + b"|".join(map(re.escape, forms)) + b")")
+    return re.compile(b"".join(parts))
+
+
 class Term:
     """One term of a filter."""
 
@@ -93,6 +135,8 @@ class Term:
         self.patterns: tuple[bytes, ...] = ()
         if field == "text":
             self.patterns = (normal(value.encode()),)
+            if any(len(_case_forms(c)) > 1 for c in value if not c.isascii()):
+                self.regex, self.lowered, self.patterns = word_regex(value), True, ()
         elif field == "regex":
             self.lowered = not any(c.isupper() for c in value)
             try:
@@ -101,7 +145,7 @@ class Term:
                 raise QueryError(f"/{value}/ is not a regular expression: {exc}") from None
         else:
             self.value = value.lower()
-            self.patterns = tuple(map(normal, self._field_patterns()))
+            self.patterns = tuple(filter(None, map(normal, map(_caseless, self._field_patterns()))))
 
     def _field_patterns(self) -> tuple[bytes, ...]:
         v, glob = self.value, "*" in self.value
@@ -135,7 +179,7 @@ class Term:
         if self.field == "msg":
             if not v.isdigit():
                 raise QueryError(f"msg:{v}: a message number is digits")
-            return (b"msg " + b, b"triple bounce")
+            return (b"msg " + b,)  # (and its triple bounces: logformat.triple_bounces)
         raise AssertionError(self.field)
 
     @property
@@ -147,10 +191,10 @@ class Term:
     def holds(self, lines: Lines) -> bool:
         """Whether the term (before negation) holds for a row."""
         f = self.field
-        if f == "text":
+        if f == "text" and self.regex is None:
             needle = self.patterns[0]
             return any(line is not None and needle in normal(line) for line in lines[:3])
-        if f == "regex":
+        if f in ("regex", "text"):  # (a regex, or a word with letters beyond ASCII)
             assert self.regex is not None
             return any(line is not None and self.regex.search(
                 line.translate(LOWER) if self.lowered else line) is not None

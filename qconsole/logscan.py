@@ -12,6 +12,7 @@ or other lines to follow forwards (:class:`~qconsole.logjoin.Joiner`).
 from __future__ import annotations
 
 import os
+import re
 from itertools import compress, repeat
 from operator import add, and_, eq, ge, itemgetter, mul, ne, not_
 from typing import NamedTuple
@@ -39,7 +40,7 @@ from qconsole.logbulk import (
     hits_of_text,
     kind,
 )
-from qconsole.logformat import _EXPIRED_LOGGED, E_STATUS, event
+from qconsole.logformat import _EXPIRED_LOGGED, E_STATUS, event, triple_bounces
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
 from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
 from qremote.delivery.report import parse_detail
@@ -111,14 +112,17 @@ class Plan:
     def _lines_of(self, block: Block, t: Term) -> list[int]:
         """Lines of the block that may make ``t`` hold (exactly those for a word or
         regex)."""
-        if t.field == "regex":
-            assert t.regex is not None
+        if t.regex is not None:  # a regex, or a word with letters beyond ASCII
             return hits_of_regex(block, t.regex, t.lowered)
         patterns = t.patterns or {"to": (b"starting delivery ",), "from": (b"info msg ",)
                                   }.get(t.field, ())
+        if t.field == "msg":  # its triple bounce lines too (few)
+            triples = triple_bounces(t.value.encode()).finditer(block.data)
+            lines = set(block.line_starts(map(re.Match.start, triples)))
+            return sorted(lines.union(hits_of_text(block, patterns[0])))
         if len(patterns) == 1:
             return hits_of_text(block, patterns[0])
-        lines: set[int] = set()
+        lines = set()
         for p in patterns:
             lines.update(hits_of_text(block, p))
         return sorted(lines)
@@ -132,7 +136,7 @@ class Plan:
         field = t.field
         part: set[int] = set()
         dense = False
-        if field == "text" and block.count(t.patterns[0]) > DENSE:
+        if field == "text" and t.regex is None and block.count(t.patterns[0]) > DENSE:
             part, lines = self._dense_text(block, t.patterns[0], f)
             dense = True
         elif field in ("to", "from") and (not t.patterns or sum(
@@ -283,15 +287,11 @@ class Plan:
             for k in sorted((msgs.open | msgs.tainted).intersection(i_hit)):
                 out.append((i, "info", block.base + k, msgs.infos[k][0]))
             limit = logjoin.JOIN_LIMIT
-            for ls in msgs.bounces:
+            for ls in (*msgs.bounces, *msgs.triples):
                 at = msgs.info.get(ls, -1)
                 if at in i_hit and ls - at <= limit:
                     part.add(ls)
                     f.add(ls, BOUNCE, ls, -1, block.base + at)
-            for ls in msgs.triples:  # rows of their own: checked the exact way
-                at = msgs.info.get(ls, -1)
-                if at in i_hit and ls - at <= limit:
-                    rest.add(ls)
             s_hit.update(s for s in pairs.starts if msgs.info.get(s, -1) in i_hit
                          and s - msgs.info[s] <= limit)
         self._pair_rows(block, i, sorted(s_hit), part, f, out)

@@ -251,7 +251,8 @@ def test_filter_language_errors_are_said() -> None:
         ["-route:r1", "a b", "/x y/", "to:*@x.org"]
 
 
-RECIPIENTS = ("ann@x.org", "bob@y.org", "Cy@X.org", "d_e@relay.test", "\xe9t\xe9@x.org")
+RECIPIENTS = ("ann@x.org", "bob@y.org", "Cy@X.org", "d_e@relay.test", "\xe9t\xe9@x.org",
+              "\xc9t\xe9@X.org")
 SENDERS = ("a@b.org", "", "news@shop.test", "Bob@Y.org")
 TEXTS = (OK_TEXT, "Sorry (#4.4.1)\nroute=relay local=127.0.0.3 remote=- tls=none auth=none",
          "127.0.0.9 does not like recipient.\nRemote host said: 550 no_such user\n"
@@ -274,6 +275,10 @@ TEMPLATES = (
     "{s} delivery {n}: {st}: {t}",
     "{s} bounce msg {m} qp 9",
     "{s} triple bounce: discarding bounce/{m}",
+    "{s} triple bounce: discarding bounce/{m}",
+    SYSLOG + "triple bounce: discarding bounce/{m}",
+    "{s} said triple bounce: discarding {m}",
+    "{s} triple bounce: discarding bounce/{m}{n} ",
     "{s} end msg {m}",
     "{s} new msg {m}",
     "{s} status: local 0/10 remote 1/20",
@@ -288,6 +293,7 @@ TEMPLATES = (
     "{S} delivery {n}: {st}: {t}",
     "",
     "{s} delivery {n}: {st}: caf\xe9 route=x local=y remote=z tls=none auth=none",
+    "{s} delivery {n}: {st}: CAF\xc9_ROUTE=x local=y remote=z tls=none auth=none",
     "@x delivery {n}: {st}: short stamp",
     "{s} info msg {m}: weird",
     "{s} end msg {m} and more",
@@ -299,11 +305,13 @@ NUMBERS = (1, 2, 3, 12)
 MSGS = (1, 2, 12, 21)
 QUERIES = (
     "x.org", "success", "bob", "no such", "msg", "test", "1", "garbage", "spy", "said",
-    "mailbox full", "caf\xe9", "/ANN|bob/", "/no.such/", "/ok\\s+@/", "/^@4/", "/org$/",
+    "mailbox full", "caf\xe9", "CAF\xc9", "\xc9T\xc9@", "-\xe9t\xe9", '"caf\xe9 route"',
+    "/ANN|bob/", "/no.such/", "/ok\\s+@/", "/^@4/", "/org$/",
     "/(?=bob)b/", "/x*/", "/[0-9]+: msg 1 /", "route:relay", "route:route1", "route:r*",
     "ip:127.0.0.2", "remote:127.0.0.9", "remote:127.0.0.9:25", "remote:::1",
     "tls:tlsv1.*", "auth:none", "auth:e", "result:deferral", "result:bounce", "result:raw",
     "to:x.org", "to:bob@y.org", "to:*@relay.test", "to:d_e@relay.test", "to:*",
+    "to:\xc9T\xc9@x.org", "to:\xe9t\xe9@*", "-to:*\xc9@*",
     "from:b.org", "from:<>", "from:news@*", "from:y.org", "msg:1", "msg:12",
     "-route:relay", "-result:deferral", "-to:bob@y.org", "-from:b.org", "-x.org", "-msg:1",
     "-/bob/", "-spy", "-route:route1 -result:deferral", "-x.org result:success",
@@ -332,6 +340,8 @@ def any_log(draw) -> list[str]:
         message[1] = message[1].replace("<a@b.org>", f"<{draw(st.sampled_from(SENDERS))}>")
         if status == "failure" and rnd.random() < 0.5:  # qmail-send: before "end msg"
             message.insert(-1, f"{stamp(T0 + n)} bounce msg {msg} qp 9")
+        elif status == "failure" and rnd.random() < 0.5:  # a double bounce dropped
+            message.insert(-1, f"{stamp(T0 + n)} triple bounce: discarding bounce/{msg}")
         lines += message[:3]
         held.append(message[3:])
         while held and rnd.random() < 0.5:
