@@ -35,6 +35,7 @@ from qconsole.safe_text import plain, printable
 
 SPARK = " ▁▂▃▄▅▆▇█"
 FOLLOW_SECONDS = 0.25
+NEWER_SLICE = 2000  # appended rows tested by the filter's worker between two posts
 
 
 def sparkline(values: list[int]) -> str:
@@ -142,6 +143,7 @@ class LogsView(Vertical):
         self.error: str | None = None
         self.stop = threading.Event()
         self._older_seen = 0
+        self._newer_owed = 0  # appended rows the filter's worker tests (follow: after)
         self.counters_shown: bool | None = None  # None: by the terminal's height
 
     def compose(self) -> ComposeResult:
@@ -225,8 +227,9 @@ class LogsView(Vertical):
             self.query_one(LogTable).rows_dropped()
             self.show_status()
             return
-        if self.filtered is not None:
-            added = self.filtered.scan_newer()
+        if self.filtered is not None:  # once its worker tested those there before it
+            added = (self.filtered.scan_newer()
+                     if self.filtered.done_newer >= self._newer_owed else 0)
         if added:
             self.query_one(LogTable).grew(0)
             self.show_status()
@@ -299,20 +302,30 @@ class LogsView(Vertical):
             table.set_model(self.index)
         else:
             self.filtered = Search(self.index, query)
-            self.filtered.scan_newer(budget=10**9)
+            # The rows appended since the log was opened (a day of them: seconds) are
+            # tested by the worker, not on the thread that draws the screen.
+            self._newer_owed = len(self.index.newer)
             table.set_model(self.filtered)
             self.index.paused.set()  # the history index waits: the search goes first
-            self._run_filter(self.filtered)
+            self._run_filter(self.filtered, self._newer_owed)
         self.show_status()
 
     @work(thread=True, exclusive=True, group="log-filter")
-    def _run_filter(self, search: Search) -> None:
+    def _run_filter(self, search: Search, owed: int) -> None:
         worker = get_current_worker()
 
         def stop() -> bool:
             return worker.is_cancelled or self.stop.is_set() or search is not self.filtered
 
         try:
+            done = 0
+            while done < owed:  # the newest rows first, in slices
+                if stop():
+                    return
+                end = min(owed, done + NEWER_SLICE)
+                found = search.newer_matches(done, end)
+                self.app.call_from_thread(self._newer_grew, search, end, found)
+                done = end
             for rows in search.run(stop):
                 if stop():
                     return
@@ -322,6 +335,15 @@ class LogsView(Vertical):
                 self.index.paused.clear()
         if not stop():
             self.app.call_from_thread(self.show_status)
+
+    def _newer_grew(self, search: Search, end: int, found: list[int]) -> None:
+        if search is not self.filtered:
+            return
+        search.newer.extend(found)
+        search.done_newer = end
+        if found:
+            self.query_one(LogTable).grew(0)  # below the history's rows
+        self.show_status()
 
     def _filter_grew(self, search: Search, rows: list) -> None:
         if search is not self.filtered:

@@ -22,7 +22,7 @@ its place. When an excluded term reads start or info lines, a block's rows are s
 once every block that could still exclude them (twice JOIN_LIMIT back) is searched.
 
 Rows appended to the log after it was opened are the index's (``newer``) and are tested
-one by one as they come.
+one by one: those there when the search starts by its worker, later ones as they come.
 """
 
 from __future__ import annotations
@@ -280,22 +280,28 @@ class Search(RowView):
 
     def scan_newer(self, budget: int = 2000) -> int:
         """Test rows appended to the log since it was opened; returns how many match."""
-        index = self.index
-        added = 0
+        end = min(len(self.index.newer), self.done_newer + budget)
+        found = self.newer_matches(self.done_newer, end)
+        self.newer.extend(found)
+        self.done_newer = max(self.done_newer, end)
+        return len(found)
+
+    def newer_matches(self, first: int, end: int) -> list[int]:
+        """Which of the index's appended rows ``first`` to ``end`` match (changes
+        nothing: a worker thread may call it)."""
+        rows = self.index.newer
+        with self.index.lock:  # a copy: a truncation may drop rows meanwhile
+            end = min(end, len(rows))
+            columns = (rows.result[first:end], rows.start[first:end],
+                       rows.info[first:end], rows.status[first:end])
         read = self.source.read_line
-        while self.done_newer < len(index.newer.status) and budget > 0:
-            j = self.done_newer
-            rows = index.newer
-            lines = Lines(read(rows.result[j]),
-                          read(rows.start[j]) if rows.start[j] >= 0 else None,
-                          read(rows.info[j]) if rows.info[j] >= 0 else None,
-                          STATUS_NAMES[rows.status[j]])
+        found = []
+        for k, (result, start, info, status) in enumerate(zip(*columns, strict=True)):
+            lines = Lines(read(result), read(start) if start >= 0 else None,
+                          read(info) if info >= 0 else None, STATUS_NAMES[status])
             if self.query.matches(lines):
-                self.newer.append(j)
-                added += 1
-            self.done_newer += 1
-            budget -= 1
-        return added
+                found.append(first + k)
+        return found
 
 
 class _Pending:
