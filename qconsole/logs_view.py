@@ -129,6 +129,7 @@ class LogsView(Vertical):
     LogsView #log-detail { height: auto; max-height: 5; border-top: solid $primary;
                            padding: 0 1; }
     LogsView #log-status { height: 1; padding: 0 1; color: $text-muted; }
+    LogsView #log-status.wrapped { height: auto; max-height: 3; }
     LogsView #log-counters { height: auto; max-height: 9; }
     LogsView #log-counters.hidden { display: none; }
     """
@@ -416,14 +417,27 @@ class LogsView(Vertical):
         self.app.push_screen(DeliveryScreen(self.index, rows, j, row), self.app.go_on)
 
     def show_status(self) -> None:
-        """One line: the file, the rows, what is going on."""
+        """One line: what the filter is doing first (at 80 columns the end is cut),
+        then the rows, what is going on, the file; a filter error gets the lines it
+        needs."""
         status = self.query_one("#log-status", Static)
+        status.set_class(bool(self.filter_error) and not self.error, "wrapped")
         if self.error:
             status.update(plain(self.error, theme.style(self.app, "error")))
             return
         if self.index is None:
             return
-        parts = [printable(str(self.path)), f"{len(self.index):,} rows"]
+        text = Text()
+        if self.filter_error:
+            text.append(printable(self.filter_error), style=theme.style(self.app, "error"))
+            text.append(" · ")
+        elif self.filtered is not None:
+            state = ("" if self.filtered.complete else
+                     f" (searching… {self.filtered.progress:.0%})")
+            found = len(self.filtered)
+            text.append(f"{found:,} match{'' if found == 1 else 'es'}{state} for "
+                        f"{printable(str(self.filtered.query))!r} · ")
+        parts = [f"{len(self.index):,} rows"]
         if not self.index.history_done:
             parts.append("reading history…" if not self.index.paused.is_set()
                          else "history waits for the filter")
@@ -431,19 +445,14 @@ class LogsView(Vertical):
             parts.append(printable(self.index.source.unreadable[0]) + (
                 f" (and {len(self.index.source.unreadable) - 1} more)"
                 if len(self.index.source.unreadable) > 1 else ""))
-        if self.filter_error:
-            parts.append(printable(self.filter_error))
-        elif self.filtered is not None:
-            state = ("" if self.filtered.complete else
-                     f" (searching… {self.filtered.progress:.0%})")
-            parts.append(f"filter {printable(str(self.filtered.query))!r}: "
-                         f"{len(self.filtered):,} match{state}")
         if self.index.concurrency is not None:
             said = self.index.concurrency[1]
             parts.append(f"qmail-send {said.removeprefix('status: ')}")
         table = self.query_one(LogTable)
         parts.append("following" if table.following else "f: follow")
-        status.update(Text(" · ".join(parts)))
+        parts.append(printable(str(self.path)))
+        text.append(" · ".join(parts))
+        status.update(text)
 
     def show_counters(self) -> None:
         """Success, deferral and failure per route and local IP over the last hour."""

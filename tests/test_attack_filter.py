@@ -276,7 +276,6 @@ async def _status_at_80(log: Path, text: str) -> str:
         return " ".join(screen_text(app).split())
 
 
-@pytest.mark.xfail(strict=True, reason="open: the status line cuts a filter error at 80 columns")
 def test_a_filter_error_is_readable_at_80_columns(tmp_path: Path) -> None:
     """At 80x24 the status line is one line: the path, the row count, then the filter's
     part, cut at the screen's edge. With /var/log/qmail/qmail-send/current the reason
@@ -287,6 +286,10 @@ def test_a_filter_error_is_readable_at_80_columns(tmp_path: Path) -> None:
     write(log, delivery_lines(T0, 1, 100, "old@x.example", "success", OK_TEXT))
     shown = asyncio.run(_status_at_80(log, "result:x"))
     assert "write one of success, deferral, failure, bounce, raw" in shown, shown
+    shown = asyncio.run(_status_at_80(log, "/(unclosed/"))
+    assert "missing ), unterminated subpattern at position 0" in shown, shown
+    shown = asyncio.run(_status_at_80(log, "old@x"))
+    assert "1 match for 'old@x'" in shown, shown
 
 
 @pytest.mark.xfail(strict=True, reason="open: words ignore case for ASCII only")
