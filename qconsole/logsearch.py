@@ -120,7 +120,9 @@ class Search(RowView):
             for res in results:
                 if stop():
                     return
-                found = self._apply(res)
+                found = self._apply(res, stop)
+                if stop():  # within the block: what it found is moot
+                    return
                 self.low = res.base
                 yield found
             if stop():
@@ -147,14 +149,17 @@ class Search(RowView):
         plan = self.plan
         return (plan.analyze(Block(base, data)) for base, data in reader), reader
 
-    def _apply(self, res: BlockResult) -> Batch:
+    def _apply(self, res: BlockResult, stop: Callable[[], bool] = lambda: False) -> Batch:
         """The rows found by a block's analysis, once its work left for the exact way is
-        done (and those of earlier blocks now complete)."""
+        done (and those of earlier blocks now complete); ``stop`` cuts it short (seconds
+        of joins in a block: quitting, or the next key typed, does not wait)."""
         self._checked = set()
         extra: list[tuple[int, int, int, int]] = []  # rows checked the exact way
         exact = set(res.exact)
         joiner = self.joiner
         for i, what, offset, key in res.follow:
+            if stop():
+                break
             if what == "start":
                 row = joiner.row_after_start(offset, key)  # type: ignore[arg-type]
                 found = [] if row is None else [row[0]]
@@ -177,6 +182,8 @@ class Search(RowView):
         else:
             out.append(columns)
         for r in exact:
+            if stop():
+                break
             self._check(r, extra)
         return out, extra
 
