@@ -33,6 +33,7 @@ from qconsole.logsource import Segment
 
 AHEAD = 2  # blocks queued per helper
 MAX_HELPERS = 4
+HANDOVER = 1.0  # seconds a search waits for the helpers before analyzing a block here
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from qconsole.logscan import serve; serve()")
@@ -131,8 +132,9 @@ class Pool:
         there are some, else this process does."""
         spans = iter(spans)
         # Another search has them (the filter typed before this one, until its thread
-        # sees it was stopped): the blocks are analyzed here until they are free.
-        while not self._lock.acquire(blocking=False):
+        # sees it was stopped, within a block): wait for them a moment, as a block
+        # analyzed here meanwhile is this process's memory (a search per key typed).
+        while not self._lock.acquire(timeout=HANDOVER):
             span = next(spans, None)
             if span is None:
                 return
