@@ -52,7 +52,7 @@ from qconsole.logsource import LogSource
 
 BLOCK = 16 << 20
 PARALLEL_BLOCKS = 3  # a history longer than this many blocks is searched by helpers
-HELPER_BLOCK = 8 << 20  # their blocks: half as big, as there are two or more of them
+HELPER_BLOCK = 4 << 20  # their blocks: each helper's memory is a few times one (80 MB at 8)
 STATUS_NAMES = ("success", "deferral", "failure", "raw", "bounce")
 
 Batch = tuple[list[Columns], list[tuple[int, int, int, int]]]  # newest first; and others
