@@ -115,7 +115,7 @@ class Search(RowView):
     def run(self, stop: Callable[[], bool]) -> Iterator[Batch]:
         """Search the history, newest block first; yields the rows found at each
         step (newest first) for :meth:`merge`."""
-        results, reader = self._analyses()
+        results, reader = self._analyses(stop)
         try:
             for res in results:
                 if stop():
@@ -136,7 +136,8 @@ class Search(RowView):
             if reader is not None:
                 reader.close()
 
-    def _analyses(self) -> tuple[Iterator[BlockResult], _Prefetch | None]:
+    def _analyses(self, stop: Callable[[], bool],
+                  ) -> tuple[Iterator[BlockResult], _Prefetch | None]:
         """The analysis of each block of the history, newest first: by helper
         processes when the history is long and there are CPUs for them
         (:mod:`qconsole.logworkers`), else here, the next block read by a thread."""
@@ -144,7 +145,7 @@ class Search(RowView):
         if end > PARALLEL_BLOCKS * BLOCK and logworkers.helpers_wanted():
             spans = self.source.spans(end, min(BLOCK, HELPER_BLOCK))
             return logworkers.POOL.analyze(self.plan, spans, logscan.DENSE,
-                                           logjoin.JOIN_LIMIT), None
+                                           logjoin.JOIN_LIMIT, stop), None
         reader = _Prefetch(self.source.blocks(end, BLOCK))
         plan = self.plan
         return (plan.analyze(Block(base, data)) for base, data in reader), reader

@@ -367,6 +367,8 @@ def test_the_next_keys_search_waits_for_the_helpers_not_analyzing_here(
     before = Search(LogIndex(LogSource(log)), parse_query("u1"))
     steps = before.run(lambda: False)
     before.merge(next(steps))  # the previous key's search holds the helpers
+    stale = Search(LogIndex(LogSource(log)), parse_query("u1"))
+    assert list(stale.run(lambda: True)) == []  # a key typed after it: it just ends
     released = threading.Timer(0.3, steps.close)  # its thread sees the stop
     released.start()
     search = Search(LogIndex(LogSource(log)), parse_query("u12"))
@@ -374,5 +376,5 @@ def test_the_next_keys_search_waits_for_the_helpers_not_analyzing_here(
         search.merge(rows)
     released.join()
     assert len(search) == 11 and not here, f"{len(here)} blocks analyzed here"
-    for s in (before, search):
+    for s in (before, stale, search):
         s.source.close()
