@@ -35,6 +35,7 @@ from qconsole.safe_text import plain, printable
 
 SPARK = " ▁▂▃▄▅▆▇█"
 FOLLOW_SECONDS = 0.25
+NEWER_SLICE = 2000  # appended rows tested by the filter's worker between two posts
 
 
 def sparkline(values: list[int]) -> str:
@@ -128,6 +129,7 @@ class LogsView(Vertical):
     LogsView #log-detail { height: auto; max-height: 5; border-top: solid $primary;
                            padding: 0 1; }
     LogsView #log-status { height: 1; padding: 0 1; color: $text-muted; }
+    LogsView #log-status.wrapped { height: auto; max-height: 3; }
     LogsView #log-counters { height: auto; max-height: 9; }
     LogsView #log-counters.hidden { display: none; }
     """
@@ -142,6 +144,7 @@ class LogsView(Vertical):
         self.error: str | None = None
         self.stop = threading.Event()
         self._older_seen = 0
+        self._newer_owed = 0  # appended rows the filter's worker tests (follow: after)
         self.counters_shown: bool | None = None  # None: by the terminal's height
 
     def compose(self) -> ComposeResult:
@@ -225,8 +228,9 @@ class LogsView(Vertical):
             self.query_one(LogTable).rows_dropped()
             self.show_status()
             return
-        if self.filtered is not None:
-            added = self.filtered.scan_newer()
+        if self.filtered is not None:  # once its worker tested those there before it
+            added = (self.filtered.scan_newer()
+                     if self.filtered.done_newer >= self._newer_owed else 0)
         if added:
             self.query_one(LogTable).grew(0)
             self.show_status()
@@ -299,20 +303,30 @@ class LogsView(Vertical):
             table.set_model(self.index)
         else:
             self.filtered = Search(self.index, query)
-            self.filtered.scan_newer(budget=10**9)
+            # The rows appended since the log was opened (a day of them: seconds) are
+            # tested by the worker, not on the thread that draws the screen.
+            self._newer_owed = len(self.index.newer)
             table.set_model(self.filtered)
             self.index.paused.set()  # the history index waits: the search goes first
-            self._run_filter(self.filtered)
+            self._run_filter(self.filtered, self._newer_owed)
         self.show_status()
 
     @work(thread=True, exclusive=True, group="log-filter")
-    def _run_filter(self, search: Search) -> None:
+    def _run_filter(self, search: Search, owed: int) -> None:
         worker = get_current_worker()
 
         def stop() -> bool:
             return worker.is_cancelled or self.stop.is_set() or search is not self.filtered
 
         try:
+            done = 0
+            while done < owed:  # the newest rows first, in slices
+                if stop():
+                    return
+                end = min(owed, done + NEWER_SLICE)
+                found = search.newer_matches(done, end)
+                self.app.call_from_thread(self._newer_grew, search, end, found)
+                done = end
             for rows in search.run(stop):
                 if stop():
                     return
@@ -322,6 +336,15 @@ class LogsView(Vertical):
                 self.index.paused.clear()
         if not stop():
             self.app.call_from_thread(self.show_status)
+
+    def _newer_grew(self, search: Search, end: int, found: list[int]) -> None:
+        if search is not self.filtered:
+            return
+        search.newer.extend(found)
+        search.done_newer = end
+        if found:
+            self.query_one(LogTable).grew(0)  # below the history's rows
+        self.show_status()
 
     def _filter_grew(self, search: Search, rows: list) -> None:
         if search is not self.filtered:
@@ -394,14 +417,27 @@ class LogsView(Vertical):
         self.app.push_screen(DeliveryScreen(self.index, rows, j, row), self.app.go_on)
 
     def show_status(self) -> None:
-        """One line: the file, the rows, what is going on."""
+        """One line: what the filter is doing first (at 80 columns the end is cut),
+        then the rows, what is going on, the file; a filter error gets the lines it
+        needs."""
         status = self.query_one("#log-status", Static)
+        status.set_class(bool(self.filter_error) and not self.error, "wrapped")
         if self.error:
             status.update(plain(self.error, theme.style(self.app, "error")))
             return
         if self.index is None:
             return
-        parts = [printable(str(self.path)), f"{len(self.index):,} rows"]
+        text = Text()
+        if self.filter_error:
+            text.append(printable(self.filter_error), style=theme.style(self.app, "error"))
+            text.append(" · ")
+        elif self.filtered is not None:
+            state = ("" if self.filtered.complete else
+                     f" (searching… {self.filtered.progress:.0%})")
+            found = len(self.filtered)
+            text.append(f"{found:,} match{'' if found == 1 else 'es'}{state} for "
+                        f"{printable(str(self.filtered.query))!r} · ")
+        parts = [f"{len(self.index):,} rows"]
         if not self.index.history_done:
             parts.append("reading history…" if not self.index.paused.is_set()
                          else "history waits for the filter")
@@ -409,19 +445,14 @@ class LogsView(Vertical):
             parts.append(printable(self.index.source.unreadable[0]) + (
                 f" (and {len(self.index.source.unreadable) - 1} more)"
                 if len(self.index.source.unreadable) > 1 else ""))
-        if self.filter_error:
-            parts.append(printable(self.filter_error))
-        elif self.filtered is not None:
-            state = ("" if self.filtered.complete else
-                     f" (searching… {self.filtered.progress:.0%})")
-            parts.append(f"filter {printable(str(self.filtered.query))!r}: "
-                         f"{len(self.filtered):,} match{state}")
         if self.index.concurrency is not None:
             said = self.index.concurrency[1]
             parts.append(f"qmail-send {said.removeprefix('status: ')}")
         table = self.query_one(LogTable)
         parts.append("following" if table.following else "f: follow")
-        status.update(Text(" · ".join(parts)))
+        parts.append(printable(str(self.path)))
+        text.append(" · ".join(parts))
+        status.update(text)
 
     def show_counters(self) -> None:
         """Success, deferral and failure per route and local IP over the last hour."""

@@ -22,7 +22,7 @@ its place. When an excluded term reads start or info lines, a block's rows are s
 once every block that could still exclude them (twice JOIN_LIMIT back) is searched.
 
 Rows appended to the log after it was opened are the index's (``newer``) and are tested
-one by one as they come.
+one by one: those there when the search starts by its worker, later ones as they come.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from qconsole.logsource import LogSource
 
 BLOCK = 16 << 20
 PARALLEL_BLOCKS = 3  # a history longer than this many blocks is searched by helpers
-HELPER_BLOCK = 8 << 20  # their blocks: half as big, as there are two or more of them
+HELPER_BLOCK = 4 << 20  # their blocks: each helper's memory is a few times one (80 MB at 8)
 STATUS_NAMES = ("success", "deferral", "failure", "raw", "bounce")
 
 Batch = tuple[list[Columns], list[tuple[int, int, int, int]]]  # newest first; and others
@@ -115,12 +115,14 @@ class Search(RowView):
     def run(self, stop: Callable[[], bool]) -> Iterator[Batch]:
         """Search the history, newest block first; yields the rows found at each
         step (newest first) for :meth:`merge`."""
-        results, reader = self._analyses()
+        results, reader = self._analyses(stop)
         try:
             for res in results:
                 if stop():
                     return
-                found = self._apply(res)
+                found = self._apply(res, stop)
+                if stop():  # within the block: what it found is moot
+                    return
                 self.low = res.base
                 yield found
             if stop():
@@ -134,7 +136,8 @@ class Search(RowView):
             if reader is not None:
                 reader.close()
 
-    def _analyses(self) -> tuple[Iterator[BlockResult], _Prefetch | None]:
+    def _analyses(self, stop: Callable[[], bool],
+                  ) -> tuple[Iterator[BlockResult], _Prefetch | None]:
         """The analysis of each block of the history, newest first: by helper
         processes when the history is long and there are CPUs for them
         (:mod:`qconsole.logworkers`), else here, the next block read by a thread."""
@@ -142,19 +145,22 @@ class Search(RowView):
         if end > PARALLEL_BLOCKS * BLOCK and logworkers.helpers_wanted():
             spans = self.source.spans(end, min(BLOCK, HELPER_BLOCK))
             return logworkers.POOL.analyze(self.plan, spans, logscan.DENSE,
-                                           logjoin.JOIN_LIMIT), None
+                                           logjoin.JOIN_LIMIT, stop), None
         reader = _Prefetch(self.source.blocks(end, BLOCK))
         plan = self.plan
         return (plan.analyze(Block(base, data)) for base, data in reader), reader
 
-    def _apply(self, res: BlockResult) -> Batch:
+    def _apply(self, res: BlockResult, stop: Callable[[], bool] = lambda: False) -> Batch:
         """The rows found by a block's analysis, once its work left for the exact way is
-        done (and those of earlier blocks now complete)."""
+        done (and those of earlier blocks now complete); ``stop`` cuts it short (seconds
+        of joins in a block: quitting, or the next key typed, does not wait)."""
         self._checked = set()
         extra: list[tuple[int, int, int, int]] = []  # rows checked the exact way
         exact = set(res.exact)
         joiner = self.joiner
         for i, what, offset, key in res.follow:
+            if stop():
+                break
             if what == "start":
                 row = joiner.row_after_start(offset, key)  # type: ignore[arg-type]
                 found = [] if row is None else [row[0]]
@@ -177,6 +183,8 @@ class Search(RowView):
         else:
             out.append(columns)
         for r in exact:
+            if stop():
+                break
             self._check(r, extra)
         return out, extra
 
@@ -280,22 +288,28 @@ class Search(RowView):
 
     def scan_newer(self, budget: int = 2000) -> int:
         """Test rows appended to the log since it was opened; returns how many match."""
-        index = self.index
-        added = 0
+        end = min(len(self.index.newer), self.done_newer + budget)
+        found = self.newer_matches(self.done_newer, end)
+        self.newer.extend(found)
+        self.done_newer = max(self.done_newer, end)
+        return len(found)
+
+    def newer_matches(self, first: int, end: int) -> list[int]:
+        """Which of the index's appended rows ``first`` to ``end`` match (changes
+        nothing: a worker thread may call it)."""
+        rows = self.index.newer
+        with self.index.lock:  # a copy: a truncation may drop rows meanwhile
+            end = min(end, len(rows))
+            columns = (rows.result[first:end], rows.start[first:end],
+                       rows.info[first:end], rows.status[first:end])
         read = self.source.read_line
-        while self.done_newer < len(index.newer.status) and budget > 0:
-            j = self.done_newer
-            rows = index.newer
-            lines = Lines(read(rows.result[j]),
-                          read(rows.start[j]) if rows.start[j] >= 0 else None,
-                          read(rows.info[j]) if rows.info[j] >= 0 else None,
-                          STATUS_NAMES[rows.status[j]])
+        found = []
+        for k, (result, start, info, status) in enumerate(zip(*columns, strict=True)):
+            lines = Lines(read(result), read(start) if start >= 0 else None,
+                          read(info) if info >= 0 else None, STATUS_NAMES[status])
             if self.query.matches(lines):
-                self.newer.append(j)
-                added += 1
-            self.done_newer += 1
-            budget -= 1
-        return added
+                found.append(first + k)
+        return found
 
 
 class _Pending:

@@ -24,7 +24,7 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from qconsole.logbulk import Block
@@ -33,6 +33,7 @@ from qconsole.logsource import Segment
 
 AHEAD = 2  # blocks queued per helper
 MAX_HELPERS = 4
+HANDOVER = 1.0  # seconds a search waits for the helpers before analyzing a block here
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from qconsole.logscan import serve; serve()")
@@ -125,14 +126,23 @@ class Pool:
         self.answered = 0  # blocks the helpers analyzed (for tests and benchmarks)
         self._searches = 0
 
-    def analyze(self, plan: Plan, spans: Iterator[Span], dense: int,
-                join_limit: int) -> Iterator[BlockResult]:
+    def analyze(self, plan: Plan, spans: Iterator[Span], dense: int, join_limit: int,
+                stop: Callable[[], bool] = lambda: False) -> Iterator[BlockResult]:
         """The analysis of every span, in order; helpers do it when they are free and
-        there are some, else this process does."""
+        there are some, else this process does. ``stop``: the search is no longer
+        wanted (it ends without waiting for the helpers)."""
         spans = iter(spans)
         # Another search has them (the filter typed before this one, until its thread
-        # sees it was stopped): the blocks are analyzed here until they are free.
-        while not self._lock.acquire(blocking=False):
+        # sees it was stopped, within a block): wait for them a moment, as a block
+        # analyzed here meanwhile is this process's memory (a search per key typed).
+        waited = 0.0
+        while not self._lock.acquire(timeout=0.05):
+            if stop():
+                return
+            waited += 0.05
+            if waited < HANDOVER:
+                continue
+            waited = 0.0
             span = next(spans, None)
             if span is None:
                 return
