@@ -16,6 +16,7 @@ from textual.widgets import Input, Static
 from qconsole import simulate_view
 from qconsole.app import QConsole
 from qconsole.simulate_view import SimulateView
+from tests.support.listener import close_listener
 
 SIZE = (120, 40)
 
@@ -30,7 +31,8 @@ class Mute:
         self.accepted = threading.Event()
         self.released = threading.Event()
         self.conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         self.sock.settimeout(0.1)
@@ -46,7 +48,7 @@ class Mute:
         self.released.set()
         for conn in self.conns:
             conn.close()
-        self.sock.close()
+        close_listener(self.sock, self._thread)
 
 
 @pytest.fixture

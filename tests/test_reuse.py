@@ -9,6 +9,7 @@ from pathlib import Path
 from qremote.delivery.connections import Pool
 from qremote.delivery.engine import Engine
 from tests.support.delivery import detail, reports
+from tests.support.listener import close_listener
 from tests.support.smtpsink import Sink
 
 
@@ -89,7 +90,8 @@ class RsetKiller:
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.messages = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         while True:
@@ -123,7 +125,7 @@ class RsetKiller:
                     conn.sendall(b"250 ok\r\n")
 
     def stop(self) -> None:
-        self.sock.close()
+        close_listener(self.sock, self._thread)
 
 
 def test_a_cached_connection_dead_at_rset_is_replaced(make_home) -> None:

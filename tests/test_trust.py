@@ -21,6 +21,7 @@ from qremote.planning.mx import AMBIGUOUS_MX
 from qremote.planning.planner import plan
 from tests.conftest import REPO, dnsservers_file, run_cli
 from tests.support.delivery import deliver, deliver_process, detail, reports
+from tests.support.listener import close_listener
 from tests.support.smtpsink import Sink, tls_contexts
 
 
@@ -38,7 +39,8 @@ class DiscardServer:
         self.sock.listen(4)
         self.port = self.sock.getsockname()[1]
         self.sizes: list[int] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         while True:
@@ -81,7 +83,7 @@ class DiscardServer:
                 conn.sendall(b"250 ok\r\n")
 
     def stop(self) -> None:
-        self.sock.close()
+        close_listener(self.sock, self._thread)
 
 
 def test_memory_stays_bounded_for_a_big_message(make_home, tmp_path: Path) -> None:
@@ -125,10 +127,14 @@ class SlowReader:
         self.sock.listen(1)
         self.port = self.sock.getsockname()[1]
         self.received = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
-        conn, _ = self.sock.accept()
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
         with conn:
             reader = conn.makefile("rb", buffering=0)
             conn.sendall(b"220 slow\r\n")
@@ -147,7 +153,7 @@ class SlowReader:
             reader.readline()
 
     def stop(self) -> None:
-        self.sock.close()
+        close_listener(self.sock, self._thread)
 
 
 def test_a_slow_but_steady_server_receives_any_size(make_home) -> None:

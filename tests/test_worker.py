@@ -24,6 +24,7 @@ from qremote.worker import protocol
 from tests.conftest import dnsservers_file, run_cli
 from tests.support.clients import KINDS, Clients, clients, relay_files, worker_home
 from tests.support.delivery import deliver_process
+from tests.support.listener import accept_number, thread_syscalls, wait_for
 from tests.support.pausing import PausingServer
 from tests.support.rspawn import Spawned, eof_soon, spawn
 from tests.support.smtpsink import Sink, tls_contexts
@@ -277,12 +278,29 @@ def test_bad_requests_are_dropped_and_their_descriptors_closed(home, worker) -> 
 
 
 def test_delivery_threads_are_reused(clients, server, worker) -> None:
+    number = accept_number()
     for n in range(1, 6):
         assert deliver(clients, "c").letter == "K"
         worker.wait_deliveries(n)
-    # the accept loop and one delivery thread used five times (two, if a delivery came
-    # in before the thread that logged the previous one was back waiting)
-    assert len(os.listdir(f"/proc/{worker.proc.pid}/task")) <= 3
+        # A delivery thread counts itself idle again only after it has closed the
+        # client's descriptors and logged: a delivery that came before that would find
+        # the other thread alone in accept, take the last idle place and rightly start
+        # one more (4 threads). So wait until every thread but the main one (in poll)
+        # is back in accept.
+        threads = wait_for(lambda: _threads_if_all_back(worker.proc.pid, number),
+                           what="every delivery thread back in accept")
+        # the main thread, the thread that took the delivery, and the one it started
+        # when it took the last idle place; never one more per delivery
+        assert threads <= 3, (n, threads)
+
+
+def _threads_if_all_back(pid: int, accept: str) -> int | None:
+    """The number of threads of ``pid`` when all but one wait in accept, else None."""
+    calls = thread_syscalls(pid)
+    if not calls:
+        pytest.skip("the worker's threads cannot be read in /proc here")
+    waiting = sum(1 for call in calls.values() if call[0] == accept)
+    return len(calls) if waiting == len(calls) - 1 else None
 
 
 def test_the_open_files_limit_is_raised(home) -> None:
@@ -302,16 +320,31 @@ def test_the_open_files_limit_is_raised(home) -> None:
 
 
 def test_many_deliveries_at_once(clients, server, worker) -> None:
-    results: list[Spawned] = []
-    threads = [threading.Thread(target=lambda: results.append(deliver(clients, "c")))
-               for _ in range(40)]
+    """40 at once, each its own message: each K is that message, received once by this
+    test's server (never another delivery's, never a stale server's)."""
+    results: dict[int, Spawned] = {}
+    bodies = {i: f"Subject: delivery {i}\n\nhello {i}\n".encode() for i in range(40)}
+
+    def one(i: int) -> None:
+        results[i] = deliver(clients, "c", bodies[i])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
-    assert sorted(r.letter for r in results) == ["K"] * 40
-    assert len(server.messages) == 40
-    assert len(worker.wait_deliveries(40)) == 40
+    lines = worker.wait_deliveries(40)
+    received = [m.replace(b"\r\n", b"\n") for m in server.messages]
+    replies = sorted({line for r in results.values() for line in r.output.split(b"\n")
+                      if line.startswith(b"Remote host said")})
+    why = (f"server: {server.sessions} sessions, {server.accepted} accepted, "
+           f"{len(received)} messages; the reports' replies: {replies}; worker log:\n"
+           + "\n".join(worker.lines[-60:]))
+    assert sorted(r.letter for r in results.values()) == ["K"] * 40, why
+    assert sorted(received) == sorted(bodies.values()), why
+    assert all(f"remote=127.0.0.1:{server.port}".encode() in r.output
+               for r in results.values()), why
+    assert len(lines) == 40, why
 
 
 def test_tls_verify_in_a_delivery_thread_ignores_the_shells_environment(

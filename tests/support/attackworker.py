@@ -131,8 +131,8 @@ class RsetRefuser:
         self.bodies: list[bytes] = []
         self.connections = 0
         self._threads: list[threading.Thread] = []
-        thread = threading.Thread(target=self._serve, daemon=True)
-        thread.start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         import threading
@@ -175,6 +175,8 @@ class RsetRefuser:
 
     def stop(self) -> None:
         """Stop accepting; the sessions end as their clients close."""
-        self.listener.close()
+        from tests.support.listener import close_listener
+
+        close_listener(self.listener, self._thread)
         for thread in self._threads:
             thread.join(timeout=5)

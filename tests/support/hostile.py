@@ -15,6 +15,8 @@ import socket
 import threading
 from collections.abc import Callable
 
+from tests.support.listener import close_listener
+
 Handler = Callable[[socket.socket, threading.Event, list[bytes]], None]
 
 
@@ -43,7 +45,7 @@ class RawServer:
     def stop(self) -> None:
         """End every handler and close every socket."""
         self.stopped.set()
-        self._listener.close()
+        close_listener(self._listener, self._thread)
         for conn in self._conns:
             try:
                 conn.shutdown(socket.SHUT_RDWR)

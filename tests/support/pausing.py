@@ -12,6 +12,8 @@ from __future__ import annotations
 import socket
 import threading
 
+from tests.support.listener import close_listener
+
 BODY_PAUSE = 64 * 1024
 
 
@@ -38,20 +40,14 @@ class PausingServer:
         self._sock.bind((self.host, self.port))
         self.port = self._sock.getsockname()[1]
         self._sock.listen(512)
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
         self._released.set()
-        # shutdown first: it makes the blocked accept() fail at once; after a bare
-        # close() the kernel may restart that accept() on the same descriptor number,
-        # by then another test's listener, and steal one of its connections
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
+        close_listener(self._sock, self._thread)  # never a later test's connection
 
     def release(self) -> None:
         """Let every paused session (and every later one) go on."""

@@ -66,6 +66,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tests.support.listener import close_listener
+
 DROP = "drop"
 STALL = "stall"
 
@@ -231,10 +233,7 @@ class ScriptedSmtp:
     def stop(self) -> None:
         """Stop serving: stalls and holds end, open connections are shut down."""
         self._stopped.set()
-        try:
-            self._listener.close()
-        except OSError:
-            pass
+        close_listener(self._listener, self._threads[0] if self._threads else None)
         with self._lock:
             socks = list(self._socks)
         for sock in socks:

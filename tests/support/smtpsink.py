@@ -18,6 +18,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from tests.support.listener import close_listener
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -176,7 +178,7 @@ class ScriptedServer:
 
     def stop(self) -> None:
         self._stop.set()
-        self._sock.close()
+        close_listener(self._sock, self._thread)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
