@@ -142,6 +142,75 @@ def test_enter_keeps_the_filter_and_the_next_key_is_the_tables(tmp_path: Path) -
     assert asyncio.run(_case_filter_enter_then_key(_log(tmp_path))) == ("bob", True, True)
 
 
+# A key that moves the focus: the keys behind it go into the field it focused ------------
+
+async def _reads(app: QConsole, pilot, *reads: str) -> None:
+    """Each read's keys queued at once, the app idle between two reads: tmux
+    ``send-keys "/" \\; send-keys -l remote``, or a typist faster than the event loop
+    (the field's Focus event, queued, is handled between two keys)."""
+    for text in reads:
+        for c in text:
+            app.post_message(events.Key(_NAMES.get(c, c),
+                                        None if c in "\t\r\x1b" else c))
+        await pilot.pause()
+    await pilot.pause(0.3)
+
+
+async def _case_filter_in_two_reads(log: Path, *reads: str) -> tuple:
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await _ready(pilot)
+        table = app.query_one(LogTable)
+        before = (table.following, view.counters_shown)
+        await _reads(app, pilot, *reads)
+        box = app.query_one("#log-filter", Input)
+        return (box.value, app.focused is box, app.query_one("TabbedContent").active,
+                app.return_code, (table.following, view.counters_shown)
+                == before)
+
+
+def test_the_filter_holds_every_key_typed_after_the_slash(tmp_path: Path) -> None:
+    """``/`` then ``remote`` (issue 11, typed as fast as a person does).
+
+    Before: the box showed ``mote``: the keys after ``/`` went into the box before it
+    had handled its Focus event, which then selected them (select_on_focus), and the
+    ``m`` replaced the selection.
+
+    Should: ``remote``, the focus still in the box, no view change, no table action
+    (follow, counters)."""
+    assert asyncio.run(_case_filter_in_two_reads(_log(tmp_path), "/re", "mote")) == (
+        "remote", True, "logs", None, True)
+
+
+def test_keys_that_are_logs_actions_go_into_the_filter(tmp_path: Path) -> None:
+    """``f`` (follow), ``c`` (counters), ``n`` (next failure), ``g`` (oldest) right after
+    ``/``: text of the filter, not actions of the view or its table."""
+    assert asyncio.run(_case_filter_in_two_reads(_log(tmp_path), "/fc", "ng")) == (
+        "fcng", True, "logs", None, True)
+
+
+async def _case_simulate_in_reads(home: Path, *reads: str) -> tuple:
+    app = QConsole(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _reads(app, pilot, *reads)
+        return (app.query_one("TabbedContent").active, app.screen is app.screen_stack[0],
+                app.query_one("#sender", Input).value,
+                app.query_one("#recipients", Input).value)
+
+
+def test_an_address_typed_right_after_3_lands_whole_in_simulate(make_home) -> None:
+    """``3`` (Simulate: its sender field takes the focus), ``ops1@mx.example.org``,
+    Tab, ``sales@example.com``, as they come over tmux: every key in its field, in
+    order (before: the sender lost the keys typed before its Focus event, and so did
+    the recipients after the Tab), and the routes file untouched."""
+    home = _home(make_home)
+    assert asyncio.run(_case_simulate_in_reads(
+        home, "3op", "s1@mx.example.org\tsa", "les@example.com")) == (
+        "simulate", True, "ops1@mx.example.org", "sales@example.com")
+    assert (home / "control" / "routes").read_bytes() == ROUTES
+
+
 # One key closes one thing --------------------------------------------------------------
 
 async def _case_double_q(log: Path, pause: float) -> tuple[bool, str]:
