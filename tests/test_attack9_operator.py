@@ -41,42 +41,17 @@ from qremote.client.build import build_client, find_compiler
 from qremote.qmailuser import QmailUser
 from tests.conftest import run_cli
 from tests.support.delivery import deliver_process, reports
+from tests.support.qmailhome import ORIGINAL, installed_home
 from tests.support.rspawn import Spawned, spawn
 from tests.support.smtpsink import Sink, tls_contexts
 from tests.support.users import qremote_cli, run_as_user
 
 ARGS = ["x.org", "a@b.org", "y@x.org"]
 MESSAGE = b"Subject: t\n\nhello\n"
-ORIGINAL = b"\x7fELF qmail's own qmail-remote"
 
 
 def _home(where: Path, user: QmailUser, routes: str = "r;;127.0.0.1:9;;\n") -> Path:
-    """A qmail home laid out as qmail installs it: bin/qmail-remote root:GROUP 0711,
-    control files readable by the group (routes 0640 root:GROUP), queue/lock 0750
-    root:GROUP (qmailr may enter it, not write in it: qmail's is qmailq:qmail)."""
-    home = where / "qmail"
-    for sub in ("bin", "control", "queue"):
-        (home / sub).mkdir(parents=True)
-        (home / sub).chmod(0o755)
-    lock = home / "queue" / "lock"
-    lock.mkdir()
-    os.chown(lock, 0, user.gid)
-    lock.chmod(0o750)
-    binary = home / "bin" / "qmail-remote"
-    binary.write_bytes(ORIGINAL)
-    os.chown(binary, 0, user.gid)
-    binary.chmod(0o711)
-    control = home / "control"
-    (control / "me").write_text("relay.example.org\n")
-    (control / "dnsservers").write_text("127.0.0.1:9\n")
-    (control / "routemap").write_text("*;*;r\n" if routes.startswith("r;") else
-                                      f"*;*;{routes.split(';', 1)[0]}\n")
-    (control / "routes").write_text(routes)
-    os.chown(control / "routes", 0, user.gid)
-    (control / "routes").chmod(0o640)
-    for name in ("me", "dnsservers", "routemap"):
-        (control / name).chmod(0o644)
-    return home
+    return installed_home(where, user, routes)
 
 
 def _memory(home: Path, user: QmailUser) -> None:

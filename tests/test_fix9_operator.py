@@ -19,39 +19,13 @@ from textual.widgets import Static
 from qremote.client.build import find_compiler
 from qremote.qmailuser import QmailUser
 from tests.conftest import REPO, run_cli
+from tests.support.qmailhome import ORIGINAL, installed_home
 from tests.support.users import qremote_cli
 from tests.support.workerproc import WorkerProcess
 
-ORIGINAL = b"\x7fELF qmail's own qmail-remote"
-
 
 def _home(where: Path, user: QmailUser, routes: str = "r;;127.0.0.1:9;;\n") -> Path:
-    """A qmail home as qmail installs it (see tests/test_attack9_operator.py), with
-    qmail's own queue/lock/tcpto owned by the remote user and qremote's memory."""
-    home = where / "qmail"
-    for sub in ("bin", "control", "queue"):
-        (home / sub).mkdir(parents=True)
-        (home / sub).chmod(0o755)
-    lock = home / "queue" / "lock"
-    lock.mkdir()
-    os.chown(lock, 0, user.gid)
-    lock.chmod(0o750)
-    for name, data in (("tcpto", b"\0" * 1024), ("qremote-tcpto", b"")):
-        (lock / name).write_bytes(data)
-        os.chown(lock / name, user.uid, user.gid)
-        (lock / name).chmod(0o644)
-    binary = home / "bin" / "qmail-remote"
-    binary.write_bytes(ORIGINAL)
-    os.chown(binary, 0, user.gid)
-    binary.chmod(0o711)
-    control = home / "control"
-    for name, text in (("me", "relay.example.org\n"), ("dnsservers", "127.0.0.1:9\n"),
-                       ("routemap", "*;*;r\n"), ("routes", routes)):
-        (control / name).write_text(text)
-        (control / name).chmod(0o644)
-    os.chown(control / "routes", 0, user.gid)
-    (control / "routes").chmod(0o640)
-    return home
+    return installed_home(where, user, routes, tcpto=True)
 
 
 def _unreadable_routes(home: Path) -> Path:

@@ -19,33 +19,13 @@ from qremote.delivery.tcpto import FILE as MEMORY
 from qremote.install import is_wrapper
 from qremote.qmailuser import QmailUser
 from tests.support.delivery import detail, reports
+from tests.support.qmailhome import ORIGINAL, installed_home
 from tests.support.smtpsink import Sink
 from tests.support.users import qremote_cli, run_as_user
 
-ORIGINAL = b"\x7fELF qmail's own qmail-remote"
-
 
 def _qmail_home(where: Path, user: QmailUser, routes: str = "r;;127.0.0.1:9;;\n") -> Path:
-    """A qmail home as qmail installs it: bin/qmail-remote root:GROUP 0711, control
-    readable by the group, queue/lock."""
-    home = where / "qmail"
-    for sub in ("bin", "control", "queue/lock"):
-        (home / sub).mkdir(parents=True)
-        (home / sub).chmod(0o755)
-    binary = home / "bin" / "qmail-remote"
-    binary.write_bytes(ORIGINAL)
-    os.chown(binary, 0, user.gid)
-    binary.chmod(0o711)
-    control = home / "control"
-    (control / "me").write_text("relay.example.org\n")
-    (control / "dnsservers").write_text("127.0.0.1:9\n")
-    (control / "routemap").write_text("*;*;r\n")
-    (control / "routes").write_text(routes)
-    os.chown(control / "routes", 0, user.gid)
-    (control / "routes").chmod(0o640)
-    for name in ("me", "dnsservers", "routemap"):
-        (control / name).chmod(0o644)
-    return home
+    return installed_home(where, user, routes, locked=False)
 
 
 def _unchanged(home: Path) -> None:
