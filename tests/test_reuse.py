@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import socket
-import threading
 from pathlib import Path
 
 from qremote.delivery.connections import Pool
 from qremote.delivery.engine import Engine
 from tests.support.delivery import detail, reports
-from tests.support.listener import close_listener
+from tests.support.listener import LoopbackServer
 from tests.support.smtpsink import Sink
 
 
@@ -79,53 +78,34 @@ def _peer_closes(sock: socket.socket, within: float) -> bool:
     return bool(select.select([sock], [], [], within)[0])
 
 
-class RsetKiller:
+class RsetKiller(LoopbackServer):
     """Answers one transaction, then closes on RSET without a reply: a connection
     that looks alive in the cache but dies at its reuse."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
         self.messages = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__(backlog=4)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
+    def session(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        conn.sendall(b"220 rset-killer\r\n")
+        while line := reader.readline():
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                conn.sendall(b"250-killer\r\n250 PIPELINING\r\n")
+            elif verb == b"RSET":
+                return  # gone, without a word
+            elif verb == b"DATA":
+                conn.sendall(b"354 go\r\n")
+                while reader.readline() not in (b".\r\n", b""):
+                    pass
+                self.messages += 1
+                conn.sendall(b"250 ok\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
                 return
-            self.connections += 1
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn: socket.socket) -> None:
-        with conn:
-            reader = conn.makefile("rb")
-            conn.sendall(b"220 rset-killer\r\n")
-            while line := reader.readline():
-                verb = line[:4].upper()
-                if verb == b"EHLO":
-                    conn.sendall(b"250-killer\r\n250 PIPELINING\r\n")
-                elif verb == b"RSET":
-                    return  # gone, without a word
-                elif verb == b"DATA":
-                    conn.sendall(b"354 go\r\n")
-                    while reader.readline() not in (b".\r\n", b""):
-                        pass
-                    self.messages += 1
-                    conn.sendall(b"250 ok\r\n")
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    return
-                else:
-                    conn.sendall(b"250 ok\r\n")
-
-    def stop(self) -> None:
-        close_listener(self.sock, self._thread)
+            else:
+                conn.sendall(b"250 ok\r\n")
 
 
 def test_a_cached_connection_dead_at_rset_is_replaced(make_home) -> None:

@@ -34,7 +34,7 @@ SERVERS: dict[str, tuple[Callable[[], object], str, str]] = {
     # name: (started server, its listening socket's attribute, its stop method)
     "pausing": (lambda: PausingServer().start(), "_sock", "stop"),
     "scripted": (lambda: ScriptedServer("none", "none").start(), "_sock", "stop"),
-    "rset-refuser": (RsetRefuser, "listener", "stop"),
+    "rset-refuser": (RsetRefuser, "sock", "stop"),
     "discard": (DiscardServer, "sock", "stop"),
     "slow-reader": (lambda: SlowReader(0.01), "sock", "stop"),
     "rset-killer": (RsetKiller, "sock", "stop"),

@@ -21,7 +21,7 @@ from qremote.planning.mx import AMBIGUOUS_MX
 from qremote.planning.planner import plan
 from tests.conftest import REPO, dnsservers_file, run_cli
 from tests.support.delivery import deliver, deliver_process, detail, reports
-from tests.support.listener import close_listener
+from tests.support.listener import LoopbackServer, close_listener
 from tests.support.smtpsink import Sink, tls_contexts
 
 
@@ -30,28 +30,14 @@ def relay(make_home, port: int, creds: str = ";", options: str = "", **files: st
                      routemap="*;*;r\n", timeoutconnect="2\n", timeoutremote="5\n", **files)
 
 
-class DiscardServer:
+class DiscardServer(LoopbackServer):
     """Takes any message as fast as it can and throws it away (big-message tests)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
         self.sizes: list[int] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__(backlog=4, threaded=False)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                self._session(conn)
-
-    def _session(self, conn: socket.socket) -> None:
+    def session(self, conn: socket.socket) -> None:
         conn.sendall(b"220 discard ESMTP\r\n")
         buf = b""
         while True:
@@ -81,9 +67,6 @@ class DiscardServer:
                 return
             else:
                 conn.sendall(b"250 ok\r\n")
-
-    def stop(self) -> None:
-        close_listener(self.sock, self._thread)
 
 
 def test_memory_stays_bounded_for_a_big_message(make_home, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qremote.client.build import PYCLIENT
+from tests.support.listener import LoopbackServer
 from tests.support.rspawn import Spawned, spawn
 
 NOBODY = 65534
@@ -115,47 +116,16 @@ class ForeignListener:
         return os.lstat(path).st_uid
 
 
-class RsetRefuser:
+class RsetRefuser(LoopbackServer):
     """A raw SMTP server offering PIPELINING and CHUNKING that answers every ``RSET``
     with ``502`` and otherwise works: each ``BDAT`` chunk it reads is kept in
     :attr:`bodies` (a message accepted), and answered ``250``."""
 
     def __init__(self) -> None:
-        import socket
-        import threading
-
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.port = self.listener.getsockname()[1]
         self.bodies: list[bytes] = []
-        self.connections = 0
-        self._threads: list[threading.Thread] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        import threading
-
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            thread = threading.Thread(target=self._session, args=(conn,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _session(self, conn) -> None:  # type: ignore[no-untyped-def]
-        try:
-            self._dialogue(conn)
-        except OSError:
-            pass  # the client left (it closes a connection it deems stale)
-        finally:
-            conn.close()
-
-    def _dialogue(self, conn) -> None:  # type: ignore[no-untyped-def]
+    def session(self, conn) -> None:  # type: ignore[no-untyped-def]
         reader = conn.makefile("rb")
         conn.sendall(b"220 rset-refuser ESMTP\r\n")
         while line := reader.readline():
@@ -172,11 +142,3 @@ class RsetRefuser:
                 return
             else:
                 conn.sendall(b"250 ok\r\n")
-
-    def stop(self) -> None:
-        """Stop accepting; the sessions end as their clients close."""
-        from tests.support.listener import close_listener
-
-        close_listener(self.listener, self._thread)
-        for thread in self._threads:
-            thread.join(timeout=5)

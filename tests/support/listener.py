@@ -88,3 +88,56 @@ def accept_number() -> str:
         socket.create_connection(probe.getsockname()).close()
         thread.join(10)
         probe.close()
+
+
+class LoopbackServer:
+    """A raw test server on 127.0.0.1, a free port: a thread accepts, and each
+    connection is served by :meth:`session` (in a thread of its own, or in the accepting
+    thread when ``threaded`` is false), then closed; :meth:`stop` closes the listener
+    with :func:`close_listener` and waits for the sessions."""
+
+    def __init__(self, backlog: int = 8, threaded: bool = True,
+                 rcvbuf: int | None = None) -> None:
+        self.sock = socket.socket()
+        if rcvbuf is not None:  # set before accept: the accepted sockets inherit it
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._threaded = threaded
+        self._sessions: list[threading.Thread] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def session(self, conn: socket.socket) -> None:
+        """Serve one connection (the subclass's dialogue)."""
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if not self._threaded:
+                self._run(conn)
+                continue
+            thread = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            thread.start()
+            self._sessions.append(thread)
+
+    def _run(self, conn: socket.socket) -> None:
+        try:
+            self.session(conn)
+        except OSError:
+            pass  # the client left
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop accepting; wait (a while) for the sessions to end."""
+        close_listener(self.sock, self._thread)
+        for thread in self._sessions:
+            thread.join(timeout=5)
