@@ -200,6 +200,8 @@ class QConsole(OrderedKeysApp):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         focused = self.focused
+        if self.screen is not event.tabbed_content.screen:
+            return  # a form opened by a key typed after the tab's: the focus is its
         if (event.pane.id and event.pane.id == event.tabbed_content.active
                 and (focused is None or event.pane not in focused.ancestors)):
             self._focus_pane(event.pane.id)  # a click on the tab: not yet in the view

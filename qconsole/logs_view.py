@@ -436,7 +436,7 @@ class LogsView(Vertical):
                      f" (searching… {self.filtered.progress:.0%})")
             found = len(self.filtered)
             text.append(f"{found:,} match{'' if found == 1 else 'es'}{state} for "
-                        f"{printable(str(self.filtered.query))!r} · ")
+                        f"'{printable(str(self.filtered.query))}' · ")  # as typed
         parts = [f"{len(self.index):,} rows"]
         if not self.index.history_done:
             parts.append("reading history…" if not self.index.paused.is_set()

@@ -308,6 +308,8 @@ def test_a_filter_error_is_readable_at_80_columns(tmp_path: Path) -> None:
     assert "missing ), unterminated subpattern at position 0" in shown, shown
     shown = asyncio.run(_status_at_80(log, "old@x"))
     assert "1 match for 'old@x'" in shown, shown
+    shown = asyncio.run(_status_at_80(log, r"/old@x\.ex/"))  # as typed, not as a repr
+    assert "1 match for '/old@x\\.ex/'" in shown, shown
 
 
 def test_a_word_matches_in_any_case_beyond_ascii() -> None:

@@ -366,3 +366,30 @@ async def _case_late_answer(home: Path) -> list[str]:
 
 def test_a_late_worker_answer_does_not_overwrite_a_newer_one(make_home) -> None:
     assert asyncio.run(_case_late_answer(_home(make_home))) == ["new.test"]
+
+
+async def _case_form_after_tab_switch(home: Path, log: Path) -> tuple:
+    app = QConsole(home, log=log, initial="logs")
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(pilot)
+        await _reads(app, pilot, "/q\r1aq")
+        form = app.screen
+        focused_on_form = app.focused is not None and app.focused.screen is form
+        for _ in range(2):  # out of the field, then the form (a double press is one)
+            await _reads(app, pilot, "\x1b")
+            await pilot.pause(0.6)
+        return (isinstance(form, FormScreen), focused_on_form,
+                app.screen is app.screen_stack[0])
+
+
+def test_a_form_opened_right_after_a_tab_switch_keeps_the_focus(make_home,
+                                                                tmp_path: Path) -> None:
+    """Enter in the filter, ``1`` (Routes), ``a`` (a new route), ``q``, in one read
+    (found in tmux): the Routes tab's late activation put the focus on the routes
+    table under the open form, so the form's Escape did nothing and the table's own
+    keys (x delete, e edit) fired behind it. The focus stays in the form, and Escape
+    (out of the field, then out of the form) closes it."""
+    home = _home(make_home)
+    assert asyncio.run(_case_form_after_tab_switch(home, _log(tmp_path))) == (
+        True, True, True)
+    assert (home / "control" / "routes").read_bytes() == ROUTES
