@@ -69,12 +69,34 @@ def find_compiler() -> str | None:
     return None
 
 
+def runtimes(machine: str | None = None, system: str | None = None) -> tuple[str, ...]:
+    """The ways to build the client, tried in this order: ``freestanding`` (no C
+    library; Linux on x86-64 only: see ``freestanding.h``), ``static``, ``dynamic``."""
+    import platform
+
+    machine = machine or platform.machine()
+    system = system or platform.system()
+    first = ("freestanding",) if (system, machine) in (("Linux", "x86_64"),
+                                                       ("Linux", "amd64")) else ()
+    return (*first, "static", "dynamic")
+
+
+# Without the C library: no start files, no stack protector or fortified calls (they
+# live in the library), and a fixed address (no dynamic loader to relocate it).
+FREESTANDING_FLAGS = ("-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector",
+                      "-U_FORTIFY_SOURCE", "-fno-pie", "-no-pie", "-DQR_FREESTANDING=1")
+
+
 def compile_command(cc: str, output: Path, home: Path, python: Path, socket: Path,
-                    relay: bool = False, static: bool = True) -> list[str]:
-    """The compiler's argv (no shell involved)."""
+                    relay: bool = False, runtime: str = "static") -> list[str]:
+    """The compiler's argv (no shell involved) for one of :func:`runtimes`."""
     command = [cc, "-O2", "-o", str(output)]
-    if static:
+    if runtime == "freestanding":
+        command += FREESTANDING_FLAGS
+    elif runtime == "static":
         command.append("-static")
+    elif runtime != "dynamic":
+        raise ValueError(f"unknown runtime {runtime!r}")
     command += [f"-DQR_HOME={c_literal(str(home))}",
                 f"-DQR_PYTHON={c_literal(str(python))}",
                 f"-DQR_SOCKET={c_literal(str(socket))}",
@@ -84,13 +106,14 @@ def compile_command(cc: str, output: Path, home: Path, python: Path, socket: Pat
 
 def build_client(home: Path, python: Path | str, dest: Path, *,
                  socket: Path | None = None, relay: bool = False,
-                 cc: str | None = None) -> Build:
+                 cc: str | None = None, only: str | None = None) -> Build:
     """Compile the client for the qmail home ``home`` into ``dest`` (mode 0755).
 
     ``python`` is the interpreter the fallback runs (``python -I -m qremote.remote``);
     ``socket`` the worker's socket (default ``HOME/queue/lock/qremote.sock``); ``relay``
-    selects relay mode (for measurement). All three paths must be absolute. A static
-    binary is tried first (it starts faster), then a dynamic one."""
+    selects relay mode (for measurement). All three paths must be absolute. Each of
+    :func:`runtimes` is tried in turn (the first starts fastest) unless ``only`` names
+    one; ``Build.reason`` says which was built."""
     from qremote.worker.protocol import default_socket
 
     home, python, dest = Path(home), Path(python), Path(dest)
@@ -111,8 +134,8 @@ def build_client(home: Path, python: Path | str, dest: Path, *,
     tmp = Path(tmp_name)
     errors = ""
     try:
-        for static in (True, False):
-            command = compile_command(compiler, tmp, home, python, socket, relay, static)
+        for runtime in (only,) if only else runtimes():
+            command = compile_command(compiler, tmp, home, python, socket, relay, runtime)
             try:
                 result = subprocess.run(command, capture_output=True, timeout=300,
                                         stdin=subprocess.DEVNULL)
@@ -121,7 +144,7 @@ def build_client(home: Path, python: Path | str, dest: Path, *,
             if result.returncode == 0:
                 os.chmod(tmp, 0o755)
                 os.replace(tmp, dest)
-                return Build(dest, "static" if static else "dynamic")
+                return Build(dest, runtime)
             errors = (result.stdout + result.stderr).decode("utf-8", "replace")
         return Build(None, f"{compiler} failed: {errors.strip()[-1500:]}")
     finally:

@@ -27,8 +27,13 @@
  *   cc -O2 -DQR_HOME='"/var/qmail"' -DQR_PYTHON='"/opt/qremote/bin/python"' \
  *      -DQR_SOCKET='"/var/qmail/queue/lock/qremote.sock"' [-DQR_RELAY=1] \
  *      -o qmail-remote qmail-remote.c
+ * On Linux x86-64 it is built first without the C library (freestanding.h):
+ *   cc -O2 -static -nostdlib -ffreestanding -fno-stack-protector -DQR_FREESTANDING=1 ...
  */
 
+#if QR_FREESTANDING
+#include "freestanding.h" /* no C library: see there why */
+#else
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -40,6 +45,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 #ifndef QR_HOME
 #error "define QR_HOME, the qmail home, as a C string"
