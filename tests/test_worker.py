@@ -178,7 +178,8 @@ def test_sigterm_drains(clients, home) -> None:
         assert proc.proc.wait(60) == 0
         assert first[0].letter == "K" and second[0].letter == "K"
         assert len(paused.messages) == 2
-        assert len(proc.wait_deliveries(1)) == 1
+        proc.wait_line(lambda line: line == "<EOF>")  # the whole log, read to its end
+        assert len(proc.deliveries()) == 1
         assert proc.lines[-1] == "<EOF>" and "stopped (drained)" in proc.lines[-2]
     finally:
         paused.stop()
