@@ -15,6 +15,7 @@ with spaces, quotes or any other byte are safe.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -57,11 +58,27 @@ def c_literal(value: str | bytes) -> str:
     return "".join(out)
 
 
+def compiler_argv(cc: str) -> list[str]:
+    """``cc`` as the start of an argv: a program, or as make takes ``$CC``, a program
+    and its options (``gcc -m64``)."""
+    if shutil.which(cc) or os.access(cc, os.X_OK):
+        return [cc]
+    try:
+        return shlex.split(cc) or [cc]
+    except ValueError:  # unbalanced quotes: not a command line
+        return [cc]
+
+
 def find_compiler() -> str | None:
-    """The C compiler to use: ``$CC`` if set, else the first of cc, gcc, clang."""
+    """The C compiler to use: ``$CC`` if set (a program, maybe with options), else the
+    first of cc, gcc, clang."""
     cc = os.environ.get("CC")
     if cc:
-        return shutil.which(cc) or (cc if os.access(cc, os.X_OK) else None)
+        program, *options = compiler_argv(cc)
+        found = shutil.which(program) or (program if os.access(program, os.X_OK) else None)
+        if found is None:
+            return None
+        return shlex.join([found, *options]) if options else found
     for name in COMPILERS:
         found = shutil.which(name)
         if found:
@@ -87,10 +104,25 @@ FREESTANDING_FLAGS = ("-static", "-nostdlib", "-ffreestanding", "-fno-stack-prot
                       "-U_FORTIFY_SOURCE", "-fno-pie", "-no-pie", "-DQR_FREESTANDING=1")
 
 
+def runs_here(path: Path) -> bool:
+    """True when ``path`` is what the freestanding runtime must be: a 64-bit x86-64
+    executable at a fixed address (``ET_EXEC``). Options the compiler adds on its own
+    (a wrapper's ``-static-pie``, ``-mx32``) make something else: a position-independent
+    program that no loader relocates, or another ABI."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return False
+    return (len(head) == 20 and head[:4] == b"\x7fELF" and head[4] == 2  # 64-bit
+            and head[5] == 1 and int.from_bytes(head[16:18], "little") == 2  # ET_EXEC
+            and int.from_bytes(head[18:20], "little") == 62)  # EM_X86_64
+
+
 def compile_command(cc: str, output: Path, home: Path, python: Path, socket: Path,
                     relay: bool = False, runtime: str = "static") -> list[str]:
     """The compiler's argv (no shell involved) for one of :func:`runtimes`."""
-    command = [cc, "-O2", "-o", str(output)]
+    command = [*compiler_argv(cc), "-O2", "-o", str(output)]
     if runtime == "freestanding":
         command += FREESTANDING_FLAGS
     elif runtime == "static":
@@ -141,6 +173,10 @@ def build_client(home: Path, python: Path | str, dest: Path, *,
                                         stdin=subprocess.DEVNULL)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 return Build(None, f"running {compiler} failed: {exc}")
+            if result.returncode == 0 and runtime == "freestanding" \
+                    and not runs_here(tmp):
+                errors = f"{compiler} made no fixed-address x86-64 program without the C library"
+                continue
             if result.returncode == 0:
                 os.chmod(tmp, 0o755)
                 os.replace(tmp, dest)

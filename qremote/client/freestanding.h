@@ -17,8 +17,14 @@
 #ifndef QR_FREESTANDING_H
 #define QR_FREESTANDING_H
 
-#if !defined(__x86_64__) || !defined(__linux__)
+#if !defined(__x86_64__) || defined(__ILP32__) || !defined(__linux__)
 #error "the freestanding client is for Linux on x86-64; build it with the C library"
+#endif
+/* The stack protector reads its canary from thread-local storage (%fs), which only the
+ * C library sets up: without it the first protected function faults. */
+#if defined(__SSP__) || defined(__SSP_STRONG__) || defined(__SSP_ALL__) \
+    || defined(__SSP_EXPLICIT__)
+#error "the freestanding client cannot have the stack protector; build it with the C library"
 #endif
 
 typedef unsigned long size_t;
@@ -51,6 +57,7 @@ typedef unsigned short sa_family_t;
 
 #define SIGPIPE 13
 #define SIGCHLD 17
+#define SIG_DFL ((void (*)(int))0)
 #define SIG_IGN ((void (*)(int))1)
 
 #define WIFEXITED(s) (((s) & 0x7f) == 0)
@@ -207,7 +214,7 @@ static int execv(const char *path, char *const argv[])
 	return (int)SYS3(NR_execve, path, argv, environ);
 }
 
-/* Only SIG_IGN is ever set, which needs no restorer. */
+/* Only SIG_IGN and SIG_DFL are ever set, which need no restorer. */
 static void (*signal(int sig, void (*handler)(int)))(int)
 {
 	struct {
@@ -336,12 +343,14 @@ static void *realloc(void *ptr, size_t n)
 	return grown;
 }
 
-/* setenv(name, value, 1): a new environment without the old NAME= entries. */
+/* setenv(name, value, 1): a new environment with NAME= where the C library puts it
+ * (in place of the first NAME=, else at the end), and no other NAME= entry. */
 static int setenv(const char *name, const char *value, int overwrite)
 {
 	size_t n = 0, i, k = 0, nlen = strlen(name), vlen = strlen(value);
 	char **env;
 	char *entry;
+	int placed = 0;
 
 	(void)overwrite;
 	while (environ && environ[n])
@@ -353,10 +362,16 @@ static int setenv(const char *name, const char *value, int overwrite)
 	memcpy(entry, name, nlen);
 	entry[nlen] = '=';
 	memcpy(entry + nlen + 1, value, vlen + 1);
-	for (i = 0; i < n; ++i)
+	for (i = 0; i < n; ++i) {
 		if (strncmp(environ[i], name, nlen) != 0 || environ[i][nlen] != '=')
 			env[k++] = environ[i];
-	env[k++] = entry;
+		else if (!placed) {
+			env[k++] = entry;
+			placed = 1;
+		}
+	}
+	if (!placed)
+		env[k++] = entry;
 	env[k] = NULL;
 	environ = env;
 	return 0;

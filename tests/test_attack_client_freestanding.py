@@ -1,0 +1,313 @@
+"""Attacks on the compiled client built without the C library (qremote/client/
+freestanding.h), run as qmail-rspawn and an operator's machine run it, compared byte
+for byte with the build of the same source on the C library.
+
+The fallback is watched through a stand-in for the interpreter (compiled in as the
+client's Python): a script that records its argv, environment and descriptors, then
+writes and exits as the test says. The hand-over is watched with the real worker and
+a real SMTP server on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from qremote.client.build import build_client, find_compiler, runtimes
+from tests.support.clients import KINDS, Clients, clients, relay_files, worker_home
+from tests.support.pausing import PausingServer
+from tests.support.rspawn import rspawn_report
+from tests.support.workerproc import WorkerProcess
+
+__all__ = ["clients"]  # the fixture
+
+pytestmark = pytest.mark.skipif("freestanding" not in runtimes(),
+                                reason="the client is built without the C library only "
+                                       "on Linux x86-64")
+
+ARGS = ["x.org", "a@b.org", "y@x.org"]
+MESSAGE = b"Subject: t\n\nhello\n"
+
+# The stand-in interpreter: records, then writes plan["write"] ([fd, text]...) and
+# exits with plan["exit"] or kills itself with plan["signal"].
+RECORDER = r'''#!PYTHON -S
+import fcntl, json, os
+here = os.path.dirname(os.path.abspath(__file__))
+record = {"argv": open("/proc/self/cmdline", "rb").read().hex(),
+          "environ": open("/proc/self/environ", "rb").read().hex(), "fds": {}}
+for fd in range(8):
+    try:
+        record["fds"][fd] = [os.readlink(f"/proc/self/fd/{fd}"),
+                             fcntl.fcntl(fd, fcntl.F_GETFL)]
+    except OSError:
+        pass
+try:
+    record["stdin"] = os.read(0, 1 << 16).hex()
+except OSError as exc:
+    record["stdin"] = exc.strerror
+with open(os.path.join(here, "record.json"), "w") as fh:
+    json.dump(record, fh)
+plan = json.load(open(os.path.join(here, "plan.json")))
+for fd, text in plan.get("write", []):
+    try:
+        os.write(fd, text.encode("latin-1"))
+    except OSError:
+        pass
+if plan.get("signal"):
+    os.kill(os.getpid(), plan["signal"])
+os._exit(plan.get("exit", 0))
+'''
+
+BUILDS = {"c": (False, "freestanding"), "libc": (False, "static"),
+          "relay": (True, "freestanding"), "relay-libc": (True, "static")}
+PAIRS = (("c", "libc"), ("relay", "relay-libc"))
+
+
+class Outcome(NamedTuple):
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    record: dict | None  # what the stand-in interpreter saw, None when it never ran
+
+
+class Fallback:
+    """The four builds with the stand-in interpreter compiled in, and no worker."""
+
+    def __init__(self, top: Path) -> None:
+        self.dir = top
+        self.home = top / "home"
+        self.home.mkdir()
+        self.python = top / "python"
+        self.python.write_text(RECORDER.replace("PYTHON", sys.executable))
+        self.python.chmod(0o755)
+        self.binaries: dict[str, Path] = {}
+        for kind, (relay, only) in BUILDS.items():
+            built = build_client(self.home, self.python, top / f"qr-{kind}",
+                                 socket=top / "no-worker.sock", relay=relay, only=only)
+            if built.path is None:
+                pytest.skip(f"no {only} build here: {built.reason}")
+            self.binaries[kind] = built.path
+
+    def run(self, kind: str, args: list[str], env: dict[str, str] | None = None,
+            plan: dict | None = None, preexec: Callable[[], None] | None = None,
+            binary: Path | None = None) -> Outcome:
+        (self.dir / "plan.json").write_text(json.dumps(plan or {"write": [[1, "Kok\0"]]}))
+        record = self.dir / "record.json"
+        record.unlink(missing_ok=True)
+        path = binary or self.binaries[kind]
+        done = subprocess.run([str(path), *args], input=MESSAGE, capture_output=True,
+                              env=env or {}, preexec_fn=preexec, timeout=60)
+        seen = None
+        if record.exists():  # pipe numbers differ from run to run
+            seen = json.loads(re.sub(r"(pipe|socket):\[\d+\]", r"\1", record.read_text()))
+        return Outcome(done.returncode, done.stdout, done.stderr, seen)
+
+
+@pytest.fixture(scope="module")
+def fallback(tmp_path_factory: pytest.TempPathFactory) -> Fallback:
+    return Fallback(tmp_path_factory.mktemp("fallback"))
+
+
+def environ_of(outcome: Outcome) -> list[bytes]:
+    assert outcome.record is not None, outcome
+    return bytes.fromhex(outcome.record["environ"]).split(b"\0")[:-1]
+
+
+def closing(*fds: int) -> Callable[[], None]:
+    return lambda: [os.close(fd) for fd in fds] and None
+
+
+def ignoring_sigchld() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+
+# name -> (args, env, plan, preexec)
+CASES: dict[str, tuple] = {
+    "three args": (ARGS, None, None, None),
+    "no args": ([], None, None, None),
+    "one arg": (["x.org"], None, None, None),
+    "two args": (["x.org", "a@b.org"], None, None, None),
+    "self-test": (["--self-test"], None, None, None),
+    "any bytes": (["\x01\xff é", "a b\tc\n", "", "-I", "--self-test"], None, None, None),
+    "65536 args": (["a"] * 65536, None, None, None),
+    "argv over 1 MiB": (["x.org", "a@b.org", *[f"{i}@" + "y" * 120_000 for i in range(9)]],
+                        None, None, None),
+    "QMAIL_HOME elsewhere": (ARGS, {"A": "1", "QMAIL_HOME": "/elsewhere", "B": "2"},
+                             None, None),
+    "huge environment": (ARGS, {f"V{i}": "v" * 200 for i in range(4000)}, None, None),
+    "no PATH": (ARGS, {"HOME": "/"}, None, None),
+    "python exits 1 after a K": (ARGS, None, {"write": [[1, "Kok\0"]], "exit": 1}, None),
+    "python exits 100": (ARGS, None, {"exit": 100}, None),
+    "python exits 111": (ARGS, None, {"exit": 111}, None),
+    "python killed": (ARGS, None, {"write": [[1, "r\0"]], "signal": 9}, None),
+    "python writes to stderr": (ARGS, None, {"write": [[2, "noise"], [1, "Kok\0"]]}, None),
+    "stdin closed": (ARGS, None, None, closing(0)),
+    "stdout closed": (ARGS, None, None, closing(1)),
+    "stderr closed": (ARGS, None, None, closing(2)),
+    "SIGCHLD ignored": (ARGS, None, None, ignoring_sigchld),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_fallback_is_byte_identical_and_as_promised(fallback: Fallback,
+                                                         case: str) -> None:
+    """Promise: the client without the C library behaves exactly as the one built on
+    it (stdout, stderr, exit status, and the interpreter's argv, environment and
+    descriptors), and as README says: ``PYTHON -I -m qremote.remote ARGS`` with
+    QMAIL_HOME set to the compiled-in home, once, stderr on /dev/null, exit 0 when
+    the interpreter exits 0 and 111 otherwise (qmail-rspawn: Z, never D).
+
+    Found: (1) with SIGCHLD ignored by whoever started it (the disposition survives
+    exec) ``waitpid`` fails once the interpreter is reaped by the kernel: a delivery
+    done and reported K became exit 111, qmail-rspawn's "Z Unable to run" and a second
+    delivery later. (2) With fd 2 closed, /dev/null opened with O_CLOEXEC landed on 2
+    and ``dup2(2, 2)`` kept the flag: the interpreter ran with no fd 2, and its next
+    file or socket would take it. (3) The freestanding ``setenv`` put QMAIL_HOME last,
+    the C library's in place of the old one.
+    Fix: qmail-remote.c ``fallback`` (SIGCHLD to SIG_DFL; /dev/null without O_CLOEXEC),
+    freestanding.h ``setenv``."""
+    args, env, plan, preexec = CASES[case]
+    for ours, theirs in PAIRS:
+        got = fallback.run(ours, args, env, plan, preexec)
+        assert got == fallback.run(theirs, args, env, plan, preexec), (ours, case)
+        assert got.stderr == b""
+        wanted = 0 if (plan or {}).get("exit", 0) == 0 and not (plan or {}).get("signal") \
+            else 111
+        assert got.returncode == wanted, got
+        assert rspawn_report(got.returncode, got.stdout)[:1] in (b"K", b"Z"), got
+        record = got.record
+        assert record is not None
+        argv = bytes.fromhex(record["argv"]).split(b"\0")[:-1]
+        assert argv[3:] == [b"-I", b"-m", b"qremote.remote", *map(os.fsencode, args)]
+        environ = environ_of(got)
+        homes = [e for e in environ if e.startswith(b"QMAIL_HOME=")]
+        assert homes == [b"QMAIL_HOME=" + os.fsencode(fallback.home)], environ[:5]
+        expected_env = [f"{k}={v}".encode() for k, v in (env or {}).items()
+                        if k != "QMAIL_HOME"]
+        assert [e for e in environ if not e.startswith(b"QMAIL_HOME=")] == expected_env
+        assert record["fds"]["2"][0] == "/dev/null", record["fds"]
+        if case == "stdin closed":
+            assert "0" not in record["fds"]
+        elif case != "stdout closed":
+            assert bytes.fromhex(record["stdin"]) == MESSAGE
+
+
+def test_a_python_that_does_not_exist_is_exit_111_and_silent(tmp_path: Path) -> None:
+    for only in ("freestanding", "static"):
+        built = build_client(tmp_path, tmp_path / "no-python", tmp_path / f"qr-{only}",
+                             socket=tmp_path / "none.sock", only=only)
+        assert built.path is not None, built.reason
+        done = subprocess.run([str(built.path), *ARGS], input=MESSAGE, capture_output=True,
+                              env={}, timeout=30)
+        assert (done.returncode, done.stdout, done.stderr) == (111, b"", b"")
+
+
+# What a compiler may add on its own (a wrapper script, distribution defaults): each
+# is appended after build_client's options, so it wins over them.
+APPENDED = ["-O0", "-Os", "-O3 -mavx2", "-fPIE -pie", "-D_FORTIFY_SOURCE=2 -O2",
+            "-fstack-protector-strong", "-fstack-protector-all", "-fPIE -static-pie", "-mx32"]
+
+
+def compilers() -> list[str]:
+    return [cc for cc in ("gcc", "clang") if shutil.which(cc)]
+
+
+@pytest.mark.parametrize("cc", compilers())
+@pytest.mark.parametrize("flags", APPENDED)
+def test_a_compiler_adding_options_never_yields_a_broken_client(
+        fallback: Fallback, tmp_path: Path, cc: str, flags: str) -> None:
+    """Promise: build_client makes a client that works, or falls back to the next
+    runtime (static, dynamic), or reports that it cannot: never a broken binary.
+
+    Found: with ``-fstack-protector-strong`` added after ``-fno-stack-protector``
+    (a compiler wrapper), gcc's freestanding build linked and died of SIGSEGV at its
+    first instruction (the canary is read from %fs, which only the C library sets
+    up): qmail-rspawn's "qmail-remote crashed", Z for every delivery, forever. With
+    ``-fPIE -static-pie`` it linked as a position-independent program that nothing
+    relocates: execve of the interpreter failed with EFAULT, exit 111 for every
+    delivery. With ``-mx32``, a program of another ABI.
+    Fix: freestanding.h refuses the stack protector and x32 (#error: the next runtime
+    is tried); build.py ``runs_here`` keeps a freestanding build only when it is a
+    fixed-address x86-64 executable. (-O3 -mavx2 also shows that the stack is aligned
+    as the ABI says in the fallback's path.)"""
+    if "avx2" in flags and "avx2" not in Path("/proc/cpuinfo").read_text():
+        pytest.skip("no AVX2 on this processor")
+    wrapper = tmp_path / "cc"
+    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which(cc)} "$@" {flags}\n')
+    wrapper.chmod(0o755)
+    built = build_client(fallback.home, fallback.python, tmp_path / "qr",
+                         socket=tmp_path / "none.sock", cc=str(wrapper))
+    if built.path is None:
+        return  # said why; the installer uses the Python client
+    try:
+        got = fallback.run("c", ARGS, binary=built.path)
+    except OSError as exc:  # cannot even start here
+        pytest.fail(f"{built.reason} build with {flags!r} does not run: {exc}")
+    assert (got.returncode, got.stdout) == (0, b"Kok\0"), (built.reason, got)
+
+
+def test_cc_may_carry_options(fallback: Fallback, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Promise: ``CC`` is taken as make takes it, a compiler and its options.
+
+    Found: ``CC="gcc -D_FORTIFY_SOURCE=2 -O2"`` was looked up as one program name:
+    "no C compiler found", and install fell back to the Python client.
+    Fix: build.py ``compiler_argv`` (shlex) in find_compiler and compile_command."""
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc")
+    monkeypatch.setenv("CC", "gcc -D_FORTIFY_SOURCE=2 -O2")
+    cc = find_compiler()
+    assert cc is not None and cc.endswith(" -D_FORTIFY_SOURCE=2 -O2"), cc
+    built = build_client(fallback.home, fallback.python, tmp_path / "qr",
+                         socket=tmp_path / "none.sock", cc=cc)
+    assert built.path is not None and built.reason == "freestanding", built.reason
+    assert fallback.run("c", ARGS, binary=built.path)[:2] == (0, b"Kok\0")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("closed", [0, 1])
+def test_a_closed_stdin_or_stdout_never_travels_to_the_worker(
+        clients: Clients, make_home, tmp_path: Path, kind: str,
+        closed: int) -> None:
+    """Promise: the worker is handed the queue file and qmail-rspawn's pipe, nothing
+    else; a message is delivered as it is or not at all.
+
+    Found: with stdin closed the client's socket to the worker took fd 0 and travelled
+    as the message: the worker read its own ack (or nothing) and delivered a message
+    of "A" (or an empty one), reported K; the queue file's content was lost. With
+    stdout closed the socket travelled as the report descriptor. Every client (C in
+    both modes and builds, Python).
+    Fix: qmail-remote.c ``connect_worker`` and pyclient.py ``connect``: a socket that
+    took fd 0 or 1 is closed and the delivery goes in-process (where a closed stdin
+    is a Z: "Unable to read message")."""
+    server = PausingServer().start()
+    home = worker_home(make_home, **relay_files(server.port))
+    clients.use(home)
+    worker = WorkerProcess(home).start()
+    try:
+        argv, env = clients.command(kind, ARGS)
+        queue_file = tmp_path / "message"
+        queue_file.write_bytes(MESSAGE)
+        with open(queue_file, "rb") as stdin:
+            done = subprocess.run(argv, stdin=stdin, capture_output=True, env=env,
+                                  preexec_fn=closing(closed), timeout=60)
+    finally:
+        server.stop()
+        worker.close()
+    assert done.returncode == 0 and done.stderr == b""
+    assert worker.deliveries() == [], worker.deliveries()
+    if closed == 0:
+        assert server.messages == [], server.messages
+        assert rspawn_report(0, done.stdout)[:1] == b"Z", done.stdout
+    else:
+        assert server.messages == [MESSAGE.replace(b"\n", b"\r\n")]
