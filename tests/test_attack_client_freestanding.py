@@ -26,7 +26,7 @@ import pytest
 from qremote.client.build import build_client, find_compiler, runtimes
 from tests.support.clients import KINDS, Clients, clients, relay_files, worker_home
 from tests.support.pausing import PausingServer
-from tests.support.rspawn import rspawn_report
+from tests.support.rspawn import rspawn_report, spawn
 from tests.support.workerproc import WorkerProcess
 
 __all__ = ["clients"]  # the fixture
@@ -131,6 +131,12 @@ def ignoring_sigchld() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 
 
+def as_qmail_rspawn() -> None:
+    """spawn.c forks with SIGCHLD blocked and SIGPIPE ignored; both survive exec."""
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+
+
 # name -> (args, env, plan, preexec)
 CASES: dict[str, tuple] = {
     "three args": (ARGS, None, None, None),
@@ -155,6 +161,7 @@ CASES: dict[str, tuple] = {
     "stdout closed": (ARGS, None, None, closing(1)),
     "stderr closed": (ARGS, None, None, closing(2)),
     "SIGCHLD ignored": (ARGS, None, None, ignoring_sigchld),
+    "as qmail-rspawn starts it": (ARGS, None, None, as_qmail_rspawn),
 }
 
 
@@ -311,3 +318,152 @@ def test_a_closed_stdin_or_stdout_never_travels_to_the_worker(
         assert rspawn_report(0, done.stdout)[:1] == b"Z", done.stdout
     else:
         assert server.messages == [MESSAGE.replace(b"\n", b"\r\n")]
+
+
+def _sized(n_args: int, total: int) -> list[str]:
+    """HOST SENDER RECIP... (``n_args`` in all) whose request is ``total`` bytes."""
+    args = ["x.org", "a@b.org"]
+    room = total - 4 - 4 * n_args - sum(map(len, args))
+    each, extra = divmod(room, n_args - 2)
+    for i in range(n_args - 2):
+        local = f"r{i}-"
+        size = each + (1 if i < extra else 0) - len(local) - len("@x.org")
+        args.append(local + "l" * size + "@x.org")
+    return args
+
+
+MAX_REQUEST = 1 << 20
+HANDED = {  # name -> (args, handed to the worker when one runs)
+    "three args": (ARGS, True),
+    "recipient with any bytes": (["x.org", "a@b.org", "\x01\xff é\t@x.org", "y@x.org"], True),
+    "request of exactly 1 MiB": (_sized(10, MAX_REQUEST), True),
+    "request of 1 MiB and a byte": (_sized(10, MAX_REQUEST + 1), False),
+}
+
+
+@pytest.mark.parametrize("with_worker", [True, False], ids=["worker", "in-process"])
+@pytest.mark.parametrize("case", list(HANDED))
+def test_every_build_gives_the_same_bytes(clients: Clients, make_home, case: str,
+                                          with_worker: bool) -> None:
+    """Promise: the freestanding client, the one on the C library and the relaying one
+    give qmail-rspawn the same bytes and exit status, and the SMTP server the same
+    envelope and message, through the worker (a request up to MAX_REQUEST) or
+    in-process (no worker, or a larger request)."""
+    from tests.support.smtpsink import Sink
+
+    args, handed = HANDED[case]
+    sink = Sink().start()
+    home = worker_home(make_home, **relay_files(sink.port))
+    clients.use(home)
+    worker = WorkerProcess(home).start() if with_worker else None
+    seen = {}
+    try:
+        for kind in ("c", "libc", "relay"):
+            before = len(sink.received)
+            argv, env = clients.command(kind, args)
+            result = spawn(argv, MESSAGE, env)
+            got = [(r.mail_from, r.rcpt_tos, r.content) for r in sink.received[before:]]
+            seen[kind] = (result.returncode, result.output, got)
+        deliveries = (worker.wait_deliveries(3) if worker and handed
+                      else worker.deliveries() if worker else [])
+    finally:
+        sink.stop()
+        if worker:
+            worker.close()
+    assert seen["c"] == seen["libc"] == seen["relay"], seen["c"][:2]
+    assert seen["c"][0] == 0
+    if case == "three args":
+        assert seen["c"][1].startswith(b"r\0K127.0.0.1 accepted message.\n")
+        assert seen["c"][2] == [("a@b.org", ["y@x.org"], MESSAGE.replace(b"\n", b"\r\n"))]
+    assert len(deliveries) == (3 if with_worker and handed else 0), deliveries
+
+
+class ScriptedWorker:
+    """A worker of this user at the fallback's socket that acks (or answers ``ack``)
+    each request and writes ``chunks`` into its report descriptor, then closes."""
+
+    def __init__(self, path: Path, chunks: list[bytes], ack: bytes = b"A") -> None:
+        import socket
+        import threading
+
+        self.chunks, self.ack = chunks, ack
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(4)
+        self.path = path
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        from qremote.worker import protocol
+
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            request = protocol.read_request(conn)
+            try:
+                conn.sendall(self.ack)
+                conn.close()
+                for chunk in self.chunks:
+                    os.write(request.fds[1], chunk)
+            finally:
+                protocol.close_all(request.fds)
+
+    def close(self) -> None:
+        from tests.support.listener import close_listener
+
+        close_listener(self.sock, self.thread)
+        self.path.unlink(missing_ok=True)
+
+
+VANISHED = (b"Zqremote worker vanished before it finished the delivery; it will be tried "
+            b"again. (#4.3.0)\nroute=- local=- remote=- tls=none auth=none\0")
+HUGE = b"r" + b"x" * ((1 << 20) - 2)  # with its NUL: the longest record relayed
+# name -> (what the worker writes, what qmail-rspawn must read)
+RELAYED = {
+    "a whole report": ([b"r\0Kok\nroute=r\0"], b"r\0Kok\nroute=r\0"),
+    "in bytes one by one": ([bytes([b]) for b in b"r\0h no\0Kok\0"], b"r\0h no\0Kok\0"),
+    "nothing": ([], VANISHED),
+    "recipients only": ([b"r\0h no\0"], b"r\0h no\0" + VANISHED),
+    "a report cut short": ([b"r\0Kaccepted"], b"r\0" + VANISHED),
+    "bytes after the K": ([b"Kok\0junk", b"more\0"], b"Kok\0"),
+    "the longest record": ([HUGE + b"\0Zlater\0"], HUGE + b"\0Zlater\0"),
+    "a record too long": ([HUGE + b"y\0Kok\0"], b"Kok\0"),
+    "a record too long, unended": ([HUGE * 2], VANISHED),
+}
+
+
+@pytest.mark.parametrize("case", list(RELAYED))
+def test_relay_mode_copies_the_same_bytes_in_both_builds(fallback: Fallback,
+                                                         case: str) -> None:
+    """Promise (relay mode): complete reports are copied up to the K, Z or D; an
+    incomplete end is dropped and a Z added, so qmail-rspawn never reads a D the
+    worker did not write; a record longer than 1 MiB is skipped. The freestanding
+    build (its malloc, realloc and memcpy) copies exactly what the C library's does."""
+    chunks, wanted = RELAYED[case]
+    outputs = []
+    for kind in ("relay", "relay-libc"):
+        worker = ScriptedWorker(fallback.dir / "no-worker.sock", chunks)
+        try:
+            outputs.append(fallback.run(kind, ARGS))
+        finally:
+            worker.close()
+    assert outputs[0] == outputs[1]
+    got = outputs[0]
+    assert (got.returncode, got.stdout, got.stderr, got.record) == (0, wanted, b"", None)
+    assert rspawn_report(0, got.stdout)[:1] in (b"K", b"Z")
+
+
+@pytest.mark.parametrize("kind", list(BUILDS))
+def test_anything_but_the_ack_means_in_process(fallback: Fallback, kind: str) -> None:
+    """A listener that answers another byte than the ack has not taken the delivery:
+    the client runs the fallback, and what the listener wrote is not relayed."""
+    worker = ScriptedWorker(fallback.dir / "no-worker.sock", [b"Kforged\0"], ack=b"N")
+    try:
+        got = fallback.run(kind, ARGS)
+    finally:
+        worker.close()
+    assert got.record is not None and got.returncode == 0
+    assert got.stdout == (b"Kok\0" if kind.startswith("relay") else b"Kforged\0Kok\0")
