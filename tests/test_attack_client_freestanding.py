@@ -44,7 +44,8 @@ RECORDER = r'''#!PYTHON -S
 import fcntl, json, os
 here = os.path.dirname(os.path.abspath(__file__))
 record = {"argv": open("/proc/self/cmdline", "rb").read().hex(),
-          "environ": open("/proc/self/environ", "rb").read().hex(), "fds": {}}
+          "environ": open("/proc/self/environ", "rb").read().hex(), "fds": {},
+          "cwd": os.readlink("/proc/self/cwd")}
 for fd in range(8):
     try:
         record["fds"][fd] = [os.readlink(f"/proc/self/fd/{fd}"),
@@ -100,13 +101,14 @@ class Fallback:
 
     def run(self, kind: str, args: list[str], env: dict[str, str] | None = None,
             plan: dict | None = None, preexec: Callable[[], None] | None = None,
-            binary: Path | None = None) -> Outcome:
+            binary: Path | None = None, cwd: Path | None = None) -> Outcome:
         (self.dir / "plan.json").write_text(json.dumps(plan or {"write": [[1, "Kok\0"]]}))
         record = self.dir / "record.json"
         record.unlink(missing_ok=True)
         path = binary or self.binaries[kind]
         done = subprocess.run([str(path), *args], input=MESSAGE, capture_output=True,
-                              env=env or {}, preexec_fn=preexec, timeout=60)
+                              env=env or {}, preexec_fn=preexec, timeout=60,
+                              cwd=cwd or self.dir)
         seen = None
         if record.exists():  # pipe numbers differ from run to run
             seen = json.loads(re.sub(r"(pipe|socket):\[\d+\]", r"\1", record.read_text()))
@@ -334,6 +336,9 @@ def _sized(n_args: int, total: int) -> list[str]:
 
 MAX_REQUEST = 1 << 20
 HANDED = {  # name -> (args, handed to the worker when one runs)
+    "no args": ([], True),
+    "one arg": (["x.org"], True),
+    "two args": (["x.org", "a@b.org"], True),
     "three args": (ARGS, True),
     "recipient with any bytes": (["x.org", "a@b.org", "\x01\xff é\t@x.org", "y@x.org"], True),
     "request of exactly 1 MiB": (_sized(10, MAX_REQUEST), True),
@@ -341,41 +346,43 @@ HANDED = {  # name -> (args, handed to the worker when one runs)
 }
 
 
-@pytest.mark.parametrize("with_worker", [True, False], ids=["worker", "in-process"])
 @pytest.mark.parametrize("case", list(HANDED))
-def test_every_build_gives_the_same_bytes(clients: Clients, make_home, case: str,
-                                          with_worker: bool) -> None:
+def test_every_build_gives_the_same_bytes(clients: Clients, make_home, case: str) -> None:
     """Promise: the freestanding client, the one on the C library and the relaying one
     give qmail-rspawn the same bytes and exit status, and the SMTP server the same
-    envelope and message, through the worker (a request up to MAX_REQUEST) or
-    in-process (no worker, or a larger request)."""
+    envelope and message, in-process (no worker, or a request over MAX_REQUEST) and
+    through the worker (a request up to MAX_REQUEST): the same bytes both ways."""
     from tests.support.smtpsink import Sink
 
     args, handed = HANDED[case]
     sink = Sink().start()
     home = worker_home(make_home, **relay_files(sink.port))
     clients.use(home)
-    worker = WorkerProcess(home).start() if with_worker else None
     seen = {}
+    worker = None
     try:
-        for kind in ("c", "libc", "relay"):
-            before = len(sink.received)
-            argv, env = clients.command(kind, args)
-            result = spawn(argv, MESSAGE, env)
-            got = [(r.mail_from, r.rcpt_tos, r.content) for r in sink.received[before:]]
-            seen[kind] = (result.returncode, result.output, got)
-        deliveries = (worker.wait_deliveries(3) if worker and handed
-                      else worker.deliveries() if worker else [])
+        for mode in ("in-process", "worker"):
+            if mode == "worker":
+                worker = WorkerProcess(home).start()
+            for kind in ("c", "libc", "relay"):
+                before = len(sink.received)
+                argv, env = clients.command(kind, args)
+                result = spawn(argv, MESSAGE, env)
+                got = [(r.mail_from, r.rcpt_tos, r.content) for r in sink.received[before:]]
+                seen[mode, kind] = (result.returncode, result.output, got)
+        assert worker is not None
+        deliveries = worker.wait_deliveries(3) if handed else worker.deliveries()
     finally:
         sink.stop()
         if worker:
             worker.close()
-    assert seen["c"] == seen["libc"] == seen["relay"], seen["c"][:2]
-    assert seen["c"][0] == 0
+    first = seen["in-process", "c"]
+    assert all(other == first for other in seen.values()), seen
+    assert first[0] == 0
     if case == "three args":
-        assert seen["c"][1].startswith(b"r\0K127.0.0.1 accepted message.\n")
-        assert seen["c"][2] == [("a@b.org", ["y@x.org"], MESSAGE.replace(b"\n", b"\r\n"))]
-    assert len(deliveries) == (3 if with_worker and handed else 0), deliveries
+        assert first[1].startswith(b"r\0K127.0.0.1 accepted message.\n")
+        assert first[2] == [("a@b.org", ["y@x.org"], MESSAGE.replace(b"\n", b"\r\n"))]
+    assert len(deliveries) == (3 if handed else 0), deliveries
 
 
 class ScriptedWorker:
@@ -467,3 +474,44 @@ def test_anything_but_the_ack_means_in_process(fallback: Fallback, kind: str) ->
         worker.close()
     assert got.record is not None and got.returncode == 0
     assert got.stdout == (b"Kok\0" if kind.startswith("relay") else b"Kforged\0Kok\0")
+
+
+@pytest.mark.parametrize("socket_state", ["missing", "stale", "no directory"])
+def test_a_long_socket_path_leaves_the_working_directory_alone(
+        fallback: Fallback, tmp_path: Path, socket_state: str) -> None:
+    """A socket path longer than sun_path is reached from its directory (chdir); the
+    fallback must still run where the client was started, in both builds, also when
+    that directory has been removed."""
+    deep = tmp_path / ("d" * 70) / ("e" * 70)
+    if socket_state != "no directory":
+        deep.mkdir(parents=True)
+    sock_path = deep / "qremote.sock"
+    if socket_state == "stale":
+        import socket
+
+        dir_fd = os.open(deep, os.O_PATH)
+        try:
+            with socket.socket(socket.AF_UNIX) as listener:  # bound, never listening
+                listener.bind(f"/proc/self/fd/{dir_fd}/qremote.sock")
+        finally:
+            os.close(dir_fd)
+        assert sock_path.exists()
+    assert len(os.fsencode(sock_path)) > 108
+    start = tmp_path / "start"
+    start.mkdir()
+    outcomes = {}
+    for only in ("freestanding", "static"):
+        built = build_client(fallback.home, fallback.python, tmp_path / f"qr-{only}",
+                             socket=sock_path, only=only)
+        assert built.path is not None, built.reason
+        got = fallback.run("c", ARGS, binary=built.path, cwd=start)
+        assert got.record is not None and got.record["cwd"] == str(start), got
+        assert got[:3] == (0, b"Kok\0", b"")
+        gone = tmp_path / "gone"
+        gone.mkdir()
+        removed = fallback.run("c", ARGS, binary=built.path, cwd=gone,
+                               preexec=lambda: gone.rmdir())  # noqa: B023 (run at once)
+        assert removed.record is not None
+        assert removed.record["cwd"] == f"{gone} (deleted)", removed.record["cwd"]
+        outcomes[only] = (got, removed)
+    assert outcomes["freestanding"] == outcomes["static"]
