@@ -515,3 +515,32 @@ def test_a_long_socket_path_leaves_the_working_directory_alone(
         assert removed.record["cwd"] == f"{gone} (deleted)", removed.record["cwd"]
         outcomes[only] = (got, removed)
     assert outcomes["freestanding"] == outcomes["static"]
+
+
+@pytest.mark.parametrize("kind", list(BUILDS))
+def test_the_self_test_never_asks_the_worker(fallback: Fallback, kind: str) -> None:
+    """``qmail-remote --self-test`` (install's test of this very program) runs the
+    fallback even when a worker listens: what it proves is the in-process path."""
+    worker = ScriptedWorker(fallback.dir / "no-worker.sock", [b"Kforged\0"])
+    try:
+        got = fallback.run(kind, ["--self-test"])
+    finally:
+        worker.close()
+    assert got.record is not None and (got.returncode, got.stdout) == (0, b"Kok\0")
+
+
+@pytest.mark.parametrize("kind", ["relay", "relay-libc"])
+def test_relay_mode_survives_a_reader_gone(fallback: Fallback, kind: str) -> None:
+    """Relay mode writes into qmail-rspawn's pipe: with its reader gone the write fails
+    (EPIPE, SIGPIPE ignored) and the client still reads the worker to its end and
+    exits 0, instead of dying of SIGPIPE."""
+    worker = ScriptedWorker(fallback.dir / "no-worker.sock", [b"r\0", b"Kok\0"])
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([str(fallback.binaries[kind]), *ARGS], input=MESSAGE,
+                              stdout=write_end, stderr=write_end, env={}, timeout=60)
+    finally:
+        os.close(write_end)
+        worker.close()
+    assert done.returncode == 0
