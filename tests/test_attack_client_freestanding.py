@@ -415,6 +415,8 @@ class ScriptedWorker:
                 conn.close()
                 for chunk in self.chunks:
                     os.write(request.fds[1], chunk)
+            except BrokenPipeError:
+                pass  # the client has gone in-process: nobody reads this pipe
             finally:
                 protocol.close_all(request.fds)
 
