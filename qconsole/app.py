@@ -391,6 +391,15 @@ class QConsole(OrderedKeysApp):
             yield SystemCommand(command.title, command.help,
                                 lambda c=command: self.run_command(c))
 
+    def action_command_palette(self) -> None:
+        """ctrl+p: the palette, whose Enter runs what the query typed matches."""
+        from textual.command import CommandPalette
+
+        from qconsole.palette import Palette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(Palette(id="--command-palette"))
+
     def run_command(self, command: Command) -> None:
         """Go to the command's view and run its action there."""
         if command.tab:

@@ -1,0 +1,94 @@
+"""Keys typed ahead of the console (issue 11, session 5 attack over tmux): the
+palette runs what the typed query matches, the keys after its Enter reach the field
+it focused, and Escape typed fast before a letter is Escape then the letter."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual import events
+from textual.command import CommandPalette
+from textual.widgets import Input
+
+from qconsole.app import QConsole
+from qconsole.form_screen import FormScreen
+from qconsole.help_screen import HelpScreen
+from tests.test_console_edit import ROUTES, _home
+from tests.test_console_keys import _NAMES, SIZE
+
+NAMES = {**_NAMES, "\x10": "ctrl+p", "-": "minus"}
+
+
+async def _reads(app: QConsole, pilot, *reads: str) -> None:
+    """Each read's keys queued at once (\\x10 is ctrl+p, \\x1b Escape), the app idle
+    between two reads."""
+    for text in reads:
+        for c in text:
+            app.post_message(events.Key(NAMES.get(c, c), c if c.isprintable() else None))
+        await pilot.pause()
+    await pilot.pause(0.3)
+
+
+async def _case_palette_burst(home: Path, *reads: str) -> tuple:
+    app = QConsole(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _reads(app, pilot, *reads)
+        for _ in range(20):  # what the palette ran settles
+            await pilot.pause(0.05)
+        screen = app.screen
+        base = app.screen_stack[0]
+        return (type(screen).__name__, base.query_one("TabbedContent").active,
+                base.query_one("#sender", Input).value,
+                base.query_one("#recipients", Input).value)
+
+
+def test_the_palette_runs_what_the_query_matches_when_enter_comes_with_it(
+        make_home) -> None:
+    """ctrl+p, ``Help``, Enter in one read (a paste, a fast typist). Before: the
+    palette ran its first entry ("Add route": a form opened), since Enter came
+    before the search for ``Help`` had replaced the list. Should: the help."""
+    home = _home(make_home)
+    shown = asyncio.run(_case_palette_burst(home, "\x10Help\r"))
+    assert shown[0] == HelpScreen.__name__, shown
+    assert (home / "control" / "routes").read_bytes() == ROUTES
+
+
+def test_a_query_that_matches_nothing_runs_nothing(make_home) -> None:
+    home = _home(make_home)
+    shown = asyncio.run(_case_palette_burst(home, "\x10zzzzqqqq\r"))
+    assert shown[0] in ("Palette", CommandPalette.__name__), shown  # still open
+    assert (home / "control" / "routes").read_bytes() == ROUTES
+
+
+def test_keys_after_the_palettes_enter_reach_the_field_it_focused(make_home) -> None:
+    """ctrl+p, ``Simulate``, Enter, then an address at once: every key of it in the
+    sender field, in order (before: lost, or in the palette's query)."""
+    home = _home(make_home)
+    shown = asyncio.run(_case_palette_burst(home, "\x10Simulate\rops1@mx.example.org"
+                                            "\tsales@example.com"))
+    assert shown == ("Screen", "simulate", "ops1@mx.example.org", "sales@example.com")
+
+
+def test_keys_after_the_palettes_enter_in_later_reads(make_home) -> None:
+    home = _home(make_home)
+    shown = asyncio.run(_case_palette_burst(home, "\x10Sim", "ulate\rop",
+                                            "s1@mx.example.org"))
+    assert shown == ("Screen", "simulate", "ops1@mx.example.org", "")
+
+
+async def _case_palette_form(home: Path) -> tuple:
+    app = QConsole(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _reads(app, pilot, "\x10Add route\rnew1")
+        for _ in range(10):
+            await pilot.pause(0.05)
+        screen = app.screen
+        assert isinstance(screen, FormScreen), screen
+        return screen.query_one("#field-name", Input).value
+
+
+def test_a_name_typed_after_add_route_lands_in_the_form(make_home) -> None:
+    assert asyncio.run(_case_palette_form(_home(make_home))) == "new1"
