@@ -153,6 +153,13 @@ class QConsole(OrderedKeysApp):
                 yield WorkerView(self.home)
         yield Footer()
 
+    def get_driver_class(self) -> type:
+        """Textual's terminal driver, reading Escape typed fast before a key as Escape
+        then the key (:mod:`qconsole.escape_key`), not as Alt+key."""
+        from qconsole.escape_key import install
+
+        return install(super().get_driver_class())
+
     def on_mount(self) -> None:
         self._focus_pane(self.query_one(TabbedContent).active)
         self.show_banner()

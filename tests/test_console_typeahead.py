@@ -5,17 +5,20 @@ it focused, and Escape typed fast before a letter is Escape then the letter."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
+import pytest
 from textual import events
 from textual.command import CommandPalette
 from textual.widgets import Input
 
 from qconsole.app import QConsole
+from qconsole.escape_key import EscapeFirstParser
 from qconsole.form_screen import FormScreen
 from qconsole.help_screen import HelpScreen
 from tests.test_console_edit import ROUTES, _home
-from tests.test_console_keys import _NAMES, SIZE
+from tests.test_console_keys import _NAMES, SIZE, _log, _ready
 
 NAMES = {**_NAMES, "\x10": "ctrl+p", "-": "minus"}
 
@@ -92,3 +95,69 @@ async def _case_palette_form(home: Path) -> tuple:
 
 def test_a_name_typed_after_add_route_lands_in_the_form(make_home) -> None:
     assert asyncio.run(_case_palette_form(_home(make_home))) == "new1"
+
+
+# Escape typed fast before a key ------------------------------------------------------
+
+def _parsed(parser_class: type, data: str) -> list[tuple[str, str | None]]:
+    """The keys a parser makes of ``data`` read at once (no time for ESCDELAY)."""
+    parser = parser_class()
+    return [(e.key, e.character) for e in parser.feed(data) if isinstance(e, events.Key)]
+
+
+@pytest.mark.parametrize(("data", "keys"), [
+    ("\x1bq", [("escape", "\x1b"), ("q", "q")]),  # Textual: alt+q, after 100 ms
+    ("\x1bQ", [("escape", "\x1b"), ("Q", "Q")]),
+    ("\x1b2", [("escape", "\x1b"), ("2", "2")]),  # Textual: ™
+    ("\x1b/", [("escape", "\x1b"), ("slash", "/")]),  # Textual: / alone
+    ("\x1bf", [("escape", "\x1b"), ("f", "f")]),  # Textual: ctrl+right
+    ("\x1b é", [("escape", "\x1b"), ("space", " "), ("é", "é")]),
+    ("\x1b\x1bq", [("escape", "\x1b"), ("escape", "\x1b"), ("q", "q")]),
+    ("\x1b[A", [("up", None)]),  # what starts a longer sequence is Textual's
+    ("\x1bOP", [("f1", None)]),
+    ("\x1b[1;3A", [("alt+up", None)]),
+    ("\x1b\x7f", [("ctrl+w", None)]),
+    ("q\x1b2x", [("q", "q"), ("escape", "\x1b"), ("2", "2"), ("x", "x")]),
+])
+def test_escape_then_a_character_read_at_once_is_two_keys(data: str, keys: list) -> None:
+    assert _parsed(EscapeFirstParser, data) == keys
+
+
+def test_the_console_reads_keys_with_that_parser(tmp_path: Path) -> None:
+    """Whatever driver Textual picks for the terminal, it builds its parser by the
+    name XTermParser of its module: the console's driver reads with
+    EscapeFirstParser."""
+    driver = QConsole(tmp_path).get_driver_class()
+    assert sys.modules[driver.__module__].XTermParser is EscapeFirstParser
+
+
+async def _case_escape_then_2(log: Path, data: str) -> tuple:
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(pilot)
+        await pilot.press("slash", *"anne")
+        for event in EscapeFirstParser().feed(data):  # as the terminal driver does
+            app.post_message(event)
+        await pilot.pause(0.3)
+        box = app.query_one("#log-filter", Input)
+        return box.value, app.query_one("TabbedContent").active
+
+
+def test_escape_then_2_typed_fast_leaves_the_filter_then_shows_routemap(
+        tmp_path: Path) -> None:
+    """Escape then ``2`` in one read, in the logs filter: Escape clears the filter and
+    leaves it, ``2`` shows the routemap (before: ``™`` typed into the filter)."""
+    assert asyncio.run(_case_escape_then_2(_log(tmp_path), "\x1b2")) == ("", "routemap")
+
+
+def test_escape_then_q_typed_fast_quits(tmp_path: Path) -> None:
+    async def case() -> int | None:
+        app = QConsole(Path("/nonexistent-qmail-home"), log=_log(tmp_path))
+        async with app.run_test(size=SIZE) as pilot:
+            await _ready(pilot)
+            await pilot.press("slash", *"anne")
+            for event in EscapeFirstParser().feed("\x1bq"):
+                app.post_message(event)
+            await pilot.pause(0.3)
+            return app.return_code
+    assert asyncio.run(case()) == 0
