@@ -20,7 +20,7 @@ from qconsole.help_screen import HelpScreen
 from tests.test_console_edit import ROUTES, _home
 from tests.test_console_keys import _NAMES, SIZE, _log, _ready
 
-NAMES = {**_NAMES, "\x10": "ctrl+p", "-": "minus"}
+NAMES = {**_NAMES, "\x10": "ctrl+p", "\x0f": "shift+tab", "-": "minus"}
 
 
 async def _reads(app: QConsole, pilot, *reads: str) -> None:
@@ -161,3 +161,36 @@ def test_escape_then_q_typed_fast_quits(tmp_path: Path) -> None:
             await pilot.pause(0.3)
             return app.return_code
     assert asyncio.run(case()) == 0
+
+
+# A proposed value is replaced by what is typed -----------------------------------------
+
+async def _case_proposed(home: Path, keys: str, *reads: str) -> dict[str, str]:
+    app = QConsole(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press(*keys)
+        await _reads(app, pilot, *reads)
+        form = app.screen
+        assert isinstance(form, FormScreen), form
+        return form.current()
+
+
+def test_a_domain_typed_into_a_new_rules_sender_replaces_the_proposed_star(
+        make_home) -> None:
+    """Routemap, ``a`` (Add above): the sender field holds ``*``; typing
+    ``example.com`` gave ``*example.com``. Should: ``example.com``; Tab past it
+    keeps ``*``, still selected when the field is entered again; once something
+    was typed into it, the field is edited as any other (entering it selects
+    nothing)."""
+    home = _home(make_home)
+    assert asyncio.run(_case_proposed(home, "2", "aexample.com"))["sender"] == "example.com"
+    assert asyncio.run(_case_proposed(home, "2a", "\tb.example"))["sender"] == "*"
+    assert asyncio.run(_case_proposed(home, "2a", "\t", "\x0f", "x"))["sender"] == "x"
+    assert asyncio.run(_case_proposed(home, "2a", "a.org\t", "\x0f", "x"))[
+        "sender"] == "a.orgx"
+
+
+def test_a_name_typed_into_a_duplicate_replaces_the_proposed_one(make_home) -> None:
+    home = _home(make_home)
+    assert asyncio.run(_case_proposed(home, "1", "dalpha2"))["name"] == "alpha2"
