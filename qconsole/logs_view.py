@@ -434,8 +434,10 @@ class LogsView(Vertical):
         header = self.query_one("#log-header", Static)
         header.set_class(bool(self.filter_error), "stale")
         if self.filter_error:
-            header.update(Text(f"This filter does not parse (why: under the table); "
-                               f"{self.shown_rows()}", no_wrap=True, overflow="ellipsis"))
+            whose = ("Every row, unfiltered" if self.filtered is None else
+                     f"Rows of the previous filter '{printable(str(self.filtered.query))}'")
+            header.update(Text(f"{whose}: the filter typed does not parse (why: below)",
+                               no_wrap=True, overflow="ellipsis"))
             return
         header.update(header_text(self.size.width, self.query_one(LogTable).dated))
 
