@@ -407,6 +407,16 @@ class QConsole(OrderedKeysApp):
         if self.use_command_palette and not CommandPalette.is_open(self):
             self.push_screen(Palette(id="--command-palette"))
 
+    def search_themes(self) -> None:
+        """The palette's "Theme": the same palette, so its Enter too runs the
+        theme the query typed matches."""
+        from textual.theme import ThemeProvider
+
+        from qconsole.palette import Palette
+
+        self.push_screen(Palette(providers=[ThemeProvider],
+                                 placeholder="Search for themes…"))
+
     def run_command(self, command: Command) -> None:
         """Go to the command's view and run its action there."""
         if command.tab:

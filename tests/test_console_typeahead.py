@@ -194,3 +194,17 @@ def test_a_domain_typed_into_a_new_rules_sender_replaces_the_proposed_star(
 def test_a_name_typed_into_a_duplicate_replaces_the_proposed_one(make_home) -> None:
     home = _home(make_home)
     assert asyncio.run(_case_proposed(home, "1", "dalpha2"))["name"] == "alpha2"
+
+
+def test_change_theme_then_a_theme_typed_at_once(make_home) -> None:
+    """The palette's "Theme" opens a palette of themes: the same rules (before:
+    Textual's own, whose Enter ran the first theme listed)."""
+    async def case() -> str:
+        app = QConsole(_home(make_home))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await _reads(app, pilot, "\x10Theme\rtextual-light\r")
+            for _ in range(10):
+                await pilot.pause(0.05)
+            return app.theme
+    assert asyncio.run(case()) == "textual-light"
