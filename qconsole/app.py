@@ -390,11 +390,15 @@ class QConsole(OrderedKeysApp):
     # Palette and help ----------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette: Textual's own commands, then every action of the console."""
+        """The palette: Textual's own commands, then every action of the console;
+        over a form, a diff or a story only those that do not go to a view."""
         yield from super().get_system_commands(screen)
+        over = screen is not self.screen_stack[0]  # a form, a diff, a story is open
         for command in COMMANDS:
             if command.edits and self.read_only:
                 continue
+            if over and command.tab:
+                continue  # its view is under that screen: the keys would go there
             yield SystemCommand(command.title, command.help,
                                 lambda c=command: self.run_command(c))
 
@@ -418,7 +422,12 @@ class QConsole(OrderedKeysApp):
                                  placeholder="Search for themes…"))
 
     def run_command(self, command: Command) -> None:
-        """Go to the command's view and run its action there."""
+        """Go to the command's view and run its action there (not under a form, a
+        diff or a story: the focus would go to a view under it)."""
+        if command.tab and self.screen is not self.screen_stack[0]:
+            self.notify(f"{command.title}: close this screen first (Escape).",
+                        severity="warning")
+            return
         if command.tab:
             self.action_show(command.tab)
         if command.action is None:

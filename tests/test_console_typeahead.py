@@ -208,3 +208,35 @@ def test_change_theme_then_a_theme_typed_at_once(make_home) -> None:
                 await pilot.pause(0.05)
             return app.theme
     assert asyncio.run(case()) == "textual-light"
+
+
+def test_the_palette_over_a_form_offers_no_view(make_home) -> None:
+    """Found in tmux: ``a`` (a new route's form), ctrl+p, ``Logs``, Enter. The palette
+    switched to the logs view under the form and gave the focus to its table: the
+    form no longer took Escape (the console looked frozen) and the keys went to the
+    view under it. Over a form the palette offers no view; the form still closes."""
+    home = _home(make_home)
+
+    async def case() -> tuple:
+        app = QConsole(home)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await _reads(app, pilot, "a", "\x10Logs\r")
+            for _ in range(10):
+                await pilot.pause(0.05)
+            on_top = type(app.screen).__name__  # nothing ran: the palette is open
+            await pilot.press("escape")
+            await pilot.pause(0.6)
+            form = app.screen
+            focus_in_form = app.focused is not None and app.focused.screen is form
+            titles = {c.title for c in app.get_system_commands(form)}
+            await pilot.press("escape")  # out of the field
+            await pilot.pause(0.6)
+            await pilot.press("escape")  # then the form
+            await pilot.pause(0.3)
+            return (on_top, type(form).__name__, focus_in_form, "Logs" in titles,
+                    "Help" in titles, app.screen is app.screen_stack[0],
+                    app.query_one("TabbedContent").active)
+    assert asyncio.run(case()) == ("Palette", "FormScreen", True, False, True, True,
+                                   "routes")
+    assert (home / "control" / "routes").read_bytes() == ROUTES
