@@ -116,7 +116,9 @@ def _parsed(parser_class: type, data: str) -> list[tuple[str, str | None]]:
     ("\x1b[A", [("up", None)]),  # what starts a longer sequence is Textual's
     ("\x1bOP", [("f1", None)]),
     ("\x1b[1;3A", [("alt+up", None)]),
-    ("\x1b\x7f", [("ctrl+w", None)]),
+    ("\x1b\x7f", [("ctrl+w", None)]),  # Alt+Backspace: delete a word
+    ("\x1b\r", [("escape", "\x1b"), ("enter", "\r")]),  # Textual: Enter alone
+    ("\x1b\t", [("escape", "\x1b"), ("tab", "\t")]),  # Textual: shift+Tab
     ("q\x1b2x", [("q", "q"), ("escape", "\x1b"), ("2", "2"), ("x", "x")]),
 ])
 def test_escape_then_a_character_read_at_once_is_two_keys(data: str, keys: list) -> None:
