@@ -242,3 +242,21 @@ def test_the_palette_over_a_form_offers_no_view(make_home) -> None:
     assert asyncio.run(case()) == ("Palette", "FormScreen", True, False, True, True,
                                    "routes")
     assert (home / "control" / "routes").read_bytes() == ROUTES
+
+
+def test_the_diffs_footer_shows_its_own_keys(make_home) -> None:
+    """Found in tmux: under the diff the footer showed the routes view's keys (``a``
+    Add, ``x`` Delete), which do nothing there (a letter goes back to the form)."""
+    from tests.test_console import screen_text
+
+    async def case() -> str:
+        app = QConsole(_home(make_home))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await _reads(app, pilot, "anew1\t127.0.0.1")
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.3)
+            assert type(app.screen).__name__ == "DiffScreen"
+            return screen_text(app).splitlines()[-1]
+    footer = asyncio.run(case())
+    assert "Save" in footer and "Back" in footer and "Duplicate" not in footer, footer
