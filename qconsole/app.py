@@ -153,6 +153,13 @@ class QConsole(OrderedKeysApp):
                 yield WorkerView(self.home)
         yield Footer()
 
+    def get_driver_class(self) -> type:
+        """Textual's terminal driver, reading Escape typed fast before a key as Escape
+        then the key (:mod:`qconsole.escape_key`), not as Alt+key."""
+        from qconsole.escape_key import install
+
+        return install(super().get_driver_class())
+
     def on_mount(self) -> None:
         self._focus_pane(self.query_one(TabbedContent).active)
         self.show_banner()
@@ -383,16 +390,44 @@ class QConsole(OrderedKeysApp):
     # Palette and help ----------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette: Textual's own commands, then every action of the console."""
+        """The palette: Textual's own commands, then every action of the console;
+        over a form, a diff or a story only those that do not go to a view."""
         yield from super().get_system_commands(screen)
+        over = screen is not self.screen_stack[0]  # a form, a diff, a story is open
         for command in COMMANDS:
             if command.edits and self.read_only:
                 continue
+            if over and command.tab:
+                continue  # its view is under that screen: the keys would go there
             yield SystemCommand(command.title, command.help,
                                 lambda c=command: self.run_command(c))
 
+    def action_command_palette(self) -> None:
+        """ctrl+p: the palette, whose Enter runs what the query typed matches."""
+        from textual.command import CommandPalette
+
+        from qconsole.palette import Palette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(Palette(id="--command-palette"))
+
+    def search_themes(self) -> None:
+        """The palette's "Theme": the same palette, so its Enter too runs the
+        theme the query typed matches."""
+        from textual.theme import ThemeProvider
+
+        from qconsole.palette import Palette
+
+        self.push_screen(Palette(providers=[ThemeProvider],
+                                 placeholder="Search for themes…"))
+
     def run_command(self, command: Command) -> None:
-        """Go to the command's view and run its action there."""
+        """Go to the command's view and run its action there (not under a form, a
+        diff or a story: the focus would go to a view under it)."""
+        if command.tab and self.screen is not self.screen_stack[0]:
+            self.notify(f"{command.title}: close this screen first (Escape).",
+                        severity="warning")
+            return
         if command.tab:
             self.action_show(command.tab)
         if command.action is None:

@@ -169,15 +169,17 @@ class ControlView(Vertical):
         return Edit(self.config, self.NAME, summary)
 
     def open_form(self, title: str, fields: tuple[Field, ...], values: dict[str, str],
-                  build: Callable[[dict[str, str]], Edit]) -> None:
+                  build: Callable[[dict[str, str]], Edit],
+                  suggested: frozenset[str] = frozenset()) -> None:
         """Ask for the fields, then confirm and save; going back from the diff opens
-        the form again, as it was filled."""
+        the form again, as it was filled. ``suggested``: the fields whose value is a
+        proposal, replaced by what is typed."""
         def filled(edit: Edit | None) -> None:
             if edit is not None:
                 again = edit.values or values
                 self.confirm(edit, lambda: self.open_form(title, fields, again, build))
 
-        self.app.push_screen(FormScreen(title, fields, values, build), filled)
+        self.app.push_screen(FormScreen(title, fields, values, build, suggested), filled)
 
     def confirm(self, edit: Edit | None, back: Callable[[], None] | None = None) -> None:
         """Show the diff of a valid edit; saving reloads the whole console."""

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 from qconsole.confirm_screen import Deliberate
 from qconsole.editing import Edit
@@ -87,6 +87,7 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
             with Horizontal():
                 yield Button("Save", variant="primary", compact=True, id="diff-save")
                 yield Button("Cancel", compact=True, id="diff-cancel")
+        yield Footer()  # its own keys, not those of the view under it
 
     def pressed(self, button: Button) -> None:
         if not self.is_active:

@@ -85,7 +85,7 @@ class RoutemapView(ControlView):
             return edit
 
         self.open_form("New routemap rule" + (f" (above line {at.line})" if at else ""),
-                       self.fields(), {"sender": "*"}, build)
+                       self.fields(), {"sender": "*"}, build, frozenset({"sender"}))
 
     def action_edit(self) -> None:
         """Change the selected rule (or fix a line that does not parse)."""

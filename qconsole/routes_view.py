@@ -201,7 +201,8 @@ class RoutesView(ControlView):
             edit.insert(old.line + 1, format_route(route)).select = route.name
             return edit
 
-        self.open_form(f"Duplicate route {old.name}", FIELDS, values, build)
+        self.open_form(f"Duplicate route {old.name}", FIELDS, values, build,
+                       frozenset({"name"}))
 
     def action_delete(self) -> None:
         """Remove the selected route (refused while a routemap line uses it)."""
