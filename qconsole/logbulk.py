@@ -40,6 +40,8 @@ _SAMPLES = 32
 # A syslog stamp (splogger's too): the month's name and a day padded with a space vary.
 _SYSLOG_STAMP = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
 _MAX_SHAPE = 200
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_HEAD_OF: dict[bytes, bytes | None] = {}  # a prefix with its digits as 0 -> its head
 
 
 class Shape:
@@ -109,11 +111,20 @@ def head_of(prefix: bytes) -> bytes | None:
         return MULTILOG if len(prefix) == 26 else None
     if len(prefix) > _MAX_SHAPE or b"\n" in prefix:
         return None
+    stamp = 5 if _SYSLOG_STAMP.match(prefix) else 0  # (its month, a space, the pad)
+    key = b"Mmm 0" * bool(stamp) + prefix[stamp:].translate(_ZEROS)
+    if key not in _HEAD_OF:
+        if len(_HEAD_OF) > 256:
+            _HEAD_OF.clear()
+        _HEAD_OF[key] = _head_of(prefix, stamp)
+    return _HEAD_OF[key]
+
+
+def _head_of(prefix: bytes, stamp: int) -> bytes | None:
     for k in range(len(prefix)):
         rest = prefix[k:]
         if any(rest.startswith(h) or h.startswith(rest) for h in _HEADS):
             return None
-    stamp = 5 if _SYSLOG_STAMP.match(prefix) else 0  # (its month, a space, the pad)
     out = [rb"[A-Z][a-z]{2} [ \d]"] if stamp else []
     for c in prefix[stamp:]:
         out.append(rb"\d" if 48 <= c <= 57 else re.escape(bytes((c,))))
