@@ -113,11 +113,12 @@ def head_of(prefix: bytes) -> bytes | None:
         return None
     stamp = 5 if _SYSLOG_STAMP.match(prefix) else 0  # (its month, a space, the pad)
     key = b"Mmm 0" * bool(stamp) + prefix[stamp:].translate(_ZEROS)
-    if key not in _HEAD_OF:
+    head = _HEAD_OF.get(key, b"?")
+    if head == b"?":
         if len(_HEAD_OF) > 256:
             _HEAD_OF.clear()
-        _HEAD_OF[key] = _head_of(prefix, stamp)
-    return _HEAD_OF[key]
+        head = _HEAD_OF[key] = _head_of(prefix, stamp)
+    return head
 
 
 def _head_of(prefix: bytes, stamp: int) -> bytes | None:

@@ -583,3 +583,38 @@ def test_any_filter_text_parses_or_says_why(text: str) -> None:
         return
     for term in query.terms:  # what the search looks for is what a line must hold
         assert term.regex is not None or all(p == p.lower() for p in term.patterns)
+
+
+_WORDS = ("status", "delivery", "starting", "info", "msg", "bounce", "triple", "new",
+          "end", "discarding", "x", ":", ": ", " ", "  ", "1", "23", "0.5", "Nov", "Dec",
+          "Nov 18 11:06:40 ", "Dec  4 11:06:40 ", "qmail", "[12]", "bounce/", "@",
+          "starting ", "triple bounce: ", "status: ", "info msg ", "new msg", "bounce msg ",
+          "delivery 12: ")
+_EVENTS = ("delivery 3: success: x", "starting delivery 3: msg 5 to remote a@b.org",
+           "info msg 5: bytes 3 from <a@b.org> qp 1", "bounce msg 5", "status: local 0/1",
+           "triple bounce: discarding bounce/5", "new msg 5", "end msg 5", "x", "3: success: x",
+           "discarding bounce/5", "msg 5 to remote x", "msg 5: bytes 3 from <> qp")
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from(_WORDS), max_size=6), st.sampled_from(_EVENTS), st.randoms())
+def test_a_prefix_of_a_shape_never_holds_an_event(words, text, rnd) -> None:
+    """A block's canonical lines are those whose prefix has the block's shape (what its
+    qmail-send lines have before their events; logbulk.head_of): the bulk search reads
+    their event right after it. So must event(): no prefix of the shape (any digits, a
+    syslog stamp's month and day) may hold the beginning of an event."""
+    from qconsole.logbulk import MULTILOG, head_of
+    from qconsole.logformat import EVENT, event
+
+    prefix = "".join(words).encode()
+    head = head_of(prefix)
+    if head is None or head == MULTILOG:
+        return
+    other = bytearray(ord(rnd.choice("0123456789")) if c in b"0123456789" else c
+                      for c in prefix)
+    if head.startswith(b"[A-Z]"):  # a syslog stamp: any month, a day padded or not
+        other[:5] = rnd.choice((b"Jan  ", b"Feb 2", b"Dec 1", b"Sep  "))
+    assert re.fullmatch(head, bytes(other)), (head, other)
+    for line in (prefix + text.encode(), bytes(other) + text.encode()):
+        if EVENT.match(line, len(prefix)) is not None:
+            assert event(line).start() == len(prefix), line
