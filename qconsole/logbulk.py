@@ -33,9 +33,10 @@ MULTILOG = rb"@[^\n]{24} "  # "@", 24 hex digits, a space: event() reads at byte
 _HEADS = (b"starting delivery ", b"delivery ", b"info msg ", b"bounce msg ",
           b"triple bounce: discarding ", b"status: ", b"new msg ", b"end msg ")
 # Where qmail-send's events stand, to learn a block's shape from: the prefix is what
-# their line holds before them.
-_SAMPLE = re.compile(rb"(?:starting )?delivery \d+: (?:msg \d+ to |success:|deferral:|failure:)"
-                     rb"|info msg \d+: bytes |new msg \d|end msg \d")
+# their line holds before them. (Each pattern begins with a literal, which sre scans
+# for at C speed: a block of other programs' lines is read through in a few ms.)
+_SAMPLE_DELIVERY = re.compile(rb"delivery \d+: (?:msg \d+ to |success:|deferral:|failure:)")
+_SAMPLE_MSG = re.compile(rb"msg (?:(?<=info msg )\d+: bytes |(?<=new msg )\d|(?<=end msg )\d)")
 _SAMPLES = 32
 # A syslog stamp (splogger's too): the month's name and a day padded with a space vary.
 _SYSLOG_STAMP = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
@@ -137,9 +138,13 @@ def shape_of(data: bytes) -> Shape:
     can be read in bulk)."""
     heads: Counter[bytes] = Counter()
     widths: dict[bytes, int] = {}
-    for m in islice(_SAMPLE.finditer(data), _SAMPLES):
-        p = m.start()
+    at = [m.start() for m in islice(_SAMPLE_DELIVERY.finditer(data), _SAMPLES)]
+    at += [m.start() - 4 - (data[m.start() - 5:m.start()] == b"info ")
+           for m in islice(_SAMPLE_MSG.finditer(data), _SAMPLES)]
+    for p in at:
         prefix = data[data.rfind(b"\n", 0, p) + 1:p]
+        if prefix.endswith(b"starting "):
+            prefix = prefix[:-9]
         head = head_of(prefix)
         if head is not None:
             heads[head] += 1
