@@ -30,7 +30,6 @@ from qconsole.logbulk import (
     K_RESULT,
     K_SLOW,
     K_START,
-    PREFIX,
     STATUS_CODES,
     Block,
     follow_infos,
@@ -40,7 +39,13 @@ from qconsole.logbulk import (
     hits_of_text,
     kind,
 )
-from qconsole.logformat import _EXPIRED_LOGGED, E_STATUS, event, triple_bounces
+from qconsole.logformat import (
+    _EXPIRED_LOGGED,
+    E_STATUS,
+    event,
+    message_events,
+    triple_bounces,
+)
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
 from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
 from qremote.delivery.report import parse_detail
@@ -116,10 +121,11 @@ class Plan:
             return hits_of_regex(block, t.regex, t.lowered)
         patterns = t.patterns or {"to": (b"starting delivery ",), "from": (b"info msg ",)
                                   }.get(t.field, ())
-        if t.field == "msg":  # its triple bounce lines too (few)
-            triples = triple_bounces(t.value.encode()).finditer(block.data)
-            lines = set(block.line_starts(map(re.Match.start, triples)))
-            return sorted(lines.union(hits_of_text(block, patterns[0])))
+        if t.field == "msg":  # its start, info and bounce lines, and triple bounces
+            msg = t.value.encode()
+            found = [*message_events(msg).finditer(block.data),
+                     *triple_bounces(msg).finditer(block.data)]
+            return block.line_starts(sorted(map(re.Match.start, found)))
         if len(patterns) == 1:
             return hits_of_text(block, patterns[0])
         lines = set()
@@ -250,8 +256,9 @@ class Plan:
             s_hit = hit.intersection(pairs.starts)
             rest = hit.difference(s_hit)
             i_hit: set[int] = set()
-            # (only a line with "info msg " at byte 26 can be a canonical info line)
-            if any(map(data.startswith, repeat(b"info msg "), map(add, rest, repeat(PREFIX)))):
+            # (only a line with "info msg " at its event can be a canonical info line)
+            if any(map(data.startswith, repeat(b"info msg "),
+                       map(add, rest, repeat(block.width)))):
                 msgs = block.messages()
                 i_hit = rest.intersection(msgs.infos)
                 rest.difference_update(i_hit)
@@ -326,7 +333,7 @@ class Plan:
         # A result line with the needle of a start or info line in its report is that
         # start or info line too (both needles hold " msg "): the exact way.
         maybe = list(compress(held, map(ge, map(data.find, repeat(b" msg "),
-                                                map(add, held, repeat(PREFIX + 1)),
+                                                map(add, held, repeat(block.width + 1)),
                                                 compress(ends, counts)), repeat(0))))
         hidden = set(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
         if sum(counts) == block.count(needle):
