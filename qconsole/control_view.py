@@ -43,10 +43,17 @@ def refuse_read_only(widget: Widget, event: events.Key) -> bool:
     return False
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+
+
 class ControlView(Vertical):
     """A table of control/``NAME``; subclasses fill it and build the edits."""
 
     NAME = ""
+    # The table takes what the findings below leave: a long file never pushes them
+    # (and the routes view's selected line) off the screen.
+    DEFAULT_CSS = "ControlView > DataTable { height: 1fr; }"
 
     def __init__(self, config: Config, findings: list[Finding], **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -129,18 +136,26 @@ class ControlView(Vertical):
             return []
         return [ln for ln in source.lines if ln.is_content and ln.number not in known]
 
-    def bad_row(self, line: Line, width: int) -> list[Text]:
-        """The cells of a line that does not parse: its number and its text, in red."""
+    def bad_row(self, line: Line, width: int, why_width: int | None = None,
+                short: bool = False) -> list[Text]:
+        """The cells of a line that does not parse: its number, its text and why, in
+        red. ``why_width`` cuts the reason (the findings below give it whole), so that
+        it never pushes the next columns (AUTH, TLS) off the screen; ``short`` says
+        only the line number, for a narrow table."""
         from qconsole import theme
         from qconsole.logformat import decode
 
         error = theme.style(self.app, "error")
-        why = next((f.text for f in self.findings
-                    if f.line == line.number and f.severity == "error"), "not read")
+        why = self.bad_reason(line)
         raw = self.shown_text(decode(line.raw))
-        return [Text(f"line {line.number}: does not parse", style=error),
-                plain(raw if len(raw) <= width else raw[:width - 1] + "…", error),
-                plain(why, error)]
+        label = f"line {line.number}" if short else f"line {line.number}: does not parse"
+        return [Text(label, style=error), plain(_cut(raw, width), error),
+                plain(why if why_width is None else _cut(why, why_width), error)]
+
+    def bad_reason(self, line: Line) -> str:
+        """Why a line did not parse (``check``'s error for it)."""
+        return next((f.text for f in self.findings
+                     if f.line == line.number and f.severity == "error"), "not read")
 
     def shown_text(self, raw: str) -> str:
         """A line as it may be shown: in ``routes``, nothing after the USER field (a line

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from qconsole import theme
 from qconsole.control_view import BAD, ControlView
 from qconsole.editing import Edit
 from qconsole.form_screen import Field
@@ -100,7 +101,9 @@ class RoutesView(ControlView):
         routes = sorted(self.config.routes.routes.values(), key=lambda r: r.line)
         table.add_columns(*(COLUMNS if wide else NARROW_COLUMNS))
         # Narrow: what the name, AUTH and TLS columns leave goes to the two lists.
-        room = max(16, width - 8 - max((len(r.name) for r in routes), default=4)
+        bad = self.bad_lines({r.line for r in routes})
+        names = [*(len(r.name) for r in routes), *(len(f"line {b.number}") for b in bad)]
+        room = max(16, width - 8 - max(names, default=4)
                    - max((len(r.user) + 8 for r in routes), default=4) - 8 - 12)
         local_w, remote_w = room * 11 // 20, room * 9 // 20
         rows: list[tuple[int, str, list]] = []
@@ -116,8 +119,9 @@ class RoutesView(ControlView):
                          _cut(route.remotes_text(), remote_w), auth, route.tls]
             rows.append((route.line, route.name, [plain(c) for c in cells]))
         columns = len(COLUMNS if wide else NARROW_COLUMNS)
-        for line in self.bad_lines({r.line for r in routes}):
-            cells = self.bad_row(line, local_w + remote_w if not wide else 40)
+        for line in bad:
+            cells = (self.bad_row(line, 40, why_width=60) if wide else
+                     self.bad_row(line, local_w, why_width=remote_w, short=True))
             rows.append((line.number, f"{BAD}{line.number}",
                          [*cells, *[Text("")] * (columns - len(cells))]))
         for _, key, cells in sorted(rows, key=lambda r: r[0]):
@@ -127,6 +131,11 @@ class RoutesView(ControlView):
         """Under the table: the selected route whole (the narrow table cuts it)."""
         route = self.selected()
         shown = self.query_one("#routes-selected", Static)
+        bad = self.bad_selected()
+        if bad is not None:  # the row cuts the reason: here it is whole
+            shown.update(plain(f"line {bad.number} does not parse: "
+                               f"{self.bad_reason(bad)}", theme.style(self.app, "error")))
+            return
         if route is None:
             shown.update("")
             return

@@ -1,0 +1,136 @@
+"""Issue 11 tried again as an operator would (session 5): qconsole in tmux at 80x24,
+100x30 and 200x60, on a qmail home and logs made by hand (CRLF, 200 routes, AUTH and
+TLS fields, lines that do not parse), typing fast. Each test is one stumble found
+there, reproduced with Pilot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from textual.widgets import Button, DataTable
+
+from qconsole.app import QConsole
+from qconsole.diff_screen import DiffScreen
+from qconsole.form_screen import FormScreen
+
+BAD_LINE = "broken;127.0.0.2&127.0.0.3|127.0.0.4;mx;;"  # mixes & and |: a long reason
+
+
+def _routes(count: int, crlf: bool = False, bad: bool = True) -> bytes:
+    """``count`` routes with AUTH and TLS fields, then (``bad``) one that does not parse."""
+    lines = ["# routes written by hand"]
+    lines += [f"r{i:03d};127.0.0.2&127.0.0.3;relay{i}.example:587;user{i}@example.com;"
+              f"secret{i};tls=verify" for i in range(count)]
+    if bad:
+        lines.append(BAD_LINE)
+    return ("\r\n" if crlf else "\n").join(lines).encode()  # no final newline
+
+
+def _home(make_home, routes: bytes) -> Path:
+    home = make_home(routes=routes, routemap=b"*;*;r000\n")
+    os.chmod(home / "control" / "routes", 0o640)
+    return home
+
+
+def _columns_width(table: DataTable) -> int:
+    return sum(c.get_render_width(table) for c in table.ordered_columns)
+
+
+# A line that does not parse hid the AUTH and TLS columns ---------------------------
+
+async def _case_columns(home: Path, size: tuple[int, int]) -> tuple[int, int, str]:
+    app = QConsole(home)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        table = app.query_one("#routes-table", DataTable)
+        await pilot.press("G")  # the red row: its reason, whole, under the table
+        await pilot.pause()
+        selected = str(app.query_one("#routes-selected").render())
+        return _columns_width(table), table.scrollable_content_region.width, selected
+
+
+def test_a_line_that_does_not_parse_hides_no_column_at_80(make_home) -> None:
+    """tmux 80x24, a routes file with one line that does not parse (``&`` and ``|``
+    mixed): the reason in the Remotes column was as wide as the whole message,
+    so the AUTH and TLS columns of every route were off the screen, with no hint
+    (issue 11: "usable at 80 columns (no hidden AUTH/TLS columns without a hint)").
+
+    Should: the row's reason is cut; the line under the table gives it whole."""
+    width, room, selected = asyncio.run(_case_columns(_home(make_home, _routes(5)),
+                                                      (80, 24)))
+    assert width <= room, (width, room)
+    assert "line 7 does not parse" in selected and "use one kind of list" in selected
+
+
+def test_a_line_that_does_not_parse_hides_no_column_at_200(make_home) -> None:
+    """tmux 200x60, same file: the wide table put the reason in the first "Mode"
+    column, pushing Remotes, AUTH user, Password and TLS off a 200-column screen."""
+    width, room, _ = asyncio.run(_case_columns(_home(make_home, _routes(5)), (200, 60)))
+    assert width <= room, (width, room)
+
+
+# A long routes file hid the findings -------------------------------------------------
+
+async def _case_findings(home: Path) -> list[tuple[str, bool]]:
+    app = QConsole(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen.region
+        return [(name, screen.contains_region(app.query_one(name).region))
+                for name in ("#routes-findings", "#routes-selected")]
+
+
+def test_findings_show_below_a_long_routes_file(make_home) -> None:
+    """tmux 100x30, 60 routes and one line that does not parse: the table grew to
+    the whole view and the findings of control/routes (README: "with qremote check's
+    findings for control/routes below") and the selected route's line were below
+    the bottom of the screen, out of reach."""
+    shown = asyncio.run(_case_findings(_home(make_home, _routes(60))))
+    assert all(inside for _, inside in shown), shown
+
+
+# The diff of a CRLF file: its buttons out of sight, Tab to Save did nothing ---------
+
+async def _case_diff(home: Path, size: tuple[int, int], keys: tuple[str, ...]
+                     ) -> tuple[bool, bytes]:
+    app = QConsole(home)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        app.query_one("#routes-table", DataTable).move_cursor(row=0)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        await pilot.press("tab", "end", "backspace", "4", "ctrl+s")  # 127.0.0.3 -> .4
+        await pilot.pause(DiffScreen.REPEAT_GUARD + 0.1)
+        screen = app.screen
+        assert isinstance(screen, DiffScreen), screen
+        save = screen.query_one("#diff-save", Button)
+        shown = screen.region.contains_region(save.region)
+        await pilot.press(*keys)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        return shown, (home / "control" / "routes").read_bytes()
+
+
+def test_the_diff_of_a_crlf_file_shows_its_buttons_at_80x24(make_home) -> None:
+    """tmux 80x24, a CRLF routes file of 30 routes (``check`` warns on each line):
+    the diff screen listed every warning the file already had (31 here, 380 on a
+    200-route file), so Save and Cancel were hundreds of lines below the screen
+    and the help text that says how to save could not be seen."""
+    routes = _routes(30, crlf=True, bad=False)
+    shown, after = asyncio.run(_case_diff(_home(make_home, routes), (80, 24), ()))
+    assert shown
+    assert after == routes
+
+
+def test_tab_then_enter_saves_the_diff(make_home) -> None:
+    """README and the diff screen itself: "ctrl+s (or Tab to Save, then Enter)". The
+    focus starts on Cancel; Tab went to the diff's scroll area, not to Save, so Tab,
+    Enter did nothing (a second Tab was needed, with Save out of sight)."""
+    routes = _routes(3, bad=False)
+    _, after = asyncio.run(_case_diff(_home(make_home, routes), (120, 40),
+                                      ("tab", "enter")))
+    assert after == routes.replace(b"127.0.0.2&127.0.0.3;relay0", b"127.0.0.2&127.0.0.4;relay0")
