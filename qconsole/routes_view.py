@@ -52,6 +52,12 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(1, width - 1)] + "…"
 
 
+def _table_width(columns: tuple[str, ...], rows: list[tuple[int, str, list]]) -> int:
+    """The width of a table of these rows (each cell padded by one on each side)."""
+    return sum(max([len(name), *(cells[i].cell_len for _, _, cells in rows)]) + 2
+               for i, name in enumerate(columns))
+
+
 def line_values(text: str) -> dict[str, str]:
     """A routes line that does not parse, split into the form's fields as well as it
     goes (so that it can be fixed in the form)."""
@@ -78,16 +84,16 @@ class RoutesView(ControlView):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.revealed = False
-        self.wide: bool | None = None
+        self.wide: int | None = None  # the width the table was filled for
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
         yield Static(id="routes-selected")
 
     def on_resize(self) -> None:
-        wide = self.size.width >= WIDE
-        if wide != self.wide:
-            self.wide = wide
+        width = self.size.width
+        if width != self.wide:  # whether the wide table fits depends on the width
+            self.wide = width
             self.refresh_view()
 
     def _password(self, route: Route) -> str:
@@ -97,35 +103,54 @@ class RoutesView(ControlView):
 
     def fill(self, table: DataTable) -> None:
         width = self.size.width or self.app.size.width
-        wide = width >= WIDE
         routes = sorted(self.config.routes.routes.values(), key=lambda r: r.line)
-        table.add_columns(*(COLUMNS if wide else NARROW_COLUMNS))
-        # Narrow: what the name, AUTH and TLS columns leave goes to the two lists.
         bad = self.bad_lines({r.line for r in routes})
-        names = [*(len(r.name) for r in routes), *(len(f"line {b.number}") for b in bad)]
-        room = max(16, width - 8 - max(names, default=4)
-                   - max((len(r.user) + 8 for r in routes), default=4) - 8 - 12)
+        columns, rows = COLUMNS, self._wide_rows(routes, bad) if width >= WIDE else []
+        # The wide table only when every column fits (a long list of remotes or the
+        # reason a line does not parse would push AUTH and TLS off the screen).
+        if width < WIDE or _table_width(columns, rows) > width - 2:
+            columns, rows = NARROW_COLUMNS, self._narrow_rows(routes, bad, width)
+        table.add_columns(*columns)
+        for _, key, cells in sorted(rows, key=lambda r: r[0]):
+            table.add_row(*cells, key=key)
+
+    def _wide_rows(self, routes: list[Route], bad: list) -> list[tuple[int, str, list]]:
+        rows: list[tuple[int, str, list]] = []
+        for route in routes:
+            cells = [route.name, route.local_text() or "(defaultoutgoingip)",
+                     MODE[route.local_mode], route.remotes_text(),
+                     MODE[route.remote_mode], route.user or "-",
+                     self._password(route) or "-", route.tls]
+            rows.append((route.line, route.name, [plain(c) for c in cells]))
+        for line in bad:
+            cells = self.bad_row(line, 40, why_width=60)
+            rows.append((line.number, f"{BAD}{line.number}",
+                         [*cells, *[Text("")] * (len(COLUMNS) - len(cells))]))
+        return rows
+
+    def _narrow_rows(self, routes: list[Route], bad: list, width: int
+                     ) -> list[tuple[int, str, list]]:
+        # What the name, AUTH and TLS columns leave goes to the two lists; a line
+        # that does not parse is "line N" alone when "does not parse" leaves too little.
+        auth = max((len(r.user) + 8 for r in routes), default=4)
+        name = max((len(r.name) for r in routes), default=4)
+        label = max((len(f"line {b.number}: does not parse") for b in bad), default=0)
+        short = width - 8 - max(name, label) - auth - 8 - 12 < 32
+        if short:
+            label = max((len(f"line {b.number}") for b in bad), default=0)
+        room = max(16, width - 8 - max(name, label) - auth - 8 - 12)
         local_w, remote_w = room * 11 // 20, room * 9 // 20
         rows: list[tuple[int, str, list]] = []
         for route in routes:
-            if wide:
-                cells = [route.name, route.local_text() or "(defaultoutgoingip)",
-                         MODE[route.local_mode], route.remotes_text(),
-                         MODE[route.remote_mode], route.user or "-",
-                         self._password(route) or "-", route.tls]
-            else:
-                auth = f"{route.user} {self._password(route)}" if route.user else "-"
-                cells = [route.name, _cut(route.local_text() or "(default IP)", local_w),
-                         _cut(route.remotes_text(), remote_w), auth, route.tls]
+            auth = f"{route.user} {self._password(route)}" if route.user else "-"
+            cells = [route.name, _cut(route.local_text() or "(default IP)", local_w),
+                     _cut(route.remotes_text(), remote_w), auth, route.tls]
             rows.append((route.line, route.name, [plain(c) for c in cells]))
-        columns = len(COLUMNS if wide else NARROW_COLUMNS)
         for line in bad:
-            cells = (self.bad_row(line, 40, why_width=60) if wide else
-                     self.bad_row(line, local_w, why_width=remote_w, short=True))
+            cells = self.bad_row(line, local_w, why_width=remote_w, short=short)
             rows.append((line.number, f"{BAD}{line.number}",
-                         [*cells, *[Text("")] * (columns - len(cells))]))
-        for _, key, cells in sorted(rows, key=lambda r: r[0]):
-            table.add_row(*cells, key=key)
+                         [*cells, *[Text("")] * (len(NARROW_COLUMNS) - len(cells))]))
+        return rows
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """Under the table: the selected route whole (the narrow table cuts it)."""

@@ -134,3 +134,43 @@ def test_tab_then_enter_saves_the_diff(make_home) -> None:
     _, after = asyncio.run(_case_diff(_home(make_home, routes), (120, 40),
                                       ("tab", "enter")))
     assert after == routes.replace(b"127.0.0.2&127.0.0.3;relay0", b"127.0.0.2&127.0.0.4;relay0")
+
+
+def test_a_line_that_does_not_parse_hides_no_column_at_120(make_home) -> None:
+    """tmux 120x40 (the wide table, over 110 columns), same file: the reason, even
+    cut, pushed TLS off the screen. The wide table is for when it fits."""
+    width, room, _ = asyncio.run(_case_columns(_home(make_home, _routes(5)), (120, 40)))
+    assert width <= room, (width, room)
+
+
+def test_a_long_list_of_remotes_hides_no_column_at_120(make_home) -> None:
+    """tmux 120x40, a route failing over to four relays: the wide table never cut a
+    list, so AUTH user, Password and TLS of every route were off the screen."""
+    relays = "&".join(f"relay{i}.partner-network.example.net:587" for i in range(4))
+    routes = _routes(5, bad=False) + f"\nmany;127.0.0.2;{relays};;\n".encode()
+    width, room, _ = asyncio.run(_case_columns(_home(make_home, routes), (120, 40)))
+    assert width <= room, (width, room)
+
+
+# A resize left the table drawn with the old widths ----------------------------------
+
+async def _case_resize(home: Path) -> str:
+    from tests.test_console import screen_text
+
+    app = QConsole(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause(0.3)
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.3)
+        return screen_text(app)
+
+
+def test_a_resize_redraws_every_row_with_the_new_widths(make_home) -> None:
+    """tmux 80x24, then 200x60, then 100x30 (``tmux resize-window``): the routes
+    table was drawn with each column as wide as its title ("r0", "user" and "ver"
+    for r001, user1@example.com and verify) until the cursor passed on each row:
+    the rows drawn before the columns were measured stayed in the cache."""
+    shown = asyncio.run(_case_resize(_home(make_home, _routes(5))))
+    assert "user3@example.com" in shown and "verify" in shown, shown
