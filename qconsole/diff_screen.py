@@ -144,7 +144,9 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
             self.conflict = True
             status.update(Text(str(exc), style="bold red"))
             self.query_one("#diff-save", Button).disabled = True
-            self.query_one("#diff-cancel", Button).label = "Close and reload"
+            cancel = self.query_one("#diff-cancel", Button)
+            cancel.label = "Close and reload"
+            cancel.refresh(layout=True)  # as wide as its new label
             return
         except OSError as exc:
             status.update(Text(f"cannot write control/{self.edit.name}: "

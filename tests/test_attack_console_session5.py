@@ -174,3 +174,31 @@ def test_a_resize_redraws_every_row_with_the_new_widths(make_home) -> None:
     the rows drawn before the columns were measured stayed in the cache."""
     shown = asyncio.run(_case_resize(_home(make_home, _routes(5))))
     assert "user3@example.com" in shown and "verify" in shown, shown
+
+
+# A conflict: the button that says what to do was cut ------------------------------
+
+async def _case_conflict(home: Path) -> tuple[str, str]:
+    app = QConsole(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("tab", "end", "backspace", "4", "ctrl+s")
+        await pilot.pause(DiffScreen.REPEAT_GUARD + 0.1)
+        with (home / "control" / "routes").open("ab") as f:
+            f.write(b"\nother;;;;\n")  # another operator's edit, meanwhile
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        cancel = app.screen.query_one("#diff-cancel", Button)
+        return str(cancel.label), "".join(
+            s.text for s in cancel.render_line(0))
+
+
+def test_the_button_after_a_conflict_reads_whole(make_home) -> None:
+    """tmux 100x30: the file changed on disk while the diff was open; ctrl+s is
+    refused (good) and Cancel becomes "Close and reload", shown as "Close and" (the
+    button kept its 16 columns): the one word that says what happens was cut."""
+    label, shown = asyncio.run(_case_conflict(_home(make_home, _routes(3, bad=False))))
+    assert label == "Close and reload"
+    assert "reload" in shown, shown
