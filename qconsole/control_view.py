@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -43,8 +44,11 @@ def refuse_read_only(widget: Widget, event: events.Key) -> bool:
     return False
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+def cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` terminal cells (a wide character takes two)."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(1, width - 1)).rstrip() + "…"
 
 
 class ControlView(Vertical):
@@ -149,8 +153,8 @@ class ControlView(Vertical):
         why = self.bad_reason(line)
         raw = self.shown_text(decode(line.raw))
         label = f"line {line.number}" if short else f"line {line.number}: does not parse"
-        return [Text(label, style=error), plain(_cut(raw, width), error),
-                plain(why if why_width is None else _cut(why, why_width), error)]
+        return [Text(label, style=error), plain(cut(raw, width), error),
+                plain(why if why_width is None else cut(why, why_width), error)]
 
     def bad_reason(self, line: Line) -> str:
         """Why a line did not parse (``check``'s error for it)."""

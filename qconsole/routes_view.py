@@ -9,13 +9,14 @@ route whole."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from qconsole import theme
-from qconsole.control_view import BAD, ControlView
+from qconsole.control_view import BAD, ControlView, cut
 from qconsole.editing import Edit
 from qconsole.form_screen import Field
 from qconsole.safe_text import plain
@@ -25,6 +26,7 @@ MODE = {"single": "", "failover": "failover", "roundrobin": "rr"}
 COLUMNS = ("Name", "Local IPs", "Mode", "Remotes", "Mode", "AUTH user", "Password", "TLS")
 NARROW_COLUMNS = ("Name", "Local IPs (&,|)", "Remotes (&,|)", "AUTH", "TLS")
 WIDE = 110
+LISTS = len(NARROW_COLUMNS[1]) + len(NARROW_COLUMNS[2])  # their titles
 FIELDS = (
     Field("name", "Name (letters, digits, '-')", "route1"),
     Field("local_ips", "Local IPs: one, a&b (failover) or a|b (round robin); empty = "
@@ -46,10 +48,6 @@ def route_values(route: Route) -> dict[str, str]:
 
 def _route(values: dict[str, str]) -> Route:
     return route_from_fields(**values)
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
 
 
 def _table_width(columns: tuple[str, ...], rows: list[tuple[int, str, list]]) -> int:
@@ -130,21 +128,29 @@ class RoutesView(ControlView):
 
     def _narrow_rows(self, routes: list[Route], bad: list, width: int
                      ) -> list[tuple[int, str, list]]:
-        # What the name, AUTH and TLS columns leave goes to the two lists; a line
-        # that does not parse is "line N" alone when "does not parse" leaves too little.
-        auth = max((len(r.user) + 8 for r in routes), default=4)
-        name = max((len(r.name) for r in routes), default=4)
+        # Every column fits in the width: the name and TLS whole, AUTH cut when it
+        # must (an e-mail address as AUTH user is common), the two lists share the
+        # rest, each at least as wide as its title; a line that does not parse is
+        # "line N" alone when "does not parse" leaves the lists too little.
+        auths = {r.name: f"{r.user} {self._password(r)}" if r.user else "-"
+                 for r in routes}
+        auth_full = max((cell_len(a) for a in auths.values()), default=4)
+        name = max((cell_len(r.name) for r in routes), default=4)
+        free = width - 2 - 2 * len(NARROW_COLUMNS) - len("encrypt")  # scrollbar, padding
         label = max((len(f"line {b.number}: does not parse") for b in bad), default=0)
-        short = width - 8 - max(name, label) - auth - 8 - 12 < 32
+        short = free - max(name, label) - auth_full < 2 * LISTS
         if short:
             label = max((len(f"line {b.number}") for b in bad), default=0)
-        room = max(16, width - 8 - max(name, label) - auth - 8 - 12)
-        local_w, remote_w = room * 11 // 20, room * 9 // 20
+        free -= max(name, label)
+        auth_w = max(len("AUTH"), min(auth_full, free - LISTS))
+        room = max(LISTS, free - auth_w)
+        local_w = max(len(NARROW_COLUMNS[1]), room * 11 // 20)
+        remote_w = max(len(NARROW_COLUMNS[2]), room - local_w)
         rows: list[tuple[int, str, list]] = []
         for route in routes:
-            auth = f"{route.user} {self._password(route)}" if route.user else "-"
-            cells = [route.name, _cut(route.local_text() or "(default IP)", local_w),
-                     _cut(route.remotes_text(), remote_w), auth, route.tls]
+            cells = [route.name, cut(route.local_text() or "(default IP)", local_w),
+                     cut(route.remotes_text(), remote_w), cut(auths[route.name], auth_w),
+                     route.tls]
             rows.append((route.line, route.name, [plain(c) for c in cells]))
         for line in bad:
             cells = self.bad_row(line, local_w, why_width=remote_w, short=short)

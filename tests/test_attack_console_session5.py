@@ -202,3 +202,15 @@ def test_the_button_after_a_conflict_reads_whole(make_home) -> None:
     label, shown = asyncio.run(_case_conflict(_home(make_home, _routes(3, bad=False))))
     assert label == "Close and reload"
     assert "reload" in shown, shown
+
+
+def test_a_long_auth_user_hides_no_column_at_80(make_home) -> None:
+    """tmux 80x24, a route whose AUTH user is an e-mail address (common with a
+    smarthost) and one whose user is written in CJK (two cells a character): the
+    AUTH column took the user whole, so TLS was off the screen at 80 columns."""
+    routes = _routes(3, bad=False) + (
+        b"\nsmarthost;127.0.0.2;smtp.provider.example:587;"
+        b"notifications-and-alerts@company-name.example.com;pw;tls=encrypt\n"
+        + "cjk;;mx;用户用户用户用户用户用户;密码;tls=verify\n".encode())
+    width, room, _ = asyncio.run(_case_columns(_home(make_home, routes), (80, 24)))
+    assert width <= room, (width, room)
