@@ -214,3 +214,28 @@ def test_a_long_auth_user_hides_no_column_at_80(make_home) -> None:
         + "cjk;;mx;用户用户用户用户用户用户;密码;tls=verify\n".encode())
     width, room, _ = asyncio.run(_case_columns(_home(make_home, routes), (80, 24)))
     assert width <= room, (width, room)
+
+
+# The routemap's errors were below dozens of routes warnings ------------------------
+
+async def _case_routemap_findings(home: Path) -> str:
+    app = QConsole(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        panel = app.query_one("#routemap-findings")
+        return "\n".join("".join(s.text for s in panel.render_line(y))
+                         for y in range(panel.size.height))
+
+
+def test_routemap_errors_show_before_unused_routes(make_home) -> None:
+    """tmux 80x24, 30 routes, a routemap that uses one and has a line that does not
+    parse: the routemap view's findings listed the 29 "not used by any routemap
+    line" warnings of control/routes first, and the panel (8 lines) cut the list
+    there: the routemap's own error was never on screen, and nothing said more
+    were hidden."""
+    home = _home(make_home, _routes(30, bad=False))
+    (home / "control" / "routemap").write_bytes(b"*;*;r000\nbad line\n")
+    shown = asyncio.run(_case_routemap_findings(home))
+    assert "control/routemap:2: error" in shown, shown
+    assert "1 error, 29 warnings" in shown, shown
