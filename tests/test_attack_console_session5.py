@@ -239,3 +239,24 @@ def test_routemap_errors_show_before_unused_routes(make_home) -> None:
     shown = asyncio.run(_case_routemap_findings(home))
     assert "control/routemap:2: error" in shown, shown
     assert "1 error, 29 warnings" in shown, shown
+
+
+async def _case_tcpto_note(home: Path) -> bool:
+    from qremote.delivery.tcpto import Memory
+
+    (home / "queue" / "lock").mkdir(parents=True)
+    memory = Memory.for_home(home)
+    for i in range(30):
+        memory.record((f"127.0.0.{2 + i % 4}", f"192.0.2.{i}", 25))
+    app = QConsole(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        return app.screen.region.contains_region(app.query_one("#tcpto-note").region)
+
+
+def test_the_failover_note_shows_with_many_pairs(make_home) -> None:
+    """tmux 80x24, 30 pairs in the failover memory (a relay network down for a
+    while): the table grew to the whole view and the note under it (how long a pair
+    is skipped, which file holds them) was below the screen."""
+    assert asyncio.run(_case_tcpto_note(_home(make_home, _routes(3, bad=False))))
