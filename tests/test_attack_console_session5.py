@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, DataTable
 
 from qconsole.app import QConsole
 from qconsole.diff_screen import DiffScreen
 from qconsole.form_screen import FormScreen
+from tests.test_console_probe import Mute
 
 BAD_LINE = "broken;127.0.0.2&127.0.0.3|127.0.0.4;mx;;"  # mixes & and |: a long reason
 
@@ -260,3 +263,43 @@ def test_the_failover_note_shows_with_many_pairs(make_home) -> None:
     while): the table grew to the whole view and the note under it (how long a pair
     is skipped, which file holds them) was below the screen."""
     assert asyncio.run(_case_tcpto_note(_home(make_home, _routes(3, bad=False))))
+
+
+# The probe's progress bar was off the right edge -----------------------------------
+
+@pytest.fixture
+def silent() -> Iterator[Mute]:
+    server = Mute()  # accepts, never speaks
+    yield server
+    server.release()
+
+
+async def _case_progress(home: Path, mute: Mute) -> tuple[bool, bool]:
+    from textual.widgets import ProgressBar
+
+    from qconsole.simulate_view import SimulateView
+    from tests.test_console_probe import _until
+
+    app = QConsole(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(SimulateView)
+        await pilot.press("3", *"a@b.org", "tab", *"c@d.org")
+        await pilot.click("#probe")
+        await _until(pilot, lambda: mute.accepted.is_set(), 10)
+        await pilot.pause()
+        bar = app.query_one("#probe-progress", ProgressBar)
+        shown = bar.has_class("shown")
+        inside = app.screen.region.contains_region(bar.region) and bar.region.width > 0
+        await pilot.press("escape")
+        assert not view.probing
+        for conn in mute.conns:
+            conn.close()  # the attempt under way ends now, not after its 10 s
+        return shown, inside
+
+
+def test_the_probe_progress_bar_is_on_screen_at_100_columns(make_home, silent) -> None:
+    """tmux 100x30, Probe against a server that never speaks: README promises "a
+    progress bar"; the bar sat to the right of the Use DNS box and the three buttons,
+    in the same row, beyond the 100th column (it shows from about 110)."""
+    home = make_home(routes=f"stall;;127.0.0.1:{silent.port};;\n", routemap="*;*;stall\n")
+    assert asyncio.run(_case_progress(home, silent)) == (True, True)
