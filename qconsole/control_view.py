@@ -4,12 +4,13 @@ its findings below, edit keys that ``--read-only`` disables, and the edit flow
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable
@@ -29,6 +30,18 @@ EDIT_ACTIONS = {"add", "edit", "duplicate", "delete", "move_up", "move_down",
 BAD = "bad:"  # the row key prefix of a line that does not parse
 
 
+def say_read_only(app: App) -> None:
+    """Say why nothing is changed, once while the notice is on screen (a burst of
+    edit keys stacked one notice each over the view)."""
+    now = time.monotonic()
+    if now - getattr(app, "_read_only_said", -app.NOTIFICATION_TIMEOUT) \
+            < app.NOTIFICATION_TIMEOUT:
+        return
+    app._read_only_said = now  # type: ignore[attr-defined]
+    app.notify(f"Read-only: {app.read_only_reason}; nothing is changed.",  # type: ignore[attr-defined]
+               title="Read-only", severity="warning", markup=False)
+
+
 def refuse_read_only(widget: Widget, event: events.Key) -> bool:
     """In --read-only mode, an edit key says why nothing happens (and is consumed)."""
     app = widget.app
@@ -37,8 +50,7 @@ def refuse_read_only(widget: Widget, event: events.Key) -> bool:
     for binding in widget._bindings.key_to_bindings.get(event.key, ()):
         if binding.action in EDIT_ACTIONS or (event.key == "enter"
                                               and isinstance(widget, ControlView)):
-            app.notify(f"Read-only: {app.read_only_reason}; nothing is changed.",
-                       title="Read-only", severity="warning", markup=False)
+            say_read_only(app)
             event.stop()
             return True
     return False
@@ -122,8 +134,7 @@ class ControlView(Vertical):
         if self.check_action("edit", ()):
             await self.run_action("edit")
         elif getattr(self.app, "read_only", False):
-            self.app.notify(f"Read-only: {self.app.read_only_reason}; nothing is changed.",
-                            title="Read-only", severity="warning", markup=False)
+            say_read_only(self.app)
 
     async def on_key(self, event: events.Key) -> None:
         if refuse_read_only(self, event):

@@ -303,3 +303,21 @@ def test_the_probe_progress_bar_is_on_screen_at_100_columns(make_home, silent) -
     in the same row, beyond the 100th column (it shows from about 110)."""
     home = make_home(routes=f"stall;;127.0.0.1:{silent.port};;\n", routemap="*;*;stall\n")
     assert asyncio.run(_case_progress(home, silent)) == (True, True)
+
+
+# Read-only: a burst of edit keys stacked a notice each ------------------------------
+
+async def _case_read_only_burst(home: Path) -> list[str]:
+    app = QConsole(home, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("e", "x", "a", "d", "enter", "2", "K", "x")
+        await pilot.pause()
+        return [n.message for n in app._notifications]
+
+
+def test_read_only_says_why_once_for_a_burst_of_edit_keys(make_home) -> None:
+    """tmux 80x24, --read-only, the operator tries e, x, a, d, Enter, then on the
+    routemap K and x: each key stacked one more identical "Read-only: ..." notice, 7
+    of them covering most of the view (and the help, if opened) for 5 seconds."""
+    said = asyncio.run(_case_read_only_burst(_home(make_home, _routes(3, bad=False))))
+    assert len(said) == 1 and "--read-only" in said[0], said
