@@ -321,3 +321,45 @@ def test_read_only_says_why_once_for_a_burst_of_edit_keys(make_home) -> None:
     of them covering most of the view (and the help, if opened) for 5 seconds."""
     said = asyncio.run(_case_read_only_burst(_home(make_home, _routes(3, bad=False))))
     assert len(said) == 1 and "--read-only" in said[0], said
+
+
+# An operator's own account: routes 640 root:qmail ----------------------------------
+
+def _as_nobody(home: Path) -> QConsole:
+    """The console made (control files read and checked) by the user nobody."""
+    QConsole(home)  # first as root: every module it imports is loaded (nobody may
+    os.seteuid(65534)  # not reach this Python's files)
+    try:
+        return QConsole(home)
+    finally:
+        os.seteuid(0)
+
+
+async def _case_unreadable(app: QConsole) -> tuple[str, list[str]]:
+    from textual.widgets import Static
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        banner = app.query_one("#banner", Static)
+        shown = str(banner.render()) if banner.has_class("shown") else ""
+        return shown, [f.format() for f in app.findings if f.file == "routes"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads the files as nobody")
+def test_a_routes_file_the_console_cannot_read_is_not_a_false_alarm(
+        make_home, tmp_path: Path) -> None:
+    """tmux 80x24, qconsole run from an operator's own account (README: "Run it as a
+    user who can read control/"; routes is best 640 root:qmail): the banner said
+    "qmail-remote is deferring every delivery: 1 error in control/routes" and the
+    finding said "make it readable by the user qmail-remote runs as" -- a false
+    alarm that invites a chmod 644 of the passwords. ``qremote check`` as that user
+    says it right: a warning, "could not check as qmailr (run qremote check as root)",
+    since qmail-remote's user may well read it."""
+    home = _home(make_home, _routes(3, bad=False))
+    for p in (tmp_path.parent.parent, tmp_path.parent, tmp_path, home, home / "control"):
+        p.chmod(0o755)
+    (home / "control" / "routes").chmod(0o600)  # the operator is not in group qmail
+    banner, findings = asyncio.run(_case_unreadable(_as_nobody(home)))
+    assert "deferring every delivery" not in banner, banner
+    assert not [f for f in findings if ": error: " in f], findings
+    assert any("could not check as" in f for f in findings), findings
