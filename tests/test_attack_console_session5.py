@@ -363,3 +363,50 @@ def test_a_routes_file_the_console_cannot_read_is_not_a_false_alarm(
     assert "deferring every delivery" not in banner, banner
     assert not [f for f in findings if ": error: " in f], findings
     assert any("could not check as" in f for f in findings), findings
+
+
+# A multilog directory without current -----------------------------------------------
+
+async def _case_no_current(log: Path) -> tuple[list[str], list[str]]:
+    from qconsole.log_table import LogTable
+    from qconsole.logs_view import LogsView
+    from tests.test_logs import OK_TEXT, delivery_lines, write
+
+    app = QConsole(log.parent / "no-home", log=log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(LogsView)
+        for _ in range(100):  # the history read (never, when the log did not open)
+            if view.index is not None and view.index.history_done:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        model = app.query_one(LogTable).model
+        before = [model.row(i).recipient for i in range(len(model))]
+        write(log / "current", delivery_lines(T1 + 60, 2, 2, "new@y.org", "success",
+                                              OK_TEXT))
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if len(model) > len(before):
+                break
+        return before, [model.row(i).recipient for i in range(len(model))]
+
+
+T1 = 1_795_000_000.0
+
+
+def test_a_multilog_directory_without_current_shows_its_history(tmp_path: Path) -> None:
+    """tmux 80x24, ``--log`` on a multilog directory that holds only rotated files
+    (logs copied from another host, or opened between multilog's rename of current
+    and the new current): "cannot read .../current: No such file or directory", no
+    row of the history (README: "rotated @*.s/@*.u files beside current are
+    history"), and a current written later was never read (tail -F waits for it).
+    """
+    from tests.test_logs import OK_TEXT, delivery_lines, write
+
+    log = tmp_path / "log"
+    log.mkdir()
+    write(log / "@400000006b000000000000aa.s",
+          delivery_lines(T1, 1, 1, "old@x.org", "success", OK_TEXT))
+    before, after = asyncio.run(_case_no_current(log))
+    assert before == ["old@x.org"]
+    assert after == ["old@x.org", "new@y.org"]
