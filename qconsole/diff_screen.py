@@ -98,11 +98,12 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
                 yield Button("Cancel", compact=True, id="diff-cancel")
 
     def new_warnings(self) -> list:
-        """The warnings the edit brings: not those the file already had (a CRLF file
-        warns on each line, and those would hide the buttons)."""
+        """The warnings the edit brings, in any file (a rule deleted leaves its route
+        unused): not those the configuration already had (a CRLF file warns on each
+        line, and those would hide the buttons)."""
         known = {(f.file, f.text) for f in getattr(self.app, "findings", [])}
-        return [f for f in self.edit.findings() if f.file == self.edit.name
-                and f.severity == "warning" and (f.file, f.text) not in known]
+        return [f for f in self.edit.findings()
+                if f.severity == "warning" and (f.file, f.text) not in known]
 
     def action_scroll(self, where: str) -> None:
         """Scroll the diff."""

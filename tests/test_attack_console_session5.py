@@ -410,3 +410,27 @@ def test_a_multilog_directory_without_current_shows_its_history(tmp_path: Path) 
     before, after = asyncio.run(_case_no_current(log))
     assert before == ["old@x.org"]
     assert after == ["old@x.org", "new@y.org"]
+
+
+# Deleting a rule: the route it leaves unused was not said ------------------------
+
+async def _case_delete_rule(home: Path) -> str:
+    app = QConsole(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press("x")  # the first rule: *;partner.example;r001
+        await pilot.pause()
+        assert isinstance(app.screen, DiffScreen), app.screen
+        return str(app.screen.query_one("#diff-status").render())
+
+
+def test_deleting_a_rule_says_the_route_it_leaves_unused(make_home) -> None:
+    """tmux 100x30 (the demo's routemap does it too): ``x`` on a rule shows the diff
+    and "the warnings", but only those of control/routemap: that the rule's route
+    is now used by no line (a warning ``qremote check`` gives on control/routes)
+    was not said before saving."""
+    home = _home(make_home, _routes(2, bad=False))
+    (home / "control" / "routemap").write_bytes(b"*;partner.example;r001\n*;*;r000\n")
+    status = asyncio.run(_case_delete_rule(home))
+    assert "route 'r001' is not used by any routemap line" in status, status
