@@ -434,3 +434,29 @@ def test_deleting_a_rule_says_the_route_it_leaves_unused(make_home) -> None:
     (home / "control" / "routemap").write_bytes(b"*;partner.example;r001\n*;*;r000\n")
     status = asyncio.run(_case_delete_rule(home))
     assert "route 'r001' is not used by any routemap line" in status, status
+
+
+async def _case_unreadable_notes(app: QConsole) -> list[str]:
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.query_one("#routemap-table", DataTable)
+        return [str(table.get_row_at(i)[-1]) for i in range(table.row_count)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads the files as nobody")
+@pytest.mark.xfail(strict=True, reason="open: qconsole/routemap_view.py fill() notes "
+                   "'route not defined' from config.routes without asking whether "
+                   "control/routes was read; fix: no note (or 'routes not readable') "
+                   "when config.files['routes'] did not load (helper ui5 owns the file)")
+def test_rules_of_an_unreadable_routes_file_are_not_said_undefined(
+        make_home, tmp_path: Path) -> None:
+    """tmux 80x24, the same operator's account (routes 600 root): the routemap view
+    marks every rule "route not defined" in red, while the routes are defined (the
+    console just cannot read them; the findings say so, as a warning)."""
+    home = _home(make_home, _routes(3, bad=False))
+    for p in (tmp_path.parent.parent, tmp_path.parent, tmp_path, home, home / "control"):
+        p.chmod(0o755)
+    (home / "control" / "routes").chmod(0o600)
+    notes = asyncio.run(_case_unreadable_notes(_as_nobody(home)))
+    assert not any("route not defined" in n for n in notes), notes
