@@ -128,8 +128,8 @@ class QConsole(OrderedKeysApp):
         self.read_only_reason = ("qconsole was started with --read-only" if read_only
                                  else f"there is no qmail home at {home}")
         self.config: Config = load_config(home)
-        self.findings = check(self.config)  # once: every view shows its share
         self.user_findings = self._user_findings()
+        self.findings = self._findings()  # once: every view shows its share
         self.signature = control_signature(home)
         self.changed_on_disk: list[str] = []
         self.sub_title = ("demo" if demo else printable(str(home))) + (
@@ -285,8 +285,8 @@ class QConsole(OrderedKeysApp):
 
         before = fingerprint(self.home / "control")
         self.config = load_config(self.home)
-        self.findings = check(self.config)
         self.user_findings = self._user_findings()
+        self.findings = self._findings()
         self.signature = control_signature(self.home)
         self.changed_on_disk = []
         for view in self.query(ControlView):
@@ -296,6 +296,21 @@ class QConsole(OrderedKeysApp):
         self.show_banner()
         if saved and self.has_home:
             self._compile_cache(self.config, before)
+
+    def _findings(self) -> list[Finding]:
+        """``qremote check``'s findings on control/, as it says them: a file the
+        console's own user cannot read (an operator's account, with routes 640
+        root:qmail) is a warning, not an error that qmail-remote defers on (the user
+        it runs as may read it; the error would invite a chmod 644 of the passwords)."""
+        findings = check(self.config)
+        if not self.has_home:
+            return findings
+        from qremote.control.check import unchecked_reads
+        from qremote.control.config import finding_order
+
+        own = set(self.config.findings)
+        seen = unchecked_reads(self.config, self.remote_user)
+        return sorted({*(f for f in findings if f not in own), *seen}, key=finding_order)
 
     def _user_findings(self) -> list[Finding]:
         """What the user qmail-remote runs as cannot reach (``qremote check``'s user
