@@ -445,10 +445,6 @@ async def _case_unreadable_notes(app: QConsole) -> list[str]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="reads the files as nobody")
-@pytest.mark.xfail(strict=True, reason="open: qconsole/routemap_view.py fill() notes "
-                   "'route not defined' from config.routes without asking whether "
-                   "control/routes was read; fix: no note (or 'routes not readable') "
-                   "when config.files['routes'] did not load (helper ui5 owns the file)")
 def test_rules_of_an_unreadable_routes_file_are_not_said_undefined(
         make_home, tmp_path: Path) -> None:
     """tmux 80x24, the same operator's account (routes 600 root): the routemap view
