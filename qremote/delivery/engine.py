@@ -49,6 +49,7 @@ class Engine:
         self._lock = threading.Lock()
         self._config: Config | None = None
         self._stamp: Stamp | None = None
+        self._fresh: tuple[Stamp, Config] | None = None  # a trusted stamp, its config
         self._stamper = Stamper(home)
         self._memory: Memory | None = None  # warm: the failover memory, kept
         self._me: tuple[float, frozenset[str]] | None = None
@@ -58,6 +59,9 @@ class Engine:
 
         ``taken``: the stamp of the control files, when the caller has just taken it."""
         stamp, newest = taken or self._stamper.take() or ((), 0)
+        fresh = self._fresh  # read once: a pair never torn by another thread's reload
+        if fresh is not None and fresh[0] == stamp:
+            return fresh[1]  # no lock: 200 threads at once would queue on it
         with self._lock:
             if self._config is None or stamp != self._stamp:
                 servers = None if self._config is None else self._config.dnsservers
@@ -70,6 +74,7 @@ class Engine:
                 self._stamp = None if racy else stamp
                 if self.pool is not None:
                     self.pool.configure(*self._config.reuse)
+                self._fresh = None if racy else (stamp, self._config)
             return self._config
 
     def local_addresses(self) -> frozenset[str]:
@@ -78,6 +83,9 @@ class Engine:
         from qremote.planning import ipme
 
         now = time.monotonic()
+        me = self._me
+        if me is not None and now - me[0] <= 60:
+            return me[1]
         with self._lock:
             if self._me is None or now - self._me[0] > 60:
                 self._me = (now, ipme.addresses())
@@ -87,6 +95,9 @@ class Engine:
         """The DNS answers kept for the current DNS servers (a warm engine's)."""
         from qremote.planning.dns import Answers
 
+        answers = self._answers
+        if answers is not None:
+            return answers
         with self._lock:
             if self._answers is None:
                 self._answers = Answers()
