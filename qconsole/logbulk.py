@@ -119,6 +119,14 @@ class Messages:
         self.odd: list[int] = []  # info needles on lines that are not canonical info lines
         self.triples: list[int] = []  # triple bounce lines (read the exact way)
         self.tainted: set[int] = set()  # info lines with a start or bounce not canonical
+        # For an older block's info line whose message goes on into this block: the
+        # start, bounce and triple bounce lines of each message (and lines that are not
+        # canonical which may be those) before the first line that ends its chain here
+        # (``ended``: a line holding its info needle or ending "end msg M");
+        # ``head_odd``: messages with a line among those to follow the exact way.
+        self.heads: dict[bytes, list[int]] = {}
+        self.ended: set[bytes] = set()
+        self.head_odd: set[bytes] = set()
 
 
 class Block:
@@ -258,13 +266,17 @@ class Block:
         events.sort(key=itemgetter(0, 1))
         cur: dict[bytes, tuple[int, bool]] = {}  # message -> its info line, canonical
         info, infos = out.info, out.infos
+        ended, heads = out.ended, out.heads
+        shared = set(self.pairs().starts).union(out.bounces, out.triples)
         for pos, k, msg, extra in events:
             if k < 2:  # an info line (not canonical: its rows go the slow way)
                 at, sender = extra  # type: ignore[misc]
                 cur[msg] = (at, k == 0)
+                ended.add(msg)
                 if k == 0:
                     infos[at] = (msg, sender)
             elif k == 2:  # the message ends, unless on its info line itself
+                ended.add(msg)
                 held = cur.get(msg)
                 if held is not None and held[0] != data.rfind(b"\n", 0, pos) + 1:
                     del cur[msg]
@@ -274,10 +286,17 @@ class Block:
                 held = None if msg is None else cur.get(msg)  # message's info line
                 if held is not None and held[1]:  # goes the slow way
                     out.tainted.add(held[0])
+                if msg is not None and msg not in ended:
+                    if pos in shared:  # (with a canonical start or bounce of its line)
+                        out.head_odd.add(msg)
+                    else:  # read the exact way by logscan.heads_of
+                        heads.setdefault(msg, []).append(pos)
             else:
                 held = cur.get(msg)
                 if held is not None:
                     info[pos] = held[0] if held[1] else -1
+                elif msg not in ended:
+                    heads.setdefault(msg, []).append(pos)
         out.open.update(at for at, canon in cur.values() if canon)
         return out
 

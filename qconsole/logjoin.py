@@ -147,11 +147,14 @@ class Joiner:
                 return None
         return None
 
-    def rows_after_info(self, info: int, msg: bytes,
+    def rows_after_info(self, info: int, msg: bytes, after: int | None = None,
                         ) -> Iterator[tuple[int, int, int]]:
         """(offset, status, start) of every row whose info line is the line at ``info``
-        (one that holds the info needle of message ``msg``); start is -1 for a bounce."""
-        after = info + len(self.source.read_line(info)) + 1
+        (one that holds the info needle of message ``msg``); start is -1 for a bounce.
+        ``after``: a line start from which to go on (no line between the info line and
+        it ends the message), for the rows from there only."""
+        if after is None:
+            after = info + len(self.source.read_line(info)) + 1
         inside, end = info_needle(msg), end_needle(msg)[:-1]
         for ls, line in self.lines_with((b"msg " + msg, b"triple bounce"), after,
                                         min(self.source.end, info + JOIN_LIMIT + 1)):

@@ -40,7 +40,15 @@ from qconsole.logbulk import (
     hits_of_text,
     kind,
 )
-from qconsole.logformat import _EXPIRED_LOGGED, E_STATUS, event, triple_bounces
+from qconsole.logformat import (
+    _EXPIRED_LOGGED,
+    E_BOUNCE,
+    E_MSG,
+    E_STATUS,
+    E_TRIPLE,
+    event,
+    triple_bounces,
+)
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
 from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
 from qremote.delivery.report import parse_detail
@@ -50,12 +58,31 @@ RESULT_CODES = {"success": SUCCESS, "deferral": DEFERRAL, "failure": FAILURE,
                 "bounce": BOUNCE, "raw": RAW}
 LINE_TERMS = ("text", "regex", "to", "from", "msg")  # terms reading start or info lines
 DENSE = 4096  # more hits in a block than this: read every row of the block instead
+# More info lines than this hit in a block: pair the whole block's lines at once rather
+# than follow each (a message open for days is followed to the block's end).
+DENSE_INFOS = 64
 MAX_TAILS = 100_000
 
 Columns = tuple[list[int], list[int], list[int], list[int]]  # result, start, info, status
 # Work to do the exact way: (term, "start", offset, delivery number),
-# (term, "info", offset, message), (term, "line", offset, (line, as start, as info)).
+# (term, "info", offset, message), (term, "line", offset, (line, as start, as info));
+# (term, "tail", offset, message): an info line whose rows in the block are found, its
+# message going on past the block (newer blocks' Heads say where).
 Follow = tuple[int, str, int, object]
+# Per message, its start, bounce and triple bounce lines in a block before the first line
+# that ends its chain there (see Messages.heads), global: (line, row or UNKNOWN,
+# status, delivery number or None); a message with a start whose row is not known here
+# has UNKNOWN (its row is looked up the exact way, when asked).
+Head = tuple[int, int, int, bytes | None]
+
+
+class Heads(NamedTuple):
+    """What an older block's info line needs of this block to find its rows here: see
+    :attr:`qconsole.logbulk.Messages.heads`."""
+
+    heads: dict[bytes, list[Head]]
+    ended: set[bytes]  # messages whose chain ends in the block
+    odd: set[bytes]  # messages with a line to read the exact way before that
 
 
 class BlockResult(NamedTuple):
@@ -67,6 +94,7 @@ class BlockResult(NamedTuple):
     parts: dict[int, list[int]]  # when waiting: rows each line term holds for here
     exact: list[int]  # rows of the block to check the exact way
     follow: list[Follow]  # lines to follow the exact way
+    heads: Heads | None = None  # when the block's lines were paired
 
 
 class Plan:
@@ -106,8 +134,9 @@ class Plan:
             glob = {}
             for i in self.line_terms:
                 cand &= parts[i]
+        heads = None if block._messages is None else heads_of(block)
         return BlockResult(base, block.size, f.columns(base, cand), glob, sorted(exact),
-                           follow)
+                           follow, heads)
 
     def _lines_of(self, block: Block, t: Term) -> list[int]:
         """Lines of the block that may make ``t`` hold (exactly those for a word or
@@ -140,11 +169,12 @@ class Plan:
             part, lines = self._dense_text(block, t.patterns[0], f)
             dense = True
         elif field in ("to", "from") and (not t.patterns or sum(
-                map(block.count, t.patterns)) > DENSE):
+                map(block.count, t.patterns)) > (DENSE if field == "to" else DENSE_INFOS)):
             lines = self._dense_lines(block, i, t, part, f, out)
         else:
             lines = self._lines_of(block, t)
-            dense = len(lines) > DENSE and field != "msg"
+            dense = field != "msg" and (len(lines) > DENSE or (field in ("text", "regex") and (
+                _info_lines(block, lines) > DENSE_INFOS)))
         if dense and lines:
             lines = self._dense_lines(block, i, t, part, f, out, lines)
         if not lines:
@@ -285,7 +315,8 @@ class Plan:
             msgs = block.messages()
             # Its message goes on past the block, or holds a line that is not canonical.
             for k in sorted((msgs.open | msgs.tainted).intersection(i_hit)):
-                out.append((i, "info", block.base + k, msgs.infos[k][0]))
+                out.append((i, "info" if k in msgs.tainted else "tail", block.base + k,
+                            msgs.infos[k][0]))
             limit = logjoin.JOIN_LIMIT
             for ls in (*msgs.bounces, *msgs.triples):
                 at = msgs.info.get(ls, -1)
@@ -504,6 +535,44 @@ class _Found:
                 list(map(self.code.__getitem__, order)))
 
 
+def _info_lines(block: Block, lines: list[int]) -> int:
+    """How many of the lines may be canonical info lines."""
+    return sum(map(block.data.startswith, repeat(b"info msg "), map(add, lines, repeat(PREFIX))))
+
+
+def heads_of(block: Block) -> Heads:
+    """The block's :class:`Heads` (its lines paired, if not yet)."""
+    msgs, pairs, base, data = block.messages(), block.pairs(), block.base, block.data
+    odd = set(msgs.head_odd)
+    heads: dict[bytes, list[Head]] = {}
+    starts = [p for ps in msgs.heads.values() for p in ps if p in pairs.starts]
+    hidden = set(compress(starts, hidden_needles(block, starts, block.ends(starts))))
+    bounces = set(msgs.bounces).union(msgs.triples)
+    for msg, ps in msgs.heads.items():
+        out = heads[msg] = []
+        for p in ps:
+            start = pairs.starts.get(p)
+            if start is None and p not in bounces:  # a line that is not canonical: its
+                line = data[p:block.ends([p])[0]]  # rows as Joiner.rows_after_info
+                e = event(line)  # finds them
+                if e is not None and e[E_MSG] == msg:
+                    out.extend((base + p, UNKNOWN, UNKNOWN, n[1])
+                               for n in logjoin.START_NEEDLES.finditer(line))
+                elif e is not None and (e[E_BOUNCE] or e[E_TRIPLE]) == msg:
+                    out.append((base + p, base + p, BOUNCE, None))
+            elif start is None:  # a bounce or triple bounce line
+                out.append((base + p, base + p, BOUNCE, None))
+            elif p in hidden:  # more than one start needle: the exact way
+                odd.add(msg)
+            elif p in pairs.rows:
+                ls, code, _ = pairs.rows[p]
+                out.append((base + p, base + ls, code, start[0]))
+            elif p in pairs.slow or p in pairs.open:
+                out.append((base + p, UNKNOWN, UNKNOWN, start[0]))
+            # else another start of its number comes first: no row
+    return Heads(heads, set(msgs.ended), odd)
+
+
 def _is_row(line: bytes) -> bool:
     """The line is a row by itself: a result, a bounce, or no event at all."""
     m = event(line)
@@ -513,15 +582,15 @@ def _is_row(line: bytes) -> bool:
 
 
 def analyze_span(search: int, text: str, path: str, inode: int, offset: int, size: int,
-                 base: int, dense: int, join_limit: int,
+                 base: int, dense: tuple[int, int], join_limit: int,
                  plans: dict[tuple[int, str], Plan] | None = None) -> BlockResult | None:
     """Read a block from ``path`` (``size`` bytes at ``offset``; global offset ``base``)
-    and analyze it for filter ``text``, with the search's DENSE and JOIN_LIMIT: the
-    work of a helper process (:mod:`qconsole.logworkers`). None when ``path`` is not
+    and analyze it for filter ``text``, with the search's (DENSE, DENSE_INFOS) and
+    JOIN_LIMIT: the work of a helper process (:mod:`qconsole.logworkers`). None when ``path`` is not
     the file with ``inode`` (any more). ``plans`` keeps the plan of search number
     ``search`` for its next blocks (its caches hold for one search of one log only)."""
-    global DENSE
-    DENSE = dense
+    global DENSE, DENSE_INFOS
+    DENSE, DENSE_INFOS = dense
     logjoin.JOIN_LIMIT = join_limit
     plans = {} if plans is None else plans
     plan = plans.get((search, text))
