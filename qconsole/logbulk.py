@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from itertools import compress, repeat
-from operator import add, and_, eq, ge, itemgetter, not_
+from operator import add, and_, eq, ge, itemgetter, lt, not_, or_, truth
 
 from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
@@ -59,6 +59,9 @@ _STATUS_WORDS = (b"success:", b"deferral:", b"failure:")
 # Patterns that find a match in a block that is no match in the line alone (or miss
 # one): lookarounds, \A, \Z, atomic groups and possessive repeats, flags turned off.
 _UNSAFE = re.compile(rb"\(\?[=!<>(-]|\\[AZ]|[*+?}]\+")
+
+
+_POS_KIND = itemgetter(0, 1)
 
 
 def _minus(k: int):
@@ -241,15 +244,29 @@ class Block:
     def _find_messages(self) -> Messages:
         data = self.data
         out = Messages()
-        events: list[tuple[int, int, bytes, object]] = []  # (position, kind, message, more)
-        for m in INFOS.finditer(data):
-            canon = m.start(1) >= 0 and m.start(3) >= 0
-            at = m.start() - PREFIX if canon else data.rfind(b"\n", 0, m.start()) + 1
-            events.append((m.start(), 0 if canon else 1, m[2], (at, m[3])))
-            if not canon:
-                out.odd.append(at)
-        events.extend((m.start(), 2, m[1], None) for m in ENDS.finditer(data))
-        events.extend((ls, 3, n_msg[1], None) for ls, n_msg in self.pairs().starts.items())
+        # (position, kind, message, more), built by maps (C) rather than per match
+        ms = list(INFOS.finditer(data))
+        pos = list(map(re.Match.start, ms))
+        odd_info = list(map(or_, map(lt, map(re.Match.start, ms, repeat(1)), repeat(0)),
+                            map(lt, map(re.Match.start, ms, repeat(3)), repeat(0))))
+        at = self.starts_of(pos)  # (a canonical one's is 26 bytes back)
+        info_msgs = list(map(re.Match.group, ms, repeat(2)))
+        events: list[tuple[int, int, bytes, object]] = list(zip(
+            pos, map(int, odd_info), info_msgs,
+            zip(at, map(re.Match.group, ms, repeat(3)), strict=True), strict=True))
+        out.odd.extend(compress(at, odd_info))
+        # Where each message's chain first ends (its first info or end line)
+        first = dict(zip(reversed(info_msgs), reversed(pos), strict=True))
+        ms = list(ENDS.finditer(data))
+        end_msgs = list(map(re.Match.group, ms, repeat(1)))
+        pos = list(map(re.Match.start, ms))
+        for msg, p in zip(reversed(end_msgs), reversed(pos), strict=True):
+            if p < first.get(msg, p + 1):
+                first[msg] = p
+        out.ended = set(first)
+        events.extend(zip(pos, repeat(2), end_msgs, repeat(None)))
+        starts = self.pairs().starts
+        events.extend(zip(starts, repeat(3), map(itemgetter(1), starts.values()), repeat(None)))
         odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
         bounced = []
         for m in BOUNCED.finditer(data):
@@ -263,20 +280,18 @@ class Block:
         for ls, msg in self.triples():
             events.append((ls, 4, msg, None))
             out.triples.append(ls)
-        events.sort(key=itemgetter(0, 1))
+        events.sort(key=_POS_KIND)
         cur: dict[bytes, tuple[int, bool]] = {}  # message -> its info line, canonical
         info, infos = out.info, out.infos
-        ended, heads = out.ended, out.heads
+        heads, never = out.heads, len(data)
         shared = set(self.pairs().starts).union(out.bounces, out.triples)
         for pos, k, msg, extra in events:
             if k < 2:  # an info line (not canonical: its rows go the slow way)
                 at, sender = extra  # type: ignore[misc]
                 cur[msg] = (at, k == 0)
-                ended.add(msg)
                 if k == 0:
                     infos[at] = (msg, sender)
             elif k == 2:  # the message ends, unless on its info line itself
-                ended.add(msg)
                 held = cur.get(msg)
                 if held is not None and held[0] != data.rfind(b"\n", 0, pos) + 1:
                     del cur[msg]
@@ -286,7 +301,7 @@ class Block:
                 held = None if msg is None else cur.get(msg)  # message's info line
                 if held is not None and held[1]:  # goes the slow way
                     out.tainted.add(held[0])
-                if msg is not None and msg not in ended:
+                if msg is not None and pos < first.get(msg, never):
                     if pos in shared:  # (with a canonical start or bounce of its line)
                         out.head_odd.add(msg)
                     else:  # read the exact way by logscan.heads_of
@@ -295,7 +310,7 @@ class Block:
                 held = cur.get(msg)
                 if held is not None:
                     info[pos] = held[0] if held[1] else -1
-                elif msg not in ended:
+                elif pos < first.get(msg, never):
                     heads.setdefault(msg, []).append(pos)
         out.open.update(at for at, canon in cur.values() if canon)
         return out
@@ -314,6 +329,22 @@ class Block:
             self._add_bounces(self._rows)
             self._bounced = True
         return self._rows
+
+    def result_lines(self, lines: list[int]) -> tuple[list[int], list[int], list[int]]:
+        """The canonical result lines among ``lines`` (line starts, in order): their line
+        starts, status codes, and where their report texts start."""
+        data = self.data
+        ms = list(map(RESULT.match, repeat(data), map(add, lines, repeat(PREFIX))))
+        found = list(map(truth, ms))
+        lines, ms = list(compress(lines, found)), list(compress(ms, found))
+        ok = list(map(ge, map(re.Match.start, ms, repeat(1)), repeat(0)))
+        if lines and lines[0] == 0 and not ok[0]:  # the block's first line
+            ok[0] = self.canonical([PREFIX])[0]
+        if not all(ok):
+            lines, ms = list(compress(lines, ok)), list(compress(ms, ok))
+        after = list(map(re.Match.end, ms))
+        codes = list(bytes(map(data.__getitem__, map(_minus(8), after))).translate(_CODE_OF))
+        return lines, codes, list(map(add, after, map(data.startswith, repeat(b" "), after)))
 
     def text_for(self, needle: bytes) -> bytes:
         """The block as a normalised needle is found in: lower-cased with ``_`` as a

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from itertools import compress, repeat
-from operator import add, and_, eq, ge, itemgetter, mul, ne, not_
+from operator import add, and_, eq, ge, itemgetter, le, mul, ne, not_, sub
 from typing import NamedTuple
 
 from qconsole import logjoin
@@ -64,7 +64,8 @@ DENSE_INFOS = 64
 MAX_TAILS = 100_000
 
 Columns = tuple[list[int], list[int], list[int], list[int]]  # result, start, info, status
-# Work to do the exact way: (term, "start", offset, delivery number),
+# Work to do the exact way: (term, "start", offset, (delivery number, its info line or
+# UNKNOWN)),
 # (term, "info", offset, message), (term, "line", offset, (line, as start, as info));
 # (term, "tail", offset, message): an info line whose rows in the block are found, its
 # message going on past the block (newer blocks' Heads say where).
@@ -323,8 +324,10 @@ class Plan:
                 if at in i_hit and ls - at <= limit:
                     part.add(ls)
                     f.add(ls, BOUNCE, ls, -1, block.base + at)
-            s_hit.update(s for s in pairs.starts if msgs.info.get(s, -1) in i_hit
-                         and s - msgs.info[s] <= limit)
+            starts = list(pairs.starts)
+            infos = list(map(msgs.info.get, starts, repeat(-1)))
+            s_hit.update(compress(starts, map(and_, map(i_hit.__contains__, infos),
+                                              map(le, map(sub, starts, infos), repeat(limit)))))
         self._pair_rows(block, i, sorted(s_hit), part, f, out)
         return sorted(rest)
 
@@ -337,32 +340,47 @@ class Plan:
         got = list(map(pairs.rows.get, starts))
         for s in compress(starts, map(not_, got)):
             if s in pairs.slow or s in pairs.open:
-                out.append((i, "start", base + s, pairs.starts[s][0]))
-        for s, (ls, code, e) in compress(zip(starts, got, strict=True), got):
-            if ls - s <= limit and ls not in part:  # (a row in part already is shown)
-                part.add(ls)
                 info = -1 if msgs is None else msgs.info.get(s, -1)
-                f.add(ls, code, e + (data[e:e + 1] == b" "), base + s,
-                      base + info if info >= 0 and s - info <= limit else UNKNOWN)
+                info = base + info if info >= 0 and s - info <= limit else UNKNOWN
+                out.append((i, "start", base + s, (pairs.starts[s][0], info)))
+        starts = list(compress(starts, got))
+        got = list(compress(got, got))
+        rows = list(map(itemgetter(0), got))
+        # Within the limit, and not in part already (a row in part already is shown).
+        keep = list(map(and_, map(le, map(sub, rows, starts), repeat(limit)),
+                        map(not_, map(part.__contains__, rows))))
+        if not all(keep):
+            starts, got, rows = (list(compress(x, keep)) for x in (starts, got, rows))
+        part.update(rows)
+        ends = list(map(itemgetter(2), got))
+        f.code.update(zip(rows, map(itemgetter(1), got), strict=True))
+        f.text.update(zip(rows, map(add, ends, map(data.startswith, repeat(b" "), ends)),
+                          strict=True))
+        f.start.update(zip(rows, map(base.__add__, starts), strict=True))
+        if msgs is not None:
+            infos = list(map(msgs.info.get, starts, repeat(-1)))
+            known = list(map(and_, map(ge, infos, repeat(0)),
+                             map(le, map(sub, starts, infos), repeat(limit))))
+            f.info.update(zip(compress(rows, known), map(base.__add__, compress(infos, known)),
+                              strict=True))
 
     def _dense_text(self, block: Block, needle: bytes, f: _Found,
                     ) -> tuple[set[int], list[int]]:
-        """A word in many lines of the block: the rows whose own line holds it (counted
-        row by row), and the other lines that hold it (to follow)."""
-        text, data = block.text_for(needle), block.data
-        rows = f.take_rows(block, bounces=False, tails=bool(self.detail_bit))
-        ends = block.ends(rows)
-        counts = list(map(text.count, repeat(needle), rows, ends))
-        held = list(compress(rows, counts))
+        """A word in many lines of the block: the rows whose own line holds it (the
+        canonical result lines among the lines that hold it), and the other lines that
+        hold it (to follow)."""
+        data = block.data
+        hits = hits_of_text(block, needle)
+        held, codes, texts = block.result_lines(hits)
+        f.code.update(zip(held, codes, strict=True))
+        f.text.update(zip(held, texts, strict=True))
         # A result line with the needle of a start or info line in its report is that
         # start or info line too (both needles hold " msg "): the exact way.
         maybe = list(compress(held, map(ge, map(data.find, repeat(b" msg "),
                                                 map(add, held, repeat(PREFIX + 1)),
-                                                compress(ends, counts)), repeat(0))))
+                                                block.ends(held)), repeat(0))))
         hidden = set(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
-        if sum(counts) == block.count(needle):
-            return set(held), sorted(hidden)
-        others = set(hits_of_text(block, needle)).difference(rows)  # bounces among them
+        others = set(hits).difference(held)  # bounces among them
         return set(held), sorted(hidden.union(others))
 
     def _follow_starts(self, block: Block, i: int, ends: list[int], numbers: list[bytes],
@@ -377,7 +395,7 @@ class Plan:
                 continue
             part.add(ls)
             f.add(ls, code, ts, base + starts[k], infos[k])
-        out.extend((i, "start", base + starts[k], numbers[k]) for k in slow)
+        out.extend((i, "start", base + starts[k], (numbers[k], infos[k])) for k in slow)
 
     # Candidates and terms on the result line -----------------------------------
 
@@ -613,11 +631,15 @@ def analyze_span(search: int, text: str, path: str, inode: int, offset: int, siz
 def serve() -> None:
     """A helper process: analyze the spans asked for on standard input (pickles of
     :func:`analyze_span`'s arguments), answering each in turn on standard output."""
+    import gc
     import pickle
     import sys
 
     src, out = sys.stdin.buffer, sys.stdout.buffer
     plans: dict[tuple[int, str], Plan] = {}
+    # An analysis makes no reference cycles, only some hundred thousand objects that
+    # would set the collector going (a tenth of its time): it runs between blocks.
+    gc.disable()
     while True:
         try:
             args = pickle.load(src)
@@ -629,3 +651,5 @@ def serve() -> None:
             res = None
         pickle.dump(res, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
+        del res
+        gc.collect()

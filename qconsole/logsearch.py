@@ -167,8 +167,11 @@ class Search(RowView):
             if stop():
                 break
             if what == "start":
-                row = joiner.row_after_start(offset, key)  # type: ignore[arg-type]
+                number, info = key  # type: ignore[misc]
+                row = joiner.row_after_start(offset, number)
                 found = [] if row is None else [row[0]]
+                if row is not None and info != UNKNOWN:  # (its joins known)
+                    self._joins[row[0]] = (offset, info)
             elif what == "info":
                 found = [r[0] for r in joiner.rows_after_info(offset, key)]  # type: ignore[arg-type]
             elif what == "tail":
