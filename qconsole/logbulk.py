@@ -164,8 +164,11 @@ class Block:
 
     def ends(self, starts: list[int]) -> list[int]:
         """Where the lines holding ``starts`` end (their line break or the block end)."""
-        size = self.size
-        return [size if e < 0 else e for e in map(self.data.find, repeat(b"\n"), starts)]
+        ends = list(map(self.data.find, repeat(b"\n"), starts))
+        if ends and min(ends) < 0:  # (the last line may have no line break)
+            size = self.size
+            return [size if e < 0 else e for e in ends]
+        return ends
 
     def line_starts(self, positions) -> list[int]:
         """The starts of the lines holding ``positions``, each once, in order."""
