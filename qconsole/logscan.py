@@ -54,6 +54,7 @@ from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
 from qremote.delivery.report import parse_detail
 
 UNKNOWN = -2  # a join not looked up yet (-1: looked up, not found)
+INFO_MSG = re.compile(rb"info msg (\d+): ")
 RESULT_CODES = {"success": SUCCESS, "deferral": DEFERRAL, "failure": FAILURE,
                 "bounce": BOUNCE, "raw": RAW}
 LINE_TERMS = ("text", "regex", "to", "from", "msg")  # terms reading start or info lines
@@ -174,8 +175,13 @@ class Plan:
             lines = self._dense_lines(block, i, t, part, f, out)
         else:
             lines = self._lines_of(block, t)
-            dense = field != "msg" and (len(lines) > DENSE or (field in ("text", "regex") and (
-                _info_lines(block, lines) > DENSE_INFOS)))
+            # Many info lines, or one whose message goes on past the block (its rows
+            # there come from the newer blocks' heads): the block's lines paired.
+            dense = field != "msg" and (len(lines) > DENSE or (field != "to" and (
+                _info_lines(block, lines) > DENSE_INFOS or _open_info(block, lines))))
+            if dense and field == "from":
+                lines = self._dense_lines(block, i, t, part, f, out)
+                dense = False
         if dense and lines:
             lines = self._dense_lines(block, i, t, part, f, out, lines)
         if not lines:
@@ -551,6 +557,20 @@ class _Found:
                                                          repeat(UNKNOWN))),
                 list(map(self.info.get, order, repeat(UNKNOWN))),
                 list(map(self.code.__getitem__, order)))
+
+
+def _open_info(block: Block, lines: list[int]) -> bool:
+    """One of the lines is an info line whose message goes on past the block (or may:
+    a needle of its message's info or end line is all that is looked for)."""
+    data = block.data
+    infos = list(compress(lines, map(data.startswith, repeat(b"info msg "),
+                                     map(add, lines, repeat(PREFIX)))))
+    for ls in infos:
+        m = INFO_MSG.match(data, ls + PREFIX)
+        if m is not None and data.find(b"end msg %b\n" % m[1], ls) < 0 and data.find(
+                b"info msg %b: " % m[1], m.end()) < 0:
+            return True
+    return False
 
 
 def _info_lines(block: Block, lines: list[int]) -> int:

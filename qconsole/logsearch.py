@@ -173,7 +173,10 @@ class Search(RowView):
                 if row is not None and info != UNKNOWN:  # (its joins known)
                     self._joins[row[0]] = (offset, info)
             elif what == "info":
-                found = [r[0] for r in joiner.rows_after_info(offset, key)]  # type: ignore[arg-type]
+                found = []
+                for row, _, start in joiner.rows_after_info(offset, key):  # type: ignore[arg-type]
+                    found.append(row)
+                    self._joins[row] = (start, offset)
             elif what == "tail":
                 self._tail(i, offset, key, res, extra)  # type: ignore[arg-type]
                 continue

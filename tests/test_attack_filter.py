@@ -333,7 +333,7 @@ def test_a_search_stopped_within_a_block_stops_there(tmp_path: Path,
     current step: on a realistic 1 GB log ``shop`` follows hundreds of info lines to
     deliveries in the next block, the exact way, 2-7 s a block, and ``q`` took 4.7 s
     to end the console. The search now looks at its stop between two such joins."""
-    from qconsole import logsearch
+    from qconsole import logscan, logsearch
 
     head, tail = [], []
     for i in range(50):  # info lines in one block, their deliveries in the next
@@ -344,6 +344,9 @@ def test_a_search_stopped_within_a_block_stops_there(tmp_path: Path,
     log = tmp_path / "current"
     write(log, head + tail)
     monkeypatch.setattr(logsearch, "BLOCK", len("".join(line + "\n" for line in tail)))
+    # (Info lines of messages open past their block now find their rows from the newer
+    # blocks' heads; followed the exact way, as when their lines are not canonical:)
+    monkeypatch.setattr(logscan, "_open_info", lambda block, lines: False)
     index = LogIndex(LogSource(log))
     search = Search(index, parse_query("shop"))
     joins = []
