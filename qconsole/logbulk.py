@@ -61,7 +61,7 @@ _STATUS_WORDS = (b"success:", b"deferral:", b"failure:")
 _UNSAFE = re.compile(rb"\(\?[=!<>(-]|\\[AZ]|[*+?}]\+")
 
 
-_POS_KIND = itemgetter(0, 1)
+_POS = itemgetter(0)
 
 
 def _minus(k: int):
@@ -267,7 +267,7 @@ class Block:
             if p < first.get(msg, p + 1):
                 first[msg] = p
         out.ended = set(first)
-        events.extend(zip(pos, repeat(2), end_msgs, repeat(None)))
+        events.extend(zip(pos, repeat(2), end_msgs, self.starts_of(pos)))
         starts = self.pairs().starts
         events.extend(zip(starts, repeat(3), map(itemgetter(1), starts.values()), repeat(None)))
         odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
@@ -283,39 +283,45 @@ class Block:
         for ls, msg in self.triples():
             events.append((ls, 4, msg, None))
             out.triples.append(ls)
-        events.sort(key=_POS_KIND)
-        cur: dict[bytes, tuple[int, bool]] = {}  # message -> its info line, canonical
+        # By position; at one position, in the order added (the kinds' order; sorting
+        # (position, kind) pairs would cost a tuple an event)
+        events.sort(key=_POS)
+        cur: dict[bytes, int] = {}  # message -> its info line
+        val: dict[bytes, int] = {}  # message -> its info line if canonical, else -1
         info, infos = out.info, out.infos
         heads, never = out.heads, len(data)
         shared = set(self.pairs().starts).union(out.bounces, out.triples)
         for pos, k, msg, extra in events:
             if k < 2:  # an info line (not canonical: its rows go the slow way)
                 at, sender = extra  # type: ignore[misc]
-                cur[msg] = (at, k == 0)
+                cur[msg] = at
                 if k == 0:
+                    val[msg] = at
                     infos[at] = (msg, sender)
+                else:
+                    val[msg] = -1
             elif k == 2:  # the message ends, unless on its info line itself
                 held = cur.get(msg)
-                if held is not None and held[0] != data.rfind(b"\n", 0, pos) + 1:
-                    del cur[msg]
+                if held is not None and held != extra:
+                    del cur[msg], val[msg]
             elif k == 5:  # a line that is no canonical start or bounce: if it is one of
                 e = event(data[pos:self.ends([pos])[0]])  # an open message, that
                 msg = None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
-                held = None if msg is None else cur.get(msg)  # message's info line
-                if held is not None and held[1]:  # goes the slow way
-                    out.tainted.add(held[0])
+                held = None if msg is None else val.get(msg, -1)  # message's info line
+                if held is not None and held >= 0:  # goes the slow way
+                    out.tainted.add(held)
                 if msg is not None and pos < first.get(msg, never):
                     if pos in shared:  # (with a canonical start or bounce of its line)
                         out.head_odd.add(msg)
                     else:  # read the exact way by logscan.heads_of
                         heads.setdefault(msg, []).append(pos)
             else:
-                held = cur.get(msg)
+                held = val.get(msg)
                 if held is not None:
-                    info[pos] = held[0] if held[1] else -1
+                    info[pos] = held
                 elif pos < first.get(msg, never):
                     heads.setdefault(msg, []).append(pos)
-        out.open.update(at for at, canon in cur.values() if canon)
+        out.open.update(at for at in val.values() if at >= 0)
         return out
 
     def classify(self, starts: list[int]) -> list[re.Match[bytes] | None]:
