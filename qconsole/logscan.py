@@ -6,7 +6,8 @@ the rows shown, and what is left to do the exact way.
 by lines of the block, the candidates, the terms on the result line. It reads nothing
 but the block, so it may run in another process (:func:`analyze_span`). What needs the
 file beyond the block comes back as work: rows to check the exact way, and start, info
-or other lines to follow forwards (:class:`~qconsole.logjoin.Joiner`).
+or other lines to follow forwards (:class:`~qconsole.logjoin.Joiner`), or info lines
+whose rows past the block the newer blocks' :class:`Heads` give.
 """
 
 from __future__ import annotations
