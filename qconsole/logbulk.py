@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from itertools import compress, repeat
-from operator import add, and_, eq, ge, itemgetter, lt, not_, or_, truth
+from operator import add, and_, eq, ge, itemgetter, not_, truth
 
 from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
@@ -247,19 +247,16 @@ class Block:
     def _find_messages(self) -> Messages:
         data = self.data
         out = Messages()
-        # (position, kind, message, more), built by maps (C) rather than per match
-        ms = list(INFOS.finditer(data))
-        pos = list(map(re.Match.start, ms))
-        odd_info = list(map(or_, map(lt, map(re.Match.start, ms, repeat(1)), repeat(0)),
-                            map(lt, map(re.Match.start, ms, repeat(3)), repeat(0))))
-        at = self.starts_of(pos)  # (a canonical one's is 26 bytes back)
-        info_msgs = list(map(re.Match.group, ms, repeat(2)))
-        events: list[tuple[int, int, bytes, object]] = list(zip(
-            pos, map(int, odd_info), info_msgs,
-            zip(at, map(re.Match.group, ms, repeat(3)), strict=True), strict=True))
-        out.odd.extend(compress(at, odd_info))
+        events: list[tuple[int, int, bytes, object]] = []  # (position, kind, message, more)
+        for m in INFOS.finditer(data):
+            canon = m.start(1) >= 0 and m.start(3) >= 0
+            at = m.start() - PREFIX if canon else data.rfind(b"\n", 0, m.start()) + 1
+            events.append((m.start(), 0 if canon else 1, m[2], (at, m[3])))
+            if not canon:
+                out.odd.append(at)
         # Where each message's chain first ends (its first info or end line)
-        first = dict(zip(reversed(info_msgs), reversed(pos), strict=True))
+        first = dict(zip(map(itemgetter(2), reversed(events)),
+                         map(itemgetter(0), reversed(events)), strict=True))
         ms = list(ENDS.finditer(data))
         end_msgs = list(map(re.Match.group, ms, repeat(1)))
         pos = list(map(re.Match.start, ms))
