@@ -458,7 +458,7 @@ def test_messages_open_for_days_are_joined_from_the_newer_blocks(
         for name in ("rows_after_info", "row_after_start"):
             method = getattr(search.joiner, name)
             monkeypatch.setattr(search.joiner, name,
-                                lambda *a, _m=method, _n=name: follows.append(_n) or _m(*a))
+                                lambda *a, _m=method, _n=name, _f=follows: _f.append(_n) or _m(*a))
         for rows in search.run(lambda: False):
             search.merge(rows)
         found = []
