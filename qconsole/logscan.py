@@ -171,8 +171,8 @@ class Plan:
         if field == "text" and t.regex is None and block.count(t.patterns[0]) > DENSE:
             part, lines = self._dense_text(block, t.patterns[0], f)
             dense = True
-        elif field in ("to", "from") and (not t.patterns or sum(
-                map(block.count, t.patterns)) > (DENSE if field == "to" else DENSE_INFOS)):
+        elif field in ("to", "from") and (not t.patterns or _more_than(
+                block, t.patterns, DENSE if field == "to" else DENSE_INFOS)):
             lines = self._dense_lines(block, i, t, part, f, out)
         else:
             lines = self._lines_of(block, t)
@@ -558,6 +558,14 @@ class _Found:
                                                          repeat(UNKNOWN))),
                 list(map(self.info.get, order, repeat(UNKNOWN))),
                 list(map(self.code.__getitem__, order)))
+
+
+def _more_than(block: Block, patterns: tuple[bytes, ...], limit: int) -> bool:
+    """The normalised patterns occur more than ``limit`` times in the block (counted
+    in its bytes first: as many there are as many in the normalised ones, or fewer;
+    normalising the block costs as much as counting)."""
+    return (sum(map(block.data.count, patterns)) > limit
+            or sum(map(block.count, patterns)) > limit)
 
 
 def _open_info(block: Block, lines: list[int]) -> bool:
