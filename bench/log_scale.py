@@ -1,7 +1,7 @@
 """The logs view at scale: a 1 GB qmail-send log (about 10 million lines).
 
-Generates the log once (``BENCH_LOG`` path, ``BENCH_LOG_MB`` size, default 1024),
-then prints:
+Generates the log once (``BENCH_LOG`` path, ``BENCH_LOG_MB`` size, default 1024; with
+``--prefix`` another line prefix than multilog's, in a file of its own), then prints:
 - time to the newest page (open, index backwards until a page of rows, read and
   join the rows), against a baseline in the same process: reading the last 1 MB
   and splitting it into lines, the least any viewer must do;
@@ -43,6 +43,10 @@ from qconsole.logsearch import BLOCK, Search  # noqa: E402
 from qconsole.logsource import LogSource  # noqa: E402
 
 LOG = Path(os.environ.get("BENCH_LOG", "/tmp/qremote-bench-log/current"))
+# The line prefixes qconsole.logformat reads: multilog's TAI64N label, splogger's (syslog
+# with splogger's own epoch stamp), syslog's with a pid, an ISO 8601 stamp.
+PREFIXES = ("multilog", "splogger", "syslog", "iso")
+PREFIX = "multilog"
 SIZE_MB = int(os.environ.get("BENCH_LOG_MB", "1024"))
 PAGE = 50
 FOLLOW_RATE = 5000
@@ -53,9 +57,21 @@ DEFER = logsafe("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\
                 "route=route4 local=127.0.0.4 remote=127.0.0.40:25 tls=none auth=none")
 
 
+def prefix(t: float) -> str:
+    """The prefix of a line logged at ``t`` (without its trailing space)."""
+    if PREFIX == "splogger":
+        return time.strftime("%b %e %H:%M:%S mail qmail: ", time.localtime(t)) + f"{t:.6f}"
+    if PREFIX == "syslog":
+        return time.strftime("%b %e %H:%M:%S mail qmail-send[2741]:", time.localtime(t))
+    if PREFIX == "iso":
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + \
+            f".{int(t % 1 * 1e6):06d}+00:00 mail qmail:"
+    return tai64n_label(t)
+
+
 def message_lines(t: float, msg: int) -> str:
     """One message with two deliveries: 8 lines, about 900 bytes."""
-    s = tai64n_label(t)
+    s = prefix(t)
     n1, n2 = msg % 50 + 1, msg % 50 + 51
     status = "deferral" if msg % 7 == 0 else "success"
     return (f"{s} new msg {msg}\n"
@@ -203,46 +219,47 @@ def read_all(path: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    global LOG, PREFIX
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--prefix", choices=PREFIXES, default="multilog",
+                        help="the log's line prefix (default multilog; another goes to "
+                             "a log of its own next to BENCH_LOG's directory)")
+    parser.add_argument("--filter", action="append", dest="filters", metavar="TEXT",
+                        help="time this filter (repeat it; default: the usual set)")
     parser.add_argument("--filters-only", action="store_true",
-                        help="time the filters only (no page, index or follow)")
-    parser.add_argument("--filter", action="append", default=[],
-                        help="a filter to time instead of the usual ones (repeatable)")
+                        help="only the filters: no newest page, history index or follow")
     parser.add_argument("--busy", type=Path, help="another log to time filters on")
-    parser.add_argument("--busy-filter", action="append", default=[],
+    parser.add_argument("--busy-filter", action="append", default=[], metavar="TEXT",
                         help="the filters to time on it (default from:news@shop.example)")
     args = parser.parse_args()
+    PREFIX = args.prefix
+    if PREFIX != "multilog":
+        LOG = LOG.parent.with_name(f"{LOG.parent.name}-{PREFIX}") / LOG.name
+    filters = tuple(args.filters or FILTERS)
     size = SIZE_MB << 20
     t = time.perf_counter()
     generate(LOG, size)
     print(f"log: {LOG} ({LOG.stat().st_size / 2**20:.0f} MB; ready in "
           f"{time.perf_counter() - t:.1f} s)")
-    if args.filters_only:
-        once = min(read_once(LOG) for _ in range(3))
-        print(f"filters over the whole history (read once: {once:.2f} s):")
-        print(f"  helper processes: {logworkers.helpers_wanted()}")
-        for text in args.filter or FILTERS:
-            print_search(LOG, text, once)
-        if args.busy is not None:
-            busy(args.busy, args.busy_filter)
-        print_peak()
-        return
-    for _ in range(2):  # warm the page cache for both
-        baseline(LOG)
-        newest_page(LOG)
-    base = min(baseline(LOG) for _ in range(5))
-    page = min(newest_page(LOG) for _ in range(5))
-    print(f"newest page of {PAGE} rows: {page * 1000:.1f} ms (target < 1000 ms); "
-          f"baseline read+split of the last 1 MB: {base * 1000:.1f} ms; "
-          f"ratio {page / base:.1f}")
+    if not args.filters_only:
+        for _ in range(2):  # warm the page cache for both
+            baseline(LOG)
+            newest_page(LOG)
+        base = min(baseline(LOG) for _ in range(5))
+        page = min(newest_page(LOG) for _ in range(5))
+        print(f"newest page of {PAGE} rows: {page * 1000:.1f} ms (target < 1000 ms); "
+              f"baseline read+split of the last 1 MB: {base * 1000:.1f} ms; "
+              f"ratio {page / base:.1f}")
     once = min(read_once(LOG) for _ in range(3))
     print(f"filters over the whole history (read once: {once:.2f} s):")
     print(f"  helper processes: {logworkers.helpers_wanted()}")
-    for text in args.filter or FILTERS:
+    for text in filters:
         print_search(LOG, text, once)
     if args.busy is not None:
         busy(args.busy, args.busy_filter)
     print_peak()
+    if args.filters_only:
+        return
     t = time.perf_counter()
     index = LogIndex(LogSource(LOG))
     for _ in index.scan_history():

@@ -75,10 +75,11 @@ def install_packages(names: list[str]) -> None:
                    check=True, env=env, stdout=subprocess.DEVNULL)
 
 
-def compile_helper(name: str, *, static: bool = False, libs: tuple[str, ...] = ()) -> Path:
+def compile_helper(name: str, *, static: bool = False, libs: tuple[str, ...] = (),
+                   flags: tuple[str, ...] = ()) -> Path:
     """``bench/c/NAME.c`` compiled once per source version; returns the binary."""
     source = C_DIR / f"{name}.c"
-    flags = ["-O2", "-Wall", *(["-static"] if static else [])]
+    flags = ["-O2", "-Wall", *(["-static"] if static else []), *flags]
     digest = hashlib.sha256(source.read_bytes() + repr((flags, libs)).encode()).hexdigest()
     binary = BUILD / f"{name}-{digest[:12]}"
     if not binary.exists():

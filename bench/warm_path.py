@@ -564,6 +564,18 @@ def parse() -> argparse.Namespace:
     return args
 
 
+def no_ops() -> list[tuple[str, str]]:
+    """Programs that exit at once: with the C library (static), and without it where
+    the compiled client is built so (what the library's start-up costs a process)."""
+    from qremote.client.build import runtimes
+
+    found = [("a static no-op", str(nb.compile_helper("nothing", static=True)))]
+    if "freestanding" in runtimes():
+        found.append(("a no-op without the C library", str(nb.compile_helper(
+            "nothing_bare", static=True, flags=("-nostdlib", "-fno-pie", "-no-pie")))))
+    return found
+
+
 def inside(args: argparse.Namespace) -> int:
     """The measurement proper, inside the namespace."""
     driver = nb.Driver()
@@ -589,11 +601,11 @@ def inside(args: argparse.Namespace) -> int:
             if args.hold:
                 hold_table(args, cands, message, driver, sinks)
                 return 0
-            nothing = str(nb.compile_helper("nothing", static=True))
-            floor = driver.run(max(args.conc), 1000, message, [nothing], {})
-            print(f"a static no-op started by the driver: peak RSS "
-                  f"{max(d.maxrss_kb for d in floor.deliveries) / 1024:.2f} MB, CPU "
-                  f"{statistics.median(d.cpu_ms for d in floor.deliveries):.2f} ms")
+            for label, nothing in no_ops():
+                floor = driver.run(max(args.conc), 1000, message, [nothing], {})
+                print(f"{label} started by the driver: peak RSS "
+                      f"{max(d.maxrss_kb for d in floor.deliveries) / 1024:.2f} MB, CPU "
+                      f"{statistics.median(d.cpu_ms for d in floor.deliveries):.2f} ms")
             for net in args.net:
                 delayer = None
                 if net == "rtt":
@@ -630,7 +642,7 @@ def main() -> None:
     nb.check_venv()
     nb.install_packages(["iproute2", "iptables", "libnetfilter-queue-dev", "dnsmasq-base"])
     nb.compile_helper("rspawn_driver", static=True)
-    nb.compile_helper("nothing", static=True)
+    no_ops()
     nb.compile_helper("smtp_sink")
     nb.compile_helper("rtt_delayer", libs=("-lnetfilter_queue", "-lnfnetlink"))
     nb.reference()

@@ -128,8 +128,8 @@ class QConsole(OrderedKeysApp):
         self.read_only_reason = ("qconsole was started with --read-only" if read_only
                                  else f"there is no qmail home at {home}")
         self.config: Config = load_config(home)
-        self.findings = check(self.config)  # once: every view shows its share
         self.user_findings = self._user_findings()
+        self.findings = self._findings()  # once: every view shows its share
         self.signature = control_signature(home)
         self.changed_on_disk: list[str] = []
         self.sub_title = ("demo" if demo else printable(str(home))) + (
@@ -152,6 +152,13 @@ class QConsole(OrderedKeysApp):
             with TabPane("Worker", id="worker"):
                 yield WorkerView(self.home)
         yield Footer()
+
+    def get_driver_class(self) -> type:
+        """Textual's terminal driver, reading Escape typed fast before a key as Escape
+        then the key (:mod:`qconsole.escape_key`), not as Alt+key."""
+        from qconsole.escape_key import install
+
+        return install(super().get_driver_class())
 
     def on_mount(self) -> None:
         self._focus_pane(self.query_one(TabbedContent).active)
@@ -278,8 +285,8 @@ class QConsole(OrderedKeysApp):
 
         before = fingerprint(self.home / "control")
         self.config = load_config(self.home)
-        self.findings = check(self.config)
         self.user_findings = self._user_findings()
+        self.findings = self._findings()
         self.signature = control_signature(self.home)
         self.changed_on_disk = []
         for view in self.query(ControlView):
@@ -289,6 +296,21 @@ class QConsole(OrderedKeysApp):
         self.show_banner()
         if saved and self.has_home:
             self._compile_cache(self.config, before)
+
+    def _findings(self) -> list[Finding]:
+        """``qremote check``'s findings on control/, as it says them: a file the
+        console's own user cannot read (an operator's account, with routes 640
+        root:qmail) is a warning, not an error that qmail-remote defers on (the user
+        it runs as may read it; the error would invite a chmod 644 of the passwords)."""
+        findings = check(self.config)
+        if not self.has_home:
+            return findings
+        from qremote.control.check import unchecked_reads
+        from qremote.control.config import finding_order
+
+        own = set(self.config.findings)
+        seen = unchecked_reads(self.config, self.remote_user)
+        return sorted({*(f for f in findings if f not in own), *seen}, key=finding_order)
 
     def _user_findings(self) -> list[Finding]:
         """What the user qmail-remote runs as cannot reach (``qremote check``'s user
@@ -383,16 +405,44 @@ class QConsole(OrderedKeysApp):
     # Palette and help ----------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette: Textual's own commands, then every action of the console."""
+        """The palette: Textual's own commands, then every action of the console;
+        over a form, a diff or a story only those that do not go to a view."""
         yield from super().get_system_commands(screen)
+        over = screen is not self.screen_stack[0]  # a form, a diff, a story is open
         for command in COMMANDS:
             if command.edits and self.read_only:
                 continue
+            if over and command.tab:
+                continue  # its view is under that screen: the keys would go there
             yield SystemCommand(command.title, command.help,
                                 lambda c=command: self.run_command(c))
 
+    def action_command_palette(self) -> None:
+        """ctrl+p: the palette, whose Enter runs what the query typed matches."""
+        from textual.command import CommandPalette
+
+        from qconsole.palette import Palette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(Palette(id="--command-palette"))
+
+    def search_themes(self) -> None:
+        """The palette's "Theme": the same palette, so its Enter too runs the
+        theme the query typed matches."""
+        from textual.theme import ThemeProvider
+
+        from qconsole.palette import Palette
+
+        self.push_screen(Palette(providers=[ThemeProvider],
+                                 placeholder="Search for themes…"))
+
     def run_command(self, command: Command) -> None:
-        """Go to the command's view and run its action there."""
+        """Go to the command's view and run its action there (not under a form, a
+        diff or a story: the focus would go to a view under it)."""
+        if command.tab and self.screen is not self.screen_stack[0]:
+            self.notify(f"{command.title}: close this screen first (Escape).",
+                        severity="warning")
+            return
         if command.tab:
             self.action_show(command.tab)
         if command.action is None:

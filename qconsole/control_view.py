@@ -4,11 +4,13 @@ its findings below, edit keys that ``--read-only`` disables, and the edit flow
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable
@@ -28,6 +30,18 @@ EDIT_ACTIONS = {"add", "edit", "duplicate", "delete", "move_up", "move_down",
 BAD = "bad:"  # the row key prefix of a line that does not parse
 
 
+def say_read_only(app: App) -> None:
+    """Say why nothing is changed, once while the notice is on screen (a burst of
+    edit keys stacked one notice each over the view)."""
+    now = time.monotonic()
+    if now - getattr(app, "_read_only_said", -app.NOTIFICATION_TIMEOUT) \
+            < app.NOTIFICATION_TIMEOUT:
+        return
+    app._read_only_said = now  # type: ignore[attr-defined]
+    app.notify(f"Read-only: {app.read_only_reason}; nothing is changed.",  # type: ignore[attr-defined]
+               title="Read-only", severity="warning", markup=False)
+
+
 def refuse_read_only(widget: Widget, event: events.Key) -> bool:
     """In --read-only mode, an edit key says why nothing happens (and is consumed)."""
     app = widget.app
@@ -36,17 +50,26 @@ def refuse_read_only(widget: Widget, event: events.Key) -> bool:
     for binding in widget._bindings.key_to_bindings.get(event.key, ()):
         if binding.action in EDIT_ACTIONS or (event.key == "enter"
                                               and isinstance(widget, ControlView)):
-            app.notify(f"Read-only: {app.read_only_reason}; nothing is changed.",
-                       title="Read-only", severity="warning", markup=False)
+            say_read_only(app)
             event.stop()
             return True
     return False
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` terminal cells (a wide character takes two)."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(1, width - 1)).rstrip() + "…"
 
 
 class ControlView(Vertical):
     """A table of control/``NAME``; subclasses fill it and build the edits."""
 
     NAME = ""
+    # The table takes what the findings below leave: a long file never pushes them
+    # (and the routes view's selected line) off the screen.
+    DEFAULT_CSS = "ControlView > DataTable { height: 1fr; }"
 
     def __init__(self, config: Config, findings: list[Finding], **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -111,8 +134,7 @@ class ControlView(Vertical):
         if self.check_action("edit", ()):
             await self.run_action("edit")
         elif getattr(self.app, "read_only", False):
-            self.app.notify(f"Read-only: {self.app.read_only_reason}; nothing is changed.",
-                            title="Read-only", severity="warning", markup=False)
+            say_read_only(self.app)
 
     async def on_key(self, event: events.Key) -> None:
         if refuse_read_only(self, event):
@@ -129,18 +151,26 @@ class ControlView(Vertical):
             return []
         return [ln for ln in source.lines if ln.is_content and ln.number not in known]
 
-    def bad_row(self, line: Line, width: int) -> list[Text]:
-        """The cells of a line that does not parse: its number and its text, in red."""
+    def bad_row(self, line: Line, width: int, why_width: int | None = None,
+                short: bool = False) -> list[Text]:
+        """The cells of a line that does not parse: its number, its text and why, in
+        red. ``why_width`` cuts the reason (the findings below give it whole), so that
+        it never pushes the next columns (AUTH, TLS) off the screen; ``short`` says
+        only the line number, for a narrow table."""
         from qconsole import theme
         from qconsole.logformat import decode
 
         error = theme.style(self.app, "error")
-        why = next((f.text for f in self.findings
-                    if f.line == line.number and f.severity == "error"), "not read")
+        why = self.bad_reason(line)
         raw = self.shown_text(decode(line.raw))
-        return [Text(f"line {line.number}: does not parse", style=error),
-                plain(raw if len(raw) <= width else raw[:width - 1] + "…", error),
-                plain(why, error)]
+        label = f"line {line.number}" if short else f"line {line.number}: does not parse"
+        return [Text(label, style=error), plain(cut(raw, width), error),
+                plain(why if why_width is None else cut(why, why_width), error)]
+
+    def bad_reason(self, line: Line) -> str:
+        """Why a line did not parse (``check``'s error for it)."""
+        return next((f.text for f in self.findings
+                     if f.line == line.number and f.severity == "error"), "not read")
 
     def shown_text(self, raw: str) -> str:
         """A line as it may be shown: in ``routes``, nothing after the USER field (a line
@@ -169,15 +199,17 @@ class ControlView(Vertical):
         return Edit(self.config, self.NAME, summary)
 
     def open_form(self, title: str, fields: tuple[Field, ...], values: dict[str, str],
-                  build: Callable[[dict[str, str]], Edit]) -> None:
+                  build: Callable[[dict[str, str]], Edit],
+                  suggested: frozenset[str] = frozenset()) -> None:
         """Ask for the fields, then confirm and save; going back from the diff opens
-        the form again, as it was filled."""
+        the form again, as it was filled. ``suggested``: the fields whose value is a
+        proposal, replaced by what is typed."""
         def filled(edit: Edit | None) -> None:
             if edit is not None:
                 again = edit.values or values
                 self.confirm(edit, lambda: self.open_form(title, fields, again, build))
 
-        self.app.push_screen(FormScreen(title, fields, values, build), filled)
+        self.app.push_screen(FormScreen(title, fields, values, build, suggested), filled)
 
     def confirm(self, edit: Edit | None, back: Callable[[], None] | None = None) -> None:
         """Show the diff of a valid edit; saving reloads the whole console."""

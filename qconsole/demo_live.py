@@ -106,9 +106,12 @@ class LiveDemo:
     """Sinks plus a thread delivering a sample every ``interval`` seconds."""
 
     def __init__(self, home: Path, interval: float = 3.0, free_ports: bool = False,
-                 ) -> None:
+                 through_worker: bool = False) -> None:
         self.home = home
         self.interval = interval
+        # through_worker: each delivery by qmail-remote's client (pyclient), which
+        # hands it to a running `qremote worker` of the home (else delivers itself).
+        self.through_worker = through_worker
         # free_ports: each sink on a port the system picks, the home's routes and
         # smtproutes rewritten to it (tests: no other demo can answer in its place).
         self.free_ports = free_ports
@@ -144,9 +147,13 @@ class LiveDemo:
                     text = text.replace(old, new)
                 path.write_text(text)
         if deliveries:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
+            self.start_deliveries()
         return self
+
+    def start_deliveries(self) -> None:
+        """Start delivering (after ``start(deliveries=False)``)."""
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
         """Stop delivering (the delivery under way ends first) and close the sinks."""
@@ -183,9 +190,14 @@ class LiveDemo:
         host = recipients[0].rsplit("@", 1)[1]
         env = dict(os.environ, QMAIL_HOME=str(self.home))
         try:
-            done = subprocess.run([sys.executable, "-m", "qremote.remote", host, sender,
-                                   *recipients], input=body.encode(), env=env,
-                                  capture_output=True, timeout=120)
+            if self.through_worker:
+                from qremote.client import pyclient
+
+                run = [sys.executable, "-I", "-S", pyclient.__file__]
+            else:
+                run = [sys.executable, "-m", "qremote.remote"]
+            done = subprocess.run([*run, host, sender, *recipients], input=body.encode(),
+                                  env=env, capture_output=True, timeout=120)
             reports = done.stdout
         except (OSError, subprocess.SubprocessError) as exc:
             reports = f"Zdemo could not run qmail-remote: {exc}\n".encode() + b"\0"

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 from qconsole.confirm_screen import Deliberate
 from qconsole.editing import Edit
@@ -48,12 +48,17 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
     PASS = frozenset({"ctrl+s"})  # a held one is ignored by action_save_key
     REPEAT_GUARD = 0.4  # a ctrl+s this soon after the screen or the last one: a held key
     BINDINGS = [Binding("escape", "cancel", "Back"), Binding("ctrl+s", "save_key", "Save"),
-                Binding("r", "reveal", "Reveal passwords")]
+                Binding("r", "reveal", "Reveal passwords"),
+                Binding("up", "scroll('up')", show=False),
+                Binding("down", "scroll('down')", show=False),
+                Binding("pageup", "scroll('page_up')", show=False),
+                Binding("pagedown", "scroll('page_down')", show=False)]
+    MAX_WARNINGS = 3  # more would push the buttons off a 24-line terminal
     DEFAULT_CSS = """
     DiffScreen { align: center middle; }
     DiffScreen > Vertical { width: 100; max-width: 100%; height: auto; max-height: 100%;
         border: thick $primary; padding: 0 1; background: $surface; }
-    DiffScreen VerticalScroll { height: auto; max-height: 20; }
+    DiffScreen VerticalScroll { height: auto; max-height: 45vh; }
     DiffScreen #diff-status { height: auto; padding-top: 1; }
     DiffScreen Horizontal { height: auto; padding-top: 1; }
     DiffScreen Button { margin-right: 2; }
@@ -73,20 +78,37 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
         return text if self.revealed else mask_diff(self.edit.name, text)
 
     def compose(self) -> ComposeResult:
-        warnings = [f for f in self.edit.findings()
-                    if f.file == self.edit.name and f.severity == "warning"]
         status = Text("ctrl+s (or Tab to Save, then Enter) writes a backup (.bak), then "
                       "replaces the file atomically; escape or a letter goes back.")
-        for f in warnings:
-            status.append("\n" + f.format(), style="yellow")
+        warnings = self.new_warnings()
+        for f in warnings[:self.MAX_WARNINGS]:
+            status.append("\n" + printable(f.format()), style="yellow")
+        if len(warnings) > self.MAX_WARNINGS:
+            status.append(f"\n… and {len(warnings) - self.MAX_WARNINGS} more warnings "
+                          "(qremote check lists them)", style="yellow")
         with Vertical():
             yield Static(Text(self.edit.summary, style="bold"))
-            with VerticalScroll():
+            # Not in the focus chain: Tab goes from Cancel to Save (the arrow and
+            # page keys scroll the diff).
+            with VerticalScroll(can_focus=False):
                 yield Static(diff_text(self.shown_diff()), id="diff-text")
             yield Static(status, id="diff-status")
             with Horizontal():
                 yield Button("Save", variant="primary", compact=True, id="diff-save")
                 yield Button("Cancel", compact=True, id="diff-cancel")
+        yield Footer()  # its own keys, not those of the view under it
+
+    def new_warnings(self) -> list:
+        """The warnings the edit brings, in any file (a rule deleted leaves its route
+        unused): not those the configuration already had (a CRLF file warns on each
+        line, and those would hide the buttons)."""
+        known = {(f.file, f.text) for f in getattr(self.app, "findings", [])}
+        return [f for f in self.edit.findings()
+                if f.severity == "warning" and (f.file, f.text) not in known]
+
+    def action_scroll(self, where: str) -> None:
+        """Scroll the diff."""
+        getattr(self.query_one(VerticalScroll), f"scroll_{where}")()
 
     def pressed(self, button: Button) -> None:
         if not self.is_active:
@@ -124,7 +146,9 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
             self.conflict = True
             status.update(Text(str(exc), style="bold red"))
             self.query_one("#diff-save", Button).disabled = True
-            self.query_one("#diff-cancel", Button).label = "Close and reload"
+            cancel = self.query_one("#diff-cancel", Button)
+            cancel.label = "Close and reload"
+            cancel.refresh(layout=True)  # as wide as its new label
             return
         except OSError as exc:
             status.update(Text(f"cannot write control/{self.edit.name}: "

@@ -34,6 +34,20 @@ class SafeInput(Input):
                         "invisible character.", severity="warning", markup=False)
 
 
+class ProposedInput(SafeInput):
+    """A field holding a value the console only proposes (``*``, ``name-copy``): the
+    value is selected when the field is entered, so that typing replaces it (it
+    stays selected until something is typed or the cursor moves); once the field
+    was left, what it holds is edited like any other field."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs["select_on_focus"] = True
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _on_blur(self, event: events.Blur) -> None:
+        self.select_on_focus = False
+
+
 class SecretInput(SafeInput):
     """A password field: shows :data:`MASK` (nothing when empty), never one bullet a
     character; the first key that edits it after it gets the focus starts it anew."""

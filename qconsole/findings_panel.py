@@ -9,12 +9,19 @@ from qconsole import theme
 from qconsole.safe_text import printable
 from qremote.control.findings import Finding
 
+MAX = 6  # findings shown (with a line that counts them all when there are more)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
 
 class FindingsPanel(Static):
     """Errors in red, warnings in yellow, one a line; a quiet line when all is well."""
 
-    DEFAULT_CSS = """
-    FindingsPanel { height: auto; max-height: 8; padding: 0 1; border-top: solid $primary; }
+    DEFAULT_CSS = f"""
+    FindingsPanel {{ height: auto; max-height: {MAX + 2}; padding: 0 1;
+        border-top: solid $primary; }}
     """
 
     def show(self, findings: list[Finding], name: str) -> None:
@@ -23,8 +30,17 @@ class FindingsPanel(Static):
             self.update(Text(f"control/{name}: no findings", style=theme.style(self.app,
                                                                                 "ok")))
             return
+        # Errors first (qmail-remote defers every delivery while there is one); the
+        # panel holds MAX lines: when there are more, its first line counts them.
+        ordered = sorted(findings, key=lambda f: f.severity != "error")
         text = Text()
-        for i, f in enumerate(findings):
+        if len(ordered) > MAX:
+            errors = sum(f.severity == "error" for f in ordered)
+            warnings = len(ordered) - errors
+            text.append(f"control/{name}: {_count(errors, 'error')}, "
+                        f"{_count(warnings, 'warning')} (qremote check lists them all):\n",
+                        style="bold")
+        for i, f in enumerate(ordered[:MAX]):
             if i:
                 text.append("\n")
             text.append(printable(f.format()), style=theme.style(self.app, f.severity))

@@ -1,5 +1,8 @@
 """A modal form for one routes or routemap line.
 
+A value the console only proposes (the sender ``*`` of a new rule, the name of a
+duplicate) is selected when its field is entered, so that typing replaces it.
+
 Each field is validated by qremote's own parser (a :class:`FieldError` says which
 field and why, shown under it); then the whole configuration as it would be saved
 goes through ``qremote check``, and an error it would add is shown too. Only a
@@ -25,7 +28,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from qconsole.editing import Edit
-from qconsole.fields import SafeInput, SecretInput
+from qconsole.fields import ProposedInput, SafeInput, SecretInput
 from qconsole.safe_text import printable, unsafe_char
 from qremote.errors import FieldError
 
@@ -63,12 +66,14 @@ class FormScreen(ModalScreen[Edit | None]):
     """
 
     def __init__(self, title: str, fields: tuple[Field, ...], values: dict[str, str],
-                 build: Callable[[dict[str, str]], Edit]) -> None:
+                 build: Callable[[dict[str, str]], Edit],
+                 suggested: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.title_text = title
         self.fields = fields
         self.values = values
         self.build = build
+        self.suggested = suggested  # fields whose value is only a proposal
         self.escaped: dict[str, str] = {}  # field: its value as shown, escaped
 
     def compose(self) -> ComposeResult:
@@ -90,8 +95,9 @@ class FormScreen(ModalScreen[Edit | None]):
                     shown = printable(value)
                     if shown != value:  # kept escaped until retyped: never taken so
                         self.escaped[f.key] = shown
-                    yield SafeInput(shown, placeholder=f.placeholder, compact=True,
-                                    select_on_focus=False, id=f"field-{f.key}")
+                    kind = ProposedInput if f.key in self.suggested else SafeInput
+                    yield kind(shown, placeholder=f.placeholder, compact=True,
+                               select_on_focus=False, id=f"field-{f.key}")
                 yield Static("", classes="field-error", id=f"error-{f.key}")
             yield Static("", id="form-error")
             with Horizontal():

@@ -1,12 +1,14 @@
 """One block of a log read at C speed: its rows, the lines a filter term hits, and
 the rows that start and info lines lead to.
 
-qmail-send's lines under multilog look alike: ``@``, a 24-digit stamp, a space, and the
-event at byte 26 (see :mod:`qconsole.logformat`). For such a *canonical* line, a few
-byte comparisons (or one compiled pattern read at the line's start) say what
-:func:`~qconsole.logformat.event` would say. Any other line is handed back as *slow*,
-for the caller to read the exact way (:mod:`qconsole.logjoin`); so are joins that
-lead out of the block. The work is done by ``bytes`` methods and compiled patterns
+qmail-send's lines in a log look alike: a prefix of the same shape (multilog's ``@``,
+a 24-digit stamp and a space; splogger's or syslog's stamp, host and program; an ISO
+stamp...), then the event (see :mod:`qconsole.logformat`). A block's *shape* is the
+prefix its qmail-send lines have (:func:`shape_of`). For a *canonical* line (one of
+that shape), a few byte comparisons (or one compiled pattern read at the line's start)
+say what :func:`~qconsole.logformat.event` would say. Any other line is handed back as
+*slow*, for the caller to read the exact way (:mod:`qconsole.logjoin`); so are joins
+that lead out of the block. The work is done by ``bytes`` methods and compiled patterns
 mapped over lists of offsets (``map`` calls C for each item), not by Python code per
 line. Offsets are local to the block.
 """
@@ -14,44 +16,146 @@ line. Offsets are local to the block.
 from __future__ import annotations
 
 import re
-from itertools import compress, repeat
-from operator import add, and_, eq, ge, itemgetter, not_, truth
+from collections import Counter
+from itertools import compress, islice, repeat
+from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
 
 from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
 from qconsole.logquery import LOWER, NORMAL
 
-PREFIX = 26  # "@", 24 hex digits, a space: where a multilog line's event starts
-# The canonical lines, read at their start: qmail-send's events as EVENT has them
-# (a triple bounce line is left to the slow way: its pattern reads to the line's end;
-# Block.triples reads them, they are few).
-LINE = re.compile(
-    rb"(?<![^\n])@[0-9a-f]{24} (?:(starting )?delivery (\d+): (?:msg (\d+) to (?:local|remote) "
-    rb"|(success|deferral|failure): ?)|info msg (\d+): bytes \d+ from <([^\n]*?)> "
-    rb"|bounce msg (\d+)|(triple bounce: )|status: |new msg |end msg )")
 G_STARTING, G_NUMBER, G_MSG, G_STATUS, G_INFO, G_SENDER, G_BOUNCE, G_TRIPLE = range(1, 9)
 K_RESULT, K_START, K_INFO, K_BOUNCE, K_OTHER, K_SLOW = range(6)
 STATUS_CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
-# Result lines are found by a pattern with a literal head (sre scans for it at C
-# speed); the look back right after it, at no cost, says whether the occurrence is
-# byte 26 of a line that begins with "@" (group 1 takes part then).
-RESULT = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} delivery)()|) \d+: "
-                    rb"(?:success|deferral|failure):")
-# The same, reading on to the end of the line: the report's last part after a "/" (or
-# its whole text) when it begins "route=" (the detail line, see detail_of).
-RESULT_TAIL = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} delivery)()|) \d+: "
-                         rb"(?:success|deferral|failure)(:) ?(?:[^\n]*/)?(route=[^\n/]*)?[^\n]*")
-# Every "delivery N: " (start lines, result lines and any other), the look back telling
-# a canonical start line (group 1) or a canonical line with the event at 26 (group 2).
-EVENTS = re.compile(rb"delivery(?:(?<=\n@[^\n]{24} starting delivery)()|(?<=\n@[^\n]{24} "
-                    rb"delivery)()|) (\d+): (?:msg (?:(\d+) to (?:local|remote) )?|"
-                    rb"(success|deferral|failure)(:))?")
-# Every "info msg M: " (group 1: a canonical info line, with its sender in group 3),
-# every line ending in "end msg M", every canonical "bounce msg M".
-INFOS = re.compile(rb"info(?:(?<=\n@[^\n]{24} info)()|) msg (\d+): "
-                   rb"(?:bytes \d+ from <([^\n]*?)> )?")
+MULTILOG = rb"@[^\n]{24} "  # "@", 24 hex digits, a space: event() reads at byte 26
+# How each of EVENT's alternatives begins: event() reads a line that does not begin
+# with "@" at the first of these that makes a match.
+_HEADS = (b"starting delivery ", b"delivery ", b"info msg ", b"bounce msg ",
+          b"triple bounce: discarding ", b"status: ", b"new msg ", b"end msg ")
+# Where qmail-send's events stand, to learn a block's shape from: the prefix is what
+# their line holds before them. (Each pattern begins with a literal, which sre scans
+# for at C speed: a block of other programs' lines is read through in a few ms.)
+_SAMPLE_DELIVERY = re.compile(rb"delivery \d+: (?:msg \d+ to |success:|deferral:|failure:)")
+_SAMPLE_MSG = re.compile(rb"msg (?:(?<=info msg )\d+: bytes |(?<=new msg )\d|(?<=end msg )\d)")
+_SAMPLES = 32
+# A syslog stamp (splogger's too): the month's name and a day padded with a space vary.
+_SYSLOG_STAMP = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
+_MAX_SHAPE = 200
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_HEAD_OF: dict[bytes, bytes | None] = {}  # a prefix with its digits as 0 -> its head
+
+
+class Shape:
+    """The prefix of a block's canonical lines, ``width`` bytes matched by the
+    fixed-width pattern ``head``, and the block's patterns for it: each finds
+    qmail-send's events, and tells at no cost (a look back right after a literal
+    word, which sre scans for at C speed) whether one stands right after a prefix of
+    the shape at its line's start (a group takes part then)."""
+
+    def __init__(self, head: bytes, width: int) -> None:
+        self.head = head
+        self.width = width
+        self.multilog = head == MULTILOG
+        self.at = re.compile(head)
+        behind = b"(?<=\n" + head
+        # The canonical lines, read at their start: qmail-send's events as EVENT has
+        # them (a triple bounce line is left to the slow way: its pattern reads to the
+        # line's end; Block.triples reads them, they are few).
+        self.line = re.compile(
+            rb"(?<![^\n])" + (rb"@[0-9a-f]{24} " if self.multilog else head)
+            + rb"(?:(starting )?delivery (\d+): (?:msg (\d+) to (?:local|remote) "
+            rb"|(success|deferral|failure): ?)|info msg (\d+): bytes \d+ from <([^\n]*?)> "
+            rb"|bounce msg (\d+)|(triple bounce: )|status: |new msg |end msg )")
+        # Result lines (group 1: a canonical one).
+        self.result = re.compile(rb"delivery(?:" + behind + rb"delivery)()|) \d+: "
+                                 rb"(?:success|deferral|failure):")
+        # The same, reading on to the end of the line: the report's last part after a
+        # "/" (or its whole text) when it begins "route=" (the detail line, see detail_of).
+        self.result_tail = re.compile(
+            rb"delivery(?:" + behind + rb"delivery)()|) \d+: "
+            rb"(?:success|deferral|failure)(:) ?(?:[^\n]*/)?(route=[^\n/]*)?[^\n]*")
+        # Every "delivery N: " (start lines, result lines and any other), telling a
+        # canonical start line (group 1) or a canonical line with the event there (2).
+        self.events = re.compile(
+            rb"delivery(?:" + behind + rb"starting delivery)()|" + behind
+            + rb"delivery)()|) (\d+): (?:msg (?:(\d+) to (?:local|remote) )?|"
+            rb"(success|deferral|failure)(:))?")
+        # Every "info msg M: " (group 1: a canonical info line, with its sender in
+        # group 3), every canonical "bounce msg M".
+        self.infos = re.compile(rb"info(?:" + behind + rb"info)()|) msg (\d+): "
+                                rb"(?:bytes \d+ from <([^\n]*?)> )?")
+        self.bounced = re.compile(rb"bounce(?:" + behind + rb"bounce)()|) msg (\d+)(?!\d)")
+
+
+_SHAPES: dict[bytes, Shape] = {}
+
+
+def _shape(head: bytes, width: int) -> Shape:
+    shape = _SHAPES.get(head)
+    if shape is None:
+        if len(_SHAPES) > 64:
+            _SHAPES.clear()
+        shape = _SHAPES[head] = Shape(head, width)
+    return shape
+
+
+def head_of(prefix: bytes) -> bytes | None:
+    """The shape of a line prefix (what stands before an event): a pattern that
+    matches every prefix of the same width where digits stand in this one (and a
+    syslog stamp's month and day), or None when lines so prefixed cannot be read in
+    bulk: a line beginning with "@" is read at byte 26 (multilog's), and a prefix
+    that holds, or ends in, the beginning of an event would make event() read there.
+
+    Digits and a month's name cannot be part of an event's first words (``_HEADS``),
+    so checking the literal parts of this one prefix holds for them all."""
+    if prefix[:1] == b"@":
+        return MULTILOG if len(prefix) == 26 else None
+    if len(prefix) > _MAX_SHAPE or b"\n" in prefix:
+        return None
+    stamp = 5 if _SYSLOG_STAMP.match(prefix) else 0  # (its month, a space, the pad)
+    key = b"Mmm 0" * bool(stamp) + prefix[stamp:].translate(_ZEROS)
+    head = _HEAD_OF.get(key, b"?")
+    if head == b"?":
+        if len(_HEAD_OF) > 256:
+            _HEAD_OF.clear()
+        head = _HEAD_OF[key] = _head_of(prefix, stamp)
+    return head
+
+
+def _head_of(prefix: bytes, stamp: int) -> bytes | None:
+    for k in range(len(prefix)):
+        rest = prefix[k:]
+        if any(rest.startswith(h) or h.startswith(rest) for h in _HEADS):
+            return None
+    out = [rb"[A-Z][a-z]{2} [ \d]"] if stamp else []
+    for c in prefix[stamp:]:
+        out.append(rb"\d" if 48 <= c <= 57 else re.escape(bytes((c,))))
+    return b"".join(out)
+
+
+def shape_of(data: bytes) -> Shape:
+    """The shape most of a block's first qmail-send lines have (multilog's when none
+    can be read in bulk)."""
+    heads: Counter[bytes] = Counter()
+    widths: dict[bytes, int] = {}
+    at = [m.start() for m in islice(_SAMPLE_DELIVERY.finditer(data), _SAMPLES)]
+    at += [m.start() - 4 - (data[m.start() - 5:m.start()] == b"info ")
+           for m in islice(_SAMPLE_MSG.finditer(data), _SAMPLES)]
+    for p in at:
+        prefix = data[data.rfind(b"\n", 0, p) + 1:p]
+        if prefix.endswith(b"starting "):
+            prefix = prefix[:-9]
+        head = head_of(prefix)
+        if head is not None:
+            heads[head] += 1
+            widths[head] = len(prefix)
+    if not heads:
+        return _shape(MULTILOG, 26)
+    head = heads.most_common(1)[0][0]
+    return _shape(head, widths[head])
+
+
 ENDS = re.compile(rb"end msg (\d+)\n")
-BOUNCED = re.compile(rb"bounce(?:(?<=\n@[^\n]{24} bounce)()|) msg (\d+)(?!\d)")
 BOUNCES = (re.compile(rb"bounce msg \d+"), re.compile(rb"triple bounce"))  # literal heads
 _CODE_OF = bytes.maketrans(b"sef", bytes((SUCCESS, DEFERRAL, FAILURE)))  # 8 before the end
 _CODE_AT = bytes.maketrans(b"sdf", bytes((SUCCESS, DEFERRAL, FAILURE)))  # its first letter
@@ -147,6 +251,8 @@ class Block:
         self._triples: list[tuple[int, bytes]] | None = None
         self._bounced = False
         self._counts: dict[bytes, int] = {}
+        self.shape = shape_of(data)
+        self.width = self.shape.width  # where a canonical line's event starts
 
     @property
     def norm(self) -> bytes:
@@ -176,16 +282,24 @@ class Block:
                                                  positions), repeat(1))))
 
     def canonical(self, positions: list[int]) -> list[bool]:
-        """For each event position: it is byte 26 of a line that begins with ``@``
-        (then :func:`~qconsole.logformat.event` reads the event there)."""
-        data = self.data
-        before = list(map(_minus(PREFIX + 1), positions))  # the line break before it
+        """For each event position: it stands right after a prefix of the block's
+        shape at its line's start (then :func:`~qconsole.logformat.event` reads the
+        event there; for multilog's: byte 26 of a line that begins with ``@``)."""
+        data, w = self.data, self.width
+        before = list(map(_minus(w + 1), positions))  # the line break before it
+        heads = map(add, before, repeat(1))
+        if self.shape.multilog:
+            head = map(data.startswith, repeat(b"@"), heads)
+        else:
+            head = map(is_not, map(self.shape.at.match, repeat(data), heads, positions),
+                       repeat(None))
         ok = list(map(and_, map(eq, map(data.rfind, repeat(b"\n"), before, positions), before),
-                      map(data.startswith, repeat(b"@"), map(add, before, repeat(1)))))
-        if positions and min(positions) <= PREFIX:  # a line at the block's start
+                      head))
+        if positions and min(positions) <= w:  # a line at the block's start
             for k, p in enumerate(positions):
-                if p <= PREFIX:
-                    ok[k] = p == PREFIX and data[:1] == b"@" and b"\n" not in data[:p]
+                if p <= w:
+                    ok[k] = (p == w and self.shape.at.match(data, 0, p) is not None
+                             and b"\n" not in data[:p])
         return ok
 
     def starts_of(self, positions: list[int]) -> list[int]:
@@ -216,20 +330,21 @@ class Block:
 
     def _find_pairs(self) -> Pairs:
         out = Pairs()
-        ms = list(EVENTS.finditer(self.data))
+        ms = list(self.shape.events.finditer(self.data))
+        w = self.width
         last: dict[bytes, int] = {}
         rows, slow, starts = out.rows, out.slow, out.starts
         codes = STATUS_CODES
         for p, (s, r, n, msg, st, _), e in zip(map(re.Match.start, ms), map(re.Match.groups, ms),
                                                map(re.Match.end, ms), strict=True):
             if st is not None and (s is not None or r is not None):  # a result line
-                ls = p - PREFIX if s is None else p - PREFIX - 9
+                ls = p - w if s is None else p - w - 9
                 at = last.pop(n, None)
                 if at is not None:
                     rows[at] = (ls, codes[st], e)
             elif s is not None and msg is not None:  # a start line
-                last[n] = p - PREFIX - 9
-                starts[p - PREFIX - 9] = (n, msg, e)
+                last[n] = p - w - 9
+                starts[p - w - 9] = (n, msg, e)
             else:  # anything else holding "delivery N: ": the slow way
                 at = last.pop(n, None)
                 if at is not None:
@@ -248,9 +363,10 @@ class Block:
         data = self.data
         out = Messages()
         events: list[tuple[int, int, bytes, object]] = []  # (position, kind, message, more)
-        for m in INFOS.finditer(data):
+        w = self.width
+        for m in self.shape.infos.finditer(data):
             canon = m.start(1) >= 0 and m.start(3) >= 0
-            at = m.start() - PREFIX if canon else data.rfind(b"\n", 0, m.start()) + 1
+            at = m.start() - w if canon else data.rfind(b"\n", 0, m.start()) + 1
             events.append((m.start(), 0 if canon else 1, m[2], (at, m[3])))
             if not canon:
                 out.odd.append(at)
@@ -269,9 +385,9 @@ class Block:
         events.extend(zip(starts, repeat(3), map(itemgetter(1), starts.values()), repeat(None)))
         odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
         bounced = []
-        for m in BOUNCED.finditer(data):
+        for m in self.shape.bounced.finditer(data):
             if m.start(1) >= 0:
-                bounced.append((m.start() - PREFIX, m[2]))
+                bounced.append((m.start() - w, m[2]))
             else:
                 odd.append(m.start())
         events.extend((ls, 4, msg, None) for ls, msg in bounced)
@@ -323,7 +439,7 @@ class Block:
 
     def classify(self, starts: list[int]) -> list[re.Match[bytes] | None]:
         """The canonical reading of each line at ``starts`` (None: a slow line)."""
-        return list(map(LINE.match, repeat(self.data), starts))
+        return list(map(self.shape.line.match, repeat(self.data), starts))
 
     def rows(self, bounces: bool = True, tails: bool = False) -> Rows:
         """Every row of the block (computed once): its result lines, and its bounce
@@ -340,12 +456,13 @@ class Block:
         """The canonical result lines among ``lines`` (line starts, in order): their line
         starts, status codes, and where their report texts start."""
         data = self.data
-        ms = list(map(RESULT.match, repeat(data), map(add, lines, repeat(PREFIX))))
+        w = self.width
+        ms = list(map(self.shape.result.match, repeat(data), map(add, lines, repeat(w))))
         found = list(map(truth, ms))
         lines, ms = list(compress(lines, found)), list(compress(ms, found))
         ok = list(map(ge, map(re.Match.start, ms, repeat(1)), repeat(0)))
         if lines and lines[0] == 0 and not ok[0]:  # the block's first line
-            ok[0] = self.canonical([PREFIX])[0]
+            ok[0] = self.canonical([w])[0]
         if not all(ok):
             lines, ms = list(compress(lines, ok)), list(compress(ms, ok))
         after = list(map(re.Match.end, ms))
@@ -367,12 +484,13 @@ class Block:
     def _find_rows(self, tails: bool) -> Rows:
         data = self.data
         rows = Rows(data)
-        ms = list((RESULT_TAIL if tails else RESULT).finditer(data))
+        w = self.width
+        ms = list((self.shape.result_tail if tails else self.shape.result).finditer(data))
         ok = list(map(ge, map(re.Match.start, ms, repeat(1)), repeat(0)))
-        if ms and ms[0].start() == PREFIX and not ok[0]:  # the block's first line
-            ok[0] = self.canonical([PREFIX])[0]
+        if ms and ms[0].start() == w and not ok[0]:  # the block's first line
+            ok[0] = self.canonical([w])[0]
         good = ms if all(ok) else list(compress(ms, ok))
-        rows.ls = list(map(_minus(PREFIX), map(re.Match.start, good)))
+        rows.ls = list(map(_minus(w), map(re.Match.start, good)))
         if tails:
             rows.tails = list(map(re.Match.group, good, repeat(3)))
             after = list(map(re.Match.end, good, repeat(2)))
@@ -396,7 +514,7 @@ class Block:
         bps = list(map(re.Match.start, bounces))
         for p, good, m in zip(bps, self.canonical(bps), bounces, strict=True):
             if good and m[0][:1] == b"b":
-                rows.ls.append(p - PREFIX)
+                rows.ls.append(p - self.width)
                 rows.code.append(BOUNCE)
                 rows._after.append(p)
             else:
@@ -434,7 +552,7 @@ def hidden_needles(block: Block, starts: list[int], ends: list[int]) -> list[boo
     """For each line: it holds a start or info needle past its own event (so it is the
     start or info line of some delivery the canonical reading does not see)."""
     data = block.data
-    after = list(map(add, starts, repeat(PREFIX + 1)))
+    after = list(map(add, starts, repeat(block.width + 1)))
     a = map(ge, map(data.find, repeat(b"starting delivery "), after, ends), repeat(0))
     b = map(ge, map(data.find, repeat(b"info msg "), after, ends), repeat(0))
     return list(map(bool.__or__, a, b))
@@ -471,7 +589,7 @@ def follow_starts(block: Block, ends: list[int], numbers: list[bytes],
                                                                    strict=True)]
     ts = list(map(add, stat_end, map(data.startswith, repeat(b" "), stat_end)))
     slow = [i for i, r, s in zip(idx, result, restart, strict=True) if not (r or s)]
-    return rows_i, list(map(_minus(PREFIX), compress(qs, result))), codes, ts, later + slow
+    return rows_i, list(map(_minus(block.width), compress(qs, result))), codes, ts, later + slow
 
 
 def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
@@ -524,7 +642,7 @@ def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
                         slow.add(i)
                     elif not data[p + len(needles[i]):p + len(needles[i]) + 1].isdigit():
                         b_i.append(i)  # (bounce msg 12 is not message 1)
-                        b_ls.append(p - PREFIX)
+                        b_ls.append(p - block.width)
             else:
                 lines = block.starts_of(q)
                 for i, p, ls, m in zip(active, q, lines, block.classify(lines), strict=True):

@@ -60,6 +60,17 @@ def triple_bounces(msg: bytes) -> re.Pattern[bytes]:
                       + rb"[ \t\r\f\v]*$", re.MULTILINE)
 
 
+def message_events(msg: bytes) -> re.Pattern[bytes]:
+    """What finds, in a block of lines, where :func:`event` may read message ``msg``
+    (digits) as the message of a start line, an info line or a ``bounce msg`` line:
+    ``msg`` followed and preceded as EVENT has it there (not another number that
+    begins with those digits, nor the number in other text)."""
+    m = re.escape(msg)
+    return re.compile(rb"msg " + m + rb"(?:(?<=: msg " + m + rb") to (?:local|remote) "
+                      rb"|(?<=info msg " + m + rb"): bytes \d+ from <"
+                      rb"|(?<=bounce msg " + m + rb")(?!\d))")
+
+
 def tai64n(label: bytes) -> float | None:
     """Unix time of a 24-hex-digit TAI64N label (without the ``@``)."""
     try:

@@ -123,6 +123,43 @@ def word_regex(word: str) -> re.Pattern[bytes]:
     return re.compile(b"".join(parts))
 
 
+def regex_bytes(pattern: str, caseless: bool) -> bytes:
+    """A ``/regex/`` as the bytes pattern searched in the raw lines: each character
+    beyond ASCII outside a ``[...]`` set is one atom (a quantifier after it repeats
+    it, not its last byte). ``caseless`` (smart case: no upper-case letter), for
+    lines lower-cased by :data:`LOWER` (ASCII only): such a letter is the
+    alternation of its case forms (the UTF-8 of each), as in :func:`word_regex`, so
+    that ``é`` finds ``É`` too."""
+    out: list[bytes] = []
+    i, set_from = 0, -1  # where the [...] being read starts (-1: none)
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            if set_from >= 0 or pattern[i + 1].isascii():
+                out.append(pattern[i:i + 2].encode())
+                i += 2
+                continue
+            i += 1  # an escaped character beyond ASCII: the character itself
+            c = pattern[i]
+        elif set_from >= 0:
+            first = set_from + 1 + (pattern[set_from + 1:set_from + 2] == "^")
+            if c == "]" and i > first:  # (a "]" first in the set is one of its own)
+                set_from = -1
+            out.append(c.encode())
+            i += 1
+            continue
+        elif c == "[":
+            set_from = i
+        if c.isascii():
+            out.append(c.encode())
+        else:
+            forms = _case_forms(c) if caseless else {c}
+            encoded = sorted({f.encode().translate(LOWER) for f in forms})
+            out.append(b"(?:" + b"|".join(map(re.escape, encoded)) + b")")
+        i += 1
+    return b"".join(out)
+
+
 class Term:
     """One term of a filter."""
 
@@ -140,7 +177,7 @@ class Term:
         elif field == "regex":
             self.lowered = not any(c.isupper() for c in value)
             try:
-                self.regex = re.compile(value.encode(), re.MULTILINE)
+                self.regex = re.compile(regex_bytes(value, self.lowered), re.MULTILINE)
             except re.error as exc:
                 raise QueryError(f"/{value}/ is not a regular expression: {exc}") from None
         else:

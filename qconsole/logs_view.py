@@ -126,6 +126,7 @@ class LogsView(Vertical):
     LogsView #log-filter { display: none; }
     LogsView #log-filter.shown { display: block; }
     LogsView #log-header { height: 1; background: $boost; }
+    LogsView #log-header.stale { background: $warning-muted; text-style: bold; }
     LogsView #log-detail { height: auto; max-height: 5; border-top: solid $primary;
                            padding: 0 1; }
     LogsView #log-status { height: 1; padding: 0 1; color: $text-muted; }
@@ -180,8 +181,7 @@ class LogsView(Vertical):
         self.stop.set()
 
     def on_resize(self) -> None:
-        self.query_one("#log-header", Static).update(
-            header_text(self.size.width, self.query_one(LogTable).dated))
+        self.show_header()
         if self.counters_shown is None:  # on a short terminal the rows come first
             self.query_one("#log-counters").set_class(self.size.height < 26, "hidden")
 
@@ -226,6 +226,7 @@ class LogsView(Vertical):
                 self.apply_filter(self.filtered.query.text)
                 self.filter_error = error
             self.query_one(LogTable).rows_dropped()
+            self.show_header()
             self.show_status()
             return
         if self.filtered is not None:  # once its worker tested those there before it
@@ -289,15 +290,19 @@ class LogsView(Vertical):
         if self.index is None:
             return
         table = self.query_one(LogTable)
-        self.filter_error = None
-        self.workers.cancel_group(self, "log-filter")
-        self.index.paused.clear()
         try:
             query = parse_query(text)
         except QueryError as exc:
+            # The rows of the last filter that parsed stay (a filter being typed
+            # passes through such states: ``route:`` before its value), its search
+            # going on; the header and the status line say whose rows they are.
             self.filter_error = str(exc)
+            self.show_header()
             self.show_status()
             return
+        self.filter_error = None
+        self.workers.cancel_group(self, "log-filter")
+        self.index.paused.clear()
         if not query.terms:
             self.filtered = None
             table.set_model(self.index)
@@ -309,6 +314,7 @@ class LogsView(Vertical):
             table.set_model(self.filtered)
             self.index.paused.set()  # the history index waits: the search goes first
             self._run_filter(self.filtered, self._newer_owed)
+        self.show_header()
         self.show_status()
 
     @work(thread=True, exclusive=True, group="log-filter")
@@ -392,8 +398,7 @@ class LogsView(Vertical):
 
     def on_log_table_moved(self, event: LogTable.Moved) -> None:
         table = self.query_one(LogTable)
-        self.query_one("#log-header", Static).update(header_text(self.size.width,
-                                                                 table.dated))
+        self.show_header()
         row = table.selected()
         detail = self.query_one("#log-detail", Static)
         if row is None:
@@ -416,6 +421,26 @@ class LogsView(Vertical):
         assert self.index is not None
         self.app.push_screen(DeliveryScreen(self.index, rows, j, row), self.app.go_on)
 
+    def shown_rows(self) -> str:
+        """Whose rows the table shows while the filter typed does not parse."""
+        if self.filtered is None:
+            return "every row is shown, unfiltered"
+        return (f"the rows shown are for the previous filter "
+                f"'{printable(str(self.filtered.query))}'")
+
+    def show_header(self) -> None:
+        """The column titles above the rows; while the filter typed does not parse,
+        in their place, whose rows these are."""
+        header = self.query_one("#log-header", Static)
+        header.set_class(bool(self.filter_error), "stale")
+        if self.filter_error:
+            whose = ("Every row, unfiltered" if self.filtered is None else
+                     f"Rows of the previous filter '{printable(str(self.filtered.query))}'")
+            header.update(Text(f"{whose}: the filter typed does not parse (why: below)",
+                               no_wrap=True, overflow="ellipsis"))
+            return
+        header.update(header_text(self.size.width, self.query_one(LogTable).dated))
+
     def show_status(self) -> None:
         """One line: what the filter is doing first (at 80 columns the end is cut),
         then the rows, what is going on, the file; a filter error gets the lines it
@@ -430,6 +455,11 @@ class LogsView(Vertical):
         text = Text()
         if self.filter_error:
             text.append(printable(self.filter_error), style=theme.style(self.app, "error"))
+            text.append(f" · {self.shown_rows()}", style="bold")
+            if self.filtered is not None:
+                found = len(self.filtered)
+                text.append(f" ({found:,} match{'' if found == 1 else 'es'}"
+                            f"{'' if self.filtered.complete else ' so far'})")
             text.append(" · ")
         elif self.filtered is not None:
             state = ("" if self.filtered.complete else

@@ -31,7 +31,6 @@ from qconsole.logbulk import (
     K_RESULT,
     K_SLOW,
     K_START,
-    PREFIX,
     STATUS_CODES,
     Block,
     follow_infos,
@@ -48,6 +47,7 @@ from qconsole.logformat import (
     E_STATUS,
     E_TRIPLE,
     event,
+    message_events,
     triple_bounces,
 )
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
@@ -148,10 +148,11 @@ class Plan:
             return hits_of_regex(block, t.regex, t.lowered)
         patterns = t.patterns or {"to": (b"starting delivery ",), "from": (b"info msg ",)
                                   }.get(t.field, ())
-        if t.field == "msg":  # its triple bounce lines too (few)
-            triples = triple_bounces(t.value.encode()).finditer(block.data)
-            lines = set(block.line_starts(map(re.Match.start, triples)))
-            return sorted(lines.union(hits_of_text(block, patterns[0])))
+        if t.field == "msg":  # its start, info and bounce lines, and triple bounces
+            msg = t.value.encode()
+            found = [*message_events(msg).finditer(block.data),
+                     *triple_bounces(msg).finditer(block.data)]
+            return block.line_starts(sorted(map(re.Match.start, found)))
         if len(patterns) == 1:
             return hits_of_text(block, patterns[0])
         lines = set()
@@ -288,8 +289,9 @@ class Plan:
             s_hit = hit.intersection(pairs.starts)
             rest = hit.difference(s_hit)
             i_hit: set[int] = set()
-            # (only a line with "info msg " at byte 26 can be a canonical info line)
-            if any(map(data.startswith, repeat(b"info msg "), map(add, rest, repeat(PREFIX)))):
+            # (only a line with "info msg " at its event can be a canonical info line)
+            if any(map(data.startswith, repeat(b"info msg "),
+                       map(add, rest, repeat(block.width)))):
                 msgs = block.messages()
                 i_hit = rest.intersection(msgs.infos)
                 rest.difference_update(i_hit)
@@ -384,7 +386,7 @@ class Plan:
         # A result line with the needle of a start or info line in its report is that
         # start or info line too (both needles hold " msg "): the exact way.
         maybe = list(compress(held, map(ge, map(data.find, repeat(b" msg "),
-                                                map(add, held, repeat(PREFIX + 1)),
+                                                map(add, held, repeat(block.width + 1)),
                                                 block.ends(held)), repeat(0))))
         hidden = set(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
         others = set(hits).difference(held)  # bounces among them
@@ -573,9 +575,9 @@ def _open_info(block: Block, lines: list[int]) -> bool:
     a needle of its message's info or end line is all that is looked for)."""
     data = block.data
     infos = list(compress(lines, map(data.startswith, repeat(b"info msg "),
-                                     map(add, lines, repeat(PREFIX)))))
+                                     map(add, lines, repeat(block.width)))))
     for ls in infos:
-        m = INFO_MSG.match(data, ls + PREFIX)
+        m = INFO_MSG.match(data, ls + block.width)
         if m is not None and data.find(b"end msg %b\n" % m[1], ls) < 0 and data.find(
                 b"info msg %b: " % m[1], m.end()) < 0:
             return True
@@ -584,7 +586,8 @@ def _open_info(block: Block, lines: list[int]) -> bool:
 
 def _info_lines(block: Block, lines: list[int]) -> int:
     """How many of the lines may be canonical info lines."""
-    return sum(map(block.data.startswith, repeat(b"info msg "), map(add, lines, repeat(PREFIX))))
+    return sum(map(block.data.startswith, repeat(b"info msg "),
+                   map(add, lines, repeat(block.width))))
 
 
 def heads_of(block: Block) -> Heads:

@@ -15,16 +15,17 @@ next block while one is searched). In each block (:mod:`qconsole.logbulk`):
 - the terms' sets of rows are intersected, or subtracted for an excluded term.
 
 No row object is built: offsets go from ``bytes`` methods to sets to arrays. A line that
-is not one of qmail-send's canonical multilog lines, and a join that leaves the block,
-is checked the exact way, one row at a time. A row whose start or info line lies in an
-older block is found when that block is searched, checked the exact way and added in
-its place: an info line whose message goes on past its block (a message retried for
-days) finds its rows there from the newer blocks' *heads* (each block's start and
-bounce lines of every message before that message's first info or end line in it,
-kept for JOIN_LIMIT), not by reading the file forwards; rows found with their joins
-are not joined again. When an excluded term reads start or info lines, a block's rows
-are shown once every block that could still exclude them (twice JOIN_LIMIT back) is
-searched.
+is not one of qmail-send's canonical lines (with the prefix most of the block's
+qmail-send lines have: multilog's, splogger's, syslog's, an ISO stamp...), and a join
+that leaves the block, is checked the exact way, one row at a time. A row whose start
+or info line lies in an older block is found when that block is searched, checked the
+exact way and added in its place: an info line whose message goes on past its block (a
+message retried for days) finds its rows there from the newer blocks' *heads* (each
+block's start and bounce lines of every message before that message's first info or
+end line in it, kept for JOIN_LIMIT), not by reading the file forwards; rows found
+with their joins are not joined again. When an excluded term reads start or info
+lines, a block's rows are shown once every block that could still exclude them (twice
+JOIN_LIMIT back) is searched.
 
 Rows appended to the log after it was opened are the index's (``newer``) and are tested
 one by one: those there when the search starts by its worker, later ones as they come.

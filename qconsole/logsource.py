@@ -73,7 +73,8 @@ class LogSource:
     """The log named ``path`` (a file, or a multilog directory: its ``current``)."""
 
     def __init__(self, path: Path) -> None:
-        if path.is_dir():
+        given_dir = path.is_dir()
+        if given_dir:
             path = path / "current"
         self.path = path
         self.segments: list[Segment] = []
@@ -88,7 +89,15 @@ class LogSource:
                 self.unreadable.append(str(exc))
                 continue
             self._add(Segment(p, fh, self.end, os.fstat(fh.fileno()).st_size))
-        fh = _open(path)
+        try:
+            fh = _open(path)
+        except LogError:
+            # A multilog directory without its current (an archive of rotated files,
+            # or between multilog's rename and the new current): the history is the
+            # log, and current is followed from when it appears, as tail -F waits.
+            if path.exists() or not (given_dir or self.segments):
+                raise
+            fh = _open(Path(os.devnull))
         self._add(Segment(path, fh, self.end, os.fstat(fh.fileno()).st_size))
         self.follow_from = self._last_line_end()  # where poll() reads next
         self.partial = b""

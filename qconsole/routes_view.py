@@ -9,12 +9,14 @@ route whole."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from qconsole.control_view import BAD, ControlView
+from qconsole import theme
+from qconsole.control_view import BAD, ControlView, cut
 from qconsole.editing import Edit
 from qconsole.form_screen import Field
 from qconsole.safe_text import plain
@@ -24,6 +26,7 @@ MODE = {"single": "", "failover": "failover", "roundrobin": "rr"}
 COLUMNS = ("Name", "Local IPs", "Mode", "Remotes", "Mode", "AUTH user", "Password", "TLS")
 NARROW_COLUMNS = ("Name", "Local IPs (&,|)", "Remotes (&,|)", "AUTH", "TLS")
 WIDE = 110
+LISTS = len(NARROW_COLUMNS[1]) + len(NARROW_COLUMNS[2])  # their titles
 FIELDS = (
     Field("name", "Name (letters, digits, '-')", "route1"),
     Field("local_ips", "Local IPs: one, a&b (failover) or a|b (round robin); empty = "
@@ -47,8 +50,10 @@ def _route(values: dict[str, str]) -> Route:
     return route_from_fields(**values)
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+def _table_width(columns: tuple[str, ...], rows: list[tuple[int, str, list]]) -> int:
+    """The width of a table of these rows (each cell padded by one on each side)."""
+    return sum(max([len(name), *(cells[i].cell_len for _, _, cells in rows)]) + 2
+               for i, name in enumerate(columns))
 
 
 def line_values(text: str) -> dict[str, str]:
@@ -77,16 +82,16 @@ class RoutesView(ControlView):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.revealed = False
-        self.wide: bool | None = None
+        self.wide: int | None = None  # the width the table was filled for
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
         yield Static(id="routes-selected")
 
     def on_resize(self) -> None:
-        wide = self.size.width >= WIDE
-        if wide != self.wide:
-            self.wide = wide
+        width = self.size.width
+        if width != self.wide:  # whether the wide table fits depends on the width
+            self.wide = width
             self.refresh_view()
 
     def _password(self, route: Route) -> str:
@@ -96,37 +101,72 @@ class RoutesView(ControlView):
 
     def fill(self, table: DataTable) -> None:
         width = self.size.width or self.app.size.width
-        wide = width >= WIDE
         routes = sorted(self.config.routes.routes.values(), key=lambda r: r.line)
-        table.add_columns(*(COLUMNS if wide else NARROW_COLUMNS))
-        # Narrow: what the name, AUTH and TLS columns leave goes to the two lists.
-        room = max(16, width - 8 - max((len(r.name) for r in routes), default=4)
-                   - max((len(r.user) + 8 for r in routes), default=4) - 8 - 12)
-        local_w, remote_w = room * 11 // 20, room * 9 // 20
-        rows: list[tuple[int, str, list]] = []
-        for route in routes:
-            if wide:
-                cells = [route.name, route.local_text() or "(defaultoutgoingip)",
-                         MODE[route.local_mode], route.remotes_text(),
-                         MODE[route.remote_mode], route.user or "-",
-                         self._password(route) or "-", route.tls]
-            else:
-                auth = f"{route.user} {self._password(route)}" if route.user else "-"
-                cells = [route.name, _cut(route.local_text() or "(default IP)", local_w),
-                         _cut(route.remotes_text(), remote_w), auth, route.tls]
-            rows.append((route.line, route.name, [plain(c) for c in cells]))
-        columns = len(COLUMNS if wide else NARROW_COLUMNS)
-        for line in self.bad_lines({r.line for r in routes}):
-            cells = self.bad_row(line, local_w + remote_w if not wide else 40)
-            rows.append((line.number, f"{BAD}{line.number}",
-                         [*cells, *[Text("")] * (columns - len(cells))]))
+        bad = self.bad_lines({r.line for r in routes})
+        columns, rows = COLUMNS, self._wide_rows(routes, bad) if width >= WIDE else []
+        # The wide table only when every column fits (a long list of remotes or the
+        # reason a line does not parse would push AUTH and TLS off the screen).
+        if width < WIDE or _table_width(columns, rows) > width - 2:
+            columns, rows = NARROW_COLUMNS, self._narrow_rows(routes, bad, width)
+        table.add_columns(*columns)
         for _, key, cells in sorted(rows, key=lambda r: r[0]):
             table.add_row(*cells, key=key)
+
+    def _wide_rows(self, routes: list[Route], bad: list) -> list[tuple[int, str, list]]:
+        rows: list[tuple[int, str, list]] = []
+        for route in routes:
+            cells = [route.name, route.local_text() or "(defaultoutgoingip)",
+                     MODE[route.local_mode], route.remotes_text(),
+                     MODE[route.remote_mode], route.user or "-",
+                     self._password(route) or "-", route.tls]
+            rows.append((route.line, route.name, [plain(c) for c in cells]))
+        for line in bad:
+            cells = self.bad_row(line, 40, why_width=60)
+            rows.append((line.number, f"{BAD}{line.number}",
+                         [*cells, *[Text("")] * (len(COLUMNS) - len(cells))]))
+        return rows
+
+    def _narrow_rows(self, routes: list[Route], bad: list, width: int
+                     ) -> list[tuple[int, str, list]]:
+        # Every column fits in the width: the name and TLS whole, AUTH cut when it
+        # must (an e-mail address as AUTH user is common), the two lists share the
+        # rest, each at least as wide as its title; a line that does not parse is
+        # "line N" alone when "does not parse" leaves the lists too little.
+        auths = {r.name: f"{r.user} {self._password(r)}" if r.user else "-"
+                 for r in routes}
+        auth_full = max((cell_len(a) for a in auths.values()), default=4)
+        name = max((cell_len(r.name) for r in routes), default=4)
+        free = width - 2 - 2 * len(NARROW_COLUMNS) - len("encrypt")  # scrollbar, padding
+        label = max((len(f"line {b.number}: does not parse") for b in bad), default=0)
+        short = free - max(name, label) - auth_full < 2 * LISTS
+        if short:
+            label = max((len(f"line {b.number}") for b in bad), default=0)
+        free -= max(name, label)
+        auth_w = max(len("AUTH"), min(auth_full, free - LISTS))
+        room = max(LISTS, free - auth_w)
+        local_w = max(len(NARROW_COLUMNS[1]), room * 11 // 20)
+        remote_w = max(len(NARROW_COLUMNS[2]), room - local_w)
+        rows: list[tuple[int, str, list]] = []
+        for route in routes:
+            cells = [route.name, cut(route.local_text() or "(default IP)", local_w),
+                     cut(route.remotes_text(), remote_w), cut(auths[route.name], auth_w),
+                     route.tls]
+            rows.append((route.line, route.name, [plain(c) for c in cells]))
+        for line in bad:
+            cells = self.bad_row(line, local_w, why_width=remote_w, short=short)
+            rows.append((line.number, f"{BAD}{line.number}",
+                         [*cells, *[Text("")] * (len(NARROW_COLUMNS) - len(cells))]))
+        return rows
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """Under the table: the selected route whole (the narrow table cuts it)."""
         route = self.selected()
         shown = self.query_one("#routes-selected", Static)
+        bad = self.bad_selected()
+        if bad is not None:  # the row cuts the reason: here it is whole
+            shown.update(plain(f"line {bad.number} does not parse: "
+                               f"{self.bad_reason(bad)}", theme.style(self.app, "error")))
+            return
         if route is None:
             shown.update("")
             return
@@ -201,7 +241,8 @@ class RoutesView(ControlView):
             edit.insert(old.line + 1, format_route(route)).select = route.name
             return edit
 
-        self.open_form(f"Duplicate route {old.name}", FIELDS, values, build)
+        self.open_form(f"Duplicate route {old.name}", FIELDS, values, build,
+                       frozenset({"name"}))
 
     def action_delete(self) -> None:
         """Remove the selected route (refused while a routemap line uses it)."""

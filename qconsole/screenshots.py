@@ -1,8 +1,10 @@
 """``python -m qconsole.screenshots DIR``: an SVG of each view of the live demo
 (``make screenshots``): routes, the route form and its diff, routemap, simulate,
 logs (real deliveries by qmail-remote to the demo's loopback sink), a delivery's
-whole story and the failover memory. No screenshot shows a password: the form and
-the diff are of a route that has none.
+whole story, the failover memory and the worker (a real ``qremote worker`` for the
+demo's home, run as the current user, which the demo's deliveries go through, and
+stopped on the way out). No screenshot shows a password: the form and the diff are
+of a route that has none.
 
 Each step waits for what its key leads to (a screen, a view, a field with the focus)
 and a screenshot is saved only once the console shows what its name says: when the
@@ -14,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
+import pwd
 import re
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +38,7 @@ from qconsole.form_screen import FormScreen
 from qconsole.keys import REPEAT_GUARD
 from qconsole.logs_view import LogsView
 from qconsole.simulate_view import SimulateView
+from qconsole.worker_view import WorkerView
 from qremote.delivery.tcpto import Memory
 
 SIZE = (120, 40)
@@ -47,6 +53,7 @@ SHOTS: dict[str, tuple[str, ...]] = {
     "logs": ("Recipient", "Last hour"),
     "delivery": ("of msg", "qmail-remote said"),
     "tcpto": ("Skipped for", "queue/lock/qremote-tcpto"),
+    "worker": ("Client pid", "worker pid"),
 }
 WAIT = 30.0  # seconds a step may take before the script gives up
 
@@ -81,17 +88,66 @@ def logged(log: Path) -> int:
                if line.partition(" ")[2].startswith("delivery "))
 
 
+class DemoWorker:
+    """``qremote worker`` for the demo's home, as the current user (no privileges to
+    drop, none to gain); its log goes nowhere, what it says when it cannot start into
+    the temporary home, for the error."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> DemoWorker:
+        """Start it; return once it answers ``qremote status``."""
+        from qremote.worker.protocol import default_socket
+        from qremote.worker.status import WorkerUnavailable, query
+
+        errors = self.home.parent / "worker.err"
+        with open(errors, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "qremote.cli", "worker", "--qmail-home",
+                 str(self.home), "--user", pwd.getpwuid(os.geteuid()).pw_name],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                query(default_socket(self.home), timeout=1.0)
+                return self
+            except WorkerUnavailable:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.close()
+                    said = errors.read_text(errors="replace").strip()
+                    raise ScreenshotError(f"screenshots: the demo's worker did not start: "
+                                          f"{said or 'no answer'}") from None
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        """SIGTERM (it finishes what it holds), then wait for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 async def shoot(out: Path, deliveries: int = 40, free_ports: bool = False) -> list[Path]:
     """Save one SVG a view into ``out`` once the live demo has logged ``deliveries``
     recipients' results; returns their paths. ``free_ports``: the demo's sinks on
     ports the system picks (tests; the routes then show those ports)."""
     out.mkdir(parents=True, exist_ok=True)
     home = make_demo_home()
-    live = LiveDemo(home, interval=0.3, free_ports=free_ports).start()
+    live = LiveDemo(home, interval=0.3, free_ports=free_ports, through_worker=True)
+    worker = DemoWorker(home)
     try:
+        live.start(deliveries=False)  # the control files it rewrites, then the worker
+        worker.start()
+        live.start_deliveries()
         return await _shoot(out, home, live, deliveries)
     finally:
         live.close()
+        worker.close()
         shutil.rmtree(home.parent, ignore_errors=True)  # the temporary home
 
 
@@ -165,6 +221,10 @@ async def _shoot(out: Path, home: Path, live: LiveDemo, deliveries: int) -> list
         await until(pilot, lambda: len(app.screen_stack) == 1, "the delivery to close")
         await pilot.press("5")
         await save("tcpto", on_main("tcpto"))
+        await pilot.press("6")
+        view = app.query_one(WorkerView)
+        await save("worker", lambda: on_main("worker")() and view.doc is not None
+                   and view.doc.get("deliveries", 0) > 0)
     return written
 
 

@@ -40,7 +40,7 @@ class SimulateView(Vertical):
     SimulateView #simulate-output { padding: 0 1; }
     SimulateView Button { margin-left: 1; }
     SimulateView #probe-progress, SimulateView #cancel { display: none; }
-    SimulateView #probe-progress { padding: 1 0 0 2; }
+    SimulateView #probe-progress { padding: 0 0 0 2; }
     SimulateView #probe-progress.shown, SimulateView #cancel.shown { display: block; }
     """
 
@@ -61,7 +61,8 @@ class SimulateView(Vertical):
             yield Button("Simulate", variant="primary", id="run")
             yield Button("Probe", id="probe")
             yield Button("Cancel", variant="warning", id="cancel")
-            yield ProgressBar(id="probe-progress", show_eta=False)
+        # A row of its own: beside the buttons it was off a 100-column screen.
+        yield ProgressBar(id="probe-progress", show_eta=False)
         with VerticalScroll(id="simulate-scroll"):
             yield Static("Enter a sender and recipients, then Simulate.",
                          id="simulate-output")

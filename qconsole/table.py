@@ -17,6 +17,12 @@ class Table(DataTable):
         Binding("G,end", "last_row", "Last", show=False),
     ]
 
+    def watch_virtual_size(self) -> None:
+        # Columns are measured when the app is idle; rows drawn before (a refill
+        # on a resize is drawn at once) were cached with the header's widths and
+        # stayed so. Measured columns change the virtual size: draw every row again.
+        self.notify_style_update()
+
     def action_first_row(self) -> None:
         """To the first row."""
         if self.row_count:

@@ -27,7 +27,11 @@ class TcptoView(Vertical):
         Binding("x,delete", "clear_one", "Clear"),
         Binding("X", "clear_all", "Clear all"),
     ]
-    DEFAULT_CSS = "TcptoView #tcpto-note { height: auto; padding: 0 1; }"
+    # The table takes what the note leaves: many pairs never push it off the screen.
+    DEFAULT_CSS = """
+    TcptoView #tcpto-table { height: 1fr; }
+    TcptoView #tcpto-note { height: auto; padding: 0 1; }
+    """
 
     def __init__(self, memory: Memory, clock: Callable[[], float] = time.time,
                  **kwargs: object) -> None:

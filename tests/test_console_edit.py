@@ -252,7 +252,7 @@ async def _case_palette_runs_view_actions(home: Path) -> None:
         assert isinstance(app.screen, FormScreen)
         assert app.screen.query_one("#field-name", Input).value == "alpha-copy"
         app.read_only = True
-        titles = {c.title for c in app.get_system_commands(app.screen)}
+        titles = {c.title for c in app.get_system_commands(app.screen_stack[0])}
     assert "Routes" in titles and "Probe" in titles and "Next failure" in titles
     assert not titles & {"Add route", "Delete routemap rule", "Clear all failover pairs"}
 

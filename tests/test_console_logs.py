@@ -169,3 +169,54 @@ async def _case_live_demo_rows_arrive(home: Path) -> None:
 
 def test_live_demo_rows_arrive(demo_home: Path) -> None:
     asyncio.run(_case_live_demo_rows_arrive(demo_home))
+
+
+async def _case_filter_that_does_not_parse(log: Path) -> list[tuple[str, str, list]]:
+    from tests.test_console import screen_text
+
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    seen = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(LogsView)
+        table = app.query_one(LogTable)
+        await _wait(pilot, lambda: view.index is not None and view.index.history_done)
+        for keys in ((), ("slash", *"anne"), ("space", *"route:"), ("backspace",) * 7):
+            if keys:
+                await pilot.press(*keys)
+            else:  # as "every delivery of this message" sets it
+                view.set_filter("route:")
+            await _wait(pilot, lambda: view.filtered is None or view.filtered.complete)
+            await pilot.pause(0.1)
+            shown = " ".join(screen_text(app).split())
+            seen.append((app.query_one("#log-header").render().plain, shown,
+                         [table.model.row(i).recipient for i in range(len(table.model))]))
+    return seen
+
+
+def test_a_filter_that_does_not_parse_says_whose_rows_are_shown(tmp_path: Path) -> None:
+    """Issue 11, session 5: with a filter that does not parse (``route:`` before its
+    value) the table kept the rows of the last filter that parsed, saying only why
+    the new one does not. Chosen: the rows stay (a filter being typed passes through
+    such states; blanking the table at each would hide what the operator is looking
+    at), and the line above them and the status line say plainly whose rows they
+    are."""
+    log = tmp_path / "current"
+    now = time.time() - 60
+    write(log, delivery_lines(now, 1, 100, "anne@example.org", "success", OK_TEXT))
+    write(log, delivery_lines(now + 1, 2, 101, "bob@example.org", "success", OK_TEXT))
+    (no_filter, anne, previous, fixed) = asyncio.run(_case_filter_that_does_not_parse(log))
+    header, shown, rows = no_filter
+    assert header.startswith("Every row, unfiltered: the filter typed does not parse"
+                             ), header
+    assert "route: needs a value" in shown and "every row is shown" in shown, shown
+    assert rows == ["anne@example.org", "bob@example.org"]
+    header, shown, rows = anne
+    assert header.startswith("Time") and "1 match for 'anne'" in shown, shown
+    header, shown, rows = previous
+    assert header.startswith("Rows of the previous filter 'anne route': the filter "
+                             "typed does not parse"), header
+    assert "route: needs a value" in shown, shown
+    assert "the rows shown are for the previous filter 'anne route' (1 match)" in shown
+    assert rows == ["anne@example.org"]
+    header, shown, rows = fixed
+    assert header.startswith("Time") and "previous filter" not in shown, shown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import os
+import re
 import time
 from pathlib import Path
 
@@ -300,7 +301,46 @@ TEMPLATES = (
     "{s} bounce msg {m}{n}",
     "@xxxxxxxxxxxxxxxxxxxxx\nab delivery {n}: {st}: {t}",
     "{s} delivery {n2}: {st}: see delivery {n}: later",
+    # Prefixes that look like a log's but are not (another host or program of the same
+    # width, a letter where digits stand, a day without its padding) or that hold the
+    # beginning of an event themselves (event() reads there, not after them).
+    "Nov 18 11:06:40 mx2a qmail: 1795000000.500000 starting delivery {n}: msg {m} to remote {r}",
+    "Nov 18 11:06:40 mail qmail: 17950000a0.500000 delivery {n}: {st}: {t}",
+    "Nov 18 11:06:40 mail qmail-send[8]: delivery {n}: {st}: {t}",
+    "Dec 4 11:06:40 mail qmail: 1795000000.500000 delivery {n}: {st}: {t}",
+    "Nov 18 11:06:40 xdelivery {n}: {st}: the host and program are an event",
+    "Nov 18 11:06:40 triple bounce: discarding bounce/{m}",
+    "Nov 18 11:06:40 mail xstatus: 1795000000.500000 delivery {n}: {st}: {t}",
+    "@PLANTED delivery {n}: {st}: {t}",  # an event where the log's prefix stands
+    "@PLANTED starting delivery {n}: msg {m} to remote {r}",
+    "@PLANTED bounce msg {m} qp 9",
+    "Nov 18 11:06:40 new msg: 1795000000.500000 info msg {m}: bytes 3 from <{f}> qp 1",
+    "2026-11-18T11:06:40Z starting delivery {n}: msg {m} to local {r}",
+    "1795000000.500000 bounce msg {m} qp 9",
+    "delivery {n}: {st}: {t}",
+    "info msg {m}: bytes 300 from <{f}> qp 1 uid 2",
+    # A message's number in other text.
+    "Nov 18 11:06:40 mail sshd[9]: msg {m}: bytes 5 from <a@b.org> qp info msg {m}",
+    "{s} delivery {n}: {st}: queued_as_msg_{m}_to_remote_x/msg {m}{n} to remote x",
+    "{s} delivery {n}: msg {m}{n} to remote {r}",
 )
+# Line prefixes logformat reads (each a function of the time, with its trailing space):
+# a log has one of them on its qmail-send lines, or a mix.
+FORMS = {
+    "multilog": lambda t: stamp(t) + " ",
+    "splogger": lambda t: time.strftime("%b %e %H:%M:%S mail qmail: ", time.gmtime(t))
+    + f"{t:.6f} ",
+    "syslog": lambda t: time.strftime("%b %e %H:%M:%S mail qmail-send[812]: ", time.gmtime(t)),
+    "iso": lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+    + f".{int(t % 1 * 1e6):06d}+01:00 mail qmail: ",
+    "iso-bare": lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime(t)),
+    "epoch": lambda t: f"{t:.6f} ",
+    "none": lambda t: "",
+}
+# Where a log starts: a two-digit day, a day padded with a space, the last seconds of
+# Dec 9 (the padding goes as the log goes on).
+STARTS = (T0, T0 + 16 * 86400, T0 + 21 * 86400 + 46395)
+_STAMPED = re.compile(r"@([0-9a-f]{24}) ")
 NUMBERS = (1, 2, 3, 12)
 MSGS = (1, 2, 12, 21)
 QUERIES = (
@@ -328,20 +368,21 @@ def _stamp_upper(t: float) -> str:
 @st.composite
 def any_log(draw) -> list[str]:
     """qmail-send's deliveries interleaved as they happen, with lines of every other
-    kind among them."""
+    kind among them, their prefixes of one form (some of other forms)."""
     rnd = draw(st.randoms())
     lines: list[str] = []
     held: list[list[str]] = []
+    t0 = draw(st.sampled_from(STARTS))
     for n in range(draw(st.integers(0, 10))):
         msg, number = draw(st.sampled_from(MSGS)), draw(st.sampled_from(NUMBERS))
         status = draw(st.sampled_from(("success", "deferral", "failure")))
-        message = delivery_lines(T0 + n, number, msg, draw(st.sampled_from(RECIPIENTS)),
+        message = delivery_lines(t0 + n, number, msg, draw(st.sampled_from(RECIPIENTS)),
                                  status, draw(st.sampled_from(TEXTS)))
         message[1] = message[1].replace("<a@b.org>", f"<{draw(st.sampled_from(SENDERS))}>")
         if status == "failure" and rnd.random() < 0.5:  # qmail-send: before "end msg"
-            message.insert(-1, f"{stamp(T0 + n)} bounce msg {msg} qp 9")
+            message.insert(-1, f"{stamp(t0 + n)} bounce msg {msg} qp 9")
         elif status == "failure" and rnd.random() < 0.5:  # a double bounce dropped
-            message.insert(-1, f"{stamp(T0 + n)} triple bounce: discarding bounce/{msg}")
+            message.insert(-1, f"{stamp(t0 + n)} triple bounce: discarding bounce/{msg}")
         lines += message[:3]
         held.append(message[3:])
         while held and rnd.random() < 0.5:
@@ -350,14 +391,28 @@ def any_log(draw) -> list[str]:
         lines += tail
     for _ in range(draw(st.integers(0, 25))):
         line = draw(st.sampled_from(TEMPLATES)).format(
-            s=stamp(T0 + 100), S=_stamp_upper(T0 + 100), n=draw(st.sampled_from(NUMBERS)),
+            s=stamp(t0 + 100), S=_stamp_upper(t0 + 100), n=draw(st.sampled_from(NUMBERS)),
             n2=draw(st.sampled_from(NUMBERS)), m=draw(st.sampled_from(MSGS)),
             m2=draw(st.sampled_from(MSGS)), r=draw(st.sampled_from(RECIPIENTS)),
             f=draw(st.sampled_from(SENDERS)),
             st=draw(st.sampled_from(("success", "deferral", "failure"))),
             t=logsafe(draw(st.sampled_from(TEXTS))))
         lines.insert(draw(st.integers(0, len(lines))), line)
-    return lines
+    form, mixed = draw(st.sampled_from(tuple(FORMS))), draw(st.sampled_from((0, 0, 0.1, 0.5)))
+    out = []
+    width = len(FORMS[form](t0))
+    planted = rnd.choice(("status: ", "delivery 12: failure: ", "new msg 3 ", "bounce msg 2 "))
+    for line in lines:
+        if line.startswith("@PLANTED "):
+            line = (planted + "0" * width)[:width] + line[9:]
+        m = _STAMPED.match(line)
+        if m is None:
+            out.append(line)
+            continue
+        other = rnd.random() < mixed
+        prefix = FORMS[rnd.choice(tuple(FORMS)) if other else form]
+        out.append(prefix(tai64n(m[1].encode())) + line[m.end():])
+    return out
 
 
 def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
@@ -529,3 +584,38 @@ def test_any_filter_text_parses_or_says_why(text: str) -> None:
         return
     for term in query.terms:  # what the search looks for is what a line must hold
         assert term.regex is not None or all(p == p.lower() for p in term.patterns)
+
+
+_WORDS = ("status", "delivery", "starting", "info", "msg", "bounce", "triple", "new",
+          "end", "discarding", "x", ":", ": ", " ", "  ", "1", "23", "0.5", "Nov", "Dec",
+          "Nov 18 11:06:40 ", "Dec  4 11:06:40 ", "qmail", "[12]", "bounce/", "@",
+          "starting ", "triple bounce: ", "status: ", "info msg ", "new msg", "bounce msg ",
+          "delivery 12: ")
+_EVENTS = ("delivery 3: success: x", "starting delivery 3: msg 5 to remote a@b.org",
+           "info msg 5: bytes 3 from <a@b.org> qp 1", "bounce msg 5", "status: local 0/1",
+           "triple bounce: discarding bounce/5", "new msg 5", "end msg 5", "x", "3: success: x",
+           "discarding bounce/5", "msg 5 to remote x", "msg 5: bytes 3 from <> qp")
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from(_WORDS), max_size=6), st.sampled_from(_EVENTS), st.randoms())
+def test_a_prefix_of_a_shape_never_holds_an_event(words, text, rnd) -> None:
+    """A block's canonical lines are those whose prefix has the block's shape (what its
+    qmail-send lines have before their events; logbulk.head_of): the bulk search reads
+    their event right after it. So must event(): no prefix of the shape (any digits, a
+    syslog stamp's month and day) may hold the beginning of an event."""
+    from qconsole.logbulk import MULTILOG, head_of
+    from qconsole.logformat import EVENT, event
+
+    prefix = "".join(words).encode()
+    head = head_of(prefix)
+    if head is None or head == MULTILOG:
+        return
+    other = bytearray(ord(rnd.choice("0123456789")) if c in b"0123456789" else c
+                      for c in prefix)
+    if head.startswith(b"[A-Z]"):  # a syslog stamp: any month, a day padded or not
+        other[:5] = rnd.choice((b"Jan  ", b"Feb 2", b"Dec 1", b"Sep  "))
+    assert re.fullmatch(head, bytes(other)), (head, other)
+    for line in (prefix + text.encode(), bytes(other) + text.encode()):
+        if EVENT.match(line, len(prefix)) is not None:
+            assert event(line).start() == len(prefix), line

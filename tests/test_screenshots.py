@@ -45,6 +45,7 @@ def test_every_screenshot_is_saved_and_shows_its_view(tmp_path: Path) -> None:
         "logs": r"Time +Recipient +Result +Route",
         "delivery": r"Delivery \d+ of msg \d+: (failure|deferral)",  # where N led
         "tcpto": r"Local IP +Remote address +Port +Timed out +Skipped for",
+        "worker": r"# +Stage +Age +Host +Recipients +Client pid",
     }
     under = {"route-form": "routes", "rule-diff": "routemap"}  # a modal over its view
     for name, title in titles.items():
@@ -52,6 +53,8 @@ def test_every_screenshot_is_saved_and_shows_its_view(tmp_path: Path) -> None:
         expected = {name} | {modal for modal, view in under.items() if view == name}
         assert shown == expected, f"{title!r} shown in {sorted(shown)}, not {name}.svg"
     assert "probe ok" in texts["simulate"]
+    # The demo's deliveries went through a real worker, stopped since.
+    assert re.search(r"deliveries [1-9]\d* \(K \d+, Z \d+, D \d+\)", texts["worker"])
 
 
 def test_no_screenshot_shows_a_password(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ with spaces, quotes or any other byte are safe.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -57,11 +58,27 @@ def c_literal(value: str | bytes) -> str:
     return "".join(out)
 
 
+def compiler_argv(cc: str) -> list[str]:
+    """``cc`` as the start of an argv: a program, or as make takes ``$CC``, a program
+    and its options (``gcc -m64``)."""
+    if shutil.which(cc) or os.access(cc, os.X_OK):
+        return [cc]
+    try:
+        return shlex.split(cc) or [cc]
+    except ValueError:  # unbalanced quotes: not a command line
+        return [cc]
+
+
 def find_compiler() -> str | None:
-    """The C compiler to use: ``$CC`` if set, else the first of cc, gcc, clang."""
+    """The C compiler to use: ``$CC`` if set (a program, maybe with options), else the
+    first of cc, gcc, clang."""
     cc = os.environ.get("CC")
     if cc:
-        return shutil.which(cc) or (cc if os.access(cc, os.X_OK) else None)
+        program, *options = compiler_argv(cc)
+        found = shutil.which(program) or (program if os.access(program, os.X_OK) else None)
+        if found is None:
+            return None
+        return shlex.join([found, *options]) if options else found
     for name in COMPILERS:
         found = shutil.which(name)
         if found:
@@ -69,12 +86,49 @@ def find_compiler() -> str | None:
     return None
 
 
+def runtimes(machine: str | None = None, system: str | None = None) -> tuple[str, ...]:
+    """The ways to build the client, tried in this order: ``freestanding`` (no C
+    library; Linux on x86-64 only: see ``freestanding.h``), ``static``, ``dynamic``."""
+    import platform
+
+    machine = machine or platform.machine()
+    system = system or platform.system()
+    first = ("freestanding",) if (system, machine) in (("Linux", "x86_64"),
+                                                       ("Linux", "amd64")) else ()
+    return (*first, "static", "dynamic")
+
+
+# Without the C library: no start files, no stack protector or fortified calls (they
+# live in the library), and a fixed address (no dynamic loader to relocate it).
+FREESTANDING_FLAGS = ("-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector",
+                      "-U_FORTIFY_SOURCE", "-fno-pie", "-no-pie", "-DQR_FREESTANDING=1")
+
+
+def runs_here(path: Path) -> bool:
+    """True when ``path`` is what the freestanding runtime must be: a 64-bit x86-64
+    executable at a fixed address (``ET_EXEC``). Options the compiler adds on its own
+    (a wrapper's ``-static-pie``, ``-mx32``) make something else: a position-independent
+    program that no loader relocates, or another ABI."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return False
+    return (len(head) == 20 and head[:4] == b"\x7fELF" and head[4] == 2  # 64-bit
+            and head[5] == 1 and int.from_bytes(head[16:18], "little") == 2  # ET_EXEC
+            and int.from_bytes(head[18:20], "little") == 62)  # EM_X86_64
+
+
 def compile_command(cc: str, output: Path, home: Path, python: Path, socket: Path,
-                    relay: bool = False, static: bool = True) -> list[str]:
-    """The compiler's argv (no shell involved)."""
-    command = [cc, "-O2", "-o", str(output)]
-    if static:
+                    relay: bool = False, runtime: str = "static") -> list[str]:
+    """The compiler's argv (no shell involved) for one of :func:`runtimes`."""
+    command = [*compiler_argv(cc), "-O2", "-o", str(output)]
+    if runtime == "freestanding":
+        command += FREESTANDING_FLAGS
+    elif runtime == "static":
         command.append("-static")
+    elif runtime != "dynamic":
+        raise ValueError(f"unknown runtime {runtime!r}")
     command += [f"-DQR_HOME={c_literal(str(home))}",
                 f"-DQR_PYTHON={c_literal(str(python))}",
                 f"-DQR_SOCKET={c_literal(str(socket))}",
@@ -84,13 +138,14 @@ def compile_command(cc: str, output: Path, home: Path, python: Path, socket: Pat
 
 def build_client(home: Path, python: Path | str, dest: Path, *,
                  socket: Path | None = None, relay: bool = False,
-                 cc: str | None = None) -> Build:
+                 cc: str | None = None, only: str | None = None) -> Build:
     """Compile the client for the qmail home ``home`` into ``dest`` (mode 0755).
 
     ``python`` is the interpreter the fallback runs (``python -I -m qremote.remote``);
     ``socket`` the worker's socket (default ``HOME/queue/lock/qremote.sock``); ``relay``
-    selects relay mode (for measurement). All three paths must be absolute. A static
-    binary is tried first (it starts faster), then a dynamic one."""
+    selects relay mode (for measurement). All three paths must be absolute. Each of
+    :func:`runtimes` is tried in turn (the first starts fastest) unless ``only`` names
+    one; ``Build.reason`` says which was built."""
     from qremote.worker.protocol import default_socket
 
     home, python, dest = Path(home), Path(python), Path(dest)
@@ -111,17 +166,21 @@ def build_client(home: Path, python: Path | str, dest: Path, *,
     tmp = Path(tmp_name)
     errors = ""
     try:
-        for static in (True, False):
-            command = compile_command(compiler, tmp, home, python, socket, relay, static)
+        for runtime in (only,) if only else runtimes():
+            command = compile_command(compiler, tmp, home, python, socket, relay, runtime)
             try:
                 result = subprocess.run(command, capture_output=True, timeout=300,
                                         stdin=subprocess.DEVNULL)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 return Build(None, f"running {compiler} failed: {exc}")
+            if result.returncode == 0 and runtime == "freestanding" \
+                    and not runs_here(tmp):
+                errors = f"{compiler} made no fixed-address x86-64 program without the C library"
+                continue
             if result.returncode == 0:
                 os.chmod(tmp, 0o755)
                 os.replace(tmp, dest)
-                return Build(dest, "static" if static else "dynamic")
+                return Build(dest, runtime)
             errors = (result.stdout + result.stderr).decode("utf-8", "replace")
         return Build(None, f"{compiler} failed: {errors.strip()[-1500:]}")
     finally:

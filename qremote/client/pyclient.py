@@ -39,6 +39,8 @@ def connect(path):
     """A socket connected to the worker at ``path`` (bytes); OSError when none."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
+        if sock.fileno() < 2:  # stdin or stdout closed: it would travel as one of them
+            raise OSError("a standard descriptor is closed")
         if len(path) <= SUN_PATH_MAX:
             sock.connect(path)
         else:  # too long for sun_path: through a descriptor of the directory

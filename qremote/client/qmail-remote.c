@@ -27,8 +27,13 @@
  *   cc -O2 -DQR_HOME='"/var/qmail"' -DQR_PYTHON='"/opt/qremote/bin/python"' \
  *      -DQR_SOCKET='"/var/qmail/queue/lock/qremote.sock"' [-DQR_RELAY=1] \
  *      -o qmail-remote qmail-remote.c
+ * On Linux x86-64 it is built first without the C library (freestanding.h):
+ *   cc -O2 -static -nostdlib -ffreestanding -fno-stack-protector -DQR_FREESTANDING=1 ...
  */
 
+#if QR_FREESTANDING
+#include "freestanding.h" /* no C library: see there why */
+#else
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -40,6 +45,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 #ifndef QR_HOME
 #error "define QR_HOME, the qmail home, as a C string"
@@ -87,6 +93,11 @@ static int connect_worker(void)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;
+	if (fd < 2) { /* stdin or stdout closed: the socket would travel as the message
+	                 or the report (the worker would send its own ack as the message) */
+		close(fd);
+		return -1;
+	}
 	memset(&addr, 0, sizeof addr);
 	addr.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof addr.sun_path) {
@@ -323,13 +334,17 @@ static void fallback(int argc, char **argv)
 	args[argc + 3] = NULL;
 	if (setenv("QMAIL_HOME", QR_HOME, 1) == -1)
 		_exit(111);
+	signal(SIGCHLD, SIG_DFL); /* inherited SIG_IGN: waitpid would fail, K becomes Z */
 	pid = fork();
 	if (pid == -1)
 		_exit(111);
 	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		/* without O_CLOEXEC: when fd 2 was closed, open returns 2 itself */
+		int null = open("/dev/null", O_WRONLY);
 		if (null == -1 || dup2(null, 2) == -1)
 			_exit(111);
+		if (null != 2)
+			close(null);
 		execv(QR_PYTHON, args);
 		_exit(111);
 	}

@@ -58,6 +58,7 @@ REQUEST_TIMEOUT = 30  # seconds: a client sends its request at once; a stuck one
 # The connection stays blocking, its timeouts kept by the kernel: Python's own
 # (settimeout) would cost a poll before each read and write.
 _REQUEST_TIMEVAL = struct.pack("@ll", REQUEST_TIMEOUT, 0)
+GC_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 DEFAULT_DRAIN = 1200.0  # qmail's timeoutremote, when the control file cannot be read
 _STOP = 0  # written into the wakeup pipe by stop(); signals write their number
 
@@ -206,6 +207,18 @@ def _warm_dns() -> None:
     answer.authority.append(dns.rrset.from_text(
         "example.com.", 300, "IN", "SOA", "ns.example.com. h.example.com. 1 2 3 4 5"))
     dns.message.from_wire(answer.to_wire())
+
+
+def _settle_garbage_collector() -> None:
+    """Keep the cycle collector off what start-up made: the modules, the configuration
+    and the warm caches live as long as the process, yet a full collection walked all of
+    them again and again (8 % of a delivery's CPU, measured with perf). Freeze them out
+    of its sight, and let it run less often: a delivery makes few cycles."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
 def _stdout_line(text: str) -> None:
@@ -427,6 +440,7 @@ class Server:
             signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self.log(f"worker: pid {os.getpid()} uid {os.getuid()} gid {os.getgid()} "
                  f"listening on {self.socket_path} for {self.home}")
+        _settle_garbage_collector()
         with self._pool_lock:
             self._idle += 1
         self._start_thread()

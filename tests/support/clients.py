@@ -15,7 +15,9 @@ import pytest
 
 from qremote.client.build import PYCLIENT, build_client
 
-KINDS = ("c", "relay", "py")  # the C client, the C client in relay mode, the Python one
+# the C client as install builds it (freestanding on x86-64), the same in relay mode,
+# the C client with the C library (as built where freestanding is not), the Python one
+KINDS = ("c", "relay", "libc", "py")
 
 
 class Clients:
@@ -25,12 +27,18 @@ class Clients:
         self.link = workdir / "home"
         self.home: Path | None = None
         self.binaries: dict[str, Path] = {}
-        for kind, relay in (("c", False), ("relay", True)):
+        self.runtimes: dict[str, str] = {}
+        for kind, relay, only in (("c", False, None), ("relay", True, None),
+                                  ("libc", False, "static")):
             built = build_client(self.link, sys.executable, workdir / f"qmail-remote-{kind}",
-                                 relay=relay)
+                                 relay=relay, only=only)
+            if built.path is None and only == "static":  # no static C library here
+                built = build_client(self.link, sys.executable,
+                                     workdir / f"qmail-remote-{kind}", only="dynamic")
             if built.path is None:
                 pytest.skip(f"the C client cannot be built here: {built.reason}")
             self.binaries[kind] = built.path
+            self.runtimes[kind] = built.reason
 
     def use(self, home: Path) -> None:
         """Point the compiled-in home at ``home``."""
