@@ -15,6 +15,11 @@ Generates the log once (``BENCH_LOG`` path, ``BENCH_LOG_MB`` size, default 1024;
 - following: 5,000 lines a second appended for a few seconds by a writer thread,
   indexed every 0.25 s as the view does; the CPU that costs, and the lines a
   second it could keep up with.
+
+``--busy PATH`` also times filters on another log (a file or a multilog directory),
+e.g. one shaped like a busy real qmail's, with messages retried for days (``--busy-filter``
+says which, by default ``from:news@shop.example``); ``--filters-only`` prints the
+filters alone (``--filter`` picks some of them).
 """
 
 from __future__ import annotations
@@ -190,6 +195,29 @@ def follow(path: Path) -> tuple[int, float, float]:
     return rows, cpu, time.perf_counter() - t0
 
 
+def print_search(path: Path, text: str, once: float) -> None:
+    """One filter's line: rows, first match, whole history, CPU."""
+    cpu, helpers = time.process_time(), logworkers.POOL.cpu_seconds()
+    rows, first, total = search(path, text)
+    cpu, helpers = time.process_time() - cpu, logworkers.POOL.cpu_seconds() - helpers
+    first_text = "-" if first is None else f"{first:.2f} s"
+    print(f"  {text!r:34} {rows:>9,} rows  first {first_text:>7}  all {total:5.2f} s"
+          f"  ratio {total / once:5.1f}  CPU {cpu:4.1f} s + helpers {helpers:4.1f} s")
+
+
+def print_peak() -> None:
+    """The peak memory of this process and of the helpers."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    helpers_peak = logworkers.POOL.peak_rss() / 2**20
+    print(f"  peak RSS so far {peak:.0f} MB, helpers {helpers_peak:.0f} MB: "
+          f"{peak + helpers_peak:.0f} MB in all")
+
+
+def read_all(path: Path) -> float:
+    """Seconds to read a log (a file or a multilog directory) once."""
+    return sum(read_once(f) for f in (sorted(path.iterdir()) if path.is_dir() else [path]))
+
+
 def main() -> None:
     global LOG, PREFIX
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -200,6 +228,9 @@ def main() -> None:
                         help="time this filter (repeat it; default: the usual set)")
     parser.add_argument("--filters-only", action="store_true",
                         help="only the filters: no newest page, history index or follow")
+    parser.add_argument("--busy", type=Path, help="another log to time filters on")
+    parser.add_argument("--busy-filter", action="append", default=[], metavar="TEXT",
+                        help="the filters to time on it (default from:news@shop.example)")
     args = parser.parse_args()
     PREFIX = args.prefix
     if PREFIX != "multilog":
@@ -223,16 +254,10 @@ def main() -> None:
     print(f"filters over the whole history (read once: {once:.2f} s):")
     print(f"  helper processes: {logworkers.helpers_wanted()}")
     for text in filters:
-        cpu, helpers = time.process_time(), logworkers.POOL.cpu_seconds()
-        rows, first, total = search(LOG, text)
-        cpu, helpers = time.process_time() - cpu, logworkers.POOL.cpu_seconds() - helpers
-        first_text = "-" if first is None else f"{first:.2f} s"
-        print(f"  {text!r:34} {rows:>9,} rows  first {first_text:>7}  all {total:5.2f} s"
-              f"  ratio {total / once:5.1f}  CPU {cpu:4.1f} s + helpers {helpers:4.1f} s")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    helpers_peak = logworkers.POOL.peak_rss() / 2**20
-    print(f"  peak RSS so far {peak:.0f} MB, helpers {helpers_peak:.0f} MB: "
-          f"{peak + helpers_peak:.0f} MB in all")
+        print_search(LOG, text, once)
+    if args.busy is not None:
+        busy(args.busy, args.busy_filter)
+    print_peak()
     if args.filters_only:
         return
     t = time.perf_counter()
@@ -248,6 +273,16 @@ def main() -> None:
     print(f"follow: {lines:,} lines appended at {FOLLOW_RATE}/s over {wall:.1f} s, "
           f"all {rows:,} rows indexed; indexing CPU {cpu:.2f} s, i.e. capacity "
           f"{lines / max(cpu, 1e-9):,.0f} lines/s (target 5,000)")
+
+
+def busy(path: Path, filters: list[str]) -> None:
+    """Filters over another log's whole history."""
+    once = min(read_all(path) for _ in range(3))
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    mb = sum(f.stat().st_size for f in files) / 2**20
+    print(f"filters on {path} ({mb:.0f} MB; read once: {once:.2f} s):")
+    for text in filters or ["from:news@shop.example"]:
+        print_search(path, text, once)
 
 
 if __name__ == "__main__":

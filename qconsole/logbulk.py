@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from itertools import compress, islice, repeat
-from operator import add, and_, eq, ge, is_not, itemgetter, not_
+from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
 
 from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
@@ -165,6 +165,9 @@ _STATUS_WORDS = (b"success:", b"deferral:", b"failure:")
 _UNSAFE = re.compile(rb"\(\?[=!<>(-]|\\[AZ]|[*+?}]\+")
 
 
+_POS = itemgetter(0)
+
+
 def _minus(k: int):
     """x -> x - k, as a C callable for map."""
     return (-k).__add__
@@ -223,6 +226,14 @@ class Messages:
         self.odd: list[int] = []  # info needles on lines that are not canonical info lines
         self.triples: list[int] = []  # triple bounce lines (read the exact way)
         self.tainted: set[int] = set()  # info lines with a start or bounce not canonical
+        # For an older block's info line whose message goes on into this block: the
+        # start, bounce and triple bounce lines of each message (and lines that are not
+        # canonical which may be those) before the first line that ends its chain here
+        # (``ended``: a line holding its info needle or ending "end msg M");
+        # ``head_odd``: messages with a line among those to follow the exact way.
+        self.heads: dict[bytes, list[int]] = {}
+        self.ended: set[bytes] = set()
+        self.head_odd: set[bytes] = set()
 
 
 class Block:
@@ -259,8 +270,11 @@ class Block:
 
     def ends(self, starts: list[int]) -> list[int]:
         """Where the lines holding ``starts`` end (their line break or the block end)."""
-        size = self.size
-        return [size if e < 0 else e for e in map(self.data.find, repeat(b"\n"), starts)]
+        ends = list(map(self.data.find, repeat(b"\n"), starts))
+        if ends and min(ends) < 0:  # (the last line may have no line break)
+            size = self.size
+            return [size if e < 0 else e for e in ends]
+        return ends
 
     def line_starts(self, positions) -> list[int]:
         """The starts of the lines holding ``positions``, each once, in order."""
@@ -356,8 +370,19 @@ class Block:
             events.append((m.start(), 0 if canon else 1, m[2], (at, m[3])))
             if not canon:
                 out.odd.append(at)
-        events.extend((m.start(), 2, m[1], None) for m in ENDS.finditer(data))
-        events.extend((ls, 3, n_msg[1], None) for ls, n_msg in self.pairs().starts.items())
+        # Where each message's chain first ends (its first info or end line)
+        first = dict(zip(map(itemgetter(2), reversed(events)),
+                         map(itemgetter(0), reversed(events)), strict=True))
+        ms = list(ENDS.finditer(data))
+        end_msgs = list(map(re.Match.group, ms, repeat(1)))
+        pos = list(map(re.Match.start, ms))
+        for msg, p in zip(reversed(end_msgs), reversed(pos), strict=True):
+            if p < first.get(msg, p + 1):
+                first[msg] = p
+        out.ended = set(first)
+        events.extend(zip(pos, repeat(2), end_msgs, self.starts_of(pos)))
+        starts = self.pairs().starts
+        events.extend(zip(starts, repeat(3), map(itemgetter(1), starts.values()), repeat(None)))
         odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
         bounced = []
         for m in self.shape.bounced.finditer(data):
@@ -371,30 +396,45 @@ class Block:
         for ls, msg in self.triples():
             events.append((ls, 4, msg, None))
             out.triples.append(ls)
-        events.sort(key=itemgetter(0, 1))
-        cur: dict[bytes, tuple[int, bool]] = {}  # message -> its info line, canonical
+        # By position; at one position, in the order added (the kinds' order; sorting
+        # (position, kind) pairs would cost a tuple an event)
+        events.sort(key=_POS)
+        cur: dict[bytes, int] = {}  # message -> its info line
+        val: dict[bytes, int] = {}  # message -> its info line if canonical, else -1
         info, infos = out.info, out.infos
+        heads, never = out.heads, len(data)
+        shared = set(self.pairs().starts).union(out.bounces, out.triples)
         for pos, k, msg, extra in events:
             if k < 2:  # an info line (not canonical: its rows go the slow way)
                 at, sender = extra  # type: ignore[misc]
-                cur[msg] = (at, k == 0)
+                cur[msg] = at
                 if k == 0:
+                    val[msg] = at
                     infos[at] = (msg, sender)
+                else:
+                    val[msg] = -1
             elif k == 2:  # the message ends, unless on its info line itself
                 held = cur.get(msg)
-                if held is not None and held[0] != data.rfind(b"\n", 0, pos) + 1:
-                    del cur[msg]
+                if held is not None and held != extra:
+                    del cur[msg], val[msg]
             elif k == 5:  # a line that is no canonical start or bounce: if it is one of
                 e = event(data[pos:self.ends([pos])[0]])  # an open message, that
                 msg = None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
-                held = None if msg is None else cur.get(msg)  # message's info line
-                if held is not None and held[1]:  # goes the slow way
-                    out.tainted.add(held[0])
+                held = None if msg is None else val.get(msg, -1)  # message's info line
+                if held is not None and held >= 0:  # goes the slow way
+                    out.tainted.add(held)
+                if msg is not None and pos < first.get(msg, never):
+                    if pos in shared:  # (with a canonical start or bounce of its line)
+                        out.head_odd.add(msg)
+                    else:  # read the exact way by logscan.heads_of
+                        heads.setdefault(msg, []).append(pos)
             else:
-                held = cur.get(msg)
+                held = val.get(msg)
                 if held is not None:
-                    info[pos] = held[0] if held[1] else -1
-        out.open.update(at for at, canon in cur.values() if canon)
+                    info[pos] = held
+                elif pos < first.get(msg, never):
+                    heads.setdefault(msg, []).append(pos)
+        out.open.update(at for at in val.values() if at >= 0)
         return out
 
     def classify(self, starts: list[int]) -> list[re.Match[bytes] | None]:
@@ -411,6 +451,23 @@ class Block:
             self._add_bounces(self._rows)
             self._bounced = True
         return self._rows
+
+    def result_lines(self, lines: list[int]) -> tuple[list[int], list[int], list[int]]:
+        """The canonical result lines among ``lines`` (line starts, in order): their line
+        starts, status codes, and where their report texts start."""
+        data = self.data
+        w = self.width
+        ms = list(map(self.shape.result.match, repeat(data), map(add, lines, repeat(w))))
+        found = list(map(truth, ms))
+        lines, ms = list(compress(lines, found)), list(compress(ms, found))
+        ok = list(map(ge, map(re.Match.start, ms, repeat(1)), repeat(0)))
+        if lines and lines[0] == 0 and not ok[0]:  # the block's first line
+            ok[0] = self.canonical([w])[0]
+        if not all(ok):
+            lines, ms = list(compress(lines, ok)), list(compress(ms, ok))
+        after = list(map(re.Match.end, ms))
+        codes = list(bytes(map(data.__getitem__, map(_minus(8), after))).translate(_CODE_OF))
+        return lines, codes, list(map(add, after, map(data.startswith, repeat(b" "), after)))
 
     def text_for(self, needle: bytes) -> bytes:
         """The block as a normalised needle is found in: lower-cased with ``_`` as a

@@ -77,21 +77,29 @@ class Joiner:
     def lines_with(self, needles: tuple[bytes, ...], start: int, end: int,
                    ) -> Iterator[tuple[int, bytes]]:
         """(offset, line) of the lines holding any of ``needles`` among the lines that
-        start from ``start`` (a line start) and before ``end``, oldest first."""
-        for base, chunk in self.source.forward(start, min(self.source.end, end + MAX_LINE)):
-            found: set[int] = set()
-            for needle in needles:
-                pos = chunk.find(needle)
-                while pos >= 0:
-                    found.add(chunk.rfind(b"\n", 0, pos) + 1)
-                    pos = chunk.find(needle, pos + 1)
-            for ls in sorted(found):
+        start from ``start`` (a line start) and before ``end``, oldest first (read in
+        chunks growing from 256 KiB: what is looked for is most often near)."""
+        stop, size = min(self.source.end, end + MAX_LINE), 4 * MAX_LINE
+        while start < stop:
+            chunk = next(self.source.forward(start, stop, size), None)
+            if chunk is None:
+                return
+            base, chunk = chunk
+            if len(needles) == 1:  # in order as found: the caller may stop at the first
+                found: Iterator[int] | list[int] = _lines_holding(chunk, needles[0])
+            else:
+                lines: set[int] = set()
+                for needle in needles:
+                    lines.update(_lines_holding(chunk, needle))
+                found = sorted(lines)
+            for ls in found:
                 if base + ls >= end:
                     return
                 le = chunk.find(b"\n", ls)
                 yield base + ls, chunk[ls:le if le >= 0 else len(chunk)]
             if base + len(chunk) >= end:
                 return
+            start, size = base + len(chunk), min(2 * size, 1 << 20)
 
     # Backwards: a row's lines ---------------------------------------------------
 
@@ -147,11 +155,14 @@ class Joiner:
                 return None
         return None
 
-    def rows_after_info(self, info: int, msg: bytes,
+    def rows_after_info(self, info: int, msg: bytes, after: int | None = None,
                         ) -> Iterator[tuple[int, int, int]]:
         """(offset, status, start) of every row whose info line is the line at ``info``
-        (one that holds the info needle of message ``msg``); start is -1 for a bounce."""
-        after = info + len(self.source.read_line(info)) + 1
+        (one that holds the info needle of message ``msg``); start is -1 for a bounce.
+        ``after``: a line start from which to go on (no line between the info line and
+        it ends the message), for the rows from there only."""
+        if after is None:
+            after = info + len(self.source.read_line(info)) + 1
         inside, end = info_needle(msg), end_needle(msg)[:-1]
         for ls, line in self.lines_with((b"msg " + msg, b"triple bounce"), after,
                                         min(self.source.end, info + JOIN_LIMIT + 1)):
@@ -182,6 +193,18 @@ class Joiner:
             for n in INFO_NEEDLES.finditer(line):
                 for row, status, start in self.rows_after_info(offset, n[1]):
                     yield row, status, start, offset
+
+
+def _lines_holding(chunk: bytes, needle: bytes) -> Iterator[int]:
+    """The starts of the lines of ``chunk`` holding ``needle``, each once, in order."""
+    last = -1
+    pos = chunk.find(needle)
+    while pos >= 0:
+        ls = chunk.rfind(b"\n", 0, pos) + 1
+        if ls != last:
+            yield ls
+            last = ls
+        pos = chunk.find(needle, pos + 1)
 
 
 def info_msg(line: bytes) -> bytes | None:

@@ -6,7 +6,8 @@ the rows shown, and what is left to do the exact way.
 by lines of the block, the candidates, the terms on the result line. It reads nothing
 but the block, so it may run in another process (:func:`analyze_span`). What needs the
 file beyond the block comes back as work: rows to check the exact way, and start, info
-or other lines to follow forwards (:class:`~qconsole.logjoin.Joiner`).
+or other lines to follow forwards (:class:`~qconsole.logjoin.Joiner`), or info lines
+whose rows past the block the newer blocks' :class:`Heads` give.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from itertools import compress, repeat
-from operator import add, and_, eq, ge, itemgetter, mul, ne, not_
+from operator import add, and_, eq, ge, itemgetter, le, mul, ne, not_, sub
 from typing import NamedTuple
 
 from qconsole import logjoin
@@ -41,7 +42,10 @@ from qconsole.logbulk import (
 )
 from qconsole.logformat import (
     _EXPIRED_LOGGED,
+    E_BOUNCE,
+    E_MSG,
     E_STATUS,
+    E_TRIPLE,
     event,
     message_events,
     triple_bounces,
@@ -51,16 +55,37 @@ from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
 from qremote.delivery.report import parse_detail
 
 UNKNOWN = -2  # a join not looked up yet (-1: looked up, not found)
+INFO_MSG = re.compile(rb"info msg (\d+): ")
 RESULT_CODES = {"success": SUCCESS, "deferral": DEFERRAL, "failure": FAILURE,
                 "bounce": BOUNCE, "raw": RAW}
 LINE_TERMS = ("text", "regex", "to", "from", "msg")  # terms reading start or info lines
 DENSE = 4096  # more hits in a block than this: read every row of the block instead
+# More info lines than this hit in a block: pair the whole block's lines at once rather
+# than follow each (a message open for days is followed to the block's end).
+DENSE_INFOS = 64
 MAX_TAILS = 100_000
 
 Columns = tuple[list[int], list[int], list[int], list[int]]  # result, start, info, status
-# Work to do the exact way: (term, "start", offset, delivery number),
-# (term, "info", offset, message), (term, "line", offset, (line, as start, as info)).
+# Work to do the exact way: (term, "start", offset, (delivery number, its info line or
+# UNKNOWN)),
+# (term, "info", offset, message), (term, "line", offset, (line, as start, as info));
+# (term, "tail", offset, message): an info line whose rows in the block are found, its
+# message going on past the block (newer blocks' Heads say where).
 Follow = tuple[int, str, int, object]
+# Per message, its start, bounce and triple bounce lines in a block before the first line
+# that ends its chain there (see Messages.heads), global: (line, row or UNKNOWN,
+# status, delivery number or None); a message with a start whose row is not known here
+# has UNKNOWN (its row is looked up the exact way, when asked).
+Head = tuple[int, int, int, bytes | None]
+
+
+class Heads(NamedTuple):
+    """What an older block's info line needs of this block to find its rows here: see
+    :attr:`qconsole.logbulk.Messages.heads`."""
+
+    heads: dict[bytes, list[Head]]
+    ended: set[bytes]  # messages whose chain ends in the block
+    odd: set[bytes]  # messages with a line to read the exact way before that
 
 
 class BlockResult(NamedTuple):
@@ -72,6 +97,7 @@ class BlockResult(NamedTuple):
     parts: dict[int, list[int]]  # when waiting: rows each line term holds for here
     exact: list[int]  # rows of the block to check the exact way
     follow: list[Follow]  # lines to follow the exact way
+    heads: Heads | None = None  # when the block's lines were paired
 
 
 class Plan:
@@ -111,8 +137,9 @@ class Plan:
             glob = {}
             for i in self.line_terms:
                 cand &= parts[i]
+        heads = None if block._messages is None else heads_of(block)
         return BlockResult(base, block.size, f.columns(base, cand), glob, sorted(exact),
-                           follow)
+                           follow, heads)
 
     def _lines_of(self, block: Block, t: Term) -> list[int]:
         """Lines of the block that may make ``t`` hold (exactly those for a word or
@@ -145,12 +172,18 @@ class Plan:
         if field == "text" and t.regex is None and block.count(t.patterns[0]) > DENSE:
             part, lines = self._dense_text(block, t.patterns[0], f)
             dense = True
-        elif field in ("to", "from") and (not t.patterns or sum(
-                map(block.count, t.patterns)) > DENSE):
+        elif field in ("to", "from") and (not t.patterns or _more_than(
+                block, t.patterns, DENSE if field == "to" else DENSE_INFOS)):
             lines = self._dense_lines(block, i, t, part, f, out)
         else:
             lines = self._lines_of(block, t)
-            dense = len(lines) > DENSE and field != "msg"
+            # Many info lines, or one whose message goes on past the block (its rows
+            # there come from the newer blocks' heads): the block's lines paired.
+            dense = field != "msg" and (len(lines) > DENSE or (field != "to" and (
+                _info_lines(block, lines) > DENSE_INFOS or _open_info(block, lines))))
+            if dense and field == "from":
+                lines = self._dense_lines(block, i, t, part, f, out)
+                dense = False
         if dense and lines:
             lines = self._dense_lines(block, i, t, part, f, out, lines)
         if not lines:
@@ -292,15 +325,18 @@ class Plan:
             msgs = block.messages()
             # Its message goes on past the block, or holds a line that is not canonical.
             for k in sorted((msgs.open | msgs.tainted).intersection(i_hit)):
-                out.append((i, "info", block.base + k, msgs.infos[k][0]))
+                out.append((i, "info" if k in msgs.tainted else "tail", block.base + k,
+                            msgs.infos[k][0]))
             limit = logjoin.JOIN_LIMIT
             for ls in (*msgs.bounces, *msgs.triples):
                 at = msgs.info.get(ls, -1)
                 if at in i_hit and ls - at <= limit:
                     part.add(ls)
                     f.add(ls, BOUNCE, ls, -1, block.base + at)
-            s_hit.update(s for s in pairs.starts if msgs.info.get(s, -1) in i_hit
-                         and s - msgs.info[s] <= limit)
+            starts = list(pairs.starts)
+            infos = list(map(msgs.info.get, starts, repeat(-1)))
+            s_hit.update(compress(starts, map(and_, map(i_hit.__contains__, infos),
+                                              map(le, map(sub, starts, infos), repeat(limit)))))
         self._pair_rows(block, i, sorted(s_hit), part, f, out)
         return sorted(rest)
 
@@ -313,32 +349,47 @@ class Plan:
         got = list(map(pairs.rows.get, starts))
         for s in compress(starts, map(not_, got)):
             if s in pairs.slow or s in pairs.open:
-                out.append((i, "start", base + s, pairs.starts[s][0]))
-        for s, (ls, code, e) in compress(zip(starts, got, strict=True), got):
-            if ls - s <= limit and ls not in part:  # (a row in part already is shown)
-                part.add(ls)
                 info = -1 if msgs is None else msgs.info.get(s, -1)
-                f.add(ls, code, e + (data[e:e + 1] == b" "), base + s,
-                      base + info if info >= 0 and s - info <= limit else UNKNOWN)
+                info = base + info if info >= 0 and s - info <= limit else UNKNOWN
+                out.append((i, "start", base + s, (pairs.starts[s][0], info)))
+        starts = list(compress(starts, got))
+        got = list(compress(got, got))
+        rows = list(map(itemgetter(0), got))
+        # Within the limit, and not in part already (a row in part already is shown).
+        keep = list(map(and_, map(le, map(sub, rows, starts), repeat(limit)),
+                        map(not_, map(part.__contains__, rows))))
+        if not all(keep):
+            starts, got, rows = (list(compress(x, keep)) for x in (starts, got, rows))
+        part.update(rows)
+        ends = list(map(itemgetter(2), got))
+        f.code.update(zip(rows, map(itemgetter(1), got), strict=True))
+        f.text.update(zip(rows, map(add, ends, map(data.startswith, repeat(b" "), ends)),
+                          strict=True))
+        f.start.update(zip(rows, map(base.__add__, starts), strict=True))
+        if msgs is not None:
+            infos = list(map(msgs.info.get, starts, repeat(-1)))
+            known = list(map(and_, map(ge, infos, repeat(0)),
+                             map(le, map(sub, starts, infos), repeat(limit))))
+            f.info.update(zip(compress(rows, known), map(base.__add__, compress(infos, known)),
+                              strict=True))
 
     def _dense_text(self, block: Block, needle: bytes, f: _Found,
                     ) -> tuple[set[int], list[int]]:
-        """A word in many lines of the block: the rows whose own line holds it (counted
-        row by row), and the other lines that hold it (to follow)."""
-        text, data = block.text_for(needle), block.data
-        rows = f.take_rows(block, bounces=False, tails=bool(self.detail_bit))
-        ends = block.ends(rows)
-        counts = list(map(text.count, repeat(needle), rows, ends))
-        held = list(compress(rows, counts))
+        """A word in many lines of the block: the rows whose own line holds it (the
+        canonical result lines among the lines that hold it), and the other lines that
+        hold it (to follow)."""
+        data = block.data
+        hits = hits_of_text(block, needle)
+        held, codes, texts = block.result_lines(hits)
+        f.code.update(zip(held, codes, strict=True))
+        f.text.update(zip(held, texts, strict=True))
         # A result line with the needle of a start or info line in its report is that
         # start or info line too (both needles hold " msg "): the exact way.
         maybe = list(compress(held, map(ge, map(data.find, repeat(b" msg "),
                                                 map(add, held, repeat(block.width + 1)),
-                                                compress(ends, counts)), repeat(0))))
+                                                block.ends(held)), repeat(0))))
         hidden = set(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
-        if sum(counts) == block.count(needle):
-            return set(held), sorted(hidden)
-        others = set(hits_of_text(block, needle)).difference(rows)  # bounces among them
+        others = set(hits).difference(held)  # bounces among them
         return set(held), sorted(hidden.union(others))
 
     def _follow_starts(self, block: Block, i: int, ends: list[int], numbers: list[bytes],
@@ -353,7 +404,7 @@ class Plan:
                 continue
             part.add(ls)
             f.add(ls, code, ts, base + starts[k], infos[k])
-        out.extend((i, "start", base + starts[k], numbers[k]) for k in slow)
+        out.extend((i, "start", base + starts[k], (numbers[k], infos[k])) for k in slow)
 
     # Candidates and terms on the result line -----------------------------------
 
@@ -511,6 +562,67 @@ class _Found:
                 list(map(self.code.__getitem__, order)))
 
 
+def _more_than(block: Block, patterns: tuple[bytes, ...], limit: int) -> bool:
+    """The normalised patterns occur more than ``limit`` times in the block (counted
+    in its bytes first: as many there are as many in the normalised ones, or fewer;
+    normalising the block costs as much as counting)."""
+    return (sum(map(block.data.count, patterns)) > limit
+            or sum(map(block.count, patterns)) > limit)
+
+
+def _open_info(block: Block, lines: list[int]) -> bool:
+    """One of the lines is an info line whose message goes on past the block (or may:
+    a needle of its message's info or end line is all that is looked for)."""
+    data = block.data
+    infos = list(compress(lines, map(data.startswith, repeat(b"info msg "),
+                                     map(add, lines, repeat(block.width)))))
+    for ls in infos:
+        m = INFO_MSG.match(data, ls + block.width)
+        if m is not None and data.find(b"end msg %b\n" % m[1], ls) < 0 and data.find(
+                b"info msg %b: " % m[1], m.end()) < 0:
+            return True
+    return False
+
+
+def _info_lines(block: Block, lines: list[int]) -> int:
+    """How many of the lines may be canonical info lines."""
+    return sum(map(block.data.startswith, repeat(b"info msg "),
+                   map(add, lines, repeat(block.width))))
+
+
+def heads_of(block: Block) -> Heads:
+    """The block's :class:`Heads` (its lines paired, if not yet)."""
+    msgs, pairs, base, data = block.messages(), block.pairs(), block.base, block.data
+    odd = set(msgs.head_odd)
+    heads: dict[bytes, list[Head]] = {}
+    starts = [p for ps in msgs.heads.values() for p in ps if p in pairs.starts]
+    hidden = set(compress(starts, hidden_needles(block, starts, block.ends(starts))))
+    bounces = set(msgs.bounces).union(msgs.triples)
+    for msg, ps in msgs.heads.items():
+        out = heads[msg] = []
+        for p in ps:
+            start = pairs.starts.get(p)
+            if start is None and p not in bounces:  # a line that is not canonical: its
+                line = data[p:block.ends([p])[0]]  # rows as Joiner.rows_after_info
+                e = event(line)  # finds them
+                if e is not None and e[E_MSG] == msg:
+                    out.extend((base + p, UNKNOWN, UNKNOWN, n[1])
+                               for n in logjoin.START_NEEDLES.finditer(line))
+                elif e is not None and (e[E_BOUNCE] or e[E_TRIPLE]) == msg:
+                    out.append((base + p, base + p, BOUNCE, None))
+            elif start is None:  # a bounce or triple bounce line
+                out.append((base + p, base + p, BOUNCE, None))
+            elif p in hidden:  # more than one start needle: the exact way
+                odd.add(msg)
+            elif p in pairs.rows:
+                ls, code, _ = pairs.rows[p]
+                out.append((base + p, base + ls, code, start[0]))
+            elif p in pairs.slow or p in pairs.open:
+                out.append((base + p, UNKNOWN, UNKNOWN, start[0]))
+            # else another start of its number comes first: no row
+    return Heads(heads, set(msgs.ended), odd)
+
+
 def _is_row(line: bytes) -> bool:
     """The line is a row by itself: a result, a bounce, or no event at all."""
     m = event(line)
@@ -520,15 +632,15 @@ def _is_row(line: bytes) -> bool:
 
 
 def analyze_span(search: int, text: str, path: str, inode: int, offset: int, size: int,
-                 base: int, dense: int, join_limit: int,
+                 base: int, dense: tuple[int, int], join_limit: int,
                  plans: dict[tuple[int, str], Plan] | None = None) -> BlockResult | None:
     """Read a block from ``path`` (``size`` bytes at ``offset``; global offset ``base``)
-    and analyze it for filter ``text``, with the search's DENSE and JOIN_LIMIT: the
-    work of a helper process (:mod:`qconsole.logworkers`). None when ``path`` is not
+    and analyze it for filter ``text``, with the search's (DENSE, DENSE_INFOS) and
+    JOIN_LIMIT: the work of a helper process (:mod:`qconsole.logworkers`). None when ``path`` is not
     the file with ``inode`` (any more). ``plans`` keeps the plan of search number
     ``search`` for its next blocks (its caches hold for one search of one log only)."""
-    global DENSE
-    DENSE = dense
+    global DENSE, DENSE_INFOS
+    DENSE, DENSE_INFOS = dense
     logjoin.JOIN_LIMIT = join_limit
     plans = {} if plans is None else plans
     plan = plans.get((search, text))
@@ -551,11 +663,17 @@ def analyze_span(search: int, text: str, path: str, inode: int, offset: int, siz
 def serve() -> None:
     """A helper process: analyze the spans asked for on standard input (pickles of
     :func:`analyze_span`'s arguments), answering each in turn on standard output."""
+    import gc
     import pickle
     import sys
 
     src, out = sys.stdin.buffer, sys.stdout.buffer
     plans: dict[tuple[int, str], Plan] = {}
+    # An analysis makes no reference cycles, only some hundred thousand objects that
+    # would set the collector going (a tenth of its time): it runs between blocks, on
+    # what was made since start-up (the modules' objects frozen: 3 ms a block else).
+    gc.disable()
+    gc.freeze()
     while True:
         try:
             args = pickle.load(src)
@@ -567,3 +685,5 @@ def serve() -> None:
             res = None
         pickle.dump(res, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
+        del res
+        gc.collect()

@@ -19,8 +19,12 @@ is not one of qmail-send's canonical lines (with the prefix most of the block's
 qmail-send lines have: multilog's, splogger's, syslog's, an ISO stamp...), and a join
 that leaves the block, is checked the exact way, one row at a time. A row whose start
 or info line lies in an older block is found when that block is searched, checked the
-exact way and added in its place. When an excluded term reads start or info lines, a
-block's rows are shown once every block that could still exclude them (twice
+exact way and added in its place: an info line whose message goes on past its block (a
+message retried for days) finds its rows there from the newer blocks' *heads* (each
+block's start and bounce lines of every message before that message's first info or
+end line in it, kept for JOIN_LIMIT), not by reading the file forwards; rows found
+with their joins are not joined again. When an excluded term reads start or info
+lines, a block's rows are shown once every block that could still exclude them (twice
 JOIN_LIMIT back) is searched.
 
 Rows appended to the log after it was opened are the index's (``newer``) and are tested
@@ -49,7 +53,7 @@ from qconsole.logjoin import (
     bounced,
 )
 from qconsole.logquery import Lines, Query
-from qconsole.logscan import UNKNOWN, BlockResult, Columns, Plan
+from qconsole.logscan import UNKNOWN, BlockResult, Columns, Heads, Plan, heads_of
 from qconsole.logsource import LogSource
 
 BLOCK = 16 << 20
@@ -78,6 +82,10 @@ class Search(RowView):
         self.truth: dict[int, set[int]] = {i: set() for i in self.plan.line_terms}
         self.pending: list[_Pending] = []
         self._checked: set[int] = set()  # rows checked the exact way in this step
+        # The newer blocks' heads (newest first), for the info lines of older blocks
+        # whose message goes on into them: (base, end, heads or None).
+        self._heads: list[tuple[int, int, Heads | None]] = []
+        self._joins: dict[int, tuple[int, int]] = {}  # row -> (start, info) known
 
     # The model the table shows ---------------------------------------------
 
@@ -146,8 +154,9 @@ class Search(RowView):
         end = self.index.history_end
         if end > PARALLEL_BLOCKS * BLOCK and logworkers.helpers_wanted():
             spans = self.source.spans(end, min(BLOCK, HELPER_BLOCK))
-            return logworkers.POOL.analyze(self.plan, spans, logscan.DENSE,
-                                           logjoin.JOIN_LIMIT, stop), None
+            dense = (logscan.DENSE, logscan.DENSE_INFOS)
+            return logworkers.POOL.analyze(self.plan, spans, dense, logjoin.JOIN_LIMIT,
+                                           stop), None
         reader = _Prefetch(self.source.blocks(end, BLOCK))
         plan = self.plan
         return (plan.analyze(Block(base, data)) for base, data in reader), reader
@@ -164,15 +173,27 @@ class Search(RowView):
             if stop():
                 break
             if what == "start":
-                row = joiner.row_after_start(offset, key)  # type: ignore[arg-type]
+                number, info = key  # type: ignore[misc]
+                row = joiner.row_after_start(offset, number)
                 found = [] if row is None else [row[0]]
+                if row is not None and info != UNKNOWN:  # (its joins known)
+                    self._joins[row[0]] = (offset, info)
             elif what == "info":
-                found = [r[0] for r in joiner.rows_after_info(offset, key)]  # type: ignore[arg-type]
+                found = []
+                for row, _, start in joiner.rows_after_info(offset, key):  # type: ignore[arg-type]
+                    found.append(row)
+                    self._joins[row] = (start, offset)
+            elif what == "tail":
+                self._tail(i, offset, key, res, extra)  # type: ignore[arg-type]
+                continue
             else:
                 line, as_start, as_info = key  # type: ignore[misc]
                 found = [r[0] for r in joiner.rows_of_line(offset, line, as_start, as_info)]
             for row in found:
                 self._reached(i, row, res, exact, extra)
+        self._heads.append((res.base, res.base + res.size, res.heads))
+        while self._heads[0][0] > res.base + res.size + logjoin.JOIN_LIMIT:
+            self._heads.pop(0)
         columns = res.columns
         if exact and columns[0]:
             keep = [r not in exact for r in columns[0]]
@@ -213,6 +234,58 @@ class Search(RowView):
         return (list(compress(result, keep)), list(compress(start, keep)),
                 list(compress(info, keep)), list(compress(status, keep)))
 
+    def _tail(self, i: int, info: int, msg: bytes, res: BlockResult, out: list) -> None:
+        """The rows past the block of the info line at ``info`` (of message ``msg``; its
+        rows in the block are found): from the newer blocks' heads, else the exact way
+        from the first block that has none."""
+        at = res.base + res.size  # the message goes on from here
+        rows: list[tuple[int, int, int]] = []  # (row, status, start)
+        limit, joiner = logjoin.JOIN_LIMIT, self.joiner
+        for k in range(len(self._heads) - 1, -1, -1):
+            base, end, heads = self._heads[k]
+            if base > at or at - info > limit:
+                break
+            if base < at:
+                continue
+            if heads is None:  # (its analysis did not pair its lines)
+                heads = self._block_heads(base, end)
+                self._heads[k] = (base, end, heads)
+            if msg in heads.odd:
+                break
+            for ls, row, status, number in heads.heads.get(msg, ()):
+                if ls - info > limit:
+                    break
+                if row == UNKNOWN:
+                    found = joiner.row_after_start(ls, number)  # type: ignore[arg-type]
+                    if found is not None:
+                        rows.append((found[0], found[1], ls))
+                elif status == BOUNCE:
+                    rows.append((row, BOUNCE, -1))
+                elif row - ls <= limit:
+                    rows.append((row, status, ls))
+            if msg in heads.ended:
+                at = -1
+                break
+            at = end
+        if 0 <= at < self.index.history_end and at - info <= limit:
+            rows.extend(joiner.rows_after_info(info, msg, at))
+        alone = len(self.plan.terms) == 1 and not self.plan.wait
+        for row, status, start in rows:
+            self._joins[row] = (start, info)
+            if alone:  # the term holds by the info line: the row matches
+                if row not in self._checked and not self._shown(row):
+                    self._checked.add(row)
+                    out.append((row, start, info, status))
+            else:
+                self._reached(i, row, res, set(), out)
+        if len(self._joins) > 1 << 16:
+            self._joins.clear()
+
+    def _block_heads(self, base: int, end: int) -> Heads:
+        """The heads of the block from ``base`` to ``end`` (in one segment)."""
+        seg = self.source.segment_at(base)
+        return heads_of(Block(base, seg.pread(base - seg.base, end - base)))
+
     def _reached(self, i: int, row: int, res: BlockResult, exact: set[int],
                  out: list) -> None:
         """Term ``i`` holds for ``row`` by a line of the block (found the exact way);
@@ -243,7 +316,8 @@ class Search(RowView):
             status = BOUNCE
         else:
             return
-        start, info = self.joiner.join(offset, status)
+        joins = self._joins.pop(offset, None)
+        start, info = self.joiner.join(offset, status) if joins is None else joins
         read = self.source.read_line
         lines = Lines(line, read(start) if start >= 0 else None,
                       read(info) if info >= 0 else None, STATUS_NAMES[status])

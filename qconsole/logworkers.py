@@ -126,7 +126,8 @@ class Pool:
         self.answered = 0  # blocks the helpers analyzed (for tests and benchmarks)
         self._searches = 0
 
-    def analyze(self, plan: Plan, spans: Iterator[Span], dense: int, join_limit: int,
+    def analyze(self, plan: Plan, spans: Iterator[Span], dense: tuple[int, int],
+                join_limit: int,
                 stop: Callable[[], bool] = lambda: False) -> Iterator[BlockResult]:
         """The analysis of every span, in order; helpers do it when they are free and
         there are some, else this process does. ``stop``: the search is no longer
@@ -152,7 +153,7 @@ class Pool:
         finally:
             self._lock.release()
 
-    def _analyze(self, plan: Plan, spans: Iterator[Span], dense: int,
+    def _analyze(self, plan: Plan, spans: Iterator[Span], dense: tuple[int, int],
                  join_limit: int) -> Iterator[BlockResult]:
         want = helpers_wanted()
         helpers = self._helpers

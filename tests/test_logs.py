@@ -453,9 +453,10 @@ def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
 
 @settings(max_examples=2000, deadline=None)
 @given(any_log(), st.sampled_from(QUERIES), st.sampled_from((300, 700, 2000, 1 << 20)),
-       st.sampled_from((0.2, 0.5, 1, 2, 5)), st.sampled_from((0, 2, 4096)), st.booleans())
+       st.sampled_from((0.2, 0.5, 1, 2, 5)), st.sampled_from((0, 2, 4096)), st.booleans(),
+       st.sampled_from((0, 1, 64)))
 def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
-        tmp_path_factory, lines, query, block, reach, dense, helpers) -> None:
+        tmp_path_factory, lines, query, block, reach, dense, helpers, dense_infos) -> None:
     """The oracle: the bulk search (blocks of any size, joins reaching across blocks or
     not, words in few or many lines, blocks analyzed here or by helper processes) finds
     exactly the rows that match when each row is read and joined alone."""
@@ -465,8 +466,8 @@ def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
     with open(log, "wb") as fh:
         fh.write("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
     saved = (logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE,
-             logsearch.PARALLEL_BLOCKS)
-    logsearch.BLOCK, logscan.DENSE = block, dense
+             logsearch.PARALLEL_BLOCKS, logscan.DENSE_INFOS)
+    logsearch.BLOCK, logscan.DENSE, logscan.DENSE_INFOS = block, dense, dense_infos
     logsearch.JOIN_LIMIT = logjoin.JOIN_LIMIT = int(block * reach)
     logsearch.PARALLEL_BLOCKS = 0 if helpers else 1 << 40
     answered = logworkers.POOL.answered
@@ -476,7 +477,7 @@ def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
         search = _search(index, query)
     finally:
         (logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE,
-         logsearch.PARALLEL_BLOCKS) = saved
+         logsearch.PARALLEL_BLOCKS, logscan.DENSE_INFOS) = saved
     if helpers and logworkers.helpers_wanted() and index.history_end:
         assert logworkers.POOL.answered > answered  # the helpers did analyze blocks
     found = []
