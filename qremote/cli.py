@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--user", metavar="USER",
                         help="the user deliveries run as (default when started as root: "
                              "the owner of QMAIL_HOME/queue/lock/tcpto, else qmailr)")
+    worker.add_argument("--all-cpus", action="store_true",
+                        help="let the delivery threads run on every CPU (default: one: "
+                             "they share one interpreter lock, and handing it from CPU "
+                             "to CPU costs more than it gives)")
     status = sub.add_parser("status", parents=[common],
                             help="what the worker is doing: deliveries in flight, counts")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -277,7 +281,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except (QremoteError, OSError) as exc:
         print(f"qremote worker: {exc}", file=sys.stderr)
         return 1
-    return server.serve()
+    return server.serve(one_cpu=not args.all_cpus)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -29,8 +29,9 @@ class WorkerProcess:
     def __init__(self, home: Path, user: str | None = None, pause_at: str | None = None,
                  socket: Path | None = None, env: dict[str, str] | None = None,
                  preexec: Callable[[], None] | None = None,
-                 python: Path | None = None) -> None:
+                 python: Path | None = None, options: tuple[str, ...] = ()) -> None:
         self.home = home
+        self.options = options  # more of qremote worker's options
         self.python = python
         self.env = env
         self.preexec = preexec
@@ -49,6 +50,7 @@ class WorkerProcess:
         argv += ["--qmail-home", str(self.home), "--user", self.user]
         if self.socket:
             argv += ["--socket", str(self.socket)]
+        argv += self.options
         env = {k: v for k, v in (self.env or os.environ).items() if k != "QMAIL_HOME"}
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      cwd="/" if self.python else REPO, env=env,
