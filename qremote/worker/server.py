@@ -221,10 +221,12 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
-def keep_to_one_cpu() -> int | None:
+def keep_to_one_cpu() -> str:
     """Keep this thread, and every thread it starts from now on, on one CPU of those
-    allowed (the last: the first usually takes the most interrupts); the CPU, or None
-    when there is only one or the system refuses.
+    allowed (the last: the first usually takes the most interrupts); the worker's log
+    line saying where its delivery threads run (also when the process may use one CPU
+    only, or the system refuses: a seccomp filter, systemd's
+    ``SystemCallFilter=~@resources``).
 
     Why: the delivery threads run Python one at a time, under one interpreter lock.
     On several CPUs each hand-over of the lock wakes a thread on another CPU (an
@@ -235,13 +237,29 @@ def keep_to_one_cpu() -> int | None:
     processes (the clients, qmail)."""
     try:
         allowed = os.sched_getaffinity(0)
-        if len(allowed) < 2:
-            return None
-        cpu = max(allowed)
+    except (AttributeError, OSError) as exc:
+        return f"worker: delivery threads on any CPU (cannot read the CPUs allowed: {exc})"
+    cpu = max(allowed)
+    if len(allowed) < 2:
+        return f"worker: delivery threads on CPU {cpu} (the only one this process may use)"
+    try:
         os.sched_setaffinity(0, {cpu})
-    except (AttributeError, OSError):
-        return None
-    return cpu
+    except OSError as exc:
+        return (f"worker: delivery threads on CPUs {_cpu_list(allowed)} (cannot keep "
+                f"them to CPU {cpu}: {exc.strerror or exc}; they run slower spread)")
+    return (f"worker: delivery threads on CPU {cpu} (they share one interpreter lock; "
+            "--all-cpus spreads them)")
+
+
+def _cpu_list(cpus: set[int]) -> str:
+    """``0-3,6`` for {0, 1, 2, 3, 6}, as taskset and /proc write CPU lists."""
+    ranges: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if ranges and cpu == ranges[-1][-1] + 1:
+            ranges[-1][1:] = [cpu]
+        else:
+            ranges.append([cpu])
+    return ",".join("-".join(map(str, r)) for r in ranges)
 
 
 def _stdout_line(text: str) -> None:
@@ -458,10 +476,7 @@ class Server:
         if self.listener is None:
             raise QremoteError("Server.open() first")
         if one_cpu:
-            cpu = keep_to_one_cpu()
-            if cpu is not None:
-                self.log(f"worker: delivery threads on CPU {cpu} (they share one "
-                         "interpreter lock; --all-cpus spreads them)")
+            self.log(keep_to_one_cpu())
         threading.stack_size(stack_size)
         in_main = threading.current_thread() is threading.main_thread()
         if in_main:
