@@ -19,19 +19,9 @@ import pytest
 from qremote.worker import server
 from tests.support.attackworker import message_letter, relay_home, via_pyclient
 from tests.support.smtpsink import Sink
-from tests.support.workerproc import WorkerProcess
+from tests.support.workerproc import WorkerProcess, thread_cpus
 
 MakeHome = Callable[..., Path]
-
-
-def _cpus_of_threads(pid: int) -> set[str]:
-    """Cpus_allowed_list of every thread of process ``pid``."""
-    found = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for line in (task / "status").read_text().splitlines():
-            if line.startswith("Cpus_allowed_list:"):
-                found.add(line.split(":", 1)[1].strip())
-    return found
 
 
 def test_a_worker_confined_away_from_the_last_cpu_says_where_it_runs(
@@ -61,7 +51,7 @@ def test_a_worker_confined_away_from_the_last_cpu_says_where_it_runs(
         try:
             spawned = via_pyclient(home, ["x.org", "a@b.org", "u@x.org"])
             worker.wait_deliveries(1)
-            cpus = _cpus_of_threads(worker.proc.pid)
+            cpus = thread_cpus(worker.proc.pid)
             logged = [line for line in worker.lines if "delivery threads on CPU" in line]
         finally:
             worker.terminate()

@@ -29,7 +29,7 @@ from tests.support.listener import accept_number, thread_syscalls, wait_for
 from tests.support.pausing import PausingServer
 from tests.support.rspawn import Spawned, eof_soon, spawn
 from tests.support.smtpsink import Sink, tls_contexts
-from tests.support.workerproc import WorkerProcess
+from tests.support.workerproc import WorkerProcess, thread_cpus
 
 __all__ = ["clients"]  # the fixture, imported for the tests below
 
@@ -186,16 +186,6 @@ def test_sigterm_drains(clients, home) -> None:
         proc.close()
 
 
-def _cpus_of_threads(pid: int) -> set[str]:
-    """Cpus_allowed_list of every thread of process ``pid``."""
-    found = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for line in (task / "status").read_text().splitlines():
-            if line.startswith("Cpus_allowed_list:"):
-                found.add(line.split(":", 1)[1].strip())
-    return found
-
-
 def test_delivery_threads_keep_to_one_cpu(clients, server, home) -> None:
     """The threads share one interpreter lock: handed from CPU to CPU it cost 0.70 ms
     of CPU a delivery at 200 in flight, 0.26 on one CPU. --all-cpus spreads them."""
@@ -206,7 +196,7 @@ def test_delivery_threads_keep_to_one_cpu(clients, server, home) -> None:
         proc = WorkerProcess(home, options=options).start()
         try:
             assert deliver(clients, "c").letter == "K"  # delivery threads exist now
-            cpus = _cpus_of_threads(proc.proc.pid)
+            cpus = thread_cpus(proc.proc.pid)
             logged = [line for line in proc.lines if "delivery threads on CPU" in line]
         finally:
             proc.close()

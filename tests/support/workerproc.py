@@ -21,6 +21,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+
+def thread_cpus(pid: int) -> set[str]:
+    """The CPUs each thread of process ``pid`` may run on (``Cpus_allowed_list``)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                found.add(line.split(":", 1)[1].strip())
+    return found
+
 class WorkerProcess:
     """A worker for ``home``, run as the current user unless ``user`` says otherwise,
     by this interpreter, or by ``python`` (a venv's, with its own qremote: then a user
