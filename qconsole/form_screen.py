@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from qconsole.editing import Edit
 from qconsole.fields import ProposedInput, SafeInput, SecretInput
@@ -50,7 +50,9 @@ class FormScreen(ModalScreen[Edit | None]):
     field (for the buttons), Escape outside one cancels the form."""
 
     AUTO_FOCUS = "Input, Select"
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "OK")]
+    # Tab is the console's (a priority binding): listed here for the footer.
+    BINDINGS = [Binding("tab", "app.move_focus(1)", "Next field"),
+                Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "OK")]
     DEFAULT_CSS = """
     FormScreen { align: center middle; }
     FormScreen > VerticalScroll { width: 90; max-width: 100%; height: auto;
@@ -60,7 +62,8 @@ class FormScreen(ModalScreen[Edit | None]):
     FormScreen Input, FormScreen Select { width: 1fr; }
     FormScreen .field-error { color: $error; height: auto; display: none; }
     FormScreen .field-error.shown { display: block; }
-    FormScreen #form-error { color: $error; height: auto; }
+    FormScreen #form-error { color: $error; height: auto; display: none; }
+    FormScreen #form-error.shown { display: block; }
     FormScreen Horizontal { height: auto; padding-top: 1; }
     FormScreen Button { margin-right: 2; }
     """
@@ -103,6 +106,7 @@ class FormScreen(ModalScreen[Edit | None]):
             with Horizontal():
                 yield Button("OK", variant="primary", compact=True, id="form-ok")
                 yield Button("Cancel", compact=True, id="form-cancel")
+        yield Footer()  # its own keys, not those of the view under it
 
     def current(self) -> dict[str, str]:
         """The values as entered."""
@@ -149,6 +153,7 @@ class FormScreen(ModalScreen[Edit | None]):
             self.query_one(f"#error-{f.key}", Static).remove_class("shown")
         general = self.query_one("#form-error", Static)
         general.update("")
+        general.remove_class("shown")  # an empty line less: the form fits 80x24
         try:
             values = self.current()
             for key, value in values.items():
@@ -170,6 +175,7 @@ class FormScreen(ModalScreen[Edit | None]):
             return
         errors = edit.new_errors()
         if errors:
+            general.add_class("shown")
             general.update(Text(printable("\n".join(f.format() for f in errors),
                                           lines=True)))
             return
