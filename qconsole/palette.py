@@ -12,6 +12,13 @@ nothing matches. The keys typed after Enter are held meanwhile (the console's
 :meth:`~qconsole.keys.OrderedKeysApp.hold_keys`) and until the command has run: they
 go where it leads (the field it focused, the form it opened), in order, and never
 into the palette's query.
+
+The keys that move in the list (Down, Up, the page keys, ``ctrl+home``/``ctrl+end``)
+typed with the query (``route``, Down, Enter in one read) would move in the list
+the search is about to replace, whose top match then has the highlight: they are
+kept until the search for the query as typed has finished, then applied to its
+answer, in order (and before an Enter that follows them). A key typed after them
+changes the query, and so the list: they are dropped, as when typed slowly.
 """
 
 from __future__ import annotations
@@ -27,6 +34,12 @@ from textual.widgets import Input
 
 WAIT = 0.01  # seconds between two looks at whether the search has finished
 PATIENCE = 3.0  # seconds: a search not done by then runs nothing (keys go on)
+# The list's keys (CommandPalette.BINDINGS), as palette actions.
+MOVES = {"down": ("cursor_down", ()), "up": ("command_list", ("cursor_up",)),
+         "pagedown": ("command_list", ("page_down",)),
+         "pageup": ("command_list", ("page_up",)),
+         "ctrl+home": ("command_list", ("first",)), "shift+home": ("command_list", ("first",)),
+         "ctrl+end": ("command_list", ("last",)), "shift+end": ("command_list", ("last",))}
 
 
 class Palette(CommandPalette):
@@ -37,8 +50,17 @@ class Palette(CommandPalette):
         self._holding = False  # keys are held from an Enter until its outcome
         self._ran = False  # a command was chosen: it releases the keys once run
         self._asked = ""  # the query of the latest search started
+        self._moves: list[tuple[str, str]] = []  # (query, key) kept for its answer
 
     def on_key(self, event: events.Key) -> None:
+        if event.key in MOVES and not self._holding and (self._moves
+                                                         or not self._searched()):
+            event.stop()
+            event.prevent_default()
+            if not self._moves:
+                self._when_searched(monotonic() + PATIENCE, run=False)
+            self._moves.append((self.query_one(CommandInput).value.strip(), event.key))
+            return
         if event.key != "enter":
             return
         event.stop()
@@ -61,12 +83,19 @@ class Palette(CommandPalette):
             worker.node is self and worker.group == self._GATHER_COMMANDS_GROUP
             and not worker.is_finished for worker in self.app.workers)
 
-    def _when_searched(self, deadline: float) -> None:
+    def _when_searched(self, deadline: float, run: bool = True) -> None:
+        """Once the search for the query as typed has finished: the kept moves, then
+        (``run``) the highlighted command."""
         if not self._searched():
             if monotonic() < deadline:
-                self.set_timer(WAIT, lambda: self._when_searched(deadline))
-            else:
+                self.set_timer(WAIT, lambda: self._when_searched(deadline, run))
+            elif run:
                 self._release()  # never answered: better nothing than a guess
+            else:
+                self._moves.clear()
+            return
+        self._move()
+        if not run:
             return
         commands = self.query_one(CommandList)
         index = commands.highlighted
@@ -80,6 +109,15 @@ class Palette(CommandPalette):
         self.app.post_message(CommandPalette.Closed(option_selected=True))
         self.dismiss()
         self.app.call_later(self._run, option.hit.command)
+
+    def _move(self) -> None:
+        """The kept moves typed with the query the list now answers."""
+        query = self.query_one(CommandInput).value.strip()
+        moves, self._moves = self._moves, []
+        for asked, key in moves:
+            if asked == query:
+                action, arguments = MOVES[key]
+                getattr(self, f"_action_{action}")(*arguments)
 
     async def _run(self, command: Callable[[], Any]) -> None:
         """The command, then the keys held since Enter; a command that schedules its
