@@ -22,7 +22,7 @@ from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
 
 from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
-from qconsole.logquery import LOWER, NORMAL
+from qconsole.logquery import LOWER, NORMAL, searched
 
 G_STARTING, G_NUMBER, G_MSG, G_STATUS, G_INFO, G_SENDER, G_BOUNCE, G_TRIPLE = range(1, 9)
 K_RESULT, K_START, K_INFO, K_BOUNCE, K_OTHER, K_SLOW = range(6)
@@ -696,11 +696,11 @@ def hits_of_text(block: Block, needle: bytes) -> list[int]:
     return block.line_starts(positions)
 
 
-def hits_of_regex(block: Block, rx: re.Pattern[bytes], lowered: bool) -> list[int]:
+def hits_of_regex(block: Block, rx: re.Pattern, lowered: bool) -> list[int]:
     """Line starts of the lines in which ``rx`` finds a match, each line read alone (as
     :meth:`~qconsole.logquery.Term.holds` reads it)."""
     text = block.lower if lowered else block.data
-    if _UNSAFE.search(rx.pattern) is None:
+    if isinstance(rx.pattern, bytes) and _UNSAFE.search(rx.pattern) is None:
         ms = list(rx.finditer(text))
         starts = list(map(re.Match.start, ms))
         if not any(map(ge, map(re.Match.end, ms), map(add, block.ends(starts),
@@ -708,7 +708,8 @@ def hits_of_regex(block: Block, rx: re.Pattern[bytes], lowered: bool) -> list[in
             return block.line_starts(starts)  # no match runs past its line's end
     lines = text.split(b"\n")
     offsets = [0, *map(add, _running(map(len, lines)), range(1, len(lines)))]
-    return list(compress(offsets, map(rx.search, lines)))
+    read = lines if isinstance(rx.pattern, bytes) else searched(rx, text).split("\n")
+    return list(compress(offsets, map(rx.search, read)))
 
 
 def _running(lengths):

@@ -8,7 +8,8 @@ term with spaces):
   its upper- and lower-case forms as UTF-8 (a word holding one is searched as a
   pattern, :func:`word_regex`);
 - ``/regex/``: a Python regular expression searched in the raw log lines; in any
-  case unless it holds an upper-case letter (smart case);
+  case unless it holds an upper-case letter (smart case); one that holds a
+  character beyond ASCII reads the lines as characters (:func:`regex_text`);
 - ``field:value``: ``route:``, ``ip:`` (the local IP), ``remote:``, ``tls:``,
   ``auth:`` (from the detail line), ``result:`` (success, deferral, failure,
   bounce, raw; a prefix will do), ``to:`` and ``from:`` (an address, or a domain
@@ -123,41 +124,46 @@ def word_regex(word: str) -> re.Pattern[bytes]:
     return re.compile(b"".join(parts))
 
 
-def regex_bytes(pattern: str, caseless: bool) -> bytes:
-    """A ``/regex/`` as the bytes pattern searched in the raw lines: each character
-    beyond ASCII outside a ``[...]`` set is one atom (a quantifier after it repeats
-    it, not its last byte). ``caseless`` (smart case: no upper-case letter), for
-    lines lower-cased by :data:`LOWER` (ASCII only): such a letter is the
-    alternation of its case forms (the UTF-8 of each), as in :func:`word_regex`, so
-    that ``é`` finds ``É`` too."""
-    out: list[bytes] = []
-    i, set_from = 0, -1  # where the [...] being read starts (-1: none)
+def regex_text(pattern: str, caseless: bool) -> str:
+    """A ``/regex/`` holding characters beyond ASCII, as a pattern of characters
+    searched in the decoded lines (:func:`searched`): ``[éè]`` is a set of two
+    letters, ``.`` one character. ``caseless`` (smart case: no upper-case letter), for
+    lines lower-cased by :data:`LOWER` (ASCII only): each character beyond ASCII, and
+    each ``[...]`` set holding one, matches in any case (``(?i:...)``), so that ``é``
+    finds ``É`` as in :func:`word_regex`, and ``[éè]`` finds ``È``."""
+    def cased(piece: str) -> str:
+        return f"(?i:{piece})" if caseless and not piece.isascii() else piece
+
+    out: list[str] = []
+    i, set_from, set_out = 0, -1, 0  # where the [...] being read starts (-1: none)
     while i < len(pattern):
         c = pattern[i]
         if c == "\\" and i + 1 < len(pattern):
-            if set_from >= 0 or pattern[i + 1].isascii():
-                out.append(pattern[i:i + 2].encode())
-                i += 2
-                continue
-            i += 1  # an escaped character beyond ASCII: the character itself
-            c = pattern[i]
-        elif set_from >= 0:
-            first = set_from + 1 + (pattern[set_from + 1:set_from + 2] == "^")
-            if c == "]" and i > first:  # (a "]" first in the set is one of its own)
-                set_from = -1
-            out.append(c.encode())
-            i += 1
+            escaped = pattern[i + 1]  # one beyond ASCII: the character itself
+            out.append(pattern[i:i + 2] if escaped.isascii() else
+                       escaped if set_from >= 0 else cased(escaped))
+            i += 2
             continue
+        if set_from >= 0:
+            first = set_from + 1 + (pattern[set_from + 1:set_from + 2] == "^")
+            out.append(c)
+            if c == "]" and i > first:  # (a "]" first in the set is one of its own)
+                out[set_out:] = [cased("".join(out[set_out:]))]
+                set_from = -1
         elif c == "[":
-            set_from = i
-        if c.isascii():
-            out.append(c.encode())
+            set_from, set_out = i, len(out)
+            out.append(c)
         else:
-            forms = _case_forms(c) if caseless else {c}
-            encoded = sorted({f.encode().translate(LOWER) for f in forms})
-            out.append(b"(?:" + b"|".join(map(re.escape, encoded)) + b")")
+            out.append(cased(c))
         i += 1
-    return b"".join(out)
+    return "".join(out)
+
+
+def searched(rx: re.Pattern, data: bytes) -> bytes | str:
+    """Raw log bytes (lower-cased already for a smart-case regex) as ``rx`` reads
+    them: a pattern of characters (:func:`regex_text`) reads them decoded, bytes that
+    are not UTF-8 as lone surrogates (matched by ``.`` and negated sets only)."""
+    return data.decode("utf-8", "surrogateescape") if isinstance(rx.pattern, str) else data
 
 
 class Term:
@@ -167,7 +173,7 @@ class Term:
         self.field = field  # "text", "regex" or one of FIELDS
         self.value = value
         self.negate = negate
-        self.regex: re.Pattern[bytes] | None = None
+        self.regex: re.Pattern | None = None  # of bytes, or str (:func:`regex_text`)
         self.lowered = False  # the regex runs on lower-cased bytes (smart case)
         self.patterns: tuple[bytes, ...] = ()
         if field == "text":
@@ -177,7 +183,8 @@ class Term:
         elif field == "regex":
             self.lowered = not any(c.isupper() for c in value)
             try:
-                self.regex = re.compile(regex_bytes(value, self.lowered), re.MULTILINE)
+                self.regex = re.compile(value.encode() if value.isascii() else
+                                        regex_text(value, self.lowered), re.MULTILINE)
             except re.error as exc:
                 raise QueryError(f"/{value}/ is not a regular expression: {exc}") from None
         else:
@@ -233,8 +240,8 @@ class Term:
             return any(line is not None and needle in normal(line) for line in lines[:3])
         if f in ("regex", "text"):  # (a regex, or a word with letters beyond ASCII)
             assert self.regex is not None
-            return any(line is not None and self.regex.search(
-                line.translate(LOWER) if self.lowered else line) is not None
+            return any(line is not None and self.regex.search(searched(
+                self.regex, line.translate(LOWER) if self.lowered else line)) is not None
                 for line in lines[:3])
         if f == "result":
             return lines.status == self.value
