@@ -11,12 +11,14 @@ message.
 
 from __future__ import annotations
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widget import Widget
+from textual.widgets import Footer
 
 from qconsole import theme
 from qconsole.logformat import (
@@ -72,6 +74,58 @@ def current_answer(config: Config, row: Delivery) -> tuple[str, str | None, int 
     return said, route, line
 
 
+MIN_BODY = 24  # columns: narrower than this under its label, a line is not indented
+
+
+class Story:
+    """Lines of text, each wrapped at the width it is shown at with a hanging indent:
+    its continuation lines start under its text, not under its label (a long reply,
+    a long raw log line), so that the labels stay readable at 80 columns.
+    ``str()`` is the text unwrapped."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[Text, int, int]] = []  # text, label width, indent
+
+    def add(self, *parts: str | tuple[str, str], label: int = 0,
+            indent: int | None = None) -> None:
+        """A line from ``parts`` (text, or text and style) whose first ``label``
+        characters are its label; its continuation lines are indented by ``indent``
+        (the label's width if None). A line break in the parts goes on as one too."""
+        text = Text.assemble(*parts)
+        self.lines.append((text, label, label if indent is None else indent))
+
+    def __str__(self) -> str:
+        return "\n".join(text.plain for text, _, _ in self.lines)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        out: list[Text] = []
+        for text, label, indent in self.lines:
+            hang = max(label, indent)
+            if width - hang < MIN_BODY:
+                label = hang = indent = 0
+            body = text[label:]
+            pieces = body.wrap(console, width - hang, overflow="fold") if body.plain \
+                else [Text()]
+            for n, piece in enumerate(pieces):
+                head = text[:label] if n == 0 else Text(" " * indent)
+                out.append(head + piece)
+        yield Text("\n").join(out)
+
+
+class StoryView(Widget):
+    """Shows a :class:`Story` (its ``render()`` is the story itself)."""
+
+    DEFAULT_CSS = "StoryView { height: auto; }"
+
+    def __init__(self, story: Story, **kwargs: str) -> None:
+        super().__init__(**kwargs)
+        self.story = story
+
+    def render(self) -> Story:
+        return self.story
+
+
 class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
     """One delivery, told whole; dismissed with where to go next (``("route", NAME)``,
     ``("rule", LINE)``, ``("simulate", SENDER, RECIPIENT)``, ``("message", MSG)``) or
@@ -106,7 +160,7 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             with VerticalScroll(id="delivery-scroll"):
-                yield Static(self.story(), id="delivery-text")
+                yield StoryView(self.story(), id="delivery-text")
             yield Footer()
 
     def on_mount(self) -> None:
@@ -114,23 +168,22 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
 
     # The story ---------------------------------------------------------------
 
-    def story(self) -> Text:
+    def story(self) -> Story:
         """Everything known about the delivery, as safe text."""
         row, app = self.row, self.app
         bold = "bold"
-        text = Text()
+        text = Story()
         status = theme.style(app, row.status)
         if row.status == "raw":
-            text.append("A line that is not qmail-send's, shown as read\n\n", style=bold)
-            text.append(row.reply + "\n")
+            text.add(("A line that is not qmail-send's, shown as read", bold))
+            text.add()
+            text.add(row.reply, indent=4)
             self._raw_lines(text)
             return text
         title = (f"Bounce of msg {row.msg}" if row.status == "bounce"
                  else f"Delivery {row.number or '?'} of msg {row.msg or '?'}: ")
-        text.append(title, style=bold)
-        if row.status != "bounce":
-            text.append(row.status, style=status)
-        text.append("\n\n")
+        text.add((title, bold), *(() if row.status == "bounce" else ((row.status, status),)))
+        text.add()
         self._field(text, "When", local_time(row.time) + (
             f"  ({row.duration:.1f} s after it started)" if row.duration is not None
             else ""))
@@ -158,41 +211,45 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
             if row.detail and self.route_now != (None if row.route == "-" else row.route):
                 said += f"  (not {row.route}, which carried this delivery)"
             self._field(text, "Now", printable(said))
-            text.append(" " * 12 + "(the current configuration's answer for this sender "
-                        "and recipient domain; it may differ from what applied then)\n",
-                        style="dim")
-        text.append("\nqmail-remote said\n", style=bold)
+            text.add((" " * 12 + "(the current configuration's answer for this sender "
+                      "and recipient domain; it may differ from what applied then)",
+                      "dim"), label=12)
+        text.add()
+        text.add(("qmail-remote said", bold))
         for line in row.lines or ("(nothing)",):
             items = attempts(line)
             if items is not None:
-                text.append(f"  {line.split(':', 1)[0]}: {len(items)}\n",
-                            style=theme.style(app, "deferral"))
+                text.add((f"  {line.split(':', 1)[0]}: {len(items)}",
+                          theme.style(app, "deferral")))
                 for n, item in enumerate(items, 1):
-                    text.append(f"    {n}. {item}\n")
+                    head = f"    {n}. "
+                    text.add(head + item, label=len(head))
             elif line.startswith("Remote host said:"):
-                text.append("  Remote host said: ", style=bold)
-                text.append(line[len("Remote host said:"):].strip() + "\n")
+                head = "  Remote host said: "
+                text.add((head, bold), line[len("Remote host said:"):].strip(),
+                         label=len(head))
             else:
-                text.append(f"  {line}\n")
+                text.add(f"  {line}", label=2, indent=4)
         if row.expired:
-            text.append("  qmail-send gave up: the message was queued too long.\n",
-                        style=theme.style(app, "failure"))
+            text.add(("  qmail-send gave up: the message was queued too long.",
+                      theme.style(app, "failure")), label=2)
         for label, said in self._after():
-            text.append(f"\n{label}\n", style=bold)
-            text.append(f"  {said}\n")
+            text.add()
+            text.add((label, bold))
+            text.add(f"  {said}", label=2, indent=4)
         self._raw_lines(text)
         return text
 
-    def _field(self, text: Text, name: str, value: str) -> None:
-        text.append(f"{name:<11} ", style="bold")
-        text.append(value + "\n")
+    def _field(self, text: Story, name: str, value: str) -> None:
+        text.add((f"{name:<11} ", "bold"), value, label=12)
 
-    def _raw_lines(self, text: Text) -> None:
-        text.append("\nLog lines\n", style="bold")
+    def _raw_lines(self, text: Story) -> None:
+        text.add()
+        text.add(("Log lines", "bold"))
         read = self.index.source.read_line
         for offset in self.offsets:
             if offset >= 0:
-                text.append(f"  {decode(read(offset))}\n", style="dim")
+                text.add((f"  {decode(read(offset))}", "dim"), label=2, indent=4)
 
     def _after(self) -> list[tuple[str, str]]:
         """What qmail-send logged about the message after this delivery: its bounce,

@@ -4,6 +4,7 @@ long lines at 80 columns, typed-ahead palette keys."""
 from __future__ import annotations
 
 import asyncio
+from itertools import takewhile
 
 import pytest
 from textual import events
@@ -76,3 +77,55 @@ def test_down_in_the_palette_moves_in_the_list_the_query_gave(
     screen, active = asyncio.run(case())
     assert active == tab, (screen, active)
     assert screen == (FormScreen.__name__ if tab == "routes" else "Screen"), screen
+
+
+LONG_REPLY = ("550-5.7.1 The user or domain that you are sending to (or from) has a "
+              "policy that prohibited the mail that you sent. Please contact your "
+              "domain administrator for further details")
+
+
+def _inner(line: str) -> str:
+    """A line of the story inside the screen's border and padding."""
+    return line[2:].rstrip("█▊▎▌▐▕▏▇▆▅▄▃▂▁ ")  # (a border, padding; a scroll bar)
+
+
+def test_the_story_wraps_long_lines_under_their_text(tmp_path, demo_home) -> None:
+    """At 80x24 a long ``Remote host said:`` reply and a long raw log line went on at
+    the story's left edge, under the labels. Should: under their text (a hanging
+    indent), the labels alone at the left."""
+    from qconsole.logformat import logsafe
+    from tests.test_console_story import _open, _ready
+    from tests.test_logs import OK_TEXT, stamp, write
+
+    log = tmp_path / "current"
+    t = 1_700_000_000
+    text = OK_TEXT.replace("Remote host said: 250 ok", f"Remote host said: {LONG_REPLY}")
+    write(log, [f"{stamp(t)} new msg 10",
+                f"{stamp(t)} info msg 10: bytes 300 from <shop@shop.test> qp 1 uid 2",
+                f"{stamp(t + 1)} starting delivery 1: msg 10 to remote anne@domaine2.com",
+                f"{stamp(t + 3)} delivery 1: success: {logsafe(text)}",
+                f"{stamp(t + 5)} end msg 10"])
+
+    async def case() -> list[str]:
+        app = QConsole(demo_home, log=log)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _ready(pilot, app)
+            await _open(pilot, app, "anne@domaine2.com")
+            shown = []
+            for _ in range(6):  # the whole story, a screenful at a time
+                shown += screen_text(app).splitlines()[1:-2]
+                await pilot.press("pagedown")
+                await pilot.pause()
+            return shown
+
+    shown = list(dict.fromkeys(map(_inner, asyncio.run(case()))))
+    said = next(i for i, line in enumerate(shown) if "Remote host said:" in line)
+    assert shown[said].startswith("  Remote host said: 550-5.7.1"), shown[said]
+    reply = list(takewhile(lambda line: line.startswith(" " * 20) and line.strip(),
+                           shown[said + 1:]))
+    assert reply, shown
+    assert " ".join(line.strip() for line in [shown[said][20:], *reply]).split() \
+        == LONG_REPLY.split(), shown
+    raw = next(i for i, line in enumerate(shown) if "delivery 1: success:" in line)
+    assert all(line.startswith("    ") and line.strip() for line in shown[raw + 1:raw + 3]
+               ), shown
