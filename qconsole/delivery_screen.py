@@ -11,16 +11,14 @@ message.
 
 from __future__ import annotations
 
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widget import Widget
 from textual.widgets import Footer
 
 from qconsole import theme
+from qconsole.hanging import Hanging, HangingStatic
 from qconsole.logformat import (
     E_BOUNCE,
     E_CONCURRENCY,
@@ -74,58 +72,6 @@ def current_answer(config: Config, row: Delivery) -> tuple[str, str | None, int 
     return said, route, line
 
 
-MIN_BODY = 24  # columns: narrower than this under its label, a line is not indented
-
-
-class Story:
-    """Lines of text, each wrapped at the width it is shown at with a hanging indent:
-    its continuation lines start under its text, not under its label (a long reply,
-    a long raw log line), so that the labels stay readable at 80 columns.
-    ``str()`` is the text unwrapped."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[Text, int, int]] = []  # text, label width, indent
-
-    def add(self, *parts: str | tuple[str, str], label: int = 0,
-            indent: int | None = None) -> None:
-        """A line from ``parts`` (text, or text and style) whose first ``label``
-        characters are its label; its continuation lines are indented by ``indent``
-        (the label's width if None). A line break in the parts goes on as one too."""
-        text = Text.assemble(*parts)
-        self.lines.append((text, label, label if indent is None else indent))
-
-    def __str__(self) -> str:
-        return "\n".join(text.plain for text, _, _ in self.lines)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        out: list[Text] = []
-        for text, label, indent in self.lines:
-            hang = max(label, indent)
-            if width - hang < MIN_BODY:
-                label = hang = indent = 0
-            body = text[label:]
-            pieces = body.wrap(console, width - hang, overflow="fold") if body.plain \
-                else [Text()]
-            for n, piece in enumerate(pieces):
-                head = text[:label] if n == 0 else Text(" " * indent)
-                out.append(head + piece)
-        yield Text("\n").join(out)
-
-
-class StoryView(Widget):
-    """Shows a :class:`Story` (its ``render()`` is the story itself)."""
-
-    DEFAULT_CSS = "StoryView { height: auto; }"
-
-    def __init__(self, story: Story, **kwargs: str) -> None:
-        super().__init__(**kwargs)
-        self.story = story
-
-    def render(self) -> Story:
-        return self.story
-
-
 class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
     """One delivery, told whole; dismissed with where to go next (``("route", NAME)``,
     ``("rule", LINE)``, ``("simulate", SENDER, RECIPIENT)``, ``("message", MSG)``) or
@@ -160,7 +106,7 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             with VerticalScroll(id="delivery-scroll"):
-                yield StoryView(self.story(), id="delivery-text")
+                yield HangingStatic(self.story(), id="delivery-text")
             yield Footer()
 
     def on_mount(self) -> None:
@@ -168,11 +114,11 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
 
     # The story ---------------------------------------------------------------
 
-    def story(self) -> Story:
+    def story(self) -> Hanging:
         """Everything known about the delivery, as safe text."""
         row, app = self.row, self.app
         bold = "bold"
-        text = Story()
+        text = Hanging()
         status = theme.style(app, row.status)
         if row.status == "raw":
             text.add(("A line that is not qmail-send's, shown as read", bold))
@@ -240,10 +186,10 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
         self._raw_lines(text)
         return text
 
-    def _field(self, text: Story, name: str, value: str) -> None:
+    def _field(self, text: Hanging, name: str, value: str) -> None:
         text.add((f"{name:<11} ", "bold"), value, label=12)
 
-    def _raw_lines(self, text: Story) -> None:
+    def _raw_lines(self, text: Hanging) -> None:
         text.add()
         text.add(("Log lines", "bold"))
         read = self.index.source.read_line
