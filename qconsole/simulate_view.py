@@ -20,9 +20,16 @@ from textual.widgets import Button, Checkbox, Input, ProgressBar, Static
 
 from qconsole import theme
 from qconsole.fields import SafeInput
-from qconsole.safe_text import plain
+from qconsole.hanging import Hanging, HangingStatic
+from qconsole.safe_text import plain, printable
 from qremote.control.config import Config
-from qremote.planning.simulate import bad_recipients, null_sender, simulate, to_dict, to_text
+from qremote.planning.simulate import (
+    bad_recipients,
+    null_sender,
+    simulate,
+    text_lines,
+    to_dict,
+)
 
 PROBE_READ_TIMEOUT = 10.0  # seconds a probe waits for each reply (not timeoutremote)
 
@@ -64,8 +71,8 @@ class SimulateView(Vertical):
         # A row of its own: beside the buttons it was off a 100-column screen.
         yield ProgressBar(id="probe-progress", show_eta=False)
         with VerticalScroll(id="simulate-scroll"):
-            yield Static("Enter a sender and recipients, then Simulate.",
-                         id="simulate-output")
+            yield HangingStatic("Enter a sender and recipients, then Simulate.",
+                                id="simulate-output")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id in ("run", "probe"):
@@ -167,7 +174,10 @@ class SimulateView(Vertical):
             except Superseded:
                 return
         result = to_dict(config, plans, lookup, probes)
-        text = to_text(config, plans, lookup, probes)
+        # As qremote simulate prints it on a terminal: a long line wraps under its text.
+        text = Hanging()
+        for line, indent in text_lines(config, plans, lookup, probes):
+            text.add(printable(line), label=indent)
         self.app.call_from_thread(self._show, generation, result, text)
 
     def _progress(self, generation: int, done: int, total: int,
@@ -183,9 +193,9 @@ class SimulateView(Vertical):
             plain(f"Probing attempt {min(done + 1, total)} of {total}…{said}   "
                   "(Cancel or Escape stops it)"))
 
-    def _show(self, generation: int, result: dict[str, Any], text: str) -> None:
+    def _show(self, generation: int, result: dict[str, Any], text: Hanging) -> None:
         if generation != self.generation:
             return  # a newer run started: this answer is for another input
         self._probing(False)
         self.result = result
-        self.query_one("#simulate-output", Static).update(plain(text, lines=True))
+        self.query_one("#simulate-output", Static).update(text)

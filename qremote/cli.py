@@ -392,8 +392,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         probes = probe(config, plans, lookup)
     marked = memory_of(config)
+    # On a terminal, long lines wrap under their text, not at its left edge.
+    import shutil
+
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     out = (to_json(config, plans, lookup, probes, marked) if args.json
-           else to_text(config, plans, lookup, probes, marked))
+           else to_text(config, plans, lookup, probes, marked, width=width))
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 1 if any(p.error for p in plans) else 0
 

@@ -129,3 +129,31 @@ def test_the_story_wraps_long_lines_under_their_text(tmp_path, demo_home) -> Non
     raw = next(i for i, line in enumerate(shown) if "delivery 1: success:" in line)
     assert all(line.startswith("    ") and line.strip() for line in shown[raw + 1:raw + 3]
                ), shown
+
+
+def test_the_simulate_view_wraps_long_lines_under_their_text(make_home) -> None:
+    """At 80 columns route5's line (its local IPs and remotes) and its AUTH line went
+    on at the view's left edge, under the field names. Should: under the value, as
+    ``qremote simulate`` on a terminal."""
+    from qconsole.simulate_view import SimulateView
+
+    home = make_home(routes="route5;1.1.1.1&2.2.2.2&3.3.3.3&4.4.4.4;mx&6.6.6.6:587;"
+                            "relay-user;pass;\n", routemap="*;example.com;route5\n")
+
+    async def case() -> list[str]:
+        app = QConsole(home)
+        async with app.run_test(size=(80, 30)) as pilot:
+            await pilot.pause()
+            await pilot.press("3", *"a@sender.org", "tab", *"x@example.com", "enter")
+            view = app.query_one(SimulateView)
+            while view.result is None:
+                await pilot.pause(0.05)
+            await pilot.pause()
+            return screen_text(app).splitlines()
+
+    lines = [line[1:].rstrip("▇▆▅▄▃▂▁▊▎▌▐▕▏ ") for line in asyncio.run(case())]
+    route = next(i for i, line in enumerate(lines) if line.startswith("  route       "))
+    auth = next(i for i, line in enumerate(lines) if line.startswith("  auth        "))
+    for i in (route, auth):
+        assert lines[i + 1].startswith(" " * 14) and lines[i + 1][14] != " ", lines
+    assert lines[auth - 1].startswith("  tls ")

@@ -118,3 +118,67 @@ def test_text_output_reads_like_exim_bt(seed_home: Path) -> None:
 def test_bad_recipient_is_a_usage_error(seed_home: Path) -> None:
     result = run_cli("simulate", "a@b.org", "nodomain", home=seed_home)
     assert result.returncode == 2 and "has no domain" in result.stderr
+
+
+def _on_a_terminal(home: Path, *args: str, columns: int = 80) -> str:
+    """``qremote simulate ARGS`` with its standard output on a terminal of ``columns``
+    columns (a pseudo-terminal), as shown there."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from tests.conftest import REPO
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["QMAIL_HOME"] = str(home)
+    proc = subprocess.Popen([sys.executable, "-m", "qremote.cli", "simulate", *args],
+                            env=env, stdout=terminal, stderr=subprocess.PIPE, cwd=REPO)
+    os.close(terminal)
+    out = b""
+    while True:
+        try:
+            data = os.read(controller, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not data:
+            break
+        out += data
+    os.close(controller)
+    assert proc.wait(timeout=60) in (0, 1), proc.stderr.read() if proc.stderr else ""
+    return out.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_text_on_a_terminal_wraps_under_its_text(seed_home: Path, columns: int) -> None:
+    """At 80 columns the long lines of route5 (its route, its attempts) went on at the
+    terminal's left edge. Should: under the field's value, under the attempt's text;
+    a pipe gets the lines whole, and --json is the same on a terminal."""
+    import re
+
+    args = ("a@sender.org", "x@example.com")
+    shown = _on_a_terminal(seed_home, *args, columns=columns)
+    piped = run_cli("simulate", *args, home=seed_home).stdout
+    assert max(map(len, piped.splitlines())) > 80  # (else nothing to wrap)
+    lines = shown.splitlines()
+    assert max(map(len, lines)) <= columns, shown
+    assert shown.split() == piped.split()  # the same words, in the same order
+    fields = ("example.com <-", "  recipients", "  matched", "  route", "  tls",
+              "  auth", "  attempts")
+    under, continued = 0, set()
+    for line in lines:
+        if line.startswith(fields):
+            under = 14  # a field's value
+        elif re.match(r" {4}\d+\. ", line):
+            under = 7  # an attempt's text
+        else:
+            assert line.startswith(" " * under) and line[under] != " ", (line, shown)
+            continued.add(under)
+    assert continued == ({14} if columns == 80 else {14, 7}), shown  # (attempts: 79)
+    assert _on_a_terminal(seed_home, "--json", *args, columns=columns) == run_cli(
+        "simulate", "--json", *args, home=seed_home).stdout

@@ -156,48 +156,83 @@ def _probe_text(result: dict[str, Any]) -> str:
     return f"probe failed ({result['stage']}): {result['text']}"
 
 
-def to_text(config: Config, plans: list[Plan], lookup: Lookup | None,
-            probes: list[list[dict[str, Any]]] | None = None,
-            marked: Marked | None = None, now: float | None = None) -> str:
-    """Readable plans, one block per delivery."""
+FIELD = 14  # where a field's value starts ("  recipients  x@example.com")
+
+
+def text_lines(config: Config, plans: list[Plan], lookup: Lookup | None,
+               probes: list[list[dict[str, Any]]] | None = None,
+               marked: Marked | None = None,
+               now: float | None = None) -> list[tuple[str, int]]:
+    """Readable plans, one block per delivery (an empty line between two): each line
+    with the indent its continuation lines take when it is wrapped (under the field's
+    value, under the attempt's text)."""
     if marked is None:
         marked = memory_of(config)
     now = time.time() if now is None else now
-    blocks = []
+    lines: list[tuple[str, int]] = []
     for n, p in enumerate(plans):
+        if n:
+            lines.append(("", 0))
         d = plan_to_dict(config, p, lookup, probes[n] if probes else None, marked)
         auth = (f"as {p.route.user!r}, {AUTH_MECHANISMS}"
                 if p.route and p.route.auth else "none")
-        lines = [f"{p.host} <- {p.sender or '<>'}",
-                 f"  recipients  {', '.join(p.recipients)}",
-                 f"  matched     {p.selection.matched}  {_matched_text(config, d['matched'])}",
-                 f"  route       {_route_text(p.route)}",
-                 f"  tls         {p.selection.tls}",
-                 f"  auth        {auth}"]
-        lines += [f"  note        {note}" for note in d["notes"]]
+        fields = [f"{p.host} <- {p.sender or '<>'}",
+                  f"  recipients  {', '.join(p.recipients)}",
+                  f"  matched     {p.selection.matched}  "
+                  f"{_matched_text(config, d['matched'])}",
+                  f"  route       {_route_text(p.route)}",
+                  f"  tls         {p.selection.tls}",
+                  f"  auth        {auth}"]
+        fields += [f"  note        {note}" for note in d["notes"]]
         if p.error:
             kind = "permanent" if p.permanent else "temporary"
-            lines.append(f"  error       ({kind}) {p.error}")
+            fields.append(f"  error       ({kind}) {p.error}")
         else:
-            lines.append("  attempts")
-            width = len(str(len(p.attempts)))
-            number = 0
-            for ad in d["attempts"]:
-                tls = "  implicit TLS" if ad["implicit_tls"] else ""
-                target = Attempt(ad["local_ip"], ad["remote"], ad["address"], ad["port"],
-                                 ad["implicit_tls"]).target
-                memo = ""
-                if ad["timed_out_at"] is not None:
-                    ago = f"connect timed out {max(0, now - ad['timed_out_at']):.0f} s ago"
-                    memo = f"  skipped: {ago}" if ad["skipped"] else f"  ({ago})"
-                if ad["skipped"]:
-                    mark = f"{'-':>{width}} "
-                else:
-                    number += 1
-                    mark = f"{number:>{width}}."
-                lines.append(f"    {mark} from {ad['local_ip'] or '(kernel)'} to "
-                             f"{target}  {ad['remote']}  helo {ad['helo']}{tls}{memo}")
-                if "probe" in ad:
-                    lines.append(f"    {'':>{width}}  {_probe_text(ad['probe'])}")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"
+            fields.append("  attempts")
+        lines += [(line, FIELD) for line in fields]
+        if p.error:
+            continue
+        width = len(str(len(p.attempts)))
+        under = 4 + width + 2  # "    1. "
+        number = 0
+        for ad in d["attempts"]:
+            tls = "  implicit TLS" if ad["implicit_tls"] else ""
+            target = Attempt(ad["local_ip"], ad["remote"], ad["address"], ad["port"],
+                             ad["implicit_tls"]).target
+            memo = ""
+            if ad["timed_out_at"] is not None:
+                ago = f"connect timed out {max(0, now - ad['timed_out_at']):.0f} s ago"
+                memo = f"  skipped: {ago}" if ad["skipped"] else f"  ({ago})"
+            if ad["skipped"]:
+                mark = f"{'-':>{width}} "
+            else:
+                number += 1
+                mark = f"{number:>{width}}."
+            lines.append((f"    {mark} from {ad['local_ip'] or '(kernel)'} to "
+                          f"{target}  {ad['remote']}  helo {ad['helo']}{tls}{memo}", under))
+            if "probe" in ad:
+                lines.append((f"    {'':>{width}}  {_probe_text(ad['probe'])}", under))
+    return lines
+
+
+def hanging(line: str, indent: int, width: int) -> str:
+    """``line`` wrapped at ``width`` columns, its continuation lines indented by
+    ``indent`` (none when that leaves less than 20 columns)."""
+    if len(line) <= width:
+        return line
+    import textwrap
+
+    return "\n".join(textwrap.wrap(line, width, break_on_hyphens=False,
+                                   subsequent_indent=" " * indent
+                                   if width - indent >= 20 else ""))
+
+
+def to_text(config: Config, plans: list[Plan], lookup: Lookup | None,
+            probes: list[list[dict[str, Any]]] | None = None,
+            marked: Marked | None = None, now: float | None = None,
+            width: int | None = None) -> str:
+    """Readable plans, one block per delivery (:func:`text_lines`); ``width`` (a
+    terminal's): a longer line is wrapped, its continuation under its text."""
+    lines = text_lines(config, plans, lookup, probes, marked, now)
+    return "".join((line if width is None else hanging(line, indent, width)) + "\n"
+                   for line, indent in lines)
