@@ -86,6 +86,8 @@ class Palette(CommandPalette):
     def _when_searched(self, deadline: float, run: bool = True) -> None:
         """Once the search for the query as typed has finished: the kept moves, then
         (``run``) the highlighted command."""
+        if not self.is_attached:
+            return  # closed meanwhile (by the Enter that ran the moves' answer)
         if not self._searched():
             if monotonic() < deadline:
                 self.set_timer(WAIT, lambda: self._when_searched(deadline, run))
