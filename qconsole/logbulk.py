@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from itertools import compress, islice, repeat
 from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
 
@@ -162,6 +163,7 @@ _CODE_AT = bytes.maketrans(b"sdf", bytes((SUCCESS, DEFERRAL, FAILURE)))  # its f
 _STATUS_WORDS = (b"success:", b"deferral:", b"failure:")
 # Patterns that find a match in a block that is no match in the line alone (or miss
 # one): lookarounds, \A, \Z, atomic groups and possessive repeats, flags turned off.
+_BEYOND_ASCII = re.compile(rb"[\x80-\xff]")
 _UNSAFE = re.compile(rb"\(\?[=!<>(-]|\\[AZ]|[*+?}]\+")
 
 
@@ -696,9 +698,23 @@ def hits_of_text(block: Block, needle: bytes) -> list[int]:
     return block.line_starts(positions)
 
 
-def hits_of_regex(block: Block, rx: re.Pattern, lowered: bool) -> list[int]:
+def hits_of_regex(block: Block, rx: re.Pattern, lowered: bool,
+                  beyond: Callable[[bytes], bool] | None = None) -> list[int]:
     """Line starts of the lines in which ``rx`` finds a match, each line read alone (as
-    :meth:`~qconsole.logquery.Term.holds` reads it)."""
+    :meth:`~qconsole.logquery.Term.holds` reads it). ``beyond``, when given, tests a
+    raw line holding bytes beyond ASCII instead (an ASCII pattern reads such a line as
+    characters: :meth:`~qconsole.logquery.Term.search_line`)."""
+    hits = _hits_of_regex(block, rx, lowered)
+    if beyond is None or block.data.isascii():
+        return hits
+    data = block.data
+    odd = block.line_starts(map(re.Match.start, _BEYOND_ASCII.finditer(data)))
+    held = set(compress(odd, map(beyond, map(data.__getitem__,
+                                             map(slice, odd, block.ends(odd))))))
+    return sorted(set(hits).difference(odd).union(held))
+
+
+def _hits_of_regex(block: Block, rx: re.Pattern, lowered: bool) -> list[int]:
     text = block.lower if lowered else block.data
     if isinstance(rx.pattern, bytes) and _UNSAFE.search(rx.pattern) is None:
         ms = list(rx.finditer(text))

@@ -175,6 +175,10 @@ class Term:
         self.negate = negate
         self.regex: re.Pattern | None = None  # of bytes, or str (:func:`regex_text`)
         self.lowered = False  # the regex runs on lower-cased bytes (smart case)
+        # An ASCII /regex/ as a pattern of characters, for lines beyond ASCII ("." is
+        # one character there, as on an ASCII line); re.ASCII keeps \w, \s and \b as
+        # the bytes pattern has them.
+        self.chars: re.Pattern[str] | None = None
         self.patterns: tuple[bytes, ...] = ()
         if field == "text":
             self.patterns = (normal(value.encode()),)
@@ -187,6 +191,11 @@ class Term:
                                         regex_text(value, self.lowered), re.MULTILINE)
             except re.error as exc:
                 raise QueryError(f"/{value}/ is not a regular expression: {exc}") from None
+            if value.isascii():
+                try:
+                    self.chars = re.compile(value, re.MULTILINE | re.ASCII)
+                except re.error:  # ((?L) is for bytes only: those lines read as bytes)
+                    pass
         else:
             self.value = value.lower()
             self.patterns = tuple(filter(None, map(normal, map(_caseless, self._field_patterns()))))
@@ -226,6 +235,16 @@ class Term:
             return (b"msg " + b,)  # (and its triple bounces: logformat.triple_bounces)
         raise AssertionError(self.field)
 
+    def search_line(self, line: bytes) -> bool:
+        """Whether the term's regex finds a match in one raw line (lower-cased here for
+        smart case): a line beyond ASCII is read as characters."""
+        rx = self.regex
+        assert rx is not None
+        text = line.translate(LOWER) if self.lowered else line
+        if self.chars is not None and not text.isascii():
+            rx = self.chars
+        return rx.search(searched(rx, text)) is not None
+
     @property
     def needs(self) -> tuple[str, ...]:
         """The joined lines (``start``, ``info``) the term reads besides the result."""
@@ -239,10 +258,7 @@ class Term:
             needle = self.patterns[0]
             return any(line is not None and needle in normal(line) for line in lines[:3])
         if f in ("regex", "text"):  # (a regex, or a word with letters beyond ASCII)
-            assert self.regex is not None
-            return any(line is not None and self.regex.search(searched(
-                self.regex, line.translate(LOWER) if self.lowered else line)) is not None
-                for line in lines[:3])
+            return any(line is not None and self.search_line(line) for line in lines[:3])
         if f == "result":
             return lines.status == self.value
         if f in DETAIL_FIELDS:

@@ -145,7 +145,8 @@ class Plan:
         """Lines of the block that may make ``t`` hold (exactly those for a word or
         regex)."""
         if t.regex is not None:  # a regex, or a word with letters beyond ASCII
-            return hits_of_regex(block, t.regex, t.lowered)
+            return hits_of_regex(block, t.regex, t.lowered,
+                                 None if t.chars is None else t.search_line)
         patterns = t.patterns or {"to": (b"starting delivery ",), "from": (b"info msg ",)
                                   }.get(t.field, ())
         if t.field == "msg":  # its start, info and bounce lines, and triple bounces

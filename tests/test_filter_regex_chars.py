@@ -37,6 +37,11 @@ def _holds(query: str, text: str | bytes) -> bool:
     ("/[à-ë]t/", "Çt", True),
     ("/[à-ë]t/", "©t", False),
     ("/r.sumé/", "résumé", True),  # "." is one character
+    ("/r.sume/", "résume", True),  # also in a pattern of ASCII alone (before: a byte)
+    ("/: .t$/", "ét", True),
+    ("/: ..t$/", "ét", False),
+    ("/^\\w+$/", "été", False),  # \w stays ASCII's, as on bytes
+    ("/a.{2}z/", "aé©z", True),
     ("/é{2}/", "éé", True),
     ("/\\é/", "É", True),
     ("/[\\]é]x/", "]x", True),
@@ -62,7 +67,9 @@ def test_an_unclosed_set_is_an_error() -> None:
 PIECES = ["é", "è", "É", "È", "©", "¨", "ì", "Ã", "t", "T", "a", " ", "_", "x",
           b"\xc3", b"\xa9", b"\xff"]
 PATTERNS = ["[éè]t", "[éè]", "[^é]t", "é+", "[é-ì]", "È", "[Éè]", "t[éè]?$", "^.é",
-            "[a-zé]+t", "(?:é|a)t", "é\\b", "[éèt]{2}"]
+            "[a-zé]+t", "(?:é|a)t", "é\\b", "[éèt]{2}",
+            # ASCII patterns read a line beyond ASCII as characters too
+            "^.t", "a.t", "^.{2}$", "[^a]t", "\\w+t", "t\\b", "\\xff", "x?.$"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -79,7 +86,8 @@ def test_the_bulk_search_finds_the_lines_the_row_by_row_test_finds(lines, patter
         if term.holds(Lines(line, None, None, "raw")):
             starts.append(offset)
         offset += len(line) + 1
-    assert hits_of_regex(block, term.regex, term.lowered) == starts
+    beyond = None if term.chars is None else term.search_line
+    assert hits_of_regex(block, term.regex, term.lowered, beyond) == starts
 
 
 def test_the_search_over_the_file_finds_the_same_rows() -> None:
