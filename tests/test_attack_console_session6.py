@@ -1,0 +1,67 @@
+"""Issue 11 tried again as an operator would (session 6): qconsole in tmux at 80x24,
+100x30, 200x60 and 60x20, on a qmail home and logs made by hand under /tmp (CRLF,
+no final newline, long route names, Unicode domains, a multilog directory with
+rotated files, a syslog file, escape sequences in replies, a writer loop), typing
+fast. Each test is one stumble found there, reproduced with Pilot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual.widgets import Static
+
+from qconsole.app import QConsole
+from qconsole.diff_screen import DiffScreen
+from qconsole.form_screen import FormScreen
+
+# A routes file as written by hand: CRLF, no final newline after its last route.
+NO_FINAL_NEWLINE = (b"# routes by hand\r\n"
+                    b"relay;127.0.0.2;127.0.0.1:2525;;;tls=none\r\n"
+                    b"last;;mx;us\xc3\xa9r;p\xc3\xa4ss;tls=may")
+
+
+# Adding a route to a file without a final newline: the diff said the last route went
+
+async def _case_append_diff(home: Path) -> list[str]:
+    app = QConsole(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("a", *"new-route", "tab", *"127.0.0.9", "tab", "m", "x",
+                          "ctrl+s")
+        await pilot.pause(DiffScreen.REPEAT_GUARD + 0.1)
+        assert isinstance(app.screen, DiffScreen), app.screen
+        shown = str(app.screen.query_one("#diff-text", Static).render())
+        await pilot.press("escape")  # back to the form: nothing written
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        return shown.splitlines()
+
+
+def test_the_diff_of_a_file_without_a_final_newline_shows_its_last_line_kept(
+        make_home) -> None:
+    """tmux 80x24, a routes file whose last line (a route with a password) has no
+    line ending, ``a`` to append a route: the diff showed ``-last;;mx;usér;********``
+    and ``+new-route;...``, as if the last route were replaced. difflib wrote the
+    old last line without its line break, so the ``+last;...`` line that keeps it
+    was glued to the end of the ``-`` line, where the password mask hid it.
+
+    Should: the ``-`` line alone, ``\\ No newline at end of file``, ``+last;...``,
+    then the new route (as ``git diff`` shows it)."""
+    home = make_home(routes=NO_FINAL_NEWLINE, routemap="*;*;relay\n")
+    lines = asyncio.run(_case_append_diff(home))
+    assert "-last;;mx;usér;********;tls=may" in lines, lines
+    assert "\\ No newline at end of file" in lines, lines
+    assert "+last;;mx;usér;********;tls=may" in lines, lines
+    assert "+new-route;127.0.0.9;mx;;" in lines, lines
+    assert (home / "control" / "routes").read_bytes() == NO_FINAL_NEWLINE
+
+
+def test_a_diff_line_ends_at_a_line_feed_only() -> None:
+    """A comment holding a form feed (or U+2028): the diff split the line there, and
+    its second half was shown with no ``' '``/``-``/``+`` mark, glued to the next."""
+    from qremote.control.controlwrite import diff
+
+    shown = diff("routemap", b"# page\x0cbreak\n*;*;r1\n", b"# page\x0cbreak\n*;*;r2\n")
+    assert " # page\x0cbreak" in shown.split("\n"), shown
