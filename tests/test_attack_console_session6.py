@@ -65,3 +65,47 @@ def test_a_diff_line_ends_at_a_line_feed_only() -> None:
 
     shown = diff("routemap", b"# page\x0cbreak\n*;*;r1\n", b"# page\x0cbreak\n*;*;r2\n")
     assert " # page\x0cbreak" in shown.split("\n"), shown
+
+
+# A long route name pushed AUTH and TLS (and the routemap's notes) off the screen ----
+
+LONG = "very-long-route-name-for-the-partner-network-in-europe"
+LONG_ROUTES = (f"relay;127.0.0.2&127.0.0.3;127.0.0.1:2525;;;tls=none\n"
+               f"{LONG};127.0.0.4|127.0.0.5;mx&relay1.partner.example.net:587;bob;pw;"
+               f"tls=verify\n")
+
+
+def _columns_width(table) -> int:
+    return sum(c.get_render_width(table) for c in table.ordered_columns)
+
+
+async def _case_long_name(home: Path, size: tuple[int, int], view: str
+                          ) -> tuple[int, int, str]:
+    from textual.widgets import DataTable
+
+    app = QConsole(home)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press(view)
+        await pilot.pause()
+        table = app.query_one(f"#{'routes' if view == '1' else 'routemap'}-table",
+                              DataTable)
+        await pilot.press("j")
+        await pilot.pause()
+        selected = str(app.query_one("#routes-selected").render()) if view == "1" else ""
+        return _columns_width(table), table.scrollable_content_region.width, selected
+
+
+def test_a_long_route_name_hides_no_column_at_80(make_home) -> None:
+    """tmux 80x24, a route named for its partner network (54 characters): the narrow
+    table kept every name whole, so the Remotes column was cut to "127.0." and AUTH
+    and TLS of every route were off the screen, with only a scrollbar for a hint.
+
+    Should: the name is cut like a long list (``…``); the line under the table
+    gives it whole."""
+    home = make_home(routes=LONG_ROUTES, routemap=f"*;*;{LONG}\n*;x.test;relay\n")
+    for size in ((80, 24), (60, 20), (100, 30)):
+        width, room, selected = asyncio.run(_case_long_name(home, size, "1"))
+        assert width <= room, (size, width, room)
+        assert selected.startswith(LONG + ": "), selected
+
+
