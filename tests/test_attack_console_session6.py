@@ -109,3 +109,34 @@ def test_a_long_route_name_hides_no_column_at_80(make_home) -> None:
         assert selected.startswith(LONG + ": "), selected
 
 
+
+async def _case_routemap_notes(home: Path, size: tuple[int, int]) -> tuple[int, int, str]:
+    from textual.widgets import DataTable
+
+    from tests.test_console import screen_text
+
+    app = QConsole(home)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.resize_terminal(*size)  # the width the table was filled for changes
+        await pilot.pause(0.3)
+        table = app.query_one("#routemap-table", DataTable)
+        return _columns_width(table), table.scrollable_content_region.width, screen_text(app)
+
+
+def test_a_long_route_name_hides_no_routemap_note_at_80(make_home) -> None:
+    """tmux 80x24, the same route in a routemap with Unicode domains and a rule
+    that the catch-all above it shadows: the Route column took the name whole, so
+    the Note column ("never matches: line 1 first", "route not defined") was off
+    the screen, with only a scrollbar for a hint.
+
+    Should: the long cells are cut (``…``) so that the notes show."""
+    home = make_home(routes=LONG_ROUTES, routemap=(
+        f"*;b\u00fccher-und-zeitschriften.example;{LONG}\n*;*;{LONG}\n*;x.test;relay\n"
+        "*;y.test;nosuchroute\n"))
+    for size in ((80, 24), (100, 30)):  # at 60 the titles alone take more
+        width, room, shown = asyncio.run(_case_routemap_notes(home, size))
+        assert width <= room, (size, width, room)
+        assert "never matches: line 2 first" in shown, shown
+        assert "route not defined" in shown, shown
