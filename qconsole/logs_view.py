@@ -229,11 +229,13 @@ class LogsView(Vertical):
             self.show_header()
             self.show_status()
             return
+        grew = added  # the status line counts every row, matching the filter or not
         if self.filtered is not None:  # once its worker tested those there before it
             added = (self.filtered.scan_newer()
                      if self.filtered.done_newer >= self._newer_owed else 0)
         if added:
             self.query_one(LogTable).grew(0)
+        if added or grew:
             self.show_status()
 
     # Filter ----------------------------------------------------------------

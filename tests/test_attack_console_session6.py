@@ -140,3 +140,48 @@ def test_a_long_route_name_hides_no_routemap_note_at_80(make_home) -> None:
         assert width <= room, (size, width, room)
         assert "never matches: line 2 first" in shown, shown
         assert "route not defined" in shown, shown
+
+
+# A filter that matches none of the new rows: the status line's count stood still ---
+
+async def _case_filter_count(log: Path) -> tuple[str, str]:
+    from qconsole.logs_view import LogsView
+    from tests.test_logs import OK_TEXT, delivery_lines, write
+
+    app = QConsole(log.parent / "no-home", log=log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(LogsView)
+        for _ in range(100):
+            if view.index is not None and view.index.history_done:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("/", *"nomatch", "enter")
+        await pilot.pause(0.3)
+        before = str(app.query_one("#log-status").render())
+        for i in range(3):  # qmail-send goes on logging meanwhile
+            write(log, delivery_lines(T1 + 60 * i, 2, 10 + i, "new@y.org", "success",
+                                      OK_TEXT))
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if len(view.index) == 4:
+                break
+        await pilot.pause(0.5)  # two follow ticks
+        return before, str(app.query_one("#log-status").render())
+
+
+T1 = 1_795_000_000.0
+
+
+def test_the_row_count_grows_under_a_filter_that_matches_nothing_new(
+        tmp_path: Path) -> None:
+    """tmux 100x30, a log being appended to (a writer loop), the filter
+    ``zzznomatch`` (or ``result:def -closed``): the status line said "0 matches ·
+    56 rows" for as long as the filter stayed, while the log grew by three
+    deliveries a second: it was redrawn only when a new row matched."""
+    from tests.test_logs import OK_TEXT, delivery_lines, write
+
+    log = tmp_path / "current"
+    write(log, delivery_lines(T1 - 600, 1, 1, "old@x.org", "success", OK_TEXT))
+    before, after = asyncio.run(_case_filter_count(log))
+    assert "0 matches for 'nomatch' · 1 rows" in before, before
+    assert "0 matches for 'nomatch' · 4 rows" in after, after
