@@ -185,3 +185,32 @@ def test_the_row_count_grows_under_a_filter_that_matches_nothing_new(
     before, after = asyncio.run(_case_filter_count(log))
     assert "0 matches for 'nomatch' · 1 rows" in before, before
     assert "0 matches for 'nomatch' · 4 rows" in after, after
+
+
+# --log without a qmail home: Simulate showed a plan from no configuration -----------
+
+async def _case_simulate_no_home(app: QConsole) -> str:
+    from qconsole.simulate_view import SimulateView
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3", *"a@b.org", "tab", *"s39@x.test", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        view = app.query_one(SimulateView)
+        return str(view.query_one("#simulate-output", Static).render())
+
+
+def test_simulate_without_a_qmail_home_says_there_is_none(tmp_path: Path) -> None:
+    """tmux 60x20, ``qconsole --log /tmp/.../syslog`` (no qmail home), Enter on a row,
+    ``s`` (simulate now): the banner says "the routes, routemap and simulate views
+    are empty", but Simulate showed a plan: "matched default ... the recipient
+    domain's MX", "from (kernel) to mx:25", "helo vm" -- made from no control files
+    at all, where ``qremote simulate`` says "control/: error: ... is not a
+    directory ... qmail-remote would defer every delivery (#4.3.0)".
+
+    Should: no plan; the view says there is no qmail home and what to pass."""
+    log = tmp_path / "current"
+    log.write_text("")
+    shown = asyncio.run(_case_simulate_no_home(QConsole(tmp_path / "no-home", log=log)))
+    assert "attempts" not in shown and "mx:25" not in shown, shown
+    assert "is not a directory" in shown and "--qmail-home" in shown, shown
