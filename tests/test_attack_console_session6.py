@@ -214,3 +214,27 @@ def test_simulate_without_a_qmail_home_says_there_is_none(tmp_path: Path) -> Non
     shown = asyncio.run(_case_simulate_no_home(QConsole(tmp_path / "no-home", log=log)))
     assert "attempts" not in shown and "mx:25" not in shown, shown
     assert "is not a directory" in shown and "--qmail-home" in shown, shown
+
+
+# A bounce whose message's info line is not in the log: "to the postmaster" ---------
+
+def test_a_bounce_of_an_unknown_sender_is_not_said_sent_to_the_postmaster() -> None:
+    """tmux 80x24, a multilog directory where ``bounce msg 42`` is logged without the
+    ``info msg 42`` line before it (in an older rotated file, or written after ``end
+    msg``): the row said "qmail-send sent a failure notice (bounce) to the
+    postmaster" with "? → ?" beside it. qmail-send sends a bounce to the message's
+    sender; only a bounce of a bounce (sender ``<>``) goes to the postmaster."""
+    from qconsole.logformat import delivery
+
+    unknown = delivery(b"@400000006b0000000000000a bounce msg 42 qp 77")
+    assert unknown.status == "bounce"
+    assert "postmaster" not in unknown.reply, unknown.reply
+    assert "the sender" in unknown.reply, unknown.reply
+    null = delivery(b"@400000006b0000000000000a bounce msg 42 qp 77",
+                    info=b"@400000006b00000000000009 info msg 42: bytes 3 from <> qp 1 "
+                         b"uid 2")
+    assert "the postmaster" in null.reply, null.reply
+    known = delivery(b"@400000006b0000000000000a bounce msg 42 qp 77",
+                     info=b"@400000006b00000000000009 info msg 42: bytes 3 from "
+                          b"<ops1@mx.example.org> qp 1 uid 2")
+    assert known.reply.endswith("to ops1@mx.example.org"), known.reply
