@@ -238,3 +238,44 @@ def test_a_bounce_of_an_unknown_sender_is_not_said_sent_to_the_postmaster() -> N
                      info=b"@400000006b00000000000009 info msg 42: bytes 3 from "
                           b"<ops1@mx.example.org> qp 1 uid 2")
     assert known.reply.endswith("to ops1@mx.example.org"), known.reply
+
+
+# The diff at 80x24: the new line was below the diff's box -------------------------
+
+HAND = (b"# routes by hand\r\n# NAME;LOCAL;REMOTES;USER;PASS;OPTS\r\n"
+        b"relay;127.0.0.2&127.0.0.3;127.0.0.1:2525;;;tls=none\r\n"
+        b"smart;127.0.0.2;127.0.0.1:2526;alerts-and-notifications@very-long-company-name"
+        b".example.com;s3cr3t;tls=encrypt\r\n"
+        + f"{LONG};127.0.0.4|127.0.0.5;mx&relay1.partner-network.example.net:587&"
+          f"relay2.partner-network.example.net:587;bob;pw;tls=verify\r\n".encode()
+        + b"closed;127.0.0.2;127.0.0.1:1;;;tls=may\r\n")
+
+
+async def _case_diff_change_shown(home: Path) -> str:
+    from tests.test_console import screen_text
+
+    app = QConsole(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "j", "e")  # the partner network's route
+        await pilot.pause()
+        await pilot.press("tab", "end", "backspace", "6", "ctrl+s")  # .5 -> .6
+        await pilot.pause(DiffScreen.REPEAT_GUARD + 0.1)
+        assert isinstance(app.screen, DiffScreen), app.screen
+        return screen_text(app)
+
+
+def test_the_diff_shows_the_new_line_at_80x24(make_home) -> None:
+    """tmux 80x24, a hand-written CRLF routes file, ``e`` on the route of the partner
+    network, one local IP changed, ctrl+s: the diff's box (10 lines) showed the
+    headers, three lines of context (one wrapped) and the removed line (three rows),
+    and stopped there: the line that would be saved was below, out of sight, and
+    Save was one Tab away.
+
+    Should: the diff opens scrolled to its first change, so that the removed and
+    the added lines are both on screen."""
+    home = make_home(routes=HAND, routemap=f"*;*;{LONG}\n*;x.test;relay\n*;y.test;"
+                     "smart\n*;z.test;closed\n")
+    shown = asyncio.run(_case_diff_change_shown(home))
+    assert f"-{LONG};127.0.0.4|127.0.0." in shown, shown  # wrapped there
+    assert f"+{LONG};127.0.0.4|127.0.0." in shown, shown
