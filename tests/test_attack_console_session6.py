@@ -279,3 +279,40 @@ def test_the_diff_shows_the_new_line_at_80x24(make_home) -> None:
     shown = asyncio.run(_case_diff_change_shown(home))
     assert f"-{LONG};127.0.0.4|127.0.0." in shown, shown  # wrapped there
     assert f"+{LONG};127.0.0.4|127.0.0." in shown, shown
+
+
+# A log file that does not exist yet was never read once it appeared ---------------
+
+async def _case_log_appears(log: Path) -> tuple[str, str, list[str]]:
+    from qconsole.log_table import LogTable
+    from tests.test_logs import OK_TEXT, delivery_lines, write
+
+    app = QConsole(log.parent / "no-home", log=log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        before = str(app.query_one("#log-status").render())
+        write(log, delivery_lines(T1, 1, 1, "new@y.org", "success", OK_TEXT))
+        model = app.query_one(LogTable).model
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if len(model):
+                break
+        await pilot.pause(0.3)
+        return (before, str(app.query_one("#log-status").render()),
+                [model.row(i).recipient for i in range(len(model))])
+
+
+def test_a_log_file_that_appears_later_is_followed(tmp_path: Path) -> None:
+    """tmux 80x24, ``qconsole --log /var/log/qmail/current`` started while multilog
+    (or logrotate, for a syslog file) had renamed the file and not yet made the new
+    one: "cannot read ...: No such file or directory", and the file, created a
+    moment later and filling up, was never read (README: "the file is followed like
+    tail -F"; tail -F says so and waits for it).
+
+    Should: the status line says the file is missing and that it is waited for;
+    once it appears its lines are read and the message goes."""
+    log = tmp_path / "current"
+    before, after, rows = asyncio.run(_case_log_appears(log))
+    assert "No such file or directory" in before, before
+    assert rows == ["new@y.org"], rows
+    assert "No such file" not in after, after
