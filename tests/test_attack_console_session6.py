@@ -316,3 +316,36 @@ def test_a_log_file_that_appears_later_is_followed(tmp_path: Path) -> None:
     assert "No such file or directory" in before, before
     assert rows == ["new@y.org"], rows
     assert "No such file" not in after, after
+
+
+# The form's field labels were cut at 80 columns ------------------------------------
+
+async def _case_labels(home: Path, size: tuple[int, int]) -> list[str]:
+    from textual.containers import VerticalScroll
+    from textual.widgets import Label
+
+    app = QConsole(home)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        room = app.screen.query_one(VerticalScroll).scrollable_content_region
+        # each label's lines, as far as the form's room goes (the rest is cut)
+        return [" ".join("".join(s.text for s in label.render_line(y))
+                         [:room.right - label.region.x].strip()
+                         for y in range(label.size.height)).strip()
+                for label in app.screen.query(Label)]
+
+
+def test_the_form_labels_read_whole_at_80_and_60(make_home) -> None:
+    """tmux 80x24 (and 60x20), ``a`` in the routes view: the labels were cut at the
+    form's edge, "Local IPs: ... empty = defaultoutgoi" and at 60 columns "...
+    (round robin); e" and "Remotes: ... with & or |; em": what an empty field means
+    (defaultoutgoingip, the MX) was not on the screen."""
+    from qconsole.routes_view import FIELDS
+
+    home = make_home(routes=LONG_ROUTES, routemap=f"*;*;{LONG}\n*;x.test;relay\n")
+    for size in ((80, 24), (60, 20)):
+        shown = asyncio.run(_case_labels(home, size))
+        assert shown == [f.label for f in FIELDS], (size, shown)
