@@ -349,3 +349,37 @@ def test_the_form_labels_read_whole_at_80_and_60(make_home) -> None:
     for size in ((80, 24), (60, 20)):
         shown = asyncio.run(_case_labels(home, size))
         assert shown == [f.label for f in FIELDS], (size, shown)
+
+
+# A short terminal: the findings left the table one row -----------------------------
+
+async def _case_short(home: Path, size: tuple[int, int], view: str) -> tuple[int, int]:
+    from textual.widgets import DataTable
+
+    app = QConsole(home)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press(view)
+        await pilot.pause()
+        name = "routes" if view == "1" else "routemap"
+        table = app.query_one(f"#{name}-table", DataTable)
+        panel = app.query_one(f"#{name}-findings")
+        first = " ".join("".join(s.text for s in panel.render_line(y)).strip()
+                         for y in (0, 1, 2))  # wrapped at 60
+        assert "qremote check lists them all" in first, first  # what it cannot show
+        return table.scrollable_content_region.height - 1, panel.size.height
+
+
+def test_a_short_terminal_leaves_the_table_its_rows(make_home) -> None:
+    """tmux 60x20, the hand-written CRLF routes file (8 warnings) and a routemap with
+    two errors: the banner took three lines, the findings panel its eight, the
+    selected route three, and the routes table showed one route, the routemap
+    table three rules.
+
+    Should: on a short terminal the findings panel gives way (its first line counts
+    them all; ``qremote check`` lists them), so that the table shows several rows."""
+    home = make_home(routes=HAND, routemap=f"*;*;{LONG}\n*;x.test;relay\n.bad;*;relay\n"
+                     "bad line\n*;y.test;smart\n*;z.test;closed\n")
+    for view in ("1", "2"):
+        rows, panel = asyncio.run(_case_short(home, (60, 20), view))
+        assert rows >= 4, (view, rows, panel)
+        assert panel >= 3, (view, rows, panel)  # the count and an error still show
