@@ -383,3 +383,27 @@ def test_a_short_terminal_leaves_the_table_its_rows(make_home) -> None:
         rows, panel = asyncio.run(_case_short(home, (60, 20), view))
         assert rows >= 4, (view, rows, panel)
         assert panel >= 3, (view, rows, panel)  # the count and an error still show
+
+
+# The 2-second watch, firing while the console closes: a traceback -----------------
+
+async def _case_watch_closing(home: Path) -> None:
+    app = QConsole(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        with (home / "control" / "routes").open("ab") as f:
+            f.write(b"other;;;;\n")  # another operator's edit, as the console quits
+        # quitting removes the main screen's widgets before the App's timers stop
+        await app.query_one("#banner").remove()
+        app.watch_control()
+
+
+def test_the_control_watch_while_the_console_closes_raises_nothing(make_home) -> None:
+    """The full test suite on a busy machine (session 5's conflict test, which
+    changes control/routes on disk and then quits): "NoMatches: No nodes match
+    '#banner' on Screen(id='_default')" from ``watch_control``, a traceback on the
+    terminal: the App's 2-second timer fired after quitting had taken the main
+    screen's widgets away. An operator quitting just as another one saves a control
+    file gets the same."""
+    home = make_home(routes=LONG_ROUTES, routemap=f"*;*;{LONG}\n*;x.test;relay\n")
+    asyncio.run(_case_watch_closing(home))
