@@ -343,7 +343,12 @@ class QConsole(OrderedKeysApp):
     def show_banner(self) -> None:
         """The line above every view: errors of the configuration, files changed on
         disk, a missing qmail home."""
-        banner = self.query_one("#banner", Static)
+        from textual.css.query import NoMatches
+
+        try:
+            banner = self.query_one("#banner", Static)
+        except NoMatches:  # quitting: the widgets went before the App's timers stop
+            return
         errors = [f for f in self.findings if f.severity == "error"]
         text = Text()
         kind = ""

@@ -88,6 +88,13 @@ class ControlView(Vertical):
     def on_mount(self) -> None:
         self.refresh_view()
 
+    def on_resize(self) -> None:
+        # On a short terminal the findings give way to the table (the panel's first
+        # line counts them all): at 60x20 they left it one row.
+        from qconsole.findings_panel import MAX
+
+        self.query_one(FindingsPanel).fit(max(4, min(MAX + 2, self.size.height // 3)))
+
     def fill(self, table: DataTable) -> None:
         """Add the columns and rows (subclasses)."""
         raise NotImplementedError

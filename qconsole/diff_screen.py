@@ -98,6 +98,28 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
                 yield Button("Cancel", compact=True, id="diff-cancel")
         yield Footer()  # its own keys, not those of the view under it
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._show_first_change)
+
+    def _show_first_change(self) -> None:
+        """Scroll the diff to its first changed line (one line of context above): on
+        a 24-line terminal the box holds ten lines, and the headers, three lines of
+        context and a wrapped long line left the added line below it."""
+        scroll = self.query_one(VerticalScroll)
+        width = scroll.scrollable_content_region.width
+        if width <= 0 or scroll.max_scroll_y <= 0:
+            return
+        rows = 0
+        lines = diff_text(self.shown_diff()).split("\n")
+        for i, line in enumerate(lines):
+            if line.plain[:1] in "+-" and not line.plain.startswith(("+++", "---")):
+                above = lines[i - 1] if i else None
+                if above is not None and above.plain[:1] == " ":  # its context
+                    rows -= len(above.wrap(self.app.console, width))
+                scroll.scroll_to(y=max(0, rows), animate=False)
+                return
+            rows += len(line.wrap(self.app.console, width))
+
     def new_warnings(self) -> list:
         """The warnings the edit brings, in any file (a rule deleted leaves its route
         unused): not those the configuration already had (a CRLF file warns on each

@@ -24,24 +24,37 @@ class FindingsPanel(Static):
         border-top: solid $primary; }}
     """
 
+    lines = MAX + 1  # text lines the panel has (fewer on a short terminal)
+
     def show(self, findings: list[Finding], name: str) -> None:
         """Show ``findings`` (already filtered to control/``name``)."""
+        self.shown = (findings, name)
         if not findings:
             self.update(Text(f"control/{name}: no findings", style=theme.style(self.app,
                                                                                 "ok")))
             return
         # Errors first (qmail-remote defers every delivery while there is one); the
-        # panel holds MAX lines: when there are more, its first line counts them.
+        # panel holds ``lines`` lines: when there are more, its first line counts them.
         ordered = sorted(findings, key=lambda f: f.severity != "error")
+        most = self.lines - 1
         text = Text()
-        if len(ordered) > MAX:
+        if len(ordered) > most:
             errors = sum(f.severity == "error" for f in ordered)
             warnings = len(ordered) - errors
             text.append(f"control/{name}: {_count(errors, 'error')}, "
                         f"{_count(warnings, 'warning')} (qremote check lists them all):\n",
                         style="bold")
-        for i, f in enumerate(ordered[:MAX]):
+        for i, f in enumerate(ordered[:most]):
             if i:
                 text.append("\n")
             text.append(printable(f.format()), style=theme.style(self.app, f.severity))
         self.update(text)
+
+    def fit(self, height: int) -> None:
+        """Take at most ``height`` lines, border included (a short terminal leaves the
+        table above its rows); the findings are shown again to match."""
+        self.styles.max_height = height
+        if height - 1 != self.lines:
+            self.lines = height - 1
+            if getattr(self, "shown", None) is not None:
+                self.show(*self.shown)

@@ -58,7 +58,7 @@ class FormScreen(ModalScreen[Edit | None]):
     FormScreen > VerticalScroll { width: 90; max-width: 100%; height: auto;
         max-height: 100%; border: thick $primary; padding: 0 1; background: $surface; }
     FormScreen .title { text-style: bold; }
-    FormScreen Label { padding-top: 1; }
+    FormScreen Label { padding-top: 1; width: 100%; }  /* wrapped, not cut */
     FormScreen Input, FormScreen Select { width: 1fr; }
     FormScreen .field-error { color: $error; height: auto; display: none; }
     FormScreen .field-error.shown { display: block; }

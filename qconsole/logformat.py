@@ -246,8 +246,10 @@ def bounce_row(line: bytes, m: re.Match[bytes], when: float | None,
     msg = (m[E_BOUNCE] or m[E_TRIPLE]).decode()
     sender = _sender(info, msg, year)
     if m[E_BOUNCE] is not None:
-        reply = (f"qmail-send sent a failure notice (bounce) to "
-                 f"{sender if sender not in ('', '<>') else 'the postmaster'}")
+        # to the message's sender; a bounce's own failure (sender <>) to the
+        # postmaster; no info line in the log: the sender is not known here
+        to = {"<>": "the postmaster", "": "the sender (not in this log)"}.get(sender, sender)
+        reply = f"qmail-send sent a failure notice (bounce) to {to}"
     else:
         reply = "triple bounce: a bounce of a bounce failed; qmail-send discarded it"
     return Delivery(when, msg, sender, "bounce", "", "", "", "", "", None, reply,

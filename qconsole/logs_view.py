@@ -210,6 +210,7 @@ class LogsView(Vertical):
         if self.index is None:
             return
         truncations = self.index.source.truncations
+        waiting = self.index.source.waiting
         try:
             added = self.index.follow()
         except OSError as exc:
@@ -229,11 +230,13 @@ class LogsView(Vertical):
             self.show_header()
             self.show_status()
             return
+        grew = added  # the status line counts every row, matching the filter or not
         if self.filtered is not None:  # once its worker tested those there before it
             added = (self.filtered.scan_newer()
                      if self.filtered.done_newer >= self._newer_owed else 0)
         if added:
             self.query_one(LogTable).grew(0)
+        if added or grew or self.index.source.waiting != waiting:
             self.show_status()
 
     # Filter ----------------------------------------------------------------
@@ -471,6 +474,8 @@ class LogsView(Vertical):
         if not self.index.history_done:
             parts.append("reading history…" if not self.index.paused.is_set()
                          else "history waits for the filter")
+        if self.index.source.waiting:  # the file named is not there (yet)
+            parts.append(printable(self.index.source.waiting))
         if self.index.source.unreadable:  # rotated files left out
             parts.append(printable(self.index.source.unreadable[0]) + (
                 f" (and {len(self.index.source.unreadable) - 1} more)"

@@ -89,14 +89,20 @@ class LogSource:
                 self.unreadable.append(str(exc))
                 continue
             self._add(Segment(p, fh, self.end, os.fstat(fh.fileno()).st_size))
+        # Said while the file named is missing (read from when it appears).
+        self.waiting: str | None = None
         try:
             fh = _open(path)
-        except LogError:
+        except LogError as exc:
             # A multilog directory without its current (an archive of rotated files,
             # or between multilog's rename and the new current): the history is the
-            # log, and current is followed from when it appears, as tail -F waits.
-            if path.exists() or not (given_dir or self.segments):
+            # log, and current is followed from when it appears, as tail -F waits. So
+            # is a file missing from a directory that exists (started between a
+            # rotation's rename and the new file); a missing directory is a typo.
+            if path.exists() or not (given_dir or self.segments or path.parent.is_dir()):
                 raise
+            if not (given_dir or self.segments):
+                self.waiting = f"{exc} (read when it appears, as tail -F does)"
             fh = _open(Path(os.devnull))
         self._add(Segment(path, fh, self.end, os.fstat(fh.fileno()).st_size))
         self.follow_from = self._last_line_end()  # where poll() reads next
@@ -264,6 +270,7 @@ class LogSource:
             except LogError:
                 return out
             self._add(Segment(self.path, fh, self.end, 0))
+            self.waiting = None
             self.follow_from = self.end
             self.partial = b""
             self.tail = b""

@@ -9,12 +9,14 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from qconsole import theme
-from qconsole.control_view import BAD, ControlView
+from qconsole.control_view import BAD, ControlView, cut
 from qconsole.editing import Edit, content_neighbour
 from qconsole.form_screen import Field
 from qconsole.safe_text import plain
 from qremote.control.findings import Finding
 from qremote.control.routemap import Rule, format_rule, rule_from_fields
+
+NOTE = len("never matches: line 9999 first")  # the longest note of a rule, whole
 
 
 class RoutemapView(ControlView):
@@ -65,8 +67,38 @@ class RoutemapView(ControlView):
             rows.append((line.number, f"{BAD}{line.number}",
                          [Text(str(line.number), style=number.style), text, Text(""),
                           Text(""), why]))
+        self._fit(rows)
         for _, key, cells in sorted(rows, key=lambda r: r[0]):
             table.add_row(*cells, key=key)
+
+    def _fit(self, rows: list[tuple[int, str, list]]) -> None:
+        """Cut the domains and routes (the widest first, never below their titles) so
+        that the notes show: a long route name or domain pushed them off the screen.
+        A note longer than NOTE (the reason a line does not parse) is cut too; the
+        findings below give it whole."""
+        width = self.size.width or self.app.size.width
+        first = max((r[2][0].cell_len for r in rows), default=0)
+        free = width - 2 - 2 * 5 - max(len("Line"), first)
+        widths = [max([0, *(r[2][i].cell_len for r in rows)]) for i in range(1, 5)]
+        floors = [len("Sender domain"), len("Recipient domain"), len("Route"),
+                  max(len("Note"), min(widths[3], NOTE))]
+        widths = [max(w, f) for w, f in zip(widths, floors, strict=True)]
+        while sum(widths) > free:
+            wider = [i for i in range(4) if widths[i] > floors[i]]
+            if not wider:
+                break
+            widths[max(wider, key=lambda k: widths[k])] -= 1
+        for _, _, cells in rows:
+            for i, w in enumerate(widths):
+                cell = cells[i + 1]
+                if cell.cell_len > w:
+                    cells[i + 1] = Text(cut(cell.plain, w), style=cell.style)
+
+    def on_resize(self) -> None:
+        width = self.size.width
+        if width != getattr(self, "_filled_width", None):  # the cuts depend on it
+            self._filled_width = width
+            self.refresh_view()
 
     def fields(self) -> tuple[Field, ...]:
         """The form's fields; the route field lists the defined routes."""

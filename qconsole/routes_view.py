@@ -128,15 +128,18 @@ class RoutesView(ControlView):
 
     def _narrow_rows(self, routes: list[Route], bad: list, width: int
                      ) -> list[tuple[int, str, list]]:
-        # Every column fits in the width: the name and TLS whole, AUTH cut when it
+        # Every column fits in the width: TLS whole, the name and AUTH cut when they
         # must (an e-mail address as AUTH user is common), the two lists share the
         # rest, each at least as wide as its title; a line that does not parse is
         # "line N" alone when "does not parse" leaves the lists too little.
         auths = {r.name: f"{r.user} {self._password(r)}" if r.user else "-"
                  for r in routes}
         auth_full = max((cell_len(a) for a in auths.values()), default=4)
-        name = max((cell_len(r.name) for r in routes), default=4)
         free = width - 2 - 2 * len(NARROW_COLUMNS) - len("encrypt")  # scrollbar, padding
+        # a long name is cut too: to a third of the room, and to what the lists' and
+        # AUTH's titles leave
+        name = min(max((cell_len(r.name) for r in routes), default=4),
+                   max(len("Name"), min(free // 3, free - LISTS - len("AUTH"))))
         label = max((len(f"line {b.number}: does not parse") for b in bad), default=0)
         short = free - max(name, label) - auth_full < 2 * LISTS
         if short:
@@ -148,7 +151,7 @@ class RoutesView(ControlView):
         remote_w = max(len(NARROW_COLUMNS[2]), room - local_w)
         rows: list[tuple[int, str, list]] = []
         for route in routes:
-            cells = [route.name, cut(route.local_text() or "(default IP)", local_w),
+            cells = [cut(route.name, name), cut(route.local_text() or "(default IP)", local_w),
                      cut(route.remotes_text(), remote_w), cut(auths[route.name], auth_w),
                      route.tls]
             rows.append((route.line, route.name, [plain(c) for c in cells]))

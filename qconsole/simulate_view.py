@@ -135,6 +135,12 @@ class SimulateView(Vertical):
                                 if bad else "Enter at least one recipient.",
                                 theme.style(self.app, "error")))
             return
+        if not getattr(self.app, "has_home", True):  # no control files: no plan
+            output.update(plain(
+                f"control/: error: {self.config.home / 'control'} is not a directory; "
+                "qmail-remote would defer every delivery (#4.3.0). Start qconsole with "
+                "--qmail-home DIR.", theme.style(self.app, "error")))
+            return
         output.update("Planning…")
         if probe:
             self._probing(True)

@@ -22,11 +22,21 @@ class ConflictError(QremoteError):
     """The file changed on disk since it was read; nothing was written."""
 
 
+def _lines(data: bytes) -> list[str]:
+    """The file's lines as qmail reads them: each ends at a LF (a form feed or U+2028
+    in a comment is no line break), the last perhaps without one."""
+    parts = data.decode("utf-8", "replace").split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 def diff(name: str, before: bytes, after: bytes) -> str:
     """A unified diff of the change, for the operator to confirm."""
-    old = before.decode("utf-8", "replace").splitlines(keepends=True)
-    new = after.decode("utf-8", "replace").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(old, new, f"control/{name}", f"control/{name} (new)"))
+    old, new = _lines(before), _lines(after)
+    # A last line without its line break is followed by git's marker: without it the
+    # next diff line would be glued to it (and a routes line masked with it).
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in difflib.unified_diff(old, new, f"control/{name}",
+                                                    f"control/{name} (new)"))
 
 
 def mask_diff(name: str, text: str) -> str:
