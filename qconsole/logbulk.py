@@ -19,10 +19,15 @@ import re
 from collections import Counter
 from itertools import compress, islice, repeat
 from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
+from typing import TYPE_CHECKING
 
+from qconsole import logfast
 from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
 from qconsole.logquery import LOWER, NORMAL
+
+if TYPE_CHECKING:
+    from ctypes import CDLL
 
 G_STARTING, G_NUMBER, G_MSG, G_STATUS, G_INFO, G_SENDER, G_BOUNCE, G_TRIPLE = range(1, 9)
 K_RESULT, K_START, K_INFO, K_BOUNCE, K_OTHER, K_SLOW = range(6)
@@ -251,6 +256,7 @@ class Block:
         self._triples: list[tuple[int, bytes]] | None = None
         self._bounced = False
         self._counts: dict[bytes, int] = {}
+        self._fast: CDLL | bool | None = False  # not decided yet
         self.shape = shape_of(data)
         self.width = self.shape.width  # where a canonical line's event starts
 
@@ -322,6 +328,13 @@ class Block:
             self._triples = out
         return self._triples
 
+    def fast(self) -> CDLL | None:
+        """The compiled pairing (:mod:`qconsole.logfast`) if this block uses it: decided
+        once, so that its pairs and messages come from the same loops."""
+        if self._fast is False:
+            self._fast = logfast.lib()
+        return self._fast
+
     def pairs(self) -> Pairs:
         """The block's start lines paired with their rows (computed once)."""
         if self._pairs is None:
@@ -361,6 +374,20 @@ class Block:
 
     def _find_messages(self) -> Messages:
         data = self.data
+        odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
+        canonical = []  # bounce lines
+        for m in self.shape.bounced.finditer(data):
+            if m.start(1) >= 0:
+                canonical.append(m)
+            else:
+                odd.append(m.start())
+        fast = self.fast()
+        if fast is not None:
+            shared = set(self.pairs().starts).union(
+                [m.start() - self.width for m in canonical], [ls for ls, _ in self.triples()])
+            lines = sorted(dict.fromkeys(self.starts_of(odd)))
+            return logfast.messages(fast, self, canonical, [
+                (ls, self._message_of(ls), ls in shared) for ls in lines])
         out = Messages()
         events: list[tuple[int, int, bytes, object]] = []  # (position, kind, message, more)
         w = self.width
@@ -383,13 +410,7 @@ class Block:
         events.extend(zip(pos, repeat(2), end_msgs, self.starts_of(pos)))
         starts = self.pairs().starts
         events.extend(zip(starts, repeat(3), map(itemgetter(1), starts.values()), repeat(None)))
-        odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
-        bounced = []
-        for m in self.shape.bounced.finditer(data):
-            if m.start(1) >= 0:
-                bounced.append((m.start() - w, m[2]))
-            else:
-                odd.append(m.start())
+        bounced = [(m.start() - w, m[2]) for m in canonical]
         events.extend((ls, 4, msg, None) for ls, msg in bounced)
         out.bounces = [ls for ls, _ in bounced]
         events.extend((ls, 5, b"", None) for ls in dict.fromkeys(self.starts_of(odd)))
@@ -418,9 +439,8 @@ class Block:
                 if held is not None and held != extra:
                     del cur[msg], val[msg]
             elif k == 5:  # a line that is no canonical start or bounce: if it is one of
-                e = event(data[pos:self.ends([pos])[0]])  # an open message, that
-                msg = None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
-                held = None if msg is None else val.get(msg, -1)  # message's info line
+                msg = self._message_of(pos)  # an open message, that message's info line
+                held = None if msg is None else val.get(msg, -1)
                 if held is not None and held >= 0:  # goes the slow way
                     out.tainted.add(held)
                 if msg is not None and pos < first.get(msg, never):
@@ -436,6 +456,12 @@ class Block:
                     heads.setdefault(msg, []).append(pos)
         out.open.update(at for at in val.values() if at >= 0)
         return out
+
+    def _message_of(self, ls: int) -> bytes | None:
+        """The message of the line at ``ls`` as event() reads it (start, bounce or
+        triple bounce), or None."""
+        e = event(self.data[ls:self.ends([ls])[0]])
+        return None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
 
     def classify(self, starts: list[int]) -> list[re.Match[bytes] | None]:
         """The canonical reading of each line at ``starts`` (None: a slow line)."""
@@ -548,10 +574,13 @@ def kind(m: re.Match[bytes] | None) -> int:
     return K_OTHER
 
 
-def hidden_needles(block: Block, starts: list[int], ends: list[int]) -> list[bool]:
+def hidden_needles(block: Block, starts: list[int], ends: list[int],
+                   ) -> list[bool] | list[int]:
     """For each line: it holds a start or info needle past its own event (so it is the
     start or info line of some delivery the canonical reading does not see)."""
     data = block.data
+    if (fast := block.fast()) is not None:
+        return logfast.needles(fast, data, starts, ends, block.width + 1)
     after = list(map(add, starts, repeat(block.width + 1)))
     a = map(ge, map(data.find, repeat(b"starting delivery "), after, ends), repeat(0))
     b = map(ge, map(data.find, repeat(b"info msg "), after, ends), repeat(0))
@@ -690,8 +719,11 @@ def _triples_of(block: Block, ends: list[int], msgs: list[bytes], bound: list[in
 def hits_of_text(block: Block, needle: bytes) -> list[int]:
     """Line starts of the lines whose normalised text holds ``needle``."""
     text = block.text_for(needle)
-    if not block.count(needle):
+    count = block.count(needle)
+    if not count:
         return []
+    if needle and (fast := block.fast()) is not None:
+        return logfast.hits(fast, block.data, text, needle, count)
     positions = map(re.Match.start, re.finditer(re.escape(needle), text))
     return block.line_starts(positions)
 

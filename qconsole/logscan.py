@@ -18,7 +18,7 @@ from itertools import compress, repeat
 from operator import add, and_, eq, ge, itemgetter, le, mul, ne, not_, sub
 from typing import NamedTuple
 
-from qconsole import logjoin
+from qconsole import logfast, logjoin
 from qconsole.logbulk import (
     G_BOUNCE,
     G_INFO,
@@ -632,15 +632,16 @@ def _is_row(line: bytes) -> bool:
 
 
 def analyze_span(search: int, text: str, path: str, inode: int, offset: int, size: int,
-                 base: int, dense: tuple[int, int], join_limit: int,
+                 base: int, dense: tuple[int, int, bool], join_limit: int,
                  plans: dict[tuple[int, str], Plan] | None = None) -> BlockResult | None:
     """Read a block from ``path`` (``size`` bytes at ``offset``; global offset ``base``)
-    and analyze it for filter ``text``, with the search's (DENSE, DENSE_INFOS) and
-    JOIN_LIMIT: the work of a helper process (:mod:`qconsole.logworkers`). None when ``path`` is not
-    the file with ``inode`` (any more). ``plans`` keeps the plan of search number
+    and analyze it for filter ``text``, with the search's (DENSE, DENSE_INFOS,
+    logfast.ENABLED) and JOIN_LIMIT: the work of a helper process
+    (:mod:`qconsole.logworkers`). None when ``path`` is not the file with ``inode``
+    (any more). ``plans`` keeps the plan of search number
     ``search`` for its next blocks (its caches hold for one search of one log only)."""
     global DENSE, DENSE_INFOS
-    DENSE, DENSE_INFOS = dense
+    DENSE, DENSE_INFOS, logfast.ENABLED = dense
     logjoin.JOIN_LIMIT = join_limit
     plans = {} if plans is None else plans
     plan = plans.get((search, text))

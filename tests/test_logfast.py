@@ -1,0 +1,212 @@
+"""The compiled dense path of the log search (qconsole.logfast): the same answers as
+the Python loops on blocks of every shape, built once in a cache directory that is
+the user's alone, and never loaded from anywhere else."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qconsole import logbulk, logfast
+from qconsole.logbulk import Block, hidden_needles, hits_of_text
+from qconsole.logscan import Plan
+from qremote.client.build import find_compiler
+from tests.test_logs import QUERIES, any_log
+
+NEEDLES = (b"x.org", b"msg", b"bob", b"delivery", b"1", b"info msg ", b"starting delivery ",
+           b" ", b"route=", b"spy", b"end msg", b"\xc3")
+
+
+def compiled() -> object:
+    """The loaded library; the tests that need it fail when a compiler is here and the
+    build did not work (they skip only where there is no compiler at all)."""
+    if find_compiler() is None:
+        pytest.skip("no C compiler")
+    cdll = logfast.load()
+    assert cdll is not None, "a C compiler is here, and the library was not built"
+    return cdll
+
+
+def _blocks(data: bytes, cuts: list[int]) -> list[tuple[int, bytes]]:
+    """The log cut into blocks of whole lines near the given offsets."""
+    ends = sorted({data.find(b"\n", c) + 1 for c in cuts if data.find(b"\n", c) >= 0})
+    out, start = [], 0
+    for end in [*ends, len(data)]:
+        if end > start:
+            out.append((start, data[start:end]))
+            start = end
+    return out
+
+
+def _both(fn):
+    """``fn`` on a block read the compiled way, then on one read the Python way."""
+    saved = logfast.ENABLED
+    try:
+        logfast.ENABLED = True
+        fast = fn()
+        logfast.ENABLED = False
+        slow = fn()
+    finally:
+        logfast.ENABLED = saved
+    return fast, slow
+
+
+# Lines around the literals the compiled code looks for (an end line without digits or
+# inside another line, needles in other lines' text).
+ODD = ("end msg ", "xend msg 2", "end msg 12end msg 1", "end msg 1 ", "end msg 1",
+       "info msg 1: bytes 5 from <a@b.org> qp delivery 1: msg 1 to remote x",
+       "starting delivery 1: msg 2 to remote a@b.orgstarting delivery 2: msg 1 to local y",
+       "bounce msg 1 end msg 2", "delivery 12: success: info msg 2: starting delivery 1: ")
+
+
+@settings(max_examples=600, deadline=None)
+@given(any_log(), st.lists(st.integers(0, 4000), max_size=4), st.sampled_from(QUERIES),
+       st.lists(st.tuples(st.integers(0, 200), st.sampled_from(ODD)), max_size=4))
+def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, odd) -> None:
+    """On blocks of every shape (lines that are not canonical, restarted delivery
+    numbers, messages open past the block, bounces and triple bounces, prefixes other
+    than multilog's), the compiled messages pairing, line finding and needle checks
+    give exactly what the Python loops give, and so does a block's whole analysis."""
+    compiled()
+    for at, line in odd:
+        lines.insert(min(at, len(lines)), line)
+    data = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+    for base, block in _blocks(data, cuts):
+        fast, slow = _both(lambda b=block: Block(0, b).messages())
+        assert vars(fast) == vars(slow)
+        for needle in NEEDLES:
+            fast, slow = _both(lambda b=block, n=needle: hits_of_text(Block(0, b), n))
+            assert fast == slow, needle
+        starts = Block(0, block).starts_of(list(range(len(block))))
+        starts = sorted(set(starts))
+        fast, slow = _both(lambda b=block, s=starts: hidden_needles(
+            Block(0, b), s, Block(0, b).ends(s)))
+        assert list(map(bool, fast)) == slow
+        fast, slow = _both(lambda b=block, at=base: Plan(query).analyze(Block(at, b)))
+        assert fast == slow, query
+
+
+def test_a_block_at_scale_is_paired_alike() -> None:
+    """Thousands of deliveries in one block, some messages open at its end, numbers
+    coming back: the same messages both ways."""
+    compiled()
+    from tests.test_logs import T0, delivery_lines
+
+    lines = []
+    for i in range(3000):
+        d = delivery_lines(T0 + i, i % 40, 10_000 + i % 700, f"u{i}@x.org",
+                           ("success", "deferral", "failure")[i % 3], "ok")
+        lines += d if i % 11 else d[:4]  # (every eleventh message still open)
+    data = "".join(line + "\n" for line in lines).encode()
+    fast, slow = _both(lambda: Block(0, data).messages())
+    assert vars(fast) == vars(slow)
+    assert len(fast.infos) > 500 and fast.open
+    for text in ("x.org", "msg", "-x.org", "from:a@b.org"):
+        fast, slow = _both(lambda t=text: Plan(t).analyze(Block(0, data)))
+        assert fast == slow
+
+
+def test_the_library_is_built_once_in_a_directory_of_the_users_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built in $XDG_CACHE_HOME/qconsole (created 0700), named by its source, compiler
+    command and machine, not writable by others; a second load uses that file."""
+    if find_compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logfast.reset()
+    try:
+        assert logfast.load() is not None
+        folder = tmp_path / "cache" / "qconsole"
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        built = list(folder.iterdir())
+        assert len(built) == 1 and built[0].name.startswith("logfast-")
+        assert not built[0].stat().st_mode & 0o022
+        first = built[0].stat().st_mtime_ns
+        logfast.reset()
+        assert logfast.load() is not None
+        assert [p.stat().st_mtime_ns for p in folder.iterdir()] == [first]
+    finally:
+        logfast.reset()
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
+def test_a_cache_directory_others_may_write_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int) -> None:
+    """A cache directory that a group or others may write (another user could put a
+    library there): nothing is built or loaded, the Python loops answer."""
+    folder = tmp_path / "cache" / "qconsole"
+    folder.mkdir(parents=True)
+    folder.chmod(mode)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logfast.reset()
+    try:
+        assert logfast.cache_dir() is None
+        assert logfast.load() is None
+        assert list(folder.iterdir()) == []
+        block = Block(0, b"x\n@400000006ab1430e08ea3962 info msg 1: bytes 1 from <a@b.org> qp\n")
+        assert block.fast() is None
+        assert block.messages().infos == {2: (b"1", b"a@b.org")}
+    finally:
+        logfast.reset()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the directory away")
+def test_a_cache_directory_of_another_user_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "cache" / "qconsole"
+    folder.mkdir(parents=True, mode=0o700)
+    os.chown(folder, 65534, 65534)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logfast.reset()
+    try:
+        assert logfast.cache_dir() is None
+        assert logfast.load() is None
+    finally:
+        logfast.reset()
+
+
+def test_a_library_writable_by_others_is_not_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cached file itself made writable by others: it is built again (a new file,
+    the user's alone), never loaded as it is."""
+    if find_compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logfast.reset()
+    try:
+        path = logfast.build()
+        assert path is not None
+        path.write_bytes(b"not a library")
+        path.chmod(0o666)
+        logfast.reset()
+        assert logfast.load() is not None
+        assert not path.stat().st_mode & 0o022
+    finally:
+        logfast.reset()
+
+
+def test_no_compiler_or_the_switch_means_the_python_loops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No compiler ($CC names none): no library, and the search answers the same.
+    QCONSOLE_PURE in the environment turns the compiled path off as well."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    logfast.reset()
+    try:
+        assert logfast.build() is None
+        assert logfast.load() is None
+        assert logbulk.Block(0, b"x\n").fast() is None
+    finally:
+        logfast.reset()
+    import subprocess
+    import sys
+
+    code = "from qconsole import logfast; print(logfast.ENABLED, logfast.lib())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "QCONSOLE_PURE": "1"}, check=True)
+    assert out.stdout.split() == ["False", "None"]
