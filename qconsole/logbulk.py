@@ -21,7 +21,6 @@ from itertools import compress, islice, repeat
 from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
 from typing import TYPE_CHECKING
 
-from qconsole import logfast
 from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
 from qconsole.logquery import LOWER, NORMAL
@@ -216,6 +215,19 @@ class Pairs:
         self.open: set[int] = set()
         self.odd: list[int] = []  # where "delivery N: " stands elsewhere than in those
 
+    @property
+    def start_lines(self) -> list[int]:
+        """The canonical start lines, in order."""
+        return list(self.starts)
+
+    def start_of(self, ls: int) -> tuple[bytes, bytes, int] | None:
+        """``starts[ls]``, or None."""
+        return self.starts.get(ls)
+
+    def row_of(self, ls: int) -> tuple[int, int, int] | None:
+        """``rows[ls]``, or None."""
+        return self.rows.get(ls)
+
 
 class Messages:
     """The info line of every canonical start line and bounce line of a block, within
@@ -239,6 +251,23 @@ class Messages:
         self.heads: dict[bytes, list[int]] = {}
         self.ended: set[bytes] = set()
         self.head_odd: set[bytes] = set()
+
+    @property
+    def info_lines(self) -> list[int]:
+        """The canonical info lines, in order."""
+        return list(self.infos)
+
+    def info_of(self, ls: int) -> int:
+        """``info`` of a start or bounce line (-1: none)."""
+        return self.info.get(ls, -1)
+
+    def message_of(self, ls: int) -> bytes:
+        """The message of the canonical info line at ``ls``."""
+        return self.infos[ls][0]
+
+    def start_infos(self, pairs: Pairs) -> list[int]:
+        """The info line of each of the block's start lines (``pairs.start_lines``)."""
+        return list(map(self.info.get, pairs.start_lines, repeat(-1)))
 
 
 class Block:
@@ -331,14 +360,21 @@ class Block:
     def fast(self) -> CDLL | None:
         """The compiled pairing (:mod:`qconsole.logfast`) if this block uses it: decided
         once, so that its pairs and messages come from the same loops."""
+        from qconsole import logfast  # (it imports this module)
+
+
         if self._fast is False:
             self._fast = logfast.lib()
         return self._fast
 
     def pairs(self) -> Pairs:
         """The block's start lines paired with their rows (computed once)."""
+        from qconsole import logfast  # (it imports this module)
+
+
         if self._pairs is None:
-            self._pairs = self._find_pairs()
+            fast = self.fast()
+            self._pairs = self._find_pairs() if fast is None else logfast.pairs(fast, self)
         return self._pairs
 
     def _find_pairs(self) -> Pairs:
@@ -373,6 +409,8 @@ class Block:
         return self._messages
 
     def _find_messages(self) -> Messages:
+        from qconsole import logfast
+
         data = self.data
         odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
         canonical = []  # bounce lines
@@ -383,7 +421,7 @@ class Block:
                 odd.append(m.start())
         fast = self.fast()
         if fast is not None:
-            shared = set(self.pairs().starts).union(
+            shared = set(self.pairs().start_lines).union(
                 [m.start() - self.width for m in canonical], [ls for ls, _ in self.triples()])
             lines = sorted(dict.fromkeys(self.starts_of(odd)))
             return logfast.messages(fast, self, canonical, [
@@ -460,6 +498,7 @@ class Block:
     def _message_of(self, ls: int) -> bytes | None:
         """The message of the line at ``ls`` as event() reads it (start, bounce or
         triple bounce), or None."""
+
         e = event(self.data[ls:self.ends([ls])[0]])
         return None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
 
@@ -578,6 +617,9 @@ def hidden_needles(block: Block, starts: list[int], ends: list[int],
                    ) -> list[bool] | list[int]:
     """For each line: it holds a start or info needle past its own event (so it is the
     start or info line of some delivery the canonical reading does not see)."""
+    from qconsole import logfast
+
+
     data = block.data
     if (fast := block.fast()) is not None:
         return logfast.needles(fast, data, starts, ends, block.width + 1)
@@ -718,6 +760,9 @@ def _triples_of(block: Block, ends: list[int], msgs: list[bytes], bound: list[in
 
 def hits_of_text(block: Block, needle: bytes) -> list[int]:
     """Line starts of the lines whose normalised text holds ``needle``."""
+    from qconsole import logfast
+
+
     text = block.text_for(needle)
     count = block.count(needle)
     if not count:

@@ -81,6 +81,86 @@ static i64 line_start(bytes_t data, i64 at)
     return at;
 }
 
+/* Block._find_pairs: the events pattern's matches (start p, end e, and the starts of
+   groups 1 "starting", 2 "delivery", 4 message and 5 status, -1 when absent; the
+   delivery number, group 3, follows the pattern's 9-byte "delivery " literal).
+   Per canonical start line k, in order: its line start, its match, where its message
+   is, and its row (line start, status code from ``codes`` by the byte 8 before the
+   result's match end, that end), -1 when it has none; the slow and open start lines,
+   and the other matches' starts (odd). counts: starts, slow, open, odd.
+   Returns -1 when out of memory. */
+int qc_pairs(bytes_t data, i64 size, i64 n, const i64 *p, const i64 *e, const i64 *g1,
+             const i64 *g2, const i64 *g4, const i64 *g5, i64 w, bytes_t codes,
+             i64 *s_ls, i64 *s_match, i64 *s_msg, i64 *row_ls, i64 *row_code, i64 *row_end,
+             i64 *slow, i64 *open, i64 *odd, i64 *counts)
+{
+    table_t t;
+    i64 k = 0, ns = 0, no = 0, nodd = 0;
+    if (!table_init(&t, n))
+        return -1;
+    for (i64 i = 0; i < n; i++) {
+        i64 at = p[i] + 9;
+        i64 len = digits(data, size, at);
+        int s = g1[i] >= 0, r = g2[i] >= 0;
+        if (g5[i] >= 0 && (s || r)) { /* a result line */
+            slot_t *x = table_get(&t, data + at, len, 0);
+            if (x != NULL && x->a >= 0) {
+                row_ls[x->a] = s ? p[i] - w - 9 : p[i] - w;
+                row_code[x->a] = codes[data[e[i] - 8]];
+                row_end[x->a] = e[i];
+                x->a = -1;
+            }
+        } else if (s && g4[i] >= 0) { /* a start line */
+            table_get(&t, data + at, len, 1)->a = k;
+            s_ls[k] = p[i] - w - 9;
+            s_match[k] = i;
+            s_msg[k] = g4[i];
+            row_ls[k++] = -1;
+        } else { /* anything else holding "delivery N: ": the slow way */
+            slot_t *x = table_get(&t, data + at, len, 0);
+            if (x != NULL && x->a >= 0) {
+                slow[ns++] = s_ls[x->a];
+                x->a = -1;
+            }
+            odd[nodd++] = p[i];
+        }
+    }
+    for (i64 i = 0; i <= t.mask; i++)
+        if (t.v[i].used && t.v[i].a >= 0)
+            open[no++] = s_ls[t.v[i].a];
+    free(t.v);
+    counts[0] = k;
+    counts[1] = ns;
+    counts[2] = no;
+    counts[3] = nodd;
+    return 0;
+}
+
+/* _pair_rows: for each start line of ``qs`` (sorted), found among the block's ``ns``
+   start lines ``s_ls`` (sorted) with their rows and info lines (``info``, -1: none),
+   the row if it has one within ``limit`` bytes: (index in qs, row, code, text start,
+   info line or -1 when none or farther than ``limit``). Returns how many. */
+i64 qc_pair_rows(bytes_t data, i64 size, i64 ns, const i64 *s_ls, const i64 *row_ls,
+                 const i64 *row_code, const i64 *row_end, const i64 *info, i64 nq,
+                 const i64 *qs, i64 limit, i64 *o_q, i64 *o_row, i64 *o_code, i64 *o_text,
+                 i64 *o_info)
+{
+    i64 n = 0, k = 0;
+    for (i64 j = 0; j < nq; j++) {
+        while (k < ns && s_ls[k] < qs[j])
+            k++;
+        if (k == ns || s_ls[k] != qs[j] || row_ls[k] < 0 || row_ls[k] - qs[j] > limit)
+            continue;
+        i64 end = row_end[k], in = info == NULL ? -1 : info[k];
+        o_q[n] = j;
+        o_row[n] = row_ls[k];
+        o_code[n] = row_code[k];
+        o_text[n] = end + (end < size && data[end] == ' ');
+        o_info[n++] = in >= 0 && qs[j] - in <= limit ? in : -1;
+    }
+    return n;
+}
+
 /* A message key of an event: its digits in the block at ``at``, or ``len`` bytes at
    ``at`` in ``extra`` (len >= 0), or none (len == -1, extra given). */
 typedef struct {
@@ -97,22 +177,24 @@ static msgkey_t key_at(bytes_t data, i64 size, i64 at)
 /* Block._find_messages' loop, the events merged by position (at one position in
    this order of categories: info, end, start, bounce, odd, triple).
    infos: the infos pattern's matches (start; starts of groups 1, 2 its message, 3);
-   ends: "end msg M\n" matches (M 8 bytes on); bounces: line starts and where their
-   message's digits are; starts, odd lines and triples: line starts, and their message
-   in ``extra`` (offset, length; length -1: no message), odd lines with a flag (a
-   canonical start or bounce shares the line).
-   Outputs: info_at / info_canon per info match; (pos, info line) pairs; tainted info
+   ends: "end msg M\n" matches (M 8 bytes on); starts and bounces: line starts and
+   where their message's digits are; odd lines and triples: line starts, and their
+   message in ``extra`` (offset, length; length -1: no message), odd lines with a flag
+   (a canonical start or bounce shares the line).
+   Outputs: info_at / info_canon per info match; each start's info line (-1: none);
+   (pos, info line) pairs; tainted info
    lines; heads (pos, key offset, length, in extra); head_odd keys (in extra); open
    info lines.
    counts: pairs, tainted, heads, head_odd, open. Returns -1 when out of memory. */
 int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
                 i64 ni, const i64 *ip, const i64 *i1, const i64 *i2, const i64 *i3,
                 i64 ne, const i64 *ep,
-                i64 ns, const i64 *sls, const i64 *skey, const i64 *slen,
+                i64 ns, const i64 *sls, const i64 *smp,
                 i64 nb, const i64 *bls, const i64 *bmp,
                 i64 no, const i64 *ols, const i64 *okey, const i64 *olen, const i64 *oshared,
                 i64 nt, const i64 *tls, const i64 *tkey, const i64 *tlen,
-                i64 *info_at, i64 *info_canon, i64 *out_pos, i64 *out_held, i64 *tainted,
+                i64 *info_at, i64 *info_canon, i64 *s_info, i64 *out_pos, i64 *out_held,
+                i64 *tainted,
                 i64 *head_pos, i64 *head_key, i64 *head_len, i64 *head_extra,
                 i64 *odd_key, i64 *odd_len, i64 *open, i64 *counts)
 {
@@ -182,14 +264,18 @@ int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
             }
         } else { /* a start, bounce or triple bounce line */
             msgkey_t k;
-            int in_extra = c != 3;
-            if (c == 3)
+            int in_extra = c == 5;
+            if (c == 2)
+                k = key_at(data, size, smp[j]);
+            else if (c == 3)
                 k = key_at(data, size, bmp[j]);
             else {
-                k.s = extra + (c == 2 ? skey[j] : tkey[j]);
-                k.n = c == 2 ? slen[j] : tlen[j];
+                k.s = extra + tkey[j];
+                k.n = tlen[j];
             }
             slot_t *x = table_get(&t, k.s, k.n, 0);
+            if (c == 2)
+                s_info[j] = x != NULL && x->present ? x->val : -1;
             if (x != NULL && x->present) {
                 out_pos[np] = here;
                 out_held[np++] = x->val;

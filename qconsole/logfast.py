@@ -19,15 +19,18 @@ import stat
 import sys
 import threading
 from array import array
+from bisect import bisect_left
 from itertools import accumulate, compress, repeat
-from operator import itemgetter, not_
+from operator import ge, not_
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from qconsole.logbulk import _CODE_OF, Messages, Pairs
 
 if TYPE_CHECKING:
     from ctypes import CDLL
 
-    from qconsole.logbulk import Block, Messages
+    from qconsole.logbulk import Block
 
 SOURCE = Path(__file__).with_name("logfast.c")
 ENABLED = not os.environ.get("QCONSOLE_PURE")  # False: the Python loops only
@@ -186,12 +189,16 @@ def _bind(cdll: CDLL) -> CDLL:
     import ctypes
 
     p, n = ctypes.c_void_p, ctypes.c_int64
+    cdll.qc_pairs.restype = ctypes.c_int
+    cdll.qc_pairs.argtypes = [ctypes.c_char_p, n, n, *[p] * 6, n, ctypes.c_char_p, *[p] * 10]
+    cdll.qc_pair_rows.restype = n
+    cdll.qc_pair_rows.argtypes = [ctypes.c_char_p, n, n, *[p] * 5, n, p, n, *[p] * 5]
     cdll.qc_ends.restype = n
     cdll.qc_ends.argtypes = [ctypes.c_char_p, n, p, p, p, n]
     cdll.qc_messages.restype = ctypes.c_int
     cdll.qc_messages.argtypes = [ctypes.c_char_p, n, n, ctypes.c_char_p,
-                                 n, p, p, p, p, n, p, n, p, p, p, n, p, p, n, p, p, p, p,
-                                 n, p, p, p, *[p] * 13]
+                                 n, p, p, p, p, n, p, n, p, p, n, p, p, n, p, p, p, p,
+                                 n, p, p, p, *[p] * 14]
     cdll.qc_hits.restype = n
     cdll.qc_hits.argtypes = [ctypes.c_char_p, ctypes.c_char_p, n, ctypes.c_char_p, n, p]
     cdll.qc_needles.restype = None
@@ -230,17 +237,35 @@ def needles(cdll: CDLL, data: bytes, starts: list[int], ends: list[int],
     return out.tolist()
 
 
+def pairs(cdll: CDLL, block: Block) -> Pairs:
+    """:meth:`~qconsole.logbulk.Block.pairs`, the loop in compiled code."""
+    data = block.data
+    ms = list(block.shape.events.finditer(data))
+    n = len(ms)
+    p, g1, g2, g4, g5 = (_starts(ms, g) for g in (0, 1, 2, 4, 5))
+    e = array("q", list(map(re.Match.end, ms)))
+    s_ls, s_match, s_msg, row_ls, row_code, row_end, slow, open_, odd = (
+        _zeros(n) for _ in range(9))
+    counts = _zeros(4)
+    if cdll.qc_pairs(data, len(data), n, *map(_at, (p, e, g1, g2, g4, g5)), block.width,
+                     _CODE_OF, *map(_at, (s_ls, s_match, s_msg, row_ls, row_code, row_end,
+                                          slow, open_, odd, counts))) < 0:
+        raise MemoryError
+    k, ns, no, nodd = counts
+    return FastPairs(ms, s_ls[:k], s_match[:k], s_msg[:k], row_ls[:k],
+                      row_code[:k], row_end[:k], set(slow[:ns].tolist()),
+                      set(open_[:no].tolist()), odd[:nodd].tolist())
+
+
 def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
              odd: list[tuple[int, bytes | None, bool]]) -> Messages:
     """:meth:`~qconsole.logbulk.Block.messages`, the loop in compiled code: ``bounced``
     the canonical bounce lines' matches, ``odd`` the lines that may be starts or
     bounces but are not canonical ones, in order, each with its message (as event()
     reads it) and whether a canonical start or bounce line is that line too."""
-    from qconsole.logbulk import Messages
-
     data, w = block.data, block.width
     pairs = block.pairs()
-    out = Messages()
+    assert isinstance(pairs, FastPairs)
     ims = list(block.shape.infos.finditer(data))
     ni = len(ims)
     ip, i1, i2, i3 = (_starts(ims, g) for g in range(4))
@@ -250,44 +275,40 @@ def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
         cap, ne = ne, cdll.qc_ends(data, len(data), _at(ep), _at(ekey), _at(eend), ne)
         if ne <= cap:
             break
-    sls = array("q", pairs.starts)
-    start_keys = list(map(itemgetter(1), pairs.starts.values()))
-    out.bounces = [m.start() - w for m in bounced]
-    bls, bmp = array("q", out.bounces), _starts(bounced, 2)
+    sls = array("q", pairs.lines)
+    bounces = [m.start() - w for m in bounced]
+    bls, bmp = array("q", bounces), _starts(bounced, 2)
     triples = block.triples()
-    out.triples = [ls for ls, _ in triples]
-    keys = [msg or b"" for _, msg, _ in odd] + [msg for _, msg in triples] + start_keys
+    keys = [msg or b"" for _, msg, _ in odd] + [msg for _, msg in triples]
     offsets = array("q", [0, *accumulate(map(len, keys))])
     extra = b"".join(keys)
-    no = len(odd)
+    no, nt = len(odd), len(triples)
     ols = array("q", [ls for ls, _, _ in odd])
     olen = array("q", [-1 if msg is None else len(msg) for _, msg, _ in odd])
     oshared = array("q", [int(shared) for _, _, shared in odd])
-    nt = len(triples)
-    tls, tlen = array("q", out.triples), array("q", map(len, keys[no:no + nt]))
-    slen = array("q", map(len, start_keys))
-    events = ni + ne + len(sls) + len(bls) + no + len(tls)
-    info_at, canon, pos, held, tainted, hpos, hkey, hlen, hext, okey, olen2, open_ = (
-        _zeros(n) for n in (ni, ni, events, events, no, events, events, events, events,
-                            no, no, events))
+    tls, tlen = array("q", [ls for ls, _ in triples]), array("q", map(len, keys[no:]))
+    events = ni + ne + len(sls) + len(bls) + no + nt
+    info_at, canon, s_info, pos, held, tainted, hpos, hkey, hlen, hext, okey, olen2, open_ = (
+        _zeros(n) for n in (ni, ni, len(sls), events, events, no, events, events, events,
+                            events, no, no, events))
     counts = _zeros(5)
     if cdll.qc_messages(
             data, len(data), w, extra, ni, *map(_at, (ip, i1, i2, i3)), ne, _at(ep),
-            len(sls), _at(sls), _at(offsets) + 8 * (no + nt), _at(slen), len(bls), _at(bls),
-            _at(bmp),
+            len(sls), _at(sls), _at(pairs.msg_at), len(bls), _at(bls), _at(bmp),
             no, _at(ols), _at(offsets), _at(olen), _at(oshared),
-            len(tls), _at(tls), _at(offsets) + 8 * no, _at(tlen),
-            *map(_at, (info_at, canon, pos, held, tainted, hpos, hkey, hlen, hext, okey,
-                       olen2, open_, counts))) < 0:
+            nt, _at(tls), _at(offsets) + 8 * no, _at(tlen),
+            *map(_at, (info_at, canon, s_info, pos, held, tainted, hpos, hkey, hlen, hext,
+                       okey, olen2, open_, counts))) < 0:
         raise MemoryError
     np_, ntt, nh, nho, nop = counts
     flags = canon.tolist()
     ats = info_at.tolist()
     msgs = list(map(re.Match.group, ims, repeat(2)))
-    out.infos = dict(zip(compress(ats, flags), zip(compress(msgs, flags), compress(
-        map(re.Match.group, ims, repeat(3)), flags), strict=True), strict=True))
+    out = FastMessages(pairs, list(compress(ims, flags)), list(compress(ats, flags)),
+                        pos[:np_], held[:np_], s_info.tolist())
+    out.bounces = bounces
+    out.triples = [ls for ls, _ in triples]
     out.odd = list(compress(ats, map(not_, flags)))
-    out.info = dict(zip(pos[:np_].tolist(), held[:np_].tolist(), strict=True))
     out.tainted = set(tainted[:ntt].tolist())
     source = (data, extra)
     for p, k, n, x in zip(hpos[:nh], hkey[:nh], hlen[:nh], hext[:nh], strict=True):
@@ -297,3 +318,129 @@ def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
     out.ended = set(msgs)
     out.ended.update(map(data.__getitem__, map(slice, ekey[:ne].tolist(), eend[:ne].tolist())))
     return out
+
+
+def pair_rows(cdll: CDLL, block: Block, starts: list[int], limit: int,
+              ) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """The rows of canonical start lines ``starts`` (sorted) within ``limit`` bytes:
+    (index in ``starts``, row, status code, text start, info line or -1 when not known
+    here or farther than ``limit``) of each (see ``Plan._pair_rows``)."""
+    pairs = block.pairs()
+    assert isinstance(pairs, FastPairs)
+    msgs = block._messages
+    info = None if msgs is None else _at(msgs.s_info)  # type: ignore[attr-defined]
+    n = len(starts)
+    qs = array("q", starts)
+    at, rows, codes, texts, infos = (_zeros(n) for _ in range(5))
+    got = cdll.qc_pair_rows(block.data, len(block.data), len(pairs.lines),
+                            _at(pairs.s_ls), _at(pairs.row_ls), _at(pairs.row_code),
+                            _at(pairs.row_end), info, n, _at(qs), limit,
+                            *map(_at, (at, rows, codes, texts, infos)))
+    return (at[:got].tolist(), rows[:got].tolist(), codes[:got].tolist(),
+            texts[:got].tolist(), infos[:got].tolist())
+
+
+def _lookup(lines: list[int], ls: int) -> int:
+    """The index of ``ls`` in the sorted ``lines``, or -1."""
+    k = bisect_left(lines, ls)
+    return k if k < len(lines) and lines[k] == ls else -1
+
+
+class FastPairs(Pairs):
+    """Pairs read from the compiled loop's arrays: its dicts are built when first asked
+    for (the dense path asks for a few entries, or for the arrays)."""
+
+    def __init__(self, ms: list[re.Match[bytes]], s_ls: array, match: array,
+                 msg_at: array, row_ls: array, row_code: array, row_end: array,
+                 slow: set[int], open_: set[int], odd: list[int]) -> None:
+        self.ms, self.s_ls, self.match, self.msg_at = ms, s_ls, match, msg_at
+        self.lines = s_ls.tolist()
+        self.row_ls, self.row_code, self.row_end = row_ls, row_code, row_end
+        self.slow, self.open, self.odd = slow, open_, odd
+        self._starts: dict[int, tuple[bytes, bytes, int]] | None = None
+        self._rows: dict[int, tuple[int, int, int]] | None = None
+
+    @property
+    def starts(self) -> dict[int, tuple[bytes, bytes, int]]:  # type: ignore[override]
+        if self._starts is None:
+            sm = list(map(self.ms.__getitem__, self.match))
+            self._starts = dict(zip(self.lines, zip(
+                map(re.Match.group, sm, repeat(3)), map(re.Match.group, sm, repeat(4)),
+                map(re.Match.end, sm), strict=True), strict=True))
+        return self._starts
+
+    @property
+    def rows(self) -> dict[int, tuple[int, int, int]]:  # type: ignore[override]
+        if self._rows is None:
+            has = list(map(ge, self.row_ls, repeat(0)))
+            self._rows = dict(zip(compress(self.lines, has), zip(
+                compress(self.row_ls, has), compress(self.row_code, has),
+                compress(self.row_end, has), strict=True), strict=True))
+        return self._rows
+
+    @property
+    def start_lines(self) -> list[int]:
+        return self.lines
+
+    def start_of(self, ls: int) -> tuple[bytes, bytes, int] | None:
+        k = _lookup(self.lines, ls)
+        if k < 0:
+            return None
+        m = self.ms[self.match[k]]
+        return m[3], m[4], m.end()
+
+    def row_of(self, ls: int) -> tuple[int, int, int] | None:
+        k = _lookup(self.lines, ls)
+        if k < 0 or self.row_ls[k] < 0:
+            return None
+        return self.row_ls[k], self.row_code[k], self.row_end[k]
+
+class FastMessages(Messages):
+    """Messages read from the compiled loop's arrays (dicts built when first asked
+    for)."""
+
+    def __init__(self, pairs: FastPairs, ims: list[re.Match[bytes]], lines: list[int],
+                 pos: array, held: array, s_info: list[int]) -> None:
+        self.bounces: list[int] = []
+        self.open: set[int] = set()
+        self.odd: list[int] = []
+        self.triples: list[int] = []
+        self.tainted: set[int] = set()
+        self.heads: dict[bytes, list[int]] = {}
+        self.ended: set[bytes] = set()
+        self.head_odd: set[bytes] = set()
+        self.pairs, self.ims, self.lines = pairs, ims, lines
+        self.pos, self.held = pos, held
+        self.s_info = array("q", s_info)
+        self._start_infos = s_info
+        self._info: dict[int, int] | None = None
+        self._infos: dict[int, tuple[bytes, bytes]] | None = None
+
+    @property
+    def info(self) -> dict[int, int]:  # type: ignore[override]
+        if self._info is None:
+            self._info = dict(zip(self.pos.tolist(), self.held.tolist(), strict=True))
+        return self._info
+
+    @property
+    def infos(self) -> dict[int, tuple[bytes, bytes]]:  # type: ignore[override]
+        if self._infos is None:
+            self._infos = dict(zip(self.lines, zip(
+                map(re.Match.group, self.ims, repeat(2)),
+                map(re.Match.group, self.ims, repeat(3)), strict=True), strict=True))
+        return self._infos
+
+    @property
+    def info_lines(self) -> list[int]:
+        return self.lines
+
+    def info_of(self, ls: int) -> int:
+        k = _lookup(self.pairs.lines, ls)
+        return self._start_infos[k] if k >= 0 else self.info.get(ls, -1)
+
+    def message_of(self, ls: int) -> bytes:
+        return self.ims[_lookup(self.lines, ls)][2]
+
+    def start_infos(self, pairs: Pairs) -> list[int]:
+        assert pairs is self.pairs
+        return self._start_infos
