@@ -345,9 +345,13 @@ class Block:
     def triples(self) -> list[tuple[int, bytes]]:
         """The block's triple bounce lines, read the exact way (notqmail logs one per
         double bounce it drops: few): (line start, the message), computed once."""
+        from qconsole import logfast
+
         if self._triples is None:
             data, out = self.data, []
-            if b"triple bounce" in data:
+            fast = self.fast()
+            if (b"triple bounce" in data if fast is None
+                    else logfast.count(fast, data, b"triple bounce", 1)):
                 found = self.line_starts(map(re.Match.start, BOUNCES[1].finditer(data)))
                 for ls, le in zip(found, self.ends(found), strict=True):
                     line = data[ls:le]
@@ -421,9 +425,10 @@ class Block:
                 odd.append(m.start())
         fast = self.fast()
         if fast is not None:
-            shared = set(self.pairs().start_lines).union(
-                [m.start() - self.width for m in canonical], [ls for ls, _ in self.triples()])
             lines = sorted(dict.fromkeys(self.starts_of(odd)))
+            shared = set(self.pairs().start_lines).union(
+                [m.start() - self.width for m in canonical],
+                [ls for ls, _ in self.triples()]) if lines else set()
             return logfast.messages(fast, self, canonical, [
                 (ls, self._message_of(ls), ls in shared) for ls in lines])
         out = Messages()
@@ -541,9 +546,14 @@ class Block:
 
     def count(self, needle: bytes) -> int:
         """How often a normalised needle occurs (counted once)."""
+        from qconsole import logfast
+
         n = self._counts.get(needle)
         if n is None:
-            n = self._counts[needle] = self.text_for(needle).count(needle)
+            text = self.text_for(needle)
+            fast = self.fast() if needle else None
+            n = text.count(needle) if fast is None else logfast.count(fast, text, needle)
+            self._counts[needle] = n
         return n
 
     def _find_rows(self, tails: bool) -> Rows:

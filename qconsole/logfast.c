@@ -326,6 +326,21 @@ i64 qc_ends(bytes_t data, i64 size, i64 *pos, i64 *key, i64 *key_end, i64 cap)
     return n;
 }
 
+/* bytes.count of a non-empty needle (occurrences that do not overlap), stopping at
+   ``most``. */
+i64 qc_count(bytes_t text, i64 size, bytes_t needle, i64 len, i64 most)
+{
+    i64 n = 0, from = 0;
+    while (n < most && from + len <= size) {
+        bytes_t q = memmem(text + from, (size_t)(size - from), needle, (size_t)len);
+        if (q == NULL)
+            break;
+        n++;
+        from = q - text + len;
+    }
+    return n;
+}
+
 /* hits_of_text: the starts of the lines of ``text`` holding ``needle`` (found as
    re.finditer finds a literal: each occurrence after the previous one's end), each
    once, in order; line breaks are read in ``data`` (text is data translated, with

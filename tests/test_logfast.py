@@ -1,6 +1,7 @@
-"""The compiled dense path of the log search (qconsole.logfast): the same answers as
-the Python loops on blocks of every shape, built once in a cache directory that is
-the user's alone, and never loaded from anywhere else."""
+"""The compiled dense path of the log search (qconsole.logfast, built and loaded by
+qconsole.logfastlib): the same answers as the Python loops on blocks of every shape,
+built once in a cache directory that is the user's alone, and never loaded from
+anywhere else."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qconsole import logbulk, logfast, logjoin, logscan
+from qconsole import logbulk, logfast, logfastlib, logjoin, logscan
 from qconsole.logbulk import Block, hidden_needles, hits_of_text
 from qconsole.logscan import Plan
 from qremote.client.build import find_compiler
 from tests.test_logs import QUERIES, any_log
 
 NEEDLES = (b"x.org", b"msg", b"bob", b"delivery", b"1", b"info msg ", b"starting delivery ",
-           b" ", b"route=", b"spy", b"end msg", b"\xc3")
+           b" ", b"route=", b"spy", b"end msg", b"\xc3", b"11", b"00", b"")
 
 
 def compiled() -> object:
@@ -118,6 +119,10 @@ def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, 
         for needle in NEEDLES:
             fast, slow = _both(lambda b=block, n=needle: hits_of_text(Block(0, b), n))
             assert fast == slow, needle
+            fast, slow = _both(lambda b=block, n=needle: Block(0, b).count(n))
+            assert fast == slow, needle
+        fast, slow = _both(lambda b=block: Block(0, b).triples())
+        assert fast == slow
         starts = Block(0, block).starts_of(list(range(len(block))))
         starts = sorted(set(starts))
         fast, slow = _both(lambda b=block, s=starts: hidden_needles(
@@ -185,7 +190,7 @@ def test_the_library_is_built_once_in_a_directory_of_the_users_alone(
     if find_compiler() is None:
         pytest.skip("no C compiler")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    logfast.reset()
+    logfastlib.reset()
     try:
         assert logfast.load() is not None
         folder = tmp_path / "cache" / "qconsole"
@@ -194,11 +199,11 @@ def test_the_library_is_built_once_in_a_directory_of_the_users_alone(
         assert len(built) == 1 and built[0].name.startswith("logfast-")
         assert not built[0].stat().st_mode & 0o022
         first = built[0].stat().st_mtime_ns
-        logfast.reset()
+        logfastlib.reset()
         assert logfast.load() is not None
         assert [p.stat().st_mtime_ns for p in folder.iterdir()] == [first]
     finally:
-        logfast.reset()
+        logfastlib.reset()
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
@@ -210,16 +215,16 @@ def test_a_cache_directory_others_may_write_is_refused(
     folder.mkdir(parents=True)
     folder.chmod(mode)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    logfast.reset()
+    logfastlib.reset()
     try:
-        assert logfast.cache_dir() is None
+        assert logfastlib.cache_dir() is None
         assert logfast.load() is None
         assert list(folder.iterdir()) == []
         block = Block(0, b"x\n@400000006ab1430e08ea3962 info msg 1: bytes 1 from <a@b.org> qp\n")
         assert block.fast() is None
         assert block.messages().infos == {2: (b"1", b"a@b.org")}
     finally:
-        logfast.reset()
+        logfastlib.reset()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the directory away")
@@ -229,12 +234,12 @@ def test_a_cache_directory_of_another_user_is_refused(
     folder.mkdir(parents=True, mode=0o700)
     os.chown(folder, 65534, 65534)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    logfast.reset()
+    logfastlib.reset()
     try:
-        assert logfast.cache_dir() is None
+        assert logfastlib.cache_dir() is None
         assert logfast.load() is None
     finally:
-        logfast.reset()
+        logfastlib.reset()
 
 
 def test_a_library_writable_by_others_is_not_loaded(
@@ -244,17 +249,17 @@ def test_a_library_writable_by_others_is_not_loaded(
     if find_compiler() is None:
         pytest.skip("no C compiler")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    logfast.reset()
+    logfastlib.reset()
     try:
-        path = logfast.build()
+        path = logfastlib.build()
         assert path is not None
         path.write_bytes(b"not a library")
         path.chmod(0o666)
-        logfast.reset()
+        logfastlib.reset()
         assert logfast.load() is not None
         assert not path.stat().st_mode & 0o022
     finally:
-        logfast.reset()
+        logfastlib.reset()
 
 
 def test_no_compiler_or_the_switch_means_the_python_loops(
@@ -263,13 +268,13 @@ def test_no_compiler_or_the_switch_means_the_python_loops(
     QCONSOLE_PURE in the environment turns the compiled path off as well."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    logfast.reset()
+    logfastlib.reset()
     try:
-        assert logfast.build() is None
+        assert logfastlib.build() is None
         assert logfast.load() is None
         assert logbulk.Block(0, b"x\n").fast() is None
     finally:
-        logfast.reset()
+        logfastlib.reset()
     import subprocess
     import sys
 
