@@ -281,7 +281,10 @@ class FastMessages(Messages):
         return self._start_infos[k] if k >= 0 else self.info.get(ls, -1)
 
     def message_of(self, ls: int) -> bytes:
-        return self.ims[_lookup(self.lines, ls)][2]
+        k = _lookup(self.lines, ls)
+        if k < 0:
+            raise KeyError(ls)
+        return self.ims[k][2]
 
     def start_infos(self, pairs: Pairs) -> list[int]:
         assert pairs is self.pairs
