@@ -20,10 +20,14 @@ from collections import Counter
 from collections.abc import Callable
 from itertools import compress, islice, repeat
 from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
+from typing import TYPE_CHECKING
 
 from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
 from qconsole.logquery import LOWER, NORMAL, searched
+
+if TYPE_CHECKING:
+    from ctypes import CDLL
 
 G_STARTING, G_NUMBER, G_MSG, G_STATUS, G_INFO, G_SENDER, G_BOUNCE, G_TRIPLE = range(1, 9)
 K_RESULT, K_START, K_INFO, K_BOUNCE, K_OTHER, K_SLOW = range(6)
@@ -213,6 +217,19 @@ class Pairs:
         self.open: set[int] = set()
         self.odd: list[int] = []  # where "delivery N: " stands elsewhere than in those
 
+    @property
+    def start_lines(self) -> list[int]:
+        """The canonical start lines, in order."""
+        return list(self.starts)
+
+    def start_of(self, ls: int) -> tuple[bytes, bytes, int] | None:
+        """``starts[ls]``, or None."""
+        return self.starts.get(ls)
+
+    def row_of(self, ls: int) -> tuple[int, int, int] | None:
+        """``rows[ls]``, or None."""
+        return self.rows.get(ls)
+
 
 class Messages:
     """The info line of every canonical start line and bounce line of a block, within
@@ -237,6 +254,23 @@ class Messages:
         self.ended: set[bytes] = set()
         self.head_odd: set[bytes] = set()
 
+    @property
+    def info_lines(self) -> list[int]:
+        """The canonical info lines, in order."""
+        return list(self.infos)
+
+    def info_of(self, ls: int) -> int:
+        """``info`` of a start or bounce line (-1: none)."""
+        return self.info.get(ls, -1)
+
+    def message_of(self, ls: int) -> bytes:
+        """The message of the canonical info line at ``ls``."""
+        return self.infos[ls][0]
+
+    def start_infos(self, pairs: Pairs) -> list[int]:
+        """The info line of each of the block's start lines (``pairs.start_lines``)."""
+        return list(map(self.info.get, pairs.start_lines, repeat(-1)))
+
 
 class Block:
     """A block of whole lines at global offset ``base``."""
@@ -253,6 +287,7 @@ class Block:
         self._triples: list[tuple[int, bytes]] | None = None
         self._bounced = False
         self._counts: dict[bytes, int] = {}
+        self._fast: CDLL | bool | None = False  # not decided yet
         self.shape = shape_of(data)
         self.width = self.shape.width  # where a canonical line's event starts
 
@@ -312,9 +347,13 @@ class Block:
     def triples(self) -> list[tuple[int, bytes]]:
         """The block's triple bounce lines, read the exact way (notqmail logs one per
         double bounce it drops: few): (line start, the message), computed once."""
+        from qconsole import logfast
+
         if self._triples is None:
             data, out = self.data, []
-            if b"triple bounce" in data:
+            fast = self.fast()
+            if (b"triple bounce" in data if fast is None
+                    else logfast.count(fast, data, b"triple bounce", 1)):
                 found = self.line_starts(map(re.Match.start, BOUNCES[1].finditer(data)))
                 for ls, le in zip(found, self.ends(found), strict=True):
                     line = data[ls:le]
@@ -324,10 +363,24 @@ class Block:
             self._triples = out
         return self._triples
 
+    def fast(self) -> CDLL | None:
+        """The compiled pairing (:mod:`qconsole.logfast`) if this block uses it: decided
+        once, so that its pairs and messages come from the same loops."""
+        from qconsole import logfast  # (it imports this module)
+
+
+        if self._fast is False:
+            self._fast = logfast.lib()
+        return self._fast
+
     def pairs(self) -> Pairs:
         """The block's start lines paired with their rows (computed once)."""
+        from qconsole import logfast  # (it imports this module)
+
+
         if self._pairs is None:
-            self._pairs = self._find_pairs()
+            fast = self.fast()
+            self._pairs = self._find_pairs() if fast is None else logfast.pairs(fast, self)
         return self._pairs
 
     def _find_pairs(self) -> Pairs:
@@ -362,7 +415,24 @@ class Block:
         return self._messages
 
     def _find_messages(self) -> Messages:
+        from qconsole import logfast
+
         data = self.data
+        odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
+        canonical = []  # bounce lines
+        for m in self.shape.bounced.finditer(data):
+            if m.start(1) >= 0:
+                canonical.append(m)
+            else:
+                odd.append(m.start())
+        fast = self.fast()
+        if fast is not None:
+            lines = sorted(dict.fromkeys(self.starts_of(odd)))
+            shared = set(self.pairs().start_lines).union(
+                [m.start() - self.width for m in canonical],
+                [ls for ls, _ in self.triples()]) if lines else set()
+            return logfast.messages(fast, self, canonical, [
+                (ls, self._message_of(ls), ls in shared) for ls in lines])
         out = Messages()
         events: list[tuple[int, int, bytes, object]] = []  # (position, kind, message, more)
         w = self.width
@@ -385,13 +455,7 @@ class Block:
         events.extend(zip(pos, repeat(2), end_msgs, self.starts_of(pos)))
         starts = self.pairs().starts
         events.extend(zip(starts, repeat(3), map(itemgetter(1), starts.values()), repeat(None)))
-        odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
-        bounced = []
-        for m in self.shape.bounced.finditer(data):
-            if m.start(1) >= 0:
-                bounced.append((m.start() - w, m[2]))
-            else:
-                odd.append(m.start())
+        bounced = [(m.start() - w, m[2]) for m in canonical]
         events.extend((ls, 4, msg, None) for ls, msg in bounced)
         out.bounces = [ls for ls, _ in bounced]
         events.extend((ls, 5, b"", None) for ls in dict.fromkeys(self.starts_of(odd)))
@@ -420,9 +484,8 @@ class Block:
                 if held is not None and held != extra:
                     del cur[msg], val[msg]
             elif k == 5:  # a line that is no canonical start or bounce: if it is one of
-                e = event(data[pos:self.ends([pos])[0]])  # an open message, that
-                msg = None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
-                held = None if msg is None else val.get(msg, -1)  # message's info line
+                msg = self._message_of(pos)  # an open message, that message's info line
+                held = None if msg is None else val.get(msg, -1)
                 if held is not None and held >= 0:  # goes the slow way
                     out.tainted.add(held)
                 if msg is not None and pos < first.get(msg, never):
@@ -438,6 +501,13 @@ class Block:
                     heads.setdefault(msg, []).append(pos)
         out.open.update(at for at in val.values() if at >= 0)
         return out
+
+    def _message_of(self, ls: int) -> bytes | None:
+        """The message of the line at ``ls`` as event() reads it (start, bounce or
+        triple bounce), or None."""
+
+        e = event(self.data[ls:self.ends([ls])[0]])
+        return None if e is None else e[E_MSG] or e[E_BOUNCE] or e[E_TRIPLE]
 
     def classify(self, starts: list[int]) -> list[re.Match[bytes] | None]:
         """The canonical reading of each line at ``starts`` (None: a slow line)."""
@@ -478,9 +548,14 @@ class Block:
 
     def count(self, needle: bytes) -> int:
         """How often a normalised needle occurs (counted once)."""
+        from qconsole import logfast
+
         n = self._counts.get(needle)
         if n is None:
-            n = self._counts[needle] = self.text_for(needle).count(needle)
+            text = self.text_for(needle)
+            fast = self.fast() if needle else None
+            n = text.count(needle) if fast is None else logfast.count(fast, text, needle)
+            self._counts[needle] = n
         return n
 
     def _find_rows(self, tails: bool) -> Rows:
@@ -550,10 +625,16 @@ def kind(m: re.Match[bytes] | None) -> int:
     return K_OTHER
 
 
-def hidden_needles(block: Block, starts: list[int], ends: list[int]) -> list[bool]:
+def hidden_needles(block: Block, starts: list[int], ends: list[int],
+                   ) -> list[bool] | list[int]:
     """For each line: it holds a start or info needle past its own event (so it is the
     start or info line of some delivery the canonical reading does not see)."""
+    from qconsole import logfast
+
+
     data = block.data
+    if (fast := block.fast()) is not None:
+        return logfast.needles(fast, data, starts, ends, block.width + 1)
     after = list(map(add, starts, repeat(block.width + 1)))
     a = map(ge, map(data.find, repeat(b"starting delivery "), after, ends), repeat(0))
     b = map(ge, map(data.find, repeat(b"info msg "), after, ends), repeat(0))
@@ -691,9 +772,15 @@ def _triples_of(block: Block, ends: list[int], msgs: list[bytes], bound: list[in
 
 def hits_of_text(block: Block, needle: bytes) -> list[int]:
     """Line starts of the lines whose normalised text holds ``needle``."""
+    from qconsole import logfast
+
+
     text = block.text_for(needle)
-    if not block.count(needle):
+    count = block.count(needle)
+    if not count:
         return []
+    if needle and (fast := block.fast()) is not None:
+        return logfast.hits(fast, block.data, text, needle, count)
     positions = map(re.Match.start, re.finditer(re.escape(needle), text))
     return block.line_starts(positions)
 

@@ -16,9 +16,9 @@ import os
 import re
 from itertools import compress, repeat
 from operator import add, and_, eq, ge, itemgetter, le, mul, ne, not_, sub
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from qconsole import logjoin
+from qconsole import logfast, logjoin
 from qconsole.logbulk import (
     G_BOUNCE,
     G_INFO,
@@ -53,6 +53,9 @@ from qconsole.logformat import (
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
 from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
 from qremote.delivery.report import parse_detail
+
+if TYPE_CHECKING:
+    from ctypes import CDLL
 
 UNKNOWN = -2  # a join not looked up yet (-1: looked up, not found)
 INFO_MSG = re.compile(rb"info msg (\d+): ")
@@ -287,14 +290,14 @@ class Plan:
         field = t.field
         if lines is not None:  # a word or a regex: the hit lines that are start lines
             hit = set(lines)
-            s_hit = hit.intersection(pairs.starts)
+            s_hit = hit.intersection(pairs.start_lines)
             rest = hit.difference(s_hit)
             i_hit: set[int] = set()
             # (only a line with "info msg " at its event can be a canonical info line)
             if any(map(data.startswith, repeat(b"info msg "),
                        map(add, rest, repeat(block.width)))):
                 msgs = block.messages()
-                i_hit = rest.intersection(msgs.infos)
+                i_hit = rest.intersection(msgs.info_lines)
                 rest.difference_update(i_hit)
         elif field == "to":
             starts = list(pairs.starts)
@@ -327,15 +330,15 @@ class Plan:
             # Its message goes on past the block, or holds a line that is not canonical.
             for k in sorted((msgs.open | msgs.tainted).intersection(i_hit)):
                 out.append((i, "info" if k in msgs.tainted else "tail", block.base + k,
-                            msgs.infos[k][0]))
+                            msgs.message_of(k)))
             limit = logjoin.JOIN_LIMIT
             for ls in (*msgs.bounces, *msgs.triples):
-                at = msgs.info.get(ls, -1)
+                at = msgs.info_of(ls)
                 if at in i_hit and ls - at <= limit:
                     part.add(ls)
                     f.add(ls, BOUNCE, ls, -1, block.base + at)
-            starts = list(pairs.starts)
-            infos = list(map(msgs.info.get, starts, repeat(-1)))
+            starts = pairs.start_lines
+            infos = msgs.start_infos(pairs)
             s_hit.update(compress(starts, map(and_, map(i_hit.__contains__, infos),
                                               map(le, map(sub, starts, infos), repeat(limit)))))
         self._pair_rows(block, i, sorted(s_hit), part, f, out)
@@ -347,12 +350,14 @@ class Plan:
         pairs = block.pairs()
         base, limit, data = block.base, logjoin.JOIN_LIMIT, block.data
         msgs = block._messages
+        fast = block.fast()
+        if fast is not None:
+            self._pair_rows_fast(fast, block, i, starts, part, f, out)
+            return
         got = list(map(pairs.rows.get, starts))
         for s in compress(starts, map(not_, got)):
             if s in pairs.slow or s in pairs.open:
-                info = -1 if msgs is None else msgs.info.get(s, -1)
-                info = base + info if info >= 0 and s - info <= limit else UNKNOWN
-                out.append((i, "start", base + s, (pairs.starts[s][0], info)))
+                self._follow_start(block, i, s, out)
         starts = list(compress(starts, got))
         got = list(compress(got, got))
         rows = list(map(itemgetter(0), got))
@@ -373,6 +378,38 @@ class Plan:
                              map(le, map(sub, starts, infos), repeat(limit))))
             f.info.update(zip(compress(rows, known), map(base.__add__, compress(infos, known)),
                               strict=True))
+
+    def _pair_rows_fast(self, fast: CDLL, block: Block, i: int, starts: list[int],
+                        part: set[int], f: _Found, out: list[Follow]) -> None:
+        """:meth:`_pair_rows` with the join in compiled code."""
+        base = block.base
+        pairs = block.pairs()
+        for s in sorted((pairs.slow | pairs.open).intersection(starts)):
+            self._follow_start(block, i, s, out)
+        at, rows, codes, texts, infos = logfast.pair_rows(fast, block, starts,
+                                                          logjoin.JOIN_LIMIT)
+        keep = list(map(not_, map(part.__contains__, rows)))
+        if not all(keep):
+            at, rows, codes, texts, infos = (list(compress(x, keep))
+                                             for x in (at, rows, codes, texts, infos))
+        part.update(rows)
+        f.code.update(zip(rows, codes, strict=True))
+        f.text.update(zip(rows, texts, strict=True))
+        f.start.update(zip(rows, map(base.__add__, map(starts.__getitem__, at)), strict=True))
+        if block._messages is not None:
+            known = list(map(ge, infos, repeat(0)))
+            f.info.update(zip(compress(rows, known), map(base.__add__, compress(infos, known)),
+                              strict=True))
+
+    def _follow_start(self, block: Block, i: int, s: int, out: list[Follow]) -> None:
+        """A start line whose row lies past the block or behind a line that is not
+        canonical: the exact way (with its info line when known here)."""
+        msgs = block._messages
+        info = -1 if msgs is None else msgs.info_of(s)
+        info = block.base + info if info >= 0 and s - info <= logjoin.JOIN_LIMIT else UNKNOWN
+        start = block.pairs().start_of(s)
+        assert start is not None
+        out.append((i, "start", block.base + s, (start[0], info)))
 
     def _dense_text(self, block: Block, needle: bytes, f: _Found,
                     ) -> tuple[set[int], list[int]]:
@@ -596,13 +633,13 @@ def heads_of(block: Block) -> Heads:
     msgs, pairs, base, data = block.messages(), block.pairs(), block.base, block.data
     odd = set(msgs.head_odd)
     heads: dict[bytes, list[Head]] = {}
-    starts = [p for ps in msgs.heads.values() for p in ps if p in pairs.starts]
+    starts = [p for ps in msgs.heads.values() for p in ps if pairs.start_of(p) is not None]
     hidden = set(compress(starts, hidden_needles(block, starts, block.ends(starts))))
     bounces = set(msgs.bounces).union(msgs.triples)
     for msg, ps in msgs.heads.items():
         out = heads[msg] = []
         for p in ps:
-            start = pairs.starts.get(p)
+            start = pairs.start_of(p)
             if start is None and p not in bounces:  # a line that is not canonical: its
                 line = data[p:block.ends([p])[0]]  # rows as Joiner.rows_after_info
                 e = event(line)  # finds them
@@ -615,9 +652,8 @@ def heads_of(block: Block) -> Heads:
                 out.append((base + p, base + p, BOUNCE, None))
             elif p in hidden:  # more than one start needle: the exact way
                 odd.add(msg)
-            elif p in pairs.rows:
-                ls, code, _ = pairs.rows[p]
-                out.append((base + p, base + ls, code, start[0]))
+            elif (row := pairs.row_of(p)) is not None:
+                out.append((base + p, base + row[0], row[1], start[0]))
             elif p in pairs.slow or p in pairs.open:
                 out.append((base + p, UNKNOWN, UNKNOWN, start[0]))
             # else another start of its number comes first: no row
@@ -633,15 +669,16 @@ def _is_row(line: bytes) -> bool:
 
 
 def analyze_span(search: int, text: str, path: str, inode: int, offset: int, size: int,
-                 base: int, dense: tuple[int, int], join_limit: int,
+                 base: int, dense: tuple[int, int, bool], join_limit: int,
                  plans: dict[tuple[int, str], Plan] | None = None) -> BlockResult | None:
     """Read a block from ``path`` (``size`` bytes at ``offset``; global offset ``base``)
-    and analyze it for filter ``text``, with the search's (DENSE, DENSE_INFOS) and
-    JOIN_LIMIT: the work of a helper process (:mod:`qconsole.logworkers`). None when ``path`` is not
-    the file with ``inode`` (any more). ``plans`` keeps the plan of search number
+    and analyze it for filter ``text``, with the search's (DENSE, DENSE_INFOS,
+    logfast.ENABLED) and JOIN_LIMIT: the work of a helper process
+    (:mod:`qconsole.logworkers`). None when ``path`` is not the file with ``inode``
+    (any more). ``plans`` keeps the plan of search number
     ``search`` for its next blocks (its caches hold for one search of one log only)."""
     global DENSE, DENSE_INFOS
-    DENSE, DENSE_INFOS = dense
+    DENSE, DENSE_INFOS, logfast.ENABLED = dense
     logjoin.JOIN_LIMIT = join_limit
     plans = {} if plans is None else plans
     plan = plans.get((search, text))

@@ -40,7 +40,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from itertools import compress
 
-from qconsole import logjoin, logscan, logworkers
+from qconsole import logfast, logjoin, logscan, logworkers
 from qconsole.logbulk import Block
 from qconsole.logformat import E_STATUS, Delivery, event
 from qconsole.logindex import LogIndex, Rows, RowView, _foreign
@@ -154,7 +154,7 @@ class Search(RowView):
         end = self.index.history_end
         if end > PARALLEL_BLOCKS * BLOCK and logworkers.helpers_wanted():
             spans = self.source.spans(end, min(BLOCK, HELPER_BLOCK))
-            dense = (logscan.DENSE, logscan.DENSE_INFOS)
+            dense = (logscan.DENSE, logscan.DENSE_INFOS, logfast.ENABLED)
             return logworkers.POOL.analyze(self.plan, spans, dense, logjoin.JOIN_LIMIT,
                                            stop), None
         reader = _Prefetch(self.source.blocks(end, BLOCK))

@@ -80,12 +80,17 @@ def test_a_triple_bounce_does_not_send_a_blocks_info_lines_the_slow_way() -> Non
         f"{len(with_triple.follow)} info lines of 300 followed the exact way"
 
 
-def test_triple_bounces_are_the_rows_of_the_info_line_before_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "python"])
+def test_triple_bounces_are_the_rows_of_the_info_line_before_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
     """In bulk, a triple bounce line is a bounce row of its message's info line when it
     lies between that info line and the message's end, as the exact join says; one
     before the info line (of an older message of that number) is not."""
-    from tests.test_logs import _search, row_by_row
+    from qconsole import logfast
+    from tests.test_logs import _search, compiled_path, row_by_row
 
+    compiled_path(fast)
+    monkeypatch.setattr(logfast, "ENABLED", fast)
     lines = [f"{stamp(T0)} triple bounce: discarding bounce/5"]
     for k, number in enumerate((3, 4)):
         message = delivery_lines(T0 + 2 * k, number, 5, "x@y.org", "failure", OK_TEXT)
@@ -461,18 +466,21 @@ def _open_for_days() -> list[str]:
     return lines
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "python"])
 @pytest.mark.parametrize("helpers", [False, True])
 def test_messages_open_for_days_are_joined_from_the_newer_blocks(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helpers: bool) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helpers: bool, fast: bool) -> None:
     """``from:`` on a busy real log (messages open for days) took 40-56 s a GB: each
     info line of a message still open at its block's end was followed forwards the
     exact way in the console, reading up to 64 MiB, and each row found joined
     backwards again. Each block's analysis now tells which of its lines an older
     block's info lines lead to (the chain of each message before its first info or end
     line): the same rows, with their joins, and no line followed forwards."""
-    from qconsole import logscan, logsearch
-    from tests.test_logs import row_by_row
+    from qconsole import logfast, logscan, logsearch
+    from tests.test_logs import compiled_path, row_by_row
 
+    compiled_path(fast)
+    monkeypatch.setattr(logfast, "ENABLED", fast)
     log = tmp_path / "current"
     write(log, _open_for_days())
     monkeypatch.setattr(logsearch, "BLOCK", 1500)

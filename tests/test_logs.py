@@ -451,16 +451,31 @@ def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
     return sorted(expected, reverse=True)
 
 
+def compiled_path(fast: bool) -> None:
+    """For a test of the search's compiled dense path (qconsole.logfast, set with
+    ``logfast.ENABLED``): the library must load wherever there is a C compiler."""
+    from qconsole import logfast
+    from qremote.client.build import find_compiler
+
+    if fast and find_compiler() is None:
+        pytest.skip("no C compiler")
+    if fast:
+        assert logfast.load() is not None, "a C compiler is here, and logfast was not built"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "python"])
 @settings(max_examples=2000, deadline=None)
 @given(any_log(), st.sampled_from(QUERIES), st.sampled_from((300, 700, 2000, 1 << 20)),
        st.sampled_from((0.2, 0.5, 1, 2, 5)), st.sampled_from((0, 2, 4096)), st.booleans(),
        st.sampled_from((0, 1, 64)))
 def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
-        tmp_path_factory, lines, query, block, reach, dense, helpers, dense_infos) -> None:
+        tmp_path_factory, fast, lines, query, block, reach, dense, helpers, dense_infos,
+        ) -> None:
     """The oracle: the bulk search (blocks of any size, joins reaching across blocks or
-    not, words in few or many lines, blocks analyzed here or by helper processes) finds
-    exactly the rows that match when each row is read and joined alone."""
-    from qconsole import logjoin, logscan, logsearch, logworkers
+    not, words in few or many lines, blocks analyzed here or by helper processes, the
+    dense path compiled or in Python) finds exactly the rows that match when each row
+    is read and joined alone."""
+    from qconsole import logfast, logjoin, logscan, logsearch, logworkers
 
     log = tmp_path_factory.mktemp("search") / "current"
     with open(log, "wb") as fh:
@@ -471,6 +486,8 @@ def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
     logsearch.JOIN_LIMIT = logjoin.JOIN_LIMIT = int(block * reach)
     logsearch.PARALLEL_BLOCKS = 0 if helpers else 1 << 40
     answered = logworkers.POOL.answered
+    compiled_path(fast)
+    was, logfast.ENABLED = logfast.ENABLED, fast
     try:
         expected = row_by_row(log, query)
         index = LogIndex(LogSource(log))
@@ -478,6 +495,7 @@ def test_the_bulk_search_finds_what_a_row_by_row_filter_finds(
     finally:
         (logsearch.BLOCK, logsearch.JOIN_LIMIT, logjoin.JOIN_LIMIT, logscan.DENSE,
          logsearch.PARALLEL_BLOCKS, logscan.DENSE_INFOS) = saved
+        logfast.ENABLED = was
     if helpers and logworkers.helpers_wanted() and index.history_end:
         assert logworkers.POOL.answered > answered  # the helpers did analyze blocks
     found = []
@@ -548,11 +566,12 @@ def test_helpers_that_die_or_are_left_change_nothing(tmp_path: Path,
     assert sorted(rows_of(again), reverse=True) == sorted(expected, reverse=True)
 
 
-def test_a_needle_inside_another_line_is_followed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "python"])
+def test_a_needle_inside_another_line_is_followed(tmp_path: Path, fast: bool) -> None:
     """A report (with real spaces) that holds ``starting delivery 7: msg 9`` is the start
     line of the next delivery 7 as the join rules read it: a word of it finds that
     delivery too, on the path for rare words and on the one for frequent words."""
-    from qconsole import logscan
+    from qconsole import logfast, logscan
 
     log = tmp_path / "current"
     write(log, delivery_lines(T0, 3, 8, "a@x.org", "success", OK_TEXT)[:3])
@@ -564,10 +583,13 @@ def test_a_needle_inside_another_line_is_followed(tmp_path: Path) -> None:
     for dense in (0, 4096):
         saved = logscan.DENSE
         logscan.DENSE = dense
+        compiled_path(fast)
+        was, logfast.ENABLED = logfast.ENABLED, fast
         try:
             search = _search(LogIndex(LogSource(log)), "whispered")
         finally:
             logscan.DENSE = saved
+            logfast.ENABLED = was
         found = [(search.older.result[j], search.older.status[j])
                  for j in range(len(search.older))]
         assert found == expected, dense

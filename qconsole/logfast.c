@@ -1,0 +1,381 @@
+/* The dense path of the log search in compiled code: loaded by qconsole/logfast.py.
+
+   Each function is the loop of a Python function of qconsole/logbulk.py, run over
+   arrays of positions that the block's compiled patterns (logbulk.Shape) found: which
+   lines are canonical is decided there, never here. The code here reads only the
+   digits of a number where a pattern found one, and line breaks. Every array is of
+   64-bit integers; the outputs are sized by the caller for the worst case. */
+
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int64_t i64;
+typedef const unsigned char *bytes_t;
+
+/* A number's digits (a delivery or message number) as a key, with what the loops
+   keep for it. */
+typedef struct {
+    bytes_t s;
+    i64 n;
+    i64 a;      /* the first position where the message's chain ends (-1: none) */
+    i64 cur;    /* the info line the message is at */
+    i64 val;    /* that info line if canonical, else -1 */
+    int used;
+    int present; /* cur and val are set */
+} slot_t;
+
+typedef struct {
+    slot_t *v;
+    i64 mask;
+} table_t;
+
+static int table_init(table_t *t, i64 count)
+{
+    i64 cap = 16;
+    while (cap < 2 * count + 2)
+        cap <<= 1;
+    t->v = calloc((size_t)cap, sizeof(slot_t));
+    t->mask = cap - 1;
+    return t->v != NULL;
+}
+
+static slot_t *table_get(table_t *t, bytes_t s, i64 n, int add)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (i64 k = 0; k < n; k++) {
+        h ^= s[k];
+        h *= 1099511628211ULL;
+    }
+    for (i64 i = (i64)(h & (uint64_t)t->mask);; i = (i + 1) & t->mask) {
+        slot_t *e = &t->v[i];
+        if (!e->used) {
+            if (!add)
+                return NULL;
+            e->used = 1;
+            e->s = s;
+            e->n = n;
+            e->a = -1;
+            return e;
+        }
+        if (e->n == n && memcmp(e->s, s, (size_t)n) == 0)
+            return e;
+    }
+}
+
+/* The digits at ``at`` (as \d+ matches them: ASCII only). */
+static i64 digits(bytes_t data, i64 size, i64 at)
+{
+    i64 q = at;
+    while (q < size && data[q] >= '0' && data[q] <= '9')
+        q++;
+    return q - at;
+}
+
+/* The start of the line holding ``at``. */
+static i64 line_start(bytes_t data, i64 at)
+{
+    while (at > 0 && data[at - 1] != '\n')
+        at--;
+    return at;
+}
+
+/* Block._find_pairs: the events pattern's matches (start p, end e, and the starts of
+   groups 1 "starting", 2 "delivery", 4 message and 5 status, -1 when absent; the
+   delivery number, group 3, follows the pattern's 9-byte "delivery " literal).
+   Per canonical start line k, in order: its line start, its match, where its message
+   is, and its row (line start, status code from ``codes`` by the byte 8 before the
+   result's match end, that end), -1 when it has none; the slow and open start lines,
+   and the other matches' starts (odd). counts: starts, slow, open, odd.
+   Returns -1 when out of memory. */
+int qc_pairs(bytes_t data, i64 size, i64 n, const i64 *p, const i64 *e, const i64 *g1,
+             const i64 *g2, const i64 *g4, const i64 *g5, i64 w, bytes_t codes,
+             i64 *s_ls, i64 *s_match, i64 *s_msg, i64 *row_ls, i64 *row_code, i64 *row_end,
+             i64 *slow, i64 *open, i64 *odd, i64 *counts)
+{
+    table_t t;
+    i64 k = 0, ns = 0, no = 0, nodd = 0;
+    if (!table_init(&t, n))
+        return -1;
+    for (i64 i = 0; i < n; i++) {
+        i64 at = p[i] + 9;
+        i64 len = digits(data, size, at);
+        int s = g1[i] >= 0, r = g2[i] >= 0;
+        if (g5[i] >= 0 && (s || r)) { /* a result line */
+            slot_t *x = table_get(&t, data + at, len, 0);
+            if (x != NULL && x->a >= 0) {
+                row_ls[x->a] = s ? p[i] - w - 9 : p[i] - w;
+                row_code[x->a] = codes[data[e[i] - 8]];
+                row_end[x->a] = e[i];
+                x->a = -1;
+            }
+        } else if (s && g4[i] >= 0) { /* a start line */
+            table_get(&t, data + at, len, 1)->a = k;
+            s_ls[k] = p[i] - w - 9;
+            s_match[k] = i;
+            s_msg[k] = g4[i];
+            row_ls[k++] = -1;
+        } else { /* anything else holding "delivery N: ": the slow way */
+            slot_t *x = table_get(&t, data + at, len, 0);
+            if (x != NULL && x->a >= 0) {
+                slow[ns++] = s_ls[x->a];
+                x->a = -1;
+            }
+            odd[nodd++] = p[i];
+        }
+    }
+    for (i64 i = 0; i <= t.mask; i++)
+        if (t.v[i].used && t.v[i].a >= 0)
+            open[no++] = s_ls[t.v[i].a];
+    free(t.v);
+    counts[0] = k;
+    counts[1] = ns;
+    counts[2] = no;
+    counts[3] = nodd;
+    return 0;
+}
+
+/* _pair_rows: for each start line of ``qs`` (sorted), found among the block's ``ns``
+   start lines ``s_ls`` (sorted) with their rows and info lines (``info``, -1: none),
+   the row if it has one within ``limit`` bytes: (index in qs, row, code, text start,
+   info line or -1 when none or farther than ``limit``). Returns how many. */
+i64 qc_pair_rows(bytes_t data, i64 size, i64 ns, const i64 *s_ls, const i64 *row_ls,
+                 const i64 *row_code, const i64 *row_end, const i64 *info, i64 nq,
+                 const i64 *qs, i64 limit, i64 *o_q, i64 *o_row, i64 *o_code, i64 *o_text,
+                 i64 *o_info)
+{
+    i64 n = 0, k = 0;
+    for (i64 j = 0; j < nq; j++) {
+        while (k < ns && s_ls[k] < qs[j])
+            k++;
+        if (k == ns || s_ls[k] != qs[j] || row_ls[k] < 0 || row_ls[k] - qs[j] > limit)
+            continue;
+        i64 end = row_end[k], in = info == NULL ? -1 : info[k];
+        o_q[n] = j;
+        o_row[n] = row_ls[k];
+        o_code[n] = row_code[k];
+        o_text[n] = end + (end < size && data[end] == ' ');
+        o_info[n++] = in >= 0 && qs[j] - in <= limit ? in : -1;
+    }
+    return n;
+}
+
+/* A message key of an event: its digits in the block at ``at``, or ``len`` bytes at
+   ``at`` in ``extra`` (len >= 0), or none (len == -1, extra given). */
+typedef struct {
+    bytes_t s;
+    i64 n;
+} msgkey_t;
+
+static msgkey_t key_at(bytes_t data, i64 size, i64 at)
+{
+    msgkey_t k = {data + at, digits(data, size, at)};
+    return k;
+}
+
+/* Block._find_messages' loop, the events merged by position (at one position in
+   this order of categories: info, end, start, bounce, odd, triple).
+   infos: the infos pattern's matches (start; starts of groups 1, 2 its message, 3);
+   ends: "end msg M\n" matches (M 8 bytes on); starts and bounces: line starts and
+   where their message's digits are; odd lines and triples: line starts, and their
+   message in ``extra`` (offset, length; length -1: no message), odd lines with a flag
+   (a canonical start or bounce shares the line).
+   Outputs: info_at / info_canon per info match; each start's info line (-1: none);
+   (pos, info line) pairs; tainted info
+   lines; heads (pos, key offset, length, in extra); head_odd keys (in extra); open
+   info lines.
+   counts: pairs, tainted, heads, head_odd, open. Returns -1 when out of memory. */
+int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
+                i64 ni, const i64 *ip, const i64 *i1, const i64 *i2, const i64 *i3,
+                i64 ne, const i64 *ep,
+                i64 ns, const i64 *sls, const i64 *smp,
+                i64 nb, const i64 *bls, const i64 *bmp,
+                i64 no, const i64 *ols, const i64 *okey, const i64 *olen, const i64 *oshared,
+                i64 nt, const i64 *tls, const i64 *tkey, const i64 *tlen,
+                i64 *info_at, i64 *info_canon, i64 *s_info, i64 *out_pos, i64 *out_held,
+                i64 *tainted,
+                i64 *head_pos, i64 *head_key, i64 *head_len, i64 *head_extra,
+                i64 *odd_key, i64 *odd_len, i64 *open, i64 *counts)
+{
+    table_t t;
+    i64 np = 0, nta = 0, nh = 0, nho = 0, nop = 0;
+    i64 at[6] = {0, 0, 0, 0, 0, 0};
+    const i64 count[6] = {ni, ne, ns, nb, no, nt};
+    const i64 *pos[6] = {ip, ep, sls, bls, ols, tls};
+    if (!table_init(&t, ni + ne))
+        return -1;
+    /* Where each message's chain first ends: its first info or end line. */
+    for (i64 j = 0; j < ni; j++) {
+        msgkey_t k = key_at(data, size, i2[j]);
+        slot_t *x = table_get(&t, k.s, k.n, 1);
+        if (x->a < 0 || ip[j] < x->a)
+            x->a = ip[j];
+    }
+    for (i64 j = 0; j < ne; j++) {
+        msgkey_t k = key_at(data, size, ep[j] + 8);
+        slot_t *x = table_get(&t, k.s, k.n, 1);
+        if (x->a < 0 || ep[j] < x->a)
+            x->a = ep[j];
+    }
+    for (;;) {
+        int c = -1;
+        i64 here = 0;
+        for (int q = 0; q < 6; q++)
+            if (at[q] < count[q] && (c < 0 || pos[q][at[q]] < here)) {
+                c = q;
+                here = pos[q][at[q]];
+            }
+        if (c < 0)
+            break;
+        i64 j = at[c]++;
+        if (c == 0) { /* an info line */
+            msgkey_t k = key_at(data, size, i2[j]);
+            slot_t *x = table_get(&t, k.s, k.n, 0);
+            int canon = i1[j] >= 0 && i3[j] >= 0;
+            i64 line = canon ? ip[j] - w : line_start(data, ip[j]);
+            info_at[j] = line;
+            info_canon[j] = canon;
+            x->cur = line;
+            x->val = canon ? line : -1;
+            x->present = 1;
+        } else if (c == 1) { /* the message ends, unless on its info line itself */
+            msgkey_t k = key_at(data, size, ep[j] + 8);
+            slot_t *x = table_get(&t, k.s, k.n, 0);
+            if (x->present && x->cur != line_start(data, ep[j]))
+                x->present = 0;
+        } else if (c == 4) { /* a line that is no canonical start or bounce */
+            if (olen[j] < 0)
+                continue;
+            slot_t *x = table_get(&t, extra + okey[j], olen[j], 0);
+            i64 held = x != NULL && x->present ? x->val : -1;
+            if (held >= 0)
+                tainted[nta++] = held;
+            if (x == NULL || here < x->a) {
+                if (oshared[j]) {
+                    odd_key[nho] = okey[j];
+                    odd_len[nho++] = olen[j];
+                } else {
+                    head_pos[nh] = here;
+                    head_key[nh] = okey[j];
+                    head_len[nh] = olen[j];
+                    head_extra[nh++] = 1;
+                }
+            }
+        } else { /* a start, bounce or triple bounce line */
+            msgkey_t k;
+            int in_extra = c == 5;
+            if (c == 2)
+                k = key_at(data, size, smp[j]);
+            else if (c == 3)
+                k = key_at(data, size, bmp[j]);
+            else {
+                k.s = extra + tkey[j];
+                k.n = tlen[j];
+            }
+            slot_t *x = table_get(&t, k.s, k.n, 0);
+            if (c == 2)
+                s_info[j] = x != NULL && x->present ? x->val : -1;
+            if (x != NULL && x->present) {
+                out_pos[np] = here;
+                out_held[np++] = x->val;
+            } else if (x == NULL || here < x->a) {
+                head_pos[nh] = here;
+                head_key[nh] = (i64)(k.s - (in_extra ? extra : data));
+                head_len[nh] = k.n;
+                head_extra[nh++] = in_extra;
+            }
+        }
+    }
+    for (i64 i = 0; i <= t.mask; i++)
+        if (t.v[i].used && t.v[i].present && t.v[i].val >= 0)
+            open[nop++] = t.v[i].val;
+    free(t.v);
+    counts[0] = np;
+    counts[1] = nta;
+    counts[2] = nh;
+    counts[3] = nho;
+    counts[4] = nop;
+    return 0;
+}
+
+/* logbulk.ENDS' matches ("end msg ", digits, a line break), as re.finditer finds
+   them: where each begins, and where its digits begin and end (the first ``cap``).
+   Returns how many there are. */
+i64 qc_ends(bytes_t data, i64 size, i64 *pos, i64 *key, i64 *key_end, i64 cap)
+{
+    static const char lit[] = "end msg ";
+    const i64 len = sizeof lit - 1;
+    i64 n = 0, from = 0;
+    while (from < size) {
+        bytes_t q = memmem(data + from, (size_t)(size - from), lit, (size_t)len);
+        if (q == NULL)
+            break;
+        i64 at = q - data, d = digits(data, size, at + len);
+        if (d > 0 && at + len + d < size && data[at + len + d] == '\n') {
+            if (n < cap) {
+                pos[n] = at;
+                key[n] = at + len;
+                key_end[n] = at + len + d;
+            }
+            n++;
+            from = at + len + d + 1;
+        } else
+            from = at + 1;
+    }
+    return n;
+}
+
+/* bytes.count of a non-empty needle (occurrences that do not overlap), stopping at
+   ``most``. */
+i64 qc_count(bytes_t text, i64 size, bytes_t needle, i64 len, i64 most)
+{
+    i64 n = 0, from = 0;
+    while (n < most && from + len <= size) {
+        bytes_t q = memmem(text + from, (size_t)(size - from), needle, (size_t)len);
+        if (q == NULL)
+            break;
+        n++;
+        from = q - text + len;
+    }
+    return n;
+}
+
+/* hits_of_text: the starts of the lines of ``text`` holding ``needle`` (found as
+   re.finditer finds a literal: each occurrence after the previous one's end), each
+   once, in order; line breaks are read in ``data`` (text is data translated, with
+   the same line breaks). Returns how many. */
+i64 qc_hits(bytes_t data, bytes_t text, i64 size, bytes_t needle, i64 len, i64 *out)
+{
+    i64 n = 0, from = 0, last = -1;
+    if (len <= 0)
+        return -1;
+    while (from + len <= size) {
+        bytes_t q = memmem(text + from, (size_t)(size - from), needle, (size_t)len);
+        if (q == NULL)
+            break;
+        i64 at = q - text;
+        /* A new line unless no line break lies between the last hit and this one. */
+        i64 lo = last < 0 ? 0 : last;
+        bytes_t nl = memrchr(data + lo, '\n', (size_t)(at - lo));
+        if (last < 0 || nl != NULL)
+            out[n++] = nl == NULL ? 0 : nl - data + 1;
+        last = at;
+        from = at + len;
+    }
+    return n;
+}
+
+/* hidden_needles: for each line (start, end), whether "starting delivery " or
+   "info msg " stands in it from ``skip`` bytes past its start (bytes.find's range). */
+void qc_needles(bytes_t data, i64 size, i64 n, const i64 *starts, const i64 *ends,
+                i64 skip, i64 *out)
+{
+    static const char a[] = "starting delivery ", b[] = "info msg ";
+    for (i64 i = 0; i < n; i++) {
+        i64 lo = starts[i] + skip, hi = ends[i] < size ? ends[i] : size;
+        out[i] = lo <= hi
+                 && (memmem(data + lo, (size_t)(hi - lo), a, sizeof a - 1) != NULL
+                     || memmem(data + lo, (size_t)(hi - lo), b, sizeof b - 1) != NULL);
+    }
+}

@@ -1,0 +1,291 @@
+"""The dense path of the log search in compiled code, when a C compiler is at hand.
+
+``logfast.c`` (beside this module) holds the loops of the block pairing of
+:mod:`qconsole.logbulk` (start lines to their rows, info lines to their start and
+bounce lines, the rows of a set of start lines), and the literal searches around them
+(a word's lines, end lines, needles inside other lines), run over arrays of positions
+that the block's patterns found: which lines are canonical is decided by those
+patterns only. The functions here turn match objects into arrays and the results into
+the lists, sets and dicts of :class:`~qconsole.logbulk.Pairs` and
+:class:`~qconsole.logbulk.Messages` (each in one C call; the dicts only when asked
+for). The library is built and loaded by :mod:`qconsole.logfastlib`; without it (no
+compiler, not built yet, a cache directory others may write, or ``QCONSOLE_PURE`` in
+the environment, or ``ENABLED`` false) the Python loops run, with the same answers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from array import array
+from bisect import bisect_left
+from itertools import accumulate, compress, repeat
+from operator import ge, not_
+from typing import TYPE_CHECKING
+
+from qconsole import logfastlib
+from qconsole.logbulk import _CODE_OF, Messages, Pairs
+
+if TYPE_CHECKING:
+    from ctypes import CDLL
+
+    from qconsole.logbulk import Block
+
+ENABLED = not os.environ.get("QCONSOLE_PURE")  # False: the Python loops only
+_ZERO = array("q", [0])
+
+
+def lib() -> CDLL | None:
+    """The loaded library, or None (switched off, not yet, or not at all)."""
+    return logfastlib.lib() if ENABLED else None
+
+
+def load(wait: float = 120.0) -> CDLL | None:
+    """The library, built now if needed (for tests and benchmarks), or None."""
+    return logfastlib.load(wait) if ENABLED else None
+
+
+def _zeros(n: int) -> array:
+    return _ZERO * n
+
+
+def _at(a: array) -> int:
+    return a.buffer_info()[0]
+
+
+def _starts(ms: list[re.Match[bytes]], group: int = 0) -> array:
+    return array("q", list(map(re.Match.start, ms, repeat(group))))
+
+
+def count(cdll: CDLL, text: bytes, needle: bytes, most: int = 1 << 62) -> int:
+    """``text.count(needle)`` of a non-empty needle, up to ``most``."""
+    return cdll.qc_count(text, len(text), needle, len(needle), most)
+
+
+def hits(cdll: CDLL, data: bytes, text: bytes, needle: bytes, count: int) -> list[int]:
+    """:func:`~qconsole.logbulk.hits_of_text` (``count`` occurrences of a non-empty
+    needle in ``text``)."""
+    out = _zeros(count)
+    n = cdll.qc_hits(data, text, len(data), needle, len(needle), _at(out))
+    return out[:n].tolist()
+
+
+def needles(cdll: CDLL, data: bytes, starts: list[int], ends: list[int],
+            skip: int) -> list[int]:
+    """:func:`~qconsole.logbulk.hidden_needles` (1 or 0 for each line)."""
+    n = len(starts)
+    a, b, out = array("q", starts), array("q", ends), _zeros(n)
+    cdll.qc_needles(data, len(data), n, _at(a), _at(b), skip, _at(out))
+    return out.tolist()
+
+
+def pairs(cdll: CDLL, block: Block) -> Pairs:
+    """:meth:`~qconsole.logbulk.Block.pairs`, the loop in compiled code."""
+    data = block.data
+    ms = list(block.shape.events.finditer(data))
+    n = len(ms)
+    p, g1, g2, g4, g5 = (_starts(ms, g) for g in (0, 1, 2, 4, 5))
+    e = array("q", list(map(re.Match.end, ms)))
+    s_ls, s_match, s_msg, row_ls, row_code, row_end, slow, open_, odd = (
+        _zeros(n) for _ in range(9))
+    counts = _zeros(4)
+    if cdll.qc_pairs(data, len(data), n, *map(_at, (p, e, g1, g2, g4, g5)), block.width,
+                     _CODE_OF, *map(_at, (s_ls, s_match, s_msg, row_ls, row_code, row_end,
+                                          slow, open_, odd, counts))) < 0:
+        raise MemoryError
+    k, ns, no, nodd = counts
+    return FastPairs(ms, s_ls[:k], s_match[:k], s_msg[:k], row_ls[:k],
+                      row_code[:k], row_end[:k], set(slow[:ns].tolist()),
+                      set(open_[:no].tolist()), odd[:nodd].tolist())
+
+
+def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
+             odd: list[tuple[int, bytes | None, bool]]) -> Messages:
+    """:meth:`~qconsole.logbulk.Block.messages`, the loop in compiled code: ``bounced``
+    the canonical bounce lines' matches, ``odd`` the lines that may be starts or
+    bounces but are not canonical ones, in order, each with its message (as event()
+    reads it) and whether a canonical start or bounce line is that line too."""
+    data, w = block.data, block.width
+    pairs = block.pairs()
+    assert isinstance(pairs, FastPairs)
+    ims = list(block.shape.infos.finditer(data))
+    ni = len(ims)
+    ip, i1, i2, i3 = (_starts(ims, g) for g in range(4))
+    ne = ni + 64  # (a message's info line and end line go together, mostly)
+    while True:
+        ep, ekey, eend = _zeros(ne), _zeros(ne), _zeros(ne)
+        cap, ne = ne, cdll.qc_ends(data, len(data), _at(ep), _at(ekey), _at(eend), ne)
+        if ne <= cap:
+            break
+    sls = array("q", pairs.lines)
+    bounces = [m.start() - w for m in bounced]
+    bls, bmp = array("q", bounces), _starts(bounced, 2)
+    triples = block.triples()
+    keys = [msg or b"" for _, msg, _ in odd] + [msg for _, msg in triples]
+    offsets = array("q", [0, *accumulate(map(len, keys))])
+    extra = b"".join(keys)
+    no, nt = len(odd), len(triples)
+    ols = array("q", [ls for ls, _, _ in odd])
+    olen = array("q", [-1 if msg is None else len(msg) for _, msg, _ in odd])
+    oshared = array("q", [int(shared) for _, _, shared in odd])
+    tls, tlen = array("q", [ls for ls, _ in triples]), array("q", map(len, keys[no:]))
+    events = ni + ne + len(sls) + len(bls) + no + nt
+    info_at, canon, s_info, pos, held, tainted, hpos, hkey, hlen, hext, okey, olen2, open_ = (
+        _zeros(n) for n in (ni, ni, len(sls), events, events, no, events, events, events,
+                            events, no, no, events))
+    counts = _zeros(5)
+    if cdll.qc_messages(
+            data, len(data), w, extra, ni, *map(_at, (ip, i1, i2, i3)), ne, _at(ep),
+            len(sls), _at(sls), _at(pairs.msg_at), len(bls), _at(bls), _at(bmp),
+            no, _at(ols), _at(offsets), _at(olen), _at(oshared),
+            nt, _at(tls), _at(offsets) + 8 * no, _at(tlen),
+            *map(_at, (info_at, canon, s_info, pos, held, tainted, hpos, hkey, hlen, hext,
+                       okey, olen2, open_, counts))) < 0:
+        raise MemoryError
+    np_, ntt, nh, nho, nop = counts
+    flags = canon.tolist()
+    ats = info_at.tolist()
+    msgs = list(map(re.Match.group, ims, repeat(2)))
+    out = FastMessages(pairs, list(compress(ims, flags)), list(compress(ats, flags)),
+                        pos[:np_], held[:np_], s_info.tolist())
+    out.bounces = bounces
+    out.triples = [ls for ls, _ in triples]
+    out.odd = list(compress(ats, map(not_, flags)))
+    out.tainted = set(tainted[:ntt].tolist())
+    source = (data, extra)
+    for p, k, n, x in zip(hpos[:nh], hkey[:nh], hlen[:nh], hext[:nh], strict=True):
+        out.heads.setdefault(source[x][k:k + n], []).append(p)
+    out.head_odd = {extra[k:k + n] for k, n in zip(okey[:nho], olen2[:nho], strict=True)}
+    out.open = set(open_[:nop].tolist())
+    out.ended = set(msgs)
+    out.ended.update(map(data.__getitem__, map(slice, ekey[:ne].tolist(), eend[:ne].tolist())))
+    return out
+
+
+def pair_rows(cdll: CDLL, block: Block, starts: list[int], limit: int,
+              ) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """The rows of canonical start lines ``starts`` (sorted) within ``limit`` bytes:
+    (index in ``starts``, row, status code, text start, info line or -1 when not known
+    here or farther than ``limit``) of each (see ``Plan._pair_rows``)."""
+    pairs = block.pairs()
+    assert isinstance(pairs, FastPairs)
+    msgs = block._messages
+    info = None if msgs is None else _at(msgs.s_info)  # type: ignore[attr-defined]
+    n = len(starts)
+    qs = array("q", starts)
+    at, rows, codes, texts, infos = (_zeros(n) for _ in range(5))
+    got = cdll.qc_pair_rows(block.data, len(block.data), len(pairs.lines),
+                            _at(pairs.s_ls), _at(pairs.row_ls), _at(pairs.row_code),
+                            _at(pairs.row_end), info, n, _at(qs), limit,
+                            *map(_at, (at, rows, codes, texts, infos)))
+    return (at[:got].tolist(), rows[:got].tolist(), codes[:got].tolist(),
+            texts[:got].tolist(), infos[:got].tolist())
+
+
+def _lookup(lines: list[int], ls: int) -> int:
+    """The index of ``ls`` in the sorted ``lines``, or -1."""
+    k = bisect_left(lines, ls)
+    return k if k < len(lines) and lines[k] == ls else -1
+
+
+class FastPairs(Pairs):
+    """Pairs read from the compiled loop's arrays: its dicts are built when first asked
+    for (the dense path asks for a few entries, or for the arrays)."""
+
+    def __init__(self, ms: list[re.Match[bytes]], s_ls: array, match: array,
+                 msg_at: array, row_ls: array, row_code: array, row_end: array,
+                 slow: set[int], open_: set[int], odd: list[int]) -> None:
+        self.ms, self.s_ls, self.match, self.msg_at = ms, s_ls, match, msg_at
+        self.lines = s_ls.tolist()
+        self.row_ls, self.row_code, self.row_end = row_ls, row_code, row_end
+        self.slow, self.open, self.odd = slow, open_, odd
+        self._starts: dict[int, tuple[bytes, bytes, int]] | None = None
+        self._rows: dict[int, tuple[int, int, int]] | None = None
+
+    @property
+    def starts(self) -> dict[int, tuple[bytes, bytes, int]]:  # type: ignore[override]
+        if self._starts is None:
+            sm = list(map(self.ms.__getitem__, self.match))
+            self._starts = dict(zip(self.lines, zip(
+                map(re.Match.group, sm, repeat(3)), map(re.Match.group, sm, repeat(4)),
+                map(re.Match.end, sm), strict=True), strict=True))
+        return self._starts
+
+    @property
+    def rows(self) -> dict[int, tuple[int, int, int]]:  # type: ignore[override]
+        if self._rows is None:
+            has = list(map(ge, self.row_ls, repeat(0)))
+            self._rows = dict(zip(compress(self.lines, has), zip(
+                compress(self.row_ls, has), compress(self.row_code, has),
+                compress(self.row_end, has), strict=True), strict=True))
+        return self._rows
+
+    @property
+    def start_lines(self) -> list[int]:
+        return self.lines
+
+    def start_of(self, ls: int) -> tuple[bytes, bytes, int] | None:
+        k = _lookup(self.lines, ls)
+        if k < 0:
+            return None
+        m = self.ms[self.match[k]]
+        return m[3], m[4], m.end()
+
+    def row_of(self, ls: int) -> tuple[int, int, int] | None:
+        k = _lookup(self.lines, ls)
+        if k < 0 or self.row_ls[k] < 0:
+            return None
+        return self.row_ls[k], self.row_code[k], self.row_end[k]
+
+class FastMessages(Messages):
+    """Messages read from the compiled loop's arrays (dicts built when first asked
+    for)."""
+
+    def __init__(self, pairs: FastPairs, ims: list[re.Match[bytes]], lines: list[int],
+                 pos: array, held: array, s_info: list[int]) -> None:
+        self.bounces: list[int] = []
+        self.open: set[int] = set()
+        self.odd: list[int] = []
+        self.triples: list[int] = []
+        self.tainted: set[int] = set()
+        self.heads: dict[bytes, list[int]] = {}
+        self.ended: set[bytes] = set()
+        self.head_odd: set[bytes] = set()
+        self.pairs, self.ims, self.lines = pairs, ims, lines
+        self.pos, self.held = pos, held
+        self.s_info = array("q", s_info)
+        self._start_infos = s_info
+        self._info: dict[int, int] | None = None
+        self._infos: dict[int, tuple[bytes, bytes]] | None = None
+
+    @property
+    def info(self) -> dict[int, int]:  # type: ignore[override]
+        if self._info is None:
+            self._info = dict(zip(self.pos.tolist(), self.held.tolist(), strict=True))
+        return self._info
+
+    @property
+    def infos(self) -> dict[int, tuple[bytes, bytes]]:  # type: ignore[override]
+        if self._infos is None:
+            self._infos = dict(zip(self.lines, zip(
+                map(re.Match.group, self.ims, repeat(2)),
+                map(re.Match.group, self.ims, repeat(3)), strict=True), strict=True))
+        return self._infos
+
+    @property
+    def info_lines(self) -> list[int]:
+        return self.lines
+
+    def info_of(self, ls: int) -> int:
+        k = _lookup(self.pairs.lines, ls)
+        return self._start_infos[k] if k >= 0 else self.info.get(ls, -1)
+
+    def message_of(self, ls: int) -> bytes:
+        k = _lookup(self.lines, ls)
+        if k < 0:
+            raise KeyError(ls)
+        return self.ims[k][2]
+
+    def start_infos(self, pairs: Pairs) -> list[int]:
+        assert pairs is self.pairs
+        return self._start_infos

@@ -1,0 +1,284 @@
+"""The compiled dense path of the log search (qconsole.logfast, built and loaded by
+qconsole.logfastlib): the same answers as the Python loops on blocks of every shape,
+built once in a cache directory that is the user's alone, and never loaded from
+anywhere else."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qconsole import logbulk, logfast, logfastlib, logjoin, logscan
+from qconsole.logbulk import Block, hidden_needles, hits_of_text
+from qconsole.logscan import Plan
+from qremote.client.build import find_compiler
+from tests.test_logs import QUERIES, any_log
+
+NEEDLES = (b"x.org", b"msg", b"bob", b"delivery", b"1", b"info msg ", b"starting delivery ",
+           b" ", b"route=", b"spy", b"end msg", b"\xc3", b"11", b"00", b"")
+
+
+def compiled() -> object:
+    """The loaded library; the tests that need it fail when a compiler is here and the
+    build did not work (they skip only where there is no compiler at all)."""
+    if find_compiler() is None:
+        pytest.skip("no C compiler")
+    cdll = logfast.load()
+    assert cdll is not None, "a C compiler is here, and the library was not built"
+    return cdll
+
+
+def _blocks(data: bytes, cuts: list[int]) -> list[tuple[int, bytes]]:
+    """The log cut into blocks of whole lines near the given offsets."""
+    ends = sorted({data.find(b"\n", c) + 1 for c in cuts if data.find(b"\n", c) >= 0})
+    out, start = [], 0
+    for end in [*ends, len(data)]:
+        if end > start:
+            out.append((start, data[start:end]))
+            start = end
+    return out
+
+
+MESSAGES = ("info", "infos", "bounces", "open", "odd", "triples", "tainted", "heads",
+            "ended", "head_odd", "info_lines")
+
+
+def _same_pairing(data: bytes) -> Block:
+    """The block's pairs and messages, read both ways, are the same (every field, and
+    every start line's lookups); returns the block read the compiled way."""
+    fast, slow = _both(lambda: _decided(Block(0, data)))
+    assert fast.fast() is not None and slow.fast() is None
+    for name in ("starts", "rows", "slow", "open", "odd", "start_lines"):
+        assert getattr(fast.pairs(), name) == getattr(slow.pairs(), name), name
+    for name in MESSAGES:
+        assert getattr(fast.messages(), name) == getattr(slow.messages(), name), name
+    lines = sorted({*slow.pairs().starts, *slow.messages().infos, *slow.messages().info,
+                    0, 1, len(data)})
+    for block in (fast, slow):
+        assert block.messages().start_infos(block.pairs()) == \
+            slow.messages().start_infos(slow.pairs())
+        for ls in lines:
+            assert block.pairs().start_of(ls) == slow.pairs().starts.get(ls)
+            assert block.pairs().row_of(ls) == slow.pairs().rows.get(ls)
+            assert block.messages().info_of(ls) == slow.messages().info.get(ls, -1)
+            if ls in slow.messages().infos:
+                assert block.messages().message_of(ls) == slow.messages().infos[ls][0]
+    return fast
+
+
+def _decided(block: Block) -> Block:
+    block.fast()  # (the way a block is read is decided at its first use)
+    return block
+
+
+def _both(fn):
+    """``fn`` on a block read the compiled way, then on one read the Python way."""
+    saved = logfast.ENABLED
+    try:
+        logfast.ENABLED = True
+        fast = fn()
+        logfast.ENABLED = False
+        slow = fn()
+    finally:
+        logfast.ENABLED = saved
+    return fast, slow
+
+
+# Lines around the literals the compiled code looks for (an end line without digits or
+# inside another line, needles in other lines' text).
+ODD = ("@400000006ab1430e08ea3962 starting delivery 2: success: route=r local=- remote=-",
+       "@400000006ab1430e08ea3962 starting delivery 1: deferral: again",
+       "end msg ", "xend msg 2", "end msg 12end msg 1", "end msg 1 ", "end msg 1",
+       "info msg 1: bytes 5 from <a@b.org> qp delivery 1: msg 1 to remote x",
+       "starting delivery 1: msg 2 to remote a@b.orgstarting delivery 2: msg 1 to local y",
+       "bounce msg 1 end msg 2", "delivery 12: success: info msg 2: starting delivery 1: ")
+
+
+@settings(max_examples=600, deadline=None)
+@given(any_log(), st.lists(st.integers(0, 4000), max_size=4), st.sampled_from(QUERIES),
+       st.lists(st.tuples(st.integers(0, 200), st.sampled_from(ODD)), max_size=4),
+       st.sampled_from((None, 0)), st.sampled_from((None, 40, 300)))
+def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, odd, dense,
+                                                            limit) -> None:
+    """On blocks of every shape (lines that are not canonical, restarted delivery
+    numbers, messages open past the block, bounces and triple bounces, prefixes other
+    than multilog's), the compiled pairings (start to row, info to start and bounce),
+    line finding and needle checks give exactly what the Python loops give, and so
+    does a block's whole analysis."""
+    compiled()
+    for at, line in odd:
+        lines.insert(min(at, len(lines)), line)
+    data = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+    for base, block in _blocks(data, cuts):
+        _same_pairing(block)
+        for needle in NEEDLES:
+            fast, slow = _both(lambda b=block, n=needle: hits_of_text(Block(0, b), n))
+            assert fast == slow, needle
+            fast, slow = _both(lambda b=block, n=needle: Block(0, b).count(n))
+            assert fast == slow, needle
+        fast, slow = _both(lambda b=block: Block(0, b).triples())
+        assert fast == slow
+        starts = Block(0, block).starts_of(list(range(len(block))))
+        starts = sorted(set(starts))
+        fast, slow = _both(lambda b=block, s=starts: hidden_needles(
+            Block(0, b), s, Block(0, b).ends(s)))
+        assert list(map(bool, fast)) == slow
+        saved = logscan.DENSE, logscan.DENSE_INFOS, logjoin.JOIN_LIMIT
+        if dense is not None:  # every block read the dense way
+            logscan.DENSE = logscan.DENSE_INFOS = dense
+        if limit is not None:
+            logjoin.JOIN_LIMIT = limit
+        try:
+            fast, slow = _both(lambda b=block, at=base: Plan(query).analyze(Block(at, b)))
+        finally:
+            logscan.DENSE, logscan.DENSE_INFOS, logjoin.JOIN_LIMIT = saved
+        assert fast == slow, query
+
+
+def test_a_block_at_scale_is_paired_alike() -> None:
+    """Thousands of deliveries in one block, some messages open at its end, numbers
+    coming back: the same messages both ways."""
+    compiled()
+    from tests.test_logs import T0, delivery_lines, stamp
+
+    lines = []
+    for i in range(3000):
+        d = delivery_lines(T0 + i, i % 40, 10_000 + i % 700, f"u{i}@x.org",
+                           ("success", "deferral", "failure")[i % 3],
+                           "route=r local=- remote=- tls=none auth=none" if i % 2 else "ok")
+        if i % 7 == 0:  # a result logged as "starting delivery N: status:"
+            d[3] = d[3].replace(" delivery ", " starting delivery ")
+        for _ in range(i % 6):  # info and start lines some way apart
+            d.insert(2, f"{stamp(T0 + i)} status: local 0/10 remote 1/20")
+        lines += d if i % 11 else d[:4]  # (every eleventh message still open)
+    data = "".join(line + "\n" for line in lines).encode()
+    fast = _same_pairing(data)
+    assert len(fast.messages().infos) > 500 and fast.messages().open
+    # A limit some rows and info lines are exactly that far from their start lines.
+    pairs = Block(0, data).pairs()
+    start, (row, _, _) = next(iter(pairs.rows.items()))
+    saved = logscan.DENSE, logscan.DENSE_INFOS, logjoin.JOIN_LIMIT
+    try:
+        for dense, limit in ((saved[0], saved[2]), (0, 250), (0, row - start)):
+            logscan.DENSE = logscan.DENSE_INFOS = dense
+            logjoin.JOIN_LIMIT = limit
+            for text in ("x.org", "msg", "-x.org", "from:a@b.org", '"to remote u" route:r'):
+                fast, slow = _both(lambda t=text: Plan(t).analyze(Block(0, data)))
+                assert fast == slow, (text, dense, limit)
+            # What the start lines' rows record (texts are read by detail terms).
+            def paired(block: Block) -> tuple:
+                f, part, out = logscan._Found(), {min(block.pairs().rows)}, []
+                block.messages()
+                Plan("x")._pair_rows(block, 0, block.pairs().start_lines, part, f, out)
+                return vars(f), part, out
+
+            fast, slow = _both(lambda: paired(_decided(Block(7, data))))
+            assert fast == slow
+    finally:
+        logscan.DENSE, logscan.DENSE_INFOS, logjoin.JOIN_LIMIT = saved
+
+
+def test_the_library_is_built_once_in_a_directory_of_the_users_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built in $XDG_CACHE_HOME/qconsole (created 0700), named by its source, compiler
+    command and machine, not writable by others; a second load uses that file."""
+    if find_compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logfastlib.reset()
+    try:
+        assert logfast.load() is not None
+        folder = tmp_path / "cache" / "qconsole"
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        built = list(folder.iterdir())
+        assert len(built) == 1 and built[0].name.startswith("logfast-")
+        assert not built[0].stat().st_mode & 0o022
+        first = built[0].stat().st_mtime_ns
+        logfastlib.reset()
+        assert logfast.load() is not None
+        assert [p.stat().st_mtime_ns for p in folder.iterdir()] == [first]
+    finally:
+        logfastlib.reset()
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
+def test_a_cache_directory_others_may_write_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int) -> None:
+    """A cache directory that a group or others may write (another user could put a
+    library there): nothing is built or loaded, the Python loops answer."""
+    folder = tmp_path / "cache" / "qconsole"
+    folder.mkdir(parents=True)
+    folder.chmod(mode)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logfastlib.reset()
+    try:
+        assert logfastlib.cache_dir() is None
+        assert logfast.load() is None
+        assert list(folder.iterdir()) == []
+        block = Block(0, b"x\n@400000006ab1430e08ea3962 info msg 1: bytes 1 from <a@b.org> qp\n")
+        assert block.fast() is None
+        assert block.messages().infos == {2: (b"1", b"a@b.org")}
+    finally:
+        logfastlib.reset()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the directory away")
+def test_a_cache_directory_of_another_user_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "cache" / "qconsole"
+    folder.mkdir(parents=True, mode=0o700)
+    os.chown(folder, 65534, 65534)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logfastlib.reset()
+    try:
+        assert logfastlib.cache_dir() is None
+        assert logfast.load() is None
+    finally:
+        logfastlib.reset()
+
+
+def test_a_library_writable_by_others_is_not_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cached file itself made writable by others: it is built again (a new file,
+    the user's alone), never loaded as it is."""
+    if find_compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logfastlib.reset()
+    try:
+        path = logfastlib.build()
+        assert path is not None
+        path.write_bytes(b"not a library")
+        path.chmod(0o666)
+        logfastlib.reset()
+        assert logfast.load() is not None
+        assert not path.stat().st_mode & 0o022
+    finally:
+        logfastlib.reset()
+
+
+def test_no_compiler_or_the_switch_means_the_python_loops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No compiler ($CC names none): no library, and the search answers the same.
+    QCONSOLE_PURE in the environment turns the compiled path off as well."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    logfastlib.reset()
+    try:
+        assert logfastlib.build() is None
+        assert logfast.load() is None
+        assert logbulk.Block(0, b"x\n").fast() is None
+    finally:
+        logfastlib.reset()
+    import subprocess
+    import sys
+
+    code = "from qconsole import logfast; print(logfast.ENABLED, logfast.lib())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "QCONSOLE_PURE": "1"}, check=True)
+    assert out.stdout.split() == ["False", "None"]
