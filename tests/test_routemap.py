@@ -51,6 +51,10 @@ def test_format_then_parse_is_identity(line: str) -> None:
     ("*;<>;r", "cannot be a recipient domain"),
     ("a..com;*;r", "not a valid domain"),
     ("a com;*;r", "white space"),
+    # A control character can be in no domain: the rule would never match, silently.
+    ("*;b\x1b[5m.test;mute", "contains a control character"),
+    ("a\x7f.com;*;r", "contains a control character"),
+    ("*;b\x9b.com;r", "contains a control character"),
 ])
 def test_malformed(line: str, message: str) -> None:
     with pytest.raises(LineError) as info:

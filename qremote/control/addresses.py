@@ -17,9 +17,12 @@ _HOSTNAME = re.compile(rf"{_LABEL_RE}(?:\.{_LABEL_RE})*\.?")
 _DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
-# A plain domain: no white space or punctuation that has no place in one, no empty
-# label. Checked in one regex; the slow path below only runs to explain a failure.
-_PLAIN_DOMAIN = re.compile(r"(?!\.)(?!.*\.\.)[^\s@;:,<>()\"'\\/\[\]]{1,253}")
+# What no domain holds: white space, punctuation that has no place in one, control
+# characters (C0, DEL, C1).
+NOT_IN_DOMAIN = r"\s@;:,<>()\"'\\/\[\]\x00-\x1f\x7f-\x9f"
+# A plain domain: none of those, no empty label. Checked in one regex; the slow path
+# below only runs to explain a failure.
+_PLAIN_DOMAIN = re.compile(rf"(?!\.)(?!.*\.\.)[^{NOT_IN_DOMAIN}]{{1,253}}")
 
 
 def parse_ip(text: str, what: str = "IP address") -> str:
@@ -106,6 +109,9 @@ def parse_domain(text: str, what: str) -> str:
                         f"e.g. {text.rsplit('@', 1)[1] or 'example.com'!r}")
     if any(c.isspace() for c in text):
         raise LineError(f"{what} {text!r} contains white space")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):  # (no domain holds one:
+        raise LineError(f"{what} {text!r} contains a control character; "  # it would
+                        "write a plain domain")  # never match, and check said nothing)
     if text.startswith("[") and text.endswith("]"):
         return "[" + parse_ip(text[1:-1]) + "]"
     name = text[:-1] if text.endswith(".") else text

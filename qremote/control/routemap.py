@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from qremote.control.addresses import parse_domain
+from qremote.control.addresses import NOT_IN_DOMAIN, parse_domain
 from qremote.control.controlfile import ControlFile
 from qremote.control.findings import Finding
 from qremote.errors import FieldError, LineError
 
 ANY = "*"
 NULL_SENDER = "<>"
-_DOMAIN = r"[^\s@;:,<>()\"'\\/\[\].]+(?:\.[^\s@;:,<>()\"'\\/\[\].]+)*"
+_DOMAIN = rf"[^{NOT_IN_DOMAIN}.]+(?:\.[^{NOT_IN_DOMAIN}.]+)*"
 # The common, well-formed line in one match; anything else takes the explaining path.
 _PLAIN_RULE = re.compile(rf"(\*|<>|{_DOMAIN})\.?;(\*|{_DOMAIN})\.?;([^;\s]+)")
 
