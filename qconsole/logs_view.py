@@ -470,7 +470,8 @@ class LogsView(Vertical):
             found = len(self.filtered)
             text.append(f"{found:,} match{'' if found == 1 else 'es'}{state} for "
                         f"'{printable(str(self.filtered.query))}' · ")  # as typed
-        parts = [f"{len(self.index):,} rows"]
+        rows = len(self.index)
+        parts = [f"{rows:,} row{'' if rows == 1 else 's'}"]
         if not self.index.history_done:
             parts.append("reading history…" if not self.index.paused.is_set()
                          else "history waits for the filter")

@@ -170,7 +170,7 @@ def test_the_logs_status_line_shows_at_120x24_with_a_banner(tmp_path: Path) -> N
     write(log, delivery_lines(time.time() - 60, 1, 100, "anne@a.test", "success",
                               OK_TEXT))
     shown = asyncio.run(_case_status_on_screen(log, (120, 24)))
-    assert f"1 rows · following · {log}" in shown, shown
+    assert f"1 row · following · {log}" in shown, shown
 
 
 def test_help_names_every_view() -> None:

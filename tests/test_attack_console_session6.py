@@ -183,7 +183,7 @@ def test_the_row_count_grows_under_a_filter_that_matches_nothing_new(
     log = tmp_path / "current"
     write(log, delivery_lines(T1 - 600, 1, 1, "old@x.org", "success", OK_TEXT))
     before, after = asyncio.run(_case_filter_count(log))
-    assert "0 matches for 'nomatch' · 1 rows" in before, before
+    assert "0 matches for 'nomatch' · 1 row" in before, before
     assert "0 matches for 'nomatch' · 4 rows" in after, after
 
 
