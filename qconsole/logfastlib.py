@@ -7,8 +7,11 @@ or ``~/.cache/qconsole``, created 0700), named by a hash of the source, the comp
 command and the machine, written under a temporary name and renamed, and loaded with
 :mod:`ctypes`. A cache directory or file that is not the user's alone (another owner,
 writable by group or others) is never used: nothing is loaded from where someone else
-could have put it. When the file is in the cache it is loaded at once; else it is
-built in a background thread and the callers use the Python loops meanwhile.
+could have put it. The file ends with the SHA-256 of what comes before it: one that is
+not whole (cut short by a machine that stopped before its data reached the disk) is
+built again, never loaded (the loader would kill the process reading past its end).
+When the file is in the cache it is loaded at once; else it is built in a background
+thread and the callers use the Python loops meanwhile.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def _start() -> None:
         _state = "building"
         done = _done
         target = _target()
-        if target is not None and _safe_file(target[1]):
+        if target is not None and _safe_file(target[1]) and _whole(target[1]):
             _loaded(target[1], done)
             return
     if target is None:
@@ -141,7 +144,18 @@ def build() -> Path | None:
     target = _target()
     if target is None:
         return None
-    return target[1] if _safe_file(target[1]) else _build(*target)
+    return target[1] if _safe_file(target[1]) and _whole(target[1]) else _build(*target)
+
+
+def _whole(path: Path) -> bool:
+    """The library at ``path`` ends with the SHA-256 of the rest of it."""
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return len(data) > 32 and hashlib.sha256(data[:-32]).digest() == data[-32:]
 
 
 def _build(command: list[str], dest: Path) -> Path | None:
@@ -160,6 +174,10 @@ def _build(command: list[str], dest: Path) -> Path | None:
                               stdin=subprocess.DEVNULL, timeout=120)
         if done.returncode != 0:
             return None
+        import hashlib
+
+        with open(tmp, "r+b") as fh:  # (the loader reads no further than the ELF says)
+            fh.write(hashlib.sha256(fh.read()).digest())
         os.chmod(tmp, 0o700)
         os.replace(tmp, dest)
     except (OSError, subprocess.TimeoutExpired):
