@@ -41,13 +41,29 @@ static int table_init(table_t *t, i64 count)
     return t->v != NULL;
 }
 
+/* The process's own key of the hash (qc_seed): message and delivery numbers come from
+   the log, and with a fixed hash a log's writer could choose thousands that share a
+   slot (the table's time would grow as their square). */
+static uint64_t seed = 0x9e3779b97f4a7c15ULL;
+
+void qc_seed(uint64_t key)
+{
+    seed = key;
+}
+
 static slot_t *table_get(table_t *t, bytes_t s, i64 n, int add)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL ^ seed;
     for (i64 k = 0; k < n; k++) {
         h ^= s[k];
         h *= 1099511628211ULL;
     }
+    /* Every bit of h into the slot's (FNV's low bits depend on low bits only). */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
     for (i64 i = (i64)(h & (uint64_t)t->mask);; i = (i + 1) & t->mask) {
         slot_t *e = &t->v[i];
         if (!e->used) {

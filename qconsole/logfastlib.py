@@ -208,6 +208,9 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_hits.argtypes = [ctypes.c_char_p, ctypes.c_char_p, n, ctypes.c_char_p, n, p]
     cdll.qc_needles.restype = None
     cdll.qc_needles.argtypes = [ctypes.c_char_p, n, n, p, p, n, p]
+    cdll.qc_seed.restype = None
+    cdll.qc_seed.argtypes = [ctypes.c_uint64]
+    cdll.qc_seed(int.from_bytes(os.urandom(8), "little"))
     return cdll
 
 

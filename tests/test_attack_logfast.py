@@ -58,3 +58,58 @@ def test_a_library_cut_short_in_the_cache_is_built_again_not_loaded(
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert done.stdout.split() == ["True", "True"]
     assert path.read_bytes() == data  # built again, whole
+
+
+def _multicollision(rounds: int) -> list[bytes]:
+    """2**rounds message numbers on which FNV-1a (unseeded) agrees in its low 24 bits:
+    a pair of 7-digit runs that collide from each state, chained (Joux). Every number
+    falls in the same slot of a table of up to 2**24 slots."""
+    from itertools import product
+
+    mask, prime, full = (1 << 24) - 1, 1099511628211, (1 << 64) - 1
+
+    def step(h: int, s: bytes) -> int:
+        for c in s:
+            h = ((h ^ c) * prime) & full
+        return h
+
+    h, pairs = 1469598103934665603, []
+    for _ in range(rounds):
+        seen: dict[int, bytes] = {}
+        for i in range(10**7):
+            s = b"%07d" % i
+            v = step(h, s) & mask
+            if v in seen:
+                pairs.append((seen[v], s))
+                h = step(h, s)
+                break
+            seen[v] = s
+    return [b"".join(c) for c in product(*pairs)]
+
+
+def test_message_numbers_chosen_to_collide_do_not_hang_the_compiled_pairing() -> None:
+    """A remote's replies (logged in deferral lines) full of "info msg N: " with
+    numbers chosen so that a fixed hash puts them all in one slot of the compiled
+    loops' table: pairing the block must not take quadratic time (the Python loops'
+    dicts hash with a key of the process's own)."""
+    import time
+
+    from tests.test_logfast import _both, compiled
+
+    compiled()
+    from qconsole.logbulk import Block
+
+    keys = _multicollision(15)
+    data = b"".join(b"@400000006ab1430e08ea3962 delivery 1: deferral: 451 info msg %b: "
+                    b"later/\n" % k for k in keys)
+
+    def timed() -> tuple[float, object]:
+        block = Block(0, data)
+        block.fast()
+        t = time.process_time()
+        msgs = block.messages()
+        return time.process_time() - t, (sorted(msgs.odd), msgs.ended)
+
+    (fast, a), (slow, b) = _both(timed)
+    assert a == b
+    assert fast < 1 + 2 * slow, (fast, slow)
