@@ -92,10 +92,16 @@ def _loaded(path: Path | None, done: threading.Event) -> None:
 
 def cache_dir() -> Path | None:
     """The user's cache directory for the library, created 0700; None when it is not
-    the user's alone (another owner, or writable by group or others)."""
+    the user's alone (another owner, or writable by group or others), or lies in a
+    directory someone else holds (:func:`_held`)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base, "qconsole")
+    path = Path(os.path.abspath(base), "qconsole")
     try:
+        there = path
+        while not there.exists():  # (nothing is made where the user may not)
+            there = there.parent
+        if not _held(there):
+            return None
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.stat(path, follow_symlinks=False)
     except OSError:
@@ -103,6 +109,21 @@ def cache_dir() -> Path | None:
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
         return None
     return path
+
+
+def _held(path: Path) -> bool:
+    """Every directory from ``/`` to ``path`` (as written and as resolved) is the
+    user's or root's, and no one else may rename what it holds: root with HOME another
+    user's (sudo -E) makes nothing there, and loads nothing from where that user could
+    swap a directory of the path between the checks and the loading."""
+    uid = os.geteuid()
+    for top in (path, path.resolve()):
+        for p in (top, *top.parents):
+            st = os.stat(p)
+            if st.st_uid not in (uid, 0) or (st.st_mode & 0o022
+                                             and not st.st_mode & stat.S_ISVTX):
+                return False
+    return True
 
 
 def _safe_file(path: Path) -> bool:

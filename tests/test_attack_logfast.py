@@ -113,3 +113,29 @@ def test_message_numbers_chosen_to_collide_do_not_hang_the_compiled_pairing() ->
     (fast, a), (slow, b) = _both(timed)
     assert a == b
     assert fast < 1 + 2 * slow, (fast, slow)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act for another user")
+@pytest.mark.parametrize("has_cache", [False, True])
+def test_root_with_another_users_home_neither_writes_there_nor_loads_from_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, has_cache: bool) -> None:
+    """``sudo -E qconsole``: root with HOME a user's home. Directories root made there
+    would be root's in the user's home (their own programs could no longer write their
+    ~/.cache), and a directory the user may rename is one where they can swap root's
+    library for theirs between its checks and its loading: no cache, the Python loops."""
+    home = tmp_path / "alice"
+    home.mkdir()
+    if has_cache:
+        (home / ".cache").mkdir()
+        os.chown(home / ".cache", 65534, 65534)
+    os.chown(home, 65534, 65534)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    logfastlib.reset()
+    try:
+        assert logfastlib.cache_dir() is None
+        assert logfastlib.build() is None
+    finally:
+        logfastlib.reset()
+    made = [(p, p.stat().st_uid) for p in home.rglob("*")]
+    assert made == ([(home / ".cache", 65534)] if has_cache else [])
