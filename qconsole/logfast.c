@@ -26,21 +26,6 @@ typedef struct {
     int present; /* cur and val are set */
 } slot_t;
 
-typedef struct {
-    slot_t *v;
-    i64 mask;
-} table_t;
-
-static int table_init(table_t *t, i64 count)
-{
-    i64 cap = 16;
-    while (cap < 2 * count + 2)
-        cap <<= 1;
-    t->v = calloc((size_t)cap, sizeof(slot_t));
-    t->mask = cap - 1;
-    return t->v != NULL;
-}
-
 /* The process's own key of the hash (qc_seed): message and delivery numbers come from
    the log, and with a fixed hash a log's writer could choose thousands that share a
    slot (the table's time would grow as their square). */
@@ -51,9 +36,26 @@ void qc_seed(uint64_t key)
     seed = key;
 }
 
+typedef struct {
+    slot_t *v;
+    i64 mask;
+    uint64_t key; /* the seed when the table was made (qc_seed may come meanwhile) */
+} table_t;
+
+static int table_init(table_t *t, i64 count)
+{
+    i64 cap = 16;
+    while (cap < 2 * count + 2)
+        cap <<= 1;
+    t->v = calloc((size_t)cap, sizeof(slot_t));
+    t->mask = cap - 1;
+    t->key = seed;
+    return t->v != NULL;
+}
+
 static slot_t *table_get(table_t *t, bytes_t s, i64 n, int add)
 {
-    uint64_t h = 1469598103934665603ULL ^ seed;
+    uint64_t h = 1469598103934665603ULL ^ t->key;
     for (i64 k = 0; k < n; k++) {
         h ^= s[k];
         h *= 1099511628211ULL;
