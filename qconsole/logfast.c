@@ -99,6 +99,20 @@ static i64 line_start(bytes_t data, i64 at)
     return at;
 }
 
+/* line_start for positions asked in order: from the last one asked (``from``, whose
+   line starts at ``ls``) on, not back to the line's start each time (a line of a
+   megabyte may hold a needle every few bytes). */
+static i64 line_start_after(bytes_t data, i64 at, i64 *from, i64 *ls)
+{
+    if (at < *from)
+        return line_start(data, at);
+    const unsigned char *nl = memrchr(data + *from, '\n', (size_t)(at - *from));
+    if (nl != NULL)
+        *ls = nl - data + 1;
+    *from = at;
+    return *ls;
+}
+
 /* Block._find_pairs: the events pattern's matches (start p, end e, and the starts of
    groups 1 "starting", 2 "delivery", 4 message and 5 status, -1 when absent; the
    delivery number, group 3, follows the pattern's 9-byte "delivery " literal).
@@ -217,7 +231,7 @@ int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
                 i64 *odd_key, i64 *odd_len, i64 *open, i64 *counts)
 {
     table_t t;
-    i64 np = 0, nta = 0, nh = 0, nho = 0, nop = 0;
+    i64 np = 0, nta = 0, nh = 0, nho = 0, nop = 0, from = 0, from_ls = 0;
     i64 at[6] = {0, 0, 0, 0, 0, 0};
     const i64 count[6] = {ni, ne, ns, nb, no, nt};
     const i64 *pos[6] = {ip, ep, sls, bls, ols, tls};
@@ -251,7 +265,7 @@ int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
             msgkey_t k = key_at(data, size, i2[j]);
             slot_t *x = table_get(&t, k.s, k.n, 0);
             int canon = i1[j] >= 0 && i3[j] >= 0;
-            i64 line = canon ? ip[j] - w : line_start(data, ip[j]);
+            i64 line = canon ? ip[j] - w : line_start_after(data, ip[j], &from, &from_ls);
             info_at[j] = line;
             info_canon[j] = canon;
             x->cur = line;
@@ -260,7 +274,7 @@ int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
         } else if (c == 1) { /* the message ends, unless on its info line itself */
             msgkey_t k = key_at(data, size, ep[j] + 8);
             slot_t *x = table_get(&t, k.s, k.n, 0);
-            if (x->present && x->cur != line_start(data, ep[j]))
+            if (x->present && x->cur != line_start_after(data, ep[j], &from, &from_ls))
                 x->present = 0;
         } else if (c == 4) { /* a line that is no canonical start or bounce */
             if (olen[j] < 0)

@@ -139,3 +139,30 @@ def test_root_with_another_users_home_neither_writes_there_nor_loads_from_there(
         logfastlib.reset()
     made = [(p, p.stat().st_uid) for p in home.rglob("*")]
     assert made == ([(home / ".cache", 65534)] if has_cache else [])
+
+
+def test_a_long_line_full_of_info_needles_is_paired_in_linear_time() -> None:
+    """A remote's reply of a megabyte repeating "info msg 1: " (each a needle that is
+    no canonical info line): the compiled pairing looked for each one's line start
+    byte by byte back to the line's start (35 times the Python loops' time here, an
+    hour for a 16 MB line)."""
+    import time
+
+    from tests.test_logfast import _both, compiled
+
+    compiled()
+    from qconsole.logbulk import Block
+
+    data = (b"@400000006ab1430e08ea3962 delivery 1: deferral: "
+            + b"info msg 1: " * 80_000 + b"\nx end msg 1\n")
+
+    def timed() -> tuple[float, object]:
+        block = Block(0, data)
+        block.fast()
+        t = time.process_time()
+        msgs = block.messages()
+        return time.process_time() - t, (msgs.odd, msgs.ended, msgs.open, msgs.heads)
+
+    (fast, a), (slow, b) = _both(timed)
+    assert a == b
+    assert fast < 0.5 + 2 * slow, (fast, slow)
