@@ -26,9 +26,20 @@ typedef struct {
     int present; /* cur and val are set */
 } slot_t;
 
+/* The process's own key of the hash (qc_seed): message and delivery numbers come from
+   the log, and with a fixed hash a log's writer could choose thousands that share a
+   slot (the table's time would grow as their square). */
+static uint64_t seed = 0x9e3779b97f4a7c15ULL;
+
+void qc_seed(uint64_t key)
+{
+    seed = key;
+}
+
 typedef struct {
     slot_t *v;
     i64 mask;
+    uint64_t key; /* the seed when the table was made (qc_seed may come meanwhile) */
 } table_t;
 
 static int table_init(table_t *t, i64 count)
@@ -38,16 +49,23 @@ static int table_init(table_t *t, i64 count)
         cap <<= 1;
     t->v = calloc((size_t)cap, sizeof(slot_t));
     t->mask = cap - 1;
+    t->key = seed;
     return t->v != NULL;
 }
 
 static slot_t *table_get(table_t *t, bytes_t s, i64 n, int add)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL ^ t->key;
     for (i64 k = 0; k < n; k++) {
         h ^= s[k];
         h *= 1099511628211ULL;
     }
+    /* Every bit of h into the slot's (FNV's low bits depend on low bits only). */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
     for (i64 i = (i64)(h & (uint64_t)t->mask);; i = (i + 1) & t->mask) {
         slot_t *e = &t->v[i];
         if (!e->used) {
@@ -79,6 +97,20 @@ static i64 line_start(bytes_t data, i64 at)
     while (at > 0 && data[at - 1] != '\n')
         at--;
     return at;
+}
+
+/* line_start for positions asked in order: from the last one asked (``from``, whose
+   line starts at ``ls``) on, not back to the line's start each time (a line of a
+   megabyte may hold a needle every few bytes). */
+static i64 line_start_after(bytes_t data, i64 at, i64 *from, i64 *ls)
+{
+    if (at < *from)
+        return line_start(data, at);
+    const unsigned char *nl = memrchr(data + *from, '\n', (size_t)(at - *from));
+    if (nl != NULL)
+        *ls = nl - data + 1;
+    *from = at;
+    return *ls;
 }
 
 /* Block._find_pairs: the events pattern's matches (start p, end e, and the starts of
@@ -199,7 +231,7 @@ int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
                 i64 *odd_key, i64 *odd_len, i64 *open, i64 *counts)
 {
     table_t t;
-    i64 np = 0, nta = 0, nh = 0, nho = 0, nop = 0;
+    i64 np = 0, nta = 0, nh = 0, nho = 0, nop = 0, from = 0, from_ls = 0;
     i64 at[6] = {0, 0, 0, 0, 0, 0};
     const i64 count[6] = {ni, ne, ns, nb, no, nt};
     const i64 *pos[6] = {ip, ep, sls, bls, ols, tls};
@@ -233,7 +265,7 @@ int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
             msgkey_t k = key_at(data, size, i2[j]);
             slot_t *x = table_get(&t, k.s, k.n, 0);
             int canon = i1[j] >= 0 && i3[j] >= 0;
-            i64 line = canon ? ip[j] - w : line_start(data, ip[j]);
+            i64 line = canon ? ip[j] - w : line_start_after(data, ip[j], &from, &from_ls);
             info_at[j] = line;
             info_canon[j] = canon;
             x->cur = line;
@@ -242,7 +274,7 @@ int qc_messages(bytes_t data, i64 size, i64 w, bytes_t extra,
         } else if (c == 1) { /* the message ends, unless on its info line itself */
             msgkey_t k = key_at(data, size, ep[j] + 8);
             slot_t *x = table_get(&t, k.s, k.n, 0);
-            if (x->present && x->cur != line_start(data, ep[j]))
+            if (x->present && x->cur != line_start_after(data, ep[j], &from, &from_ls))
                 x->present = 0;
         } else if (c == 4) { /* a line that is no canonical start or bounce */
             if (olen[j] < 0)

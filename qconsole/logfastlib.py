@@ -7,8 +7,11 @@ or ``~/.cache/qconsole``, created 0700), named by a hash of the source, the comp
 command and the machine, written under a temporary name and renamed, and loaded with
 :mod:`ctypes`. A cache directory or file that is not the user's alone (another owner,
 writable by group or others) is never used: nothing is loaded from where someone else
-could have put it. When the file is in the cache it is loaded at once; else it is
-built in a background thread and the callers use the Python loops meanwhile.
+could have put it. The file ends with the SHA-256 of what comes before it: one that is
+not whole (cut short by a machine that stopped before its data reached the disk) is
+built again, never loaded (the loader would kill the process reading past its end).
+When the file is in the cache it is loaded at once; else it is built in a background
+thread and the callers use the Python loops meanwhile.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def _start() -> None:
         _state = "building"
         done = _done
         target = _target()
-        if target is not None and _safe_file(target[1]):
+        if target is not None and _safe_file(target[1]) and _whole(target[1]):
             _loaded(target[1], done)
             return
     if target is None:
@@ -89,10 +92,16 @@ def _loaded(path: Path | None, done: threading.Event) -> None:
 
 def cache_dir() -> Path | None:
     """The user's cache directory for the library, created 0700; None when it is not
-    the user's alone (another owner, or writable by group or others)."""
+    the user's alone (another owner, or writable by group or others), or lies in a
+    directory someone else holds (:func:`_held`)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base, "qconsole")
+    path = Path(os.path.abspath(base), "qconsole")
     try:
+        there = path
+        while not there.exists():  # (nothing is made where the user may not)
+            there = there.parent
+        if not _held(there):
+            return None
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.stat(path, follow_symlinks=False)
     except OSError:
@@ -100,6 +109,21 @@ def cache_dir() -> Path | None:
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
         return None
     return path
+
+
+def _held(path: Path) -> bool:
+    """Every directory from ``/`` to ``path`` (as written and as resolved) is the
+    user's or root's, and no one else may rename what it holds: root with HOME another
+    user's (sudo -E) makes nothing there, and loads nothing from where that user could
+    swap a directory of the path between the checks and the loading."""
+    uid = os.geteuid()
+    for top in (path, path.resolve()):
+        for p in (top, *top.parents):
+            st = os.stat(p)
+            if st.st_uid not in (uid, 0) or (st.st_mode & 0o022
+                                             and not st.st_mode & stat.S_ISVTX):
+                return False
+    return True
 
 
 def _safe_file(path: Path) -> bool:
@@ -141,7 +165,18 @@ def build() -> Path | None:
     target = _target()
     if target is None:
         return None
-    return target[1] if _safe_file(target[1]) else _build(*target)
+    return target[1] if _safe_file(target[1]) and _whole(target[1]) else _build(*target)
+
+
+def _whole(path: Path) -> bool:
+    """The library at ``path`` ends with the SHA-256 of the rest of it."""
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return len(data) > 32 and hashlib.sha256(data[:-32]).digest() == data[-32:]
 
 
 def _build(command: list[str], dest: Path) -> Path | None:
@@ -160,6 +195,10 @@ def _build(command: list[str], dest: Path) -> Path | None:
                               stdin=subprocess.DEVNULL, timeout=120)
         if done.returncode != 0:
             return None
+        import hashlib
+
+        with open(tmp, "r+b") as fh:  # (the loader reads no further than the ELF says)
+            fh.write(hashlib.sha256(fh.read()).digest())
         os.chmod(tmp, 0o700)
         os.replace(tmp, dest)
     except (OSError, subprocess.TimeoutExpired):
@@ -190,6 +229,9 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_hits.argtypes = [ctypes.c_char_p, ctypes.c_char_p, n, ctypes.c_char_p, n, p]
     cdll.qc_needles.restype = None
     cdll.qc_needles.argtypes = [ctypes.c_char_p, n, n, p, p, n, p]
+    cdll.qc_seed.restype = None
+    cdll.qc_seed.argtypes = [ctypes.c_uint64]
+    cdll.qc_seed(int.from_bytes(os.urandom(8), "little"))
     return cdll
 
 
