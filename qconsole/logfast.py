@@ -289,3 +289,20 @@ class FastMessages(Messages):
     def start_infos(self, pairs: Pairs) -> list[int]:
         assert pairs is self.pairs
         return self._start_infos
+
+
+def columns(cdll: CDLL, rows: list[int], codes: list[int], starts: list[int],
+            infos: list[int], keep: bytes, base: int, unknown: int,
+            ) -> tuple[array, array, array, array]:
+    """:meth:`~qconsole.logfound.Found.columns` of rows added in bulk (in order, each
+    entry kept when its byte in ``keep`` is set; ``unknown``: a start or info that
+    entry does not know): result (``base`` added), start and info offsets, status."""
+    n = len(rows)
+    ins = [array("q", x) for x in (rows, codes, starts, infos)]
+    o_row, o_start, o_info = _zeros(n), _zeros(n), _zeros(n)
+    o_code = array("b", bytes(n))
+    got = cdll.qc_columns(n, *map(_at, ins), keep, base, unknown,
+                          *map(_at, (o_row, o_start, o_info, o_code)))
+    if got < 0:
+        raise MemoryError
+    return o_row[:got], o_start[:got], o_info[:got], o_code[:got]

@@ -190,6 +190,8 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_hits.argtypes = [ctypes.c_char_p, ctypes.c_char_p, n, ctypes.c_char_p, n, p]
     cdll.qc_needles.restype = None
     cdll.qc_needles.argtypes = [ctypes.c_char_p, n, n, p, p, n, p]
+    cdll.qc_columns.restype = n
+    cdll.qc_columns.argtypes = [n, *[p] * 4, ctypes.c_char_p, n, n, *[p] * 4]
     return cdll
 
 
