@@ -430,3 +430,29 @@ i64 qc_columns(i64 n, const i64 *rows, const i64 *codes, const i64 *starts,
     free(v);
     return m;
 }
+
+/* Block.result_lines from the block's "delivery N: " matches (qc_pairs' p, e, g2: a
+   canonical line with the event there, g5: a status): those of canonical result lines
+   among the ``nl`` line starts ``lines`` (sorted), each with its status code (from
+   ``codes`` by the byte 8 before the match end) and where its report text starts.
+   Returns how many. */
+i64 qc_results(bytes_t data, i64 size, i64 n, const i64 *p, const i64 *e, const i64 *g2,
+               const i64 *g5, i64 w, bytes_t codes, i64 nl, const i64 *lines, i64 *o_ls,
+               i64 *o_code, i64 *o_text)
+{
+    i64 m = 0, j = 0;
+    for (i64 i = 0; i < n && j < nl; i++) {
+        if (g2[i] < 0 || g5[i] < 0)
+            continue;
+        i64 ls = p[i] - w, end = e[i];
+        while (j < nl && lines[j] < ls)
+            j++;
+        if (j < nl && lines[j] == ls) {
+            o_ls[m] = ls;
+            o_code[m] = codes[data[end - 8]];
+            o_text[m++] = end + (end < size && data[end] == ' ');
+            j++;
+        }
+    }
+    return m;
+}

@@ -94,9 +94,25 @@ def pairs(cdll: CDLL, block: Block) -> Pairs:
                                           slow, open_, odd, counts))) < 0:
         raise MemoryError
     k, ns, no, nodd = counts
-    return FastPairs(ms, s_ls[:k], s_match[:k], s_msg[:k], row_ls[:k],
-                      row_code[:k], row_end[:k], set(slow[:ns].tolist()),
-                      set(open_[:no].tolist()), odd[:nodd].tolist())
+    out = FastPairs(ms, s_ls[:k], s_match[:k], s_msg[:k], row_ls[:k],
+                    row_code[:k], row_end[:k], set(slow[:ns].tolist()),
+                    set(open_[:no].tolist()), odd[:nodd].tolist())
+    out.events = (p, e, g2, g5)
+    return out
+
+
+def result_lines(cdll: CDLL, block: Block, lines: list[int],
+                 ) -> tuple[list[int], list[int], list[int]]:
+    """:meth:`~qconsole.logbulk.Block.result_lines` of ``lines`` (sorted, the block's
+    first line not among them), read from the matches of the block's pairing."""
+    pairs = block.pairs()
+    assert isinstance(pairs, FastPairs)
+    p, e, g2, g5 = pairs.events
+    data, n, qs = block.data, len(lines), array("q", lines)
+    ls, codes, texts = _zeros(n), _zeros(n), _zeros(n)
+    got = cdll.qc_results(data, len(data), len(p), *map(_at, (p, e, g2, g5)), block.width,
+                          _CODE_OF, n, _at(qs), *map(_at, (ls, codes, texts)))
+    return ls[:got].tolist(), codes[:got].tolist(), texts[:got].tolist()
 
 
 def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
@@ -199,6 +215,8 @@ class FastPairs(Pairs):
         self.lines = s_ls.tolist()
         self.row_ls, self.row_code, self.row_end = row_ls, row_code, row_end
         self.slow, self.open, self.odd = slow, open_, odd
+        # The matches' starts, ends, and group 2 and 5 starts (see qc_pairs).
+        self.events: tuple[array, array, array, array] = (_ZERO, _ZERO, _ZERO, _ZERO)
         self._starts: dict[int, tuple[bytes, bytes, int]] | None = None
         self._rows: dict[int, tuple[int, int, int]] | None = None
 

@@ -77,6 +77,11 @@ def _decided(block: Block) -> Block:
     return block
 
 
+def _paired(block: Block) -> Block:
+    block.pairs()
+    return block
+
+
 def _both(fn):
     """``fn`` on a block read the compiled way, then on one read the Python way."""
     saved = logfast.ENABLED
@@ -129,6 +134,9 @@ def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, 
         fast, slow = _both(lambda b=block, s=starts: hidden_needles(
             Block(0, b), s, Block(0, b).ends(s)))
         assert list(map(bool, fast)) == slow
+        for some in (starts, starts[1:]):  # result lines read from the block's pairing
+            fast, slow = _both(lambda b=block, s=some: _paired(Block(0, b)).result_lines(s))
+            assert fast == slow
         saved = logscan.DENSE, logscan.DENSE_INFOS, logjoin.JOIN_LIMIT
         if dense is not None:  # every block read the dense way
             logscan.DENSE = logscan.DENSE_INFOS = dense
