@@ -47,6 +47,7 @@ _SAMPLES = 32
 _SYSLOG_STAMP = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
 _MAX_SHAPE = 200
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_MANY_ENDS = 256  # more lines than this: their ends found in compiled code
 _HEAD_OF: dict[bytes, bytes | None] = {}  # a prefix with its digits as 0 -> its head
 
 
@@ -307,6 +308,12 @@ class Block:
 
     def ends(self, starts: list[int]) -> list[int]:
         """Where the lines holding ``starts`` end (their line break or the block end)."""
+        if len(starts) > _MANY_ENDS and (fast := self.fast()) is not None:
+            from qconsole import logfast
+
+            got = logfast.line_ends(fast, self.data, starts)
+            if got is not None:
+                return got
         ends = list(map(self.data.find, repeat(b"\n"), starts))
         if ends and min(ends) < 0:  # (the last line may have no line break)
             size = self.size

@@ -456,3 +456,17 @@ i64 qc_results(bytes_t data, i64 size, i64 n, const i64 *p, const i64 *e, const 
     }
     return m;
 }
+
+/* Block.ends: where the line holding each of the ``n`` positions ``starts`` ends (its
+   line break, or ``size``). Returns 0, or -1 for a negative position (not done). */
+int qc_line_ends(bytes_t data, i64 size, i64 n, const i64 *starts, i64 *out)
+{
+    for (i64 i = 0; i < n; i++) {
+        i64 s = starts[i];
+        if (s < 0)
+            return -1;
+        const unsigned char *q = s < size ? memchr(data + s, '\n', (size_t)(size - s)) : NULL;
+        out[i] = q == NULL ? size : q - data;
+    }
+    return 0;
+}

@@ -79,6 +79,15 @@ def needles(cdll: CDLL, data: bytes, starts: list[int], ends: list[int],
     return out.tolist()
 
 
+def line_ends(cdll: CDLL, data: bytes, starts: list[int]) -> list[int] | None:
+    """:meth:`~qconsole.logbulk.Block.ends` (None: a negative position, not done)."""
+    n = len(starts)
+    a, out = array("q", starts), _zeros(n)
+    if cdll.qc_line_ends(data, len(data), n, _at(a), _at(out)) < 0:
+        return None
+    return out.tolist()
+
+
 def pairs(cdll: CDLL, block: Block) -> Pairs:
     """:meth:`~qconsole.logbulk.Block.pairs`, the loop in compiled code."""
     data = block.data

@@ -134,6 +134,9 @@ def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, 
         fast, slow = _both(lambda b=block, s=starts: hidden_needles(
             Block(0, b), s, Block(0, b).ends(s)))
         assert list(map(bool, fast)) == slow
+        every = list(range(len(block) + 2)) * (1 + 300 // (len(block) + 2))  # (many)
+        fast, slow = _both(lambda b=block, e=every: _decided(Block(0, b)).ends(e))
+        assert fast == slow
         for some in (starts, starts[1:]):  # result lines read from the block's pairing
             fast, slow = _both(lambda b=block, s=some: _paired(Block(0, b)).result_lines(s))
             assert fast == slow
