@@ -536,17 +536,14 @@ class Block:
         starts, status codes, and where their report texts start."""
         data = self.data
         w = self.width
-        # (the pattern begins with this word: a line without it there is no result line)
-        some = list(compress(lines, map(data.startswith, repeat(b"delivery"),
-                                        map(add, lines, repeat(w)))))
         fast = self.fast()
-        if fast is not None and some and some[0] and (
-                self._pairs is not None or len(some) < len(lines)):
-            # The block's pairing read these lines (its other lines will need it).
+        # A line without the pattern's first word at its event is no result line, and
+        # the caller pairs the block's lines for it: the pairing's matches tell these.
+        if fast is not None and lines and lines[0] and (self._pairs is not None or not all(
+                map(data.startswith, repeat(b"delivery"), map(add, lines[:8], repeat(w))))):
             from qconsole import logfast
 
-            return logfast.result_lines(fast, self, some)
-        lines = some
+            return logfast.result_lines(fast, self, lines)
         ms = list(map(self.shape.result.match, repeat(data), map(add, lines, repeat(w))))
         found = list(map(truth, ms))
         lines, ms = list(compress(lines, found)), list(compress(ms, found))

@@ -45,6 +45,7 @@ class Found:
         self._texts: list[int] = []
         self._starts: list[int] = []
         self._infos: list[int] = []
+        self._joined = False  # a start or info is known among them
         self.all_rows = False  # every row of the block is in code (texts not yet)
         self._taken = 0  # how many of the block's rows are in code
 
@@ -56,9 +57,11 @@ class Found:
         self._code.update(zip(rows, self._codes, strict=True))
         self._text.update(zip(rows, self._texts, strict=True))
         for known, values in ((self._start, self._starts), (self._info, self._infos)):
-            has = list(map(ne, values, repeat(UNKNOWN)))
-            known.update(zip(compress(rows, has), compress(values, has), strict=True))
+            if self._joined:
+                has = list(map(ne, values, repeat(UNKNOWN)))
+                known.update(zip(compress(rows, has), compress(values, has), strict=True))
         self._rows, self._codes, self._texts, self._starts, self._infos = [], [], [], [], []
+        self._joined = False
 
     @property
     def code(self) -> dict[int, int]:
@@ -110,6 +113,8 @@ class Found:
         self._texts.append(text)
         self._starts.append(start)
         self._infos.append(info)
+        if start != UNKNOWN or info != UNKNOWN:
+            self._joined = True
 
     def extend(self, rows: list[int], codes: Iterable[int], texts: Iterable[int],
                starts: Iterable[int] | None = None, infos: Iterable[int] | None = None,
@@ -121,6 +126,8 @@ class Found:
         self._texts.extend(texts)
         self._starts.extend(repeat(UNKNOWN, n) if starts is None else starts)
         self._infos.extend(repeat(UNKNOWN, n) if infos is None else infos)
+        if starts is not None or infos is not None:
+            self._joined = True
 
     def columns(self, base: int, rows: set[int], fast: CDLL | None = None) -> Columns:
         """The rows (global offsets), newest first, with what is known of them; with
@@ -133,7 +140,8 @@ class Found:
                 return got
         self._flush()
         order = sorted(rows, reverse=True)
-        return (array("q", map(base.__add__, order)),
-                array("q", map(self._start.get, order, repeat(UNKNOWN))),
-                array("q", map(self._info.get, order, repeat(UNKNOWN))),
-                array("b", map(self._code.__getitem__, order)))
+        # (an array from a list: twice as fast as from an iterator)
+        return (array("q", list(map(base.__add__, order))),
+                array("q", list(map(self._start.get, order, repeat(UNKNOWN)))),
+                array("q", list(map(self._info.get, order, repeat(UNKNOWN)))),
+                array("b", list(map(self._code.__getitem__, order))))
