@@ -47,6 +47,7 @@ _SAMPLES = 32
 _SYSLOG_STAMP = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
 _MAX_SHAPE = 200
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_MANY_ENDS = 256  # more lines than this: their ends found in compiled code
 _HEAD_OF: dict[bytes, bytes | None] = {}  # a prefix with its digits as 0 -> its head
 
 
@@ -307,6 +308,12 @@ class Block:
 
     def ends(self, starts: list[int]) -> list[int]:
         """Where the lines holding ``starts`` end (their line break or the block end)."""
+        if len(starts) > _MANY_ENDS and (fast := self.fast()) is not None:
+            from qconsole import logfast
+
+            got = logfast.line_ends(fast, self.data, starts)
+            if got is not None:
+                return got
         ends = list(map(self.data.find, repeat(b"\n"), starts))
         if ends and min(ends) < 0:  # (the last line may have no line break)
             size = self.size
@@ -529,6 +536,14 @@ class Block:
         starts, status codes, and where their report texts start."""
         data = self.data
         w = self.width
+        fast = self.fast()
+        # A line without the pattern's first word at its event is no result line, and
+        # the caller pairs the block's lines for it: the pairing's matches tell these.
+        if fast is not None and lines and lines[0] and (self._pairs is not None or not all(
+                map(data.startswith, repeat(b"delivery"), map(add, lines[:8], repeat(w))))):
+            from qconsole import logfast
+
+            return logfast.result_lines(fast, self, lines)
         ms = list(map(self.shape.result.match, repeat(data), map(add, lines, repeat(w))))
         found = list(map(truth, ms))
         lines, ms = list(compress(lines, found)), list(compress(ms, found))

@@ -411,3 +411,94 @@ void qc_needles(bytes_t data, i64 size, i64 n, const i64 *starts, const i64 *end
                      || memmem(data + lo, (size_t)(hi - lo), b, sizeof b - 1) != NULL);
     }
 }
+
+/* Found.columns of logscan.py: the rows found in a block, from what was added of them
+   (``n`` entries in order: row, status code, start and info line, ``unknown`` when
+   that entry does not know it), those whose ``keep`` byte is set: each row once, the
+   highest first, with its last code and its last start and info that are known, the
+   row global (``base`` added). Returns how many rows, or -1 (no memory). */
+typedef struct {
+    i64 row;
+    i64 at;
+} rowref_t;
+
+static int rowref_cmp(const void *a, const void *b)
+{
+    const rowref_t *x = a, *y = b;
+    if (x->row != y->row)
+        return x->row < y->row ? 1 : -1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+i64 qc_columns(i64 n, const i64 *rows, const i64 *codes, const i64 *starts,
+               const i64 *infos, const unsigned char *keep, i64 base, i64 unknown,
+               i64 *o_row, i64 *o_start, i64 *o_info, signed char *o_code)
+{
+    rowref_t *v = malloc(sizeof(rowref_t) * (size_t)(n > 0 ? n : 1));
+    if (v == NULL)
+        return -1;
+    i64 k = 0, m = 0;
+    for (i64 i = 0; i < n; i++)
+        if (keep[i]) {
+            v[k].row = rows[i];
+            v[k++].at = i;
+        }
+    qsort(v, (size_t)k, sizeof *v, rowref_cmp);
+    for (i64 a = 0, b; a < k; a = b) {
+        i64 code = 0, start = unknown, info = unknown;
+        for (b = a; b < k && v[b].row == v[a].row; b++) {
+            i64 i = v[b].at;
+            code = codes[i];
+            if (starts[i] != unknown)
+                start = starts[i];
+            if (infos[i] != unknown)
+                info = infos[i];
+        }
+        o_row[m] = base + v[a].row;
+        o_start[m] = start;
+        o_info[m] = info;
+        o_code[m++] = (signed char)code;
+    }
+    free(v);
+    return m;
+}
+
+/* Block.result_lines from the block's "delivery N: " matches (qc_pairs' p, e, g2: a
+   canonical line with the event there, g5: a status): those of canonical result lines
+   among the ``nl`` line starts ``lines`` (sorted), each with its status code (from
+   ``codes`` by the byte 8 before the match end) and where its report text starts.
+   Returns how many. */
+i64 qc_results(bytes_t data, i64 size, i64 n, const i64 *p, const i64 *e, const i64 *g2,
+               const i64 *g5, i64 w, bytes_t codes, i64 nl, const i64 *lines, i64 *o_ls,
+               i64 *o_code, i64 *o_text)
+{
+    i64 m = 0, j = 0;
+    for (i64 i = 0; i < n && j < nl; i++) {
+        if (g2[i] < 0 || g5[i] < 0)
+            continue;
+        i64 ls = p[i] - w, end = e[i];
+        while (j < nl && lines[j] < ls)
+            j++;
+        if (j < nl && lines[j] == ls) {
+            o_ls[m] = ls;
+            o_code[m] = codes[data[end - 8]];
+            o_text[m++] = end + (end < size && data[end] == ' ');
+            j++;
+        }
+    }
+    return m;
+}
+
+/* Block.ends: where the line holding each of the ``n`` positions ``starts`` ends (its
+   line break, or ``size``). Returns 0, or -1 for a negative position (not done). */
+int qc_line_ends(bytes_t data, i64 size, i64 n, const i64 *starts, i64 *out)
+{
+    for (i64 i = 0; i < n; i++) {
+        i64 s = starts[i];
+        if (s < 0)
+            return -1;
+        const unsigned char *q = s < size ? memchr(data + s, '\n', (size_t)(size - s)) : NULL;
+        out[i] = q == NULL ? size : q - data;
+    }
+    return 0;
+}

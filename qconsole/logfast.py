@@ -79,6 +79,15 @@ def needles(cdll: CDLL, data: bytes, starts: list[int], ends: list[int],
     return out.tolist()
 
 
+def line_ends(cdll: CDLL, data: bytes, starts: list[int]) -> list[int] | None:
+    """:meth:`~qconsole.logbulk.Block.ends` (None: a negative position, not done)."""
+    n = len(starts)
+    a, out = array("q", starts), _zeros(n)
+    if cdll.qc_line_ends(data, len(data), n, _at(a), _at(out)) < 0:
+        return None
+    return out.tolist()
+
+
 def pairs(cdll: CDLL, block: Block) -> Pairs:
     """:meth:`~qconsole.logbulk.Block.pairs`, the loop in compiled code."""
     data = block.data
@@ -94,9 +103,25 @@ def pairs(cdll: CDLL, block: Block) -> Pairs:
                                           slow, open_, odd, counts))) < 0:
         raise MemoryError
     k, ns, no, nodd = counts
-    return FastPairs(ms, s_ls[:k], s_match[:k], s_msg[:k], row_ls[:k],
-                      row_code[:k], row_end[:k], set(slow[:ns].tolist()),
-                      set(open_[:no].tolist()), odd[:nodd].tolist())
+    out = FastPairs(ms, s_ls[:k], s_match[:k], s_msg[:k], row_ls[:k],
+                    row_code[:k], row_end[:k], set(slow[:ns].tolist()),
+                    set(open_[:no].tolist()), odd[:nodd].tolist())
+    out.events = (p, e, g2, g5)
+    return out
+
+
+def result_lines(cdll: CDLL, block: Block, lines: list[int],
+                 ) -> tuple[list[int], list[int], list[int]]:
+    """:meth:`~qconsole.logbulk.Block.result_lines` of ``lines`` (sorted, the block's
+    first line not among them), read from the matches of the block's pairing."""
+    pairs = block.pairs()
+    assert isinstance(pairs, FastPairs)
+    p, e, g2, g5 = pairs.events
+    data, n, qs = block.data, len(lines), array("q", lines)
+    ls, codes, texts = _zeros(n), _zeros(n), _zeros(n)
+    got = cdll.qc_results(data, len(data), len(p), *map(_at, (p, e, g2, g5)), block.width,
+                          _CODE_OF, n, _at(qs), *map(_at, (ls, codes, texts)))
+    return ls[:got].tolist(), codes[:got].tolist(), texts[:got].tolist()
 
 
 def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
@@ -199,6 +224,8 @@ class FastPairs(Pairs):
         self.lines = s_ls.tolist()
         self.row_ls, self.row_code, self.row_end = row_ls, row_code, row_end
         self.slow, self.open, self.odd = slow, open_, odd
+        # The matches' starts, ends, and group 2 and 5 starts (see qc_pairs).
+        self.events: tuple[array, array, array, array] = (_ZERO, _ZERO, _ZERO, _ZERO)
         self._starts: dict[int, tuple[bytes, bytes, int]] | None = None
         self._rows: dict[int, tuple[int, int, int]] | None = None
 
@@ -289,3 +316,20 @@ class FastMessages(Messages):
     def start_infos(self, pairs: Pairs) -> list[int]:
         assert pairs is self.pairs
         return self._start_infos
+
+
+def columns(cdll: CDLL, rows: list[int], codes: list[int], starts: list[int],
+            infos: list[int], keep: bytes, base: int, unknown: int,
+            ) -> tuple[array, array, array, array]:
+    """:meth:`~qconsole.logfound.Found.columns` of rows added in bulk (in order, each
+    entry kept when its byte in ``keep`` is set; ``unknown``: a start or info that
+    entry does not know): result (``base`` added), start and info offsets, status."""
+    n = len(rows)
+    ins = [array("q", x) for x in (rows, codes, starts, infos)]
+    o_row, o_start, o_info = _zeros(n), _zeros(n), _zeros(n)
+    o_code = array("b", bytes(n))
+    got = cdll.qc_columns(n, *map(_at, ins), keep, base, unknown,
+                          *map(_at, (o_row, o_start, o_info, o_code)))
+    if got < 0:
+        raise MemoryError
+    return o_row[:got], o_start[:got], o_info[:got], o_code[:got]

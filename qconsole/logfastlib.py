@@ -229,6 +229,13 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_hits.argtypes = [ctypes.c_char_p, ctypes.c_char_p, n, ctypes.c_char_p, n, p]
     cdll.qc_needles.restype = None
     cdll.qc_needles.argtypes = [ctypes.c_char_p, n, n, p, p, n, p]
+    cdll.qc_columns.restype = n
+    cdll.qc_columns.argtypes = [n, *[p] * 4, ctypes.c_char_p, n, n, *[p] * 4]
+    cdll.qc_line_ends.restype = ctypes.c_int
+    cdll.qc_line_ends.argtypes = [ctypes.c_char_p, n, n, p, p]
+    cdll.qc_results.restype = n
+    cdll.qc_results.argtypes = [ctypes.c_char_p, n, n, *[p] * 4, n, ctypes.c_char_p, n,
+                                *[p] * 4]
     cdll.qc_seed.restype = None
     cdll.qc_seed.argtypes = [ctypes.c_uint64]
     cdll.qc_seed(int.from_bytes(os.urandom(8), "little"))

@@ -50,6 +50,7 @@ from qconsole.logformat import (
     message_events,
     triple_bounces,
 )
+from qconsole.logfound import UNKNOWN, Columns, Found
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, RAW, SUCCESS, bounced
 from qconsole.logquery import DETAIL_FIELDS, Lines, Term, parse_query
 from qremote.delivery.report import parse_detail
@@ -57,7 +58,6 @@ from qremote.delivery.report import parse_detail
 if TYPE_CHECKING:
     from ctypes import CDLL
 
-UNKNOWN = -2  # a join not looked up yet (-1: looked up, not found)
 INFO_MSG = re.compile(rb"info msg (\d+): ")
 RESULT_CODES = {"success": SUCCESS, "deferral": DEFERRAL, "failure": FAILURE,
                 "bounce": BOUNCE, "raw": RAW}
@@ -68,7 +68,6 @@ DENSE = 4096  # more hits in a block than this: read every row of the block inst
 DENSE_INFOS = 64
 MAX_TAILS = 100_000
 
-Columns = tuple[list[int], list[int], list[int], list[int]]  # result, start, info, status
 # Work to do the exact way: (term, "start", offset, (delivery number, its info line or
 # UNKNOWN)),
 # (term, "info", offset, message), (term, "line", offset, (line, as start, as info));
@@ -124,7 +123,7 @@ class Plan:
     def analyze(self, block: Block) -> BlockResult:
         """Search one block in bulk."""
         base = block.base
-        f = _Found()
+        f = Found()
         exact: set[int] = set()
         follow: list[Follow] = []
         parts = {i: self._line_term(block, i, f, exact, follow) for i in self.line_terms}
@@ -139,10 +138,11 @@ class Plan:
         else:
             glob = {}
             for i in self.line_terms:
-                cand &= parts[i]
+                if i != self.driver:  # (the candidates are the driver's rows already)
+                    cand &= parts[i]
         heads = None if block._messages is None else heads_of(block)
-        return BlockResult(base, block.size, f.columns(base, cand), glob, sorted(exact),
-                           follow, heads)
+        return BlockResult(base, block.size, f.columns(base, cand, block.fast()), glob,
+                           sorted(exact), follow, heads)
 
     def _lines_of(self, block: Block, t: Term) -> list[int]:
         """Lines of the block that may make ``t`` hold (exactly those for a word or
@@ -164,7 +164,7 @@ class Plan:
             lines.update(hits_of_text(block, p))
         return sorted(lines)
 
-    def _line_term(self, block: Block, i: int, f: _Found, exact: set[int],
+    def _line_term(self, block: Block, i: int, f: Found, exact: set[int],
                    out: list[Follow]) -> set[int]:
         """The rows of the block for which term ``i`` holds by one of the block's lines
         (its own line, or a start or info line in the block); rows to check the exact
@@ -279,7 +279,7 @@ class Plan:
                 out.append((i, "line", at, (line, as_start, as_info)))
         return part
 
-    def _dense_lines(self, block: Block, i: int, t: Term, part: set[int], f: _Found,
+    def _dense_lines(self, block: Block, i: int, t: Term, part: set[int], f: Found,
                      out: list[Follow], lines: list[int] | None = None) -> list[int]:
         """Term ``i`` holds by many start or info lines of the block: follow them all at
         once (:meth:`Block.pairs`, :meth:`Block.messages`); returns the other lines
@@ -345,7 +345,7 @@ class Plan:
         return sorted(rest)
 
     def _pair_rows(self, block: Block, i: int, starts: list[int], part: set[int],
-                   f: _Found, out: list[Follow]) -> None:
+                   f: Found, out: list[Follow]) -> None:
         """The rows of canonical start lines, from the block's pairing."""
         pairs = block.pairs()
         base, limit, data = block.base, logjoin.JOIN_LIMIT, block.data
@@ -380,7 +380,7 @@ class Plan:
                               strict=True))
 
     def _pair_rows_fast(self, fast: CDLL, block: Block, i: int, starts: list[int],
-                        part: set[int], f: _Found, out: list[Follow]) -> None:
+                        part: set[int], f: Found, out: list[Follow]) -> None:
         """:meth:`_pair_rows` with the join in compiled code."""
         base = block.base
         pairs = block.pairs()
@@ -393,13 +393,9 @@ class Plan:
             at, rows, codes, texts, infos = (list(compress(x, keep))
                                              for x in (at, rows, codes, texts, infos))
         part.update(rows)
-        f.code.update(zip(rows, codes, strict=True))
-        f.text.update(zip(rows, texts, strict=True))
-        f.start.update(zip(rows, map(base.__add__, map(starts.__getitem__, at)), strict=True))
-        if block._messages is not None:
-            known = list(map(ge, infos, repeat(0)))
-            f.info.update(zip(compress(rows, known), map(base.__add__, compress(infos, known)),
-                              strict=True))
+        f.extend(rows, codes, texts, map(base.__add__, map(starts.__getitem__, at)),
+                 None if block._messages is None else
+                 [UNKNOWN if k < 0 else base + k for k in infos])
 
     def _follow_start(self, block: Block, i: int, s: int, out: list[Follow]) -> None:
         """A start line whose row lies past the block or behind a line that is not
@@ -411,7 +407,7 @@ class Plan:
         assert start is not None
         out.append((i, "start", block.base + s, (start[0], info)))
 
-    def _dense_text(self, block: Block, needle: bytes, f: _Found,
+    def _dense_text(self, block: Block, needle: bytes, f: Found,
                     ) -> tuple[set[int], list[int]]:
         """A word in many lines of the block: the rows whose own line holds it (the
         canonical result lines among the lines that hold it), and the other lines that
@@ -419,8 +415,7 @@ class Plan:
         data = block.data
         hits = hits_of_text(block, needle)
         held, codes, texts = block.result_lines(hits)
-        f.code.update(zip(held, codes, strict=True))
-        f.text.update(zip(held, texts, strict=True))
+        f.extend(held, codes, texts)
         # A result line with the needle of a start or info line in its report is that
         # start or info line too (both needles hold " msg "): the exact way.
         maybe = list(compress(held, map(ge, map(data.find, repeat(b" msg "),
@@ -431,7 +426,7 @@ class Plan:
         return set(held), sorted(hidden.union(others))
 
     def _follow_starts(self, block: Block, i: int, ends: list[int], numbers: list[bytes],
-                       starts: list[int], infos: list[int], part: set[int], f: _Found,
+                       starts: list[int], infos: list[int], part: set[int], f: Found,
                        exact: set[int], out: list[Follow]) -> None:
         if not ends:
             return
@@ -446,7 +441,7 @@ class Plan:
 
     # Candidates and terms on the result line -----------------------------------
 
-    def _candidates(self, block: Block, f: _Found, exact: set[int],
+    def _candidates(self, block: Block, f: Found, exact: set[int],
                     parts: dict[int, set[int]]) -> set[int]:
         base = block.base
         d = self.driver
@@ -477,7 +472,7 @@ class Plan:
         exact.update(map(base.__add__, slow))
         return cand
 
-    def _result_term(self, block: Block, i: int, t: Term, cand: set[int], f: _Found,
+    def _result_term(self, block: Block, i: int, t: Term, cand: set[int], f: Found,
                      ) -> set[int]:
         """The candidates for which a term on the result line holds."""
         rows = sorted(cand)  # in file order: the block's bytes are read in order
@@ -488,7 +483,7 @@ class Plan:
         bit = self.detail_bit[i]
         return set(compress(rows, map(bit.__and__, self._details(block, rows, f))))
 
-    def _details(self, block: Block, rows: list[int], f: _Found) -> list[int]:
+    def _details(self, block: Block, rows: list[int], f: Found) -> list[int]:
         """For each row: the bits of the detail terms its detail line makes hold."""
         if self._detail_block != block.base:
             self._detail_block, self._detail_of = block.base, {}
@@ -500,7 +495,7 @@ class Plan:
             known.update(zip(missing, self._row_details(block, missing, f), strict=True))
         return list(map(known.__getitem__, rows))
 
-    def _block_details(self, block: Block, f: _Found) -> dict[int, int]:
+    def _block_details(self, block: Block, f: Found) -> dict[int, int]:
         """The detail bits of every row of the block, from the tails read with them."""
         rows = block.rows()
         tails = rows.tails
@@ -518,7 +513,7 @@ class Plan:
             out.update(zip(bare, self._row_details(block, bare, f), strict=True))
         return out
 
-    def _row_details(self, block: Block, rows: list[int], f: _Found) -> list[int]:
+    def _row_details(self, block: Block, rows: list[int], f: Found) -> list[int]:
         """The detail bits of some rows, each read from its report's last ``route=``."""
         data = block.data
         texts = f.texts(block, rows)
@@ -550,54 +545,6 @@ class Plan:
         return sum(bit for i, bit in self.detail_bit.items()
                    if self.terms[i].detail_value_holds(detail))
 
-
-
-class _Found:
-    """What is known of the fast rows seen in a block, by line start: status code,
-    where the report's text starts, start and info lines (global; when known)."""
-
-    def __init__(self) -> None:
-        self.code: dict[int, int] = {}
-        self.text: dict[int, int] = {}
-        self.start: dict[int, int] = {}
-        self.info: dict[int, int] = {}
-        self.all_rows = False  # every row of the block is in code (texts not yet)
-        self._taken = 0  # how many of the block's rows are in code
-
-    def texts(self, block: Block, rows: list[int]) -> list[int]:
-        """Where the report text of each row starts."""
-        if self.all_rows and len(self.text) < len(self.code):
-            every = block.rows()
-            self.text.update(zip(every.ls, every.ts, strict=True))
-        return list(map(self.text.__getitem__, rows))
-
-    def take_rows(self, block: Block, bounces: bool = True, tails: bool = False,
-                  ) -> list[int]:
-        """Every row of the block, or its result lines (their codes; texts when
-        asked)."""
-        rows = block.rows(bounces, tails)
-        if self._taken < len(rows.ls):  # (bounce lines may have come since)
-            self.code.update(zip(rows.ls, rows.code, strict=True))
-            self._taken = len(rows.ls)
-            self.all_rows = True
-        return rows.ls
-
-    def add(self, ls: int, code: int, text: int, start: int = UNKNOWN,
-            info: int = UNKNOWN) -> None:
-        self.code[ls] = code
-        self.text[ls] = text
-        if start != UNKNOWN:
-            self.start[ls] = start
-        if info != UNKNOWN:
-            self.info[ls] = info
-
-    def columns(self, base: int, rows: set[int]) -> Columns:
-        """The rows (global offsets), newest first, with what is known of them."""
-        order = sorted(rows, reverse=True)
-        return (list(map(base.__add__, order)), list(map(self.start.get, order,
-                                                         repeat(UNKNOWN))),
-                list(map(self.info.get, order, repeat(UNKNOWN))),
-                list(map(self.code.__getitem__, order)))
 
 
 def _more_than(block: Block, patterns: tuple[bytes, ...], limit: int) -> bool:

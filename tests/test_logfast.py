@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from qconsole import logbulk, logfast, logfastlib, logjoin, logscan
 from qconsole.logbulk import Block, hidden_needles, hits_of_text
+from qconsole.logfound import Found
 from qconsole.logscan import Plan
 from qremote.client.build import find_compiler
 from tests.test_logs import QUERIES, any_log
@@ -76,6 +77,11 @@ def _decided(block: Block) -> Block:
     return block
 
 
+def _paired(block: Block) -> Block:
+    block.pairs()
+    return block
+
+
 def _both(fn):
     """``fn`` on a block read the compiled way, then on one read the Python way."""
     saved = logfast.ENABLED
@@ -128,6 +134,12 @@ def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, 
         fast, slow = _both(lambda b=block, s=starts: hidden_needles(
             Block(0, b), s, Block(0, b).ends(s)))
         assert list(map(bool, fast)) == slow
+        every = list(range(len(block) + 2)) * (1 + 300 // (len(block) + 2))  # (many)
+        fast, slow = _both(lambda b=block, e=every: _decided(Block(0, b)).ends(e))
+        assert fast == slow
+        for some in (starts, starts[1:]):  # result lines read from the block's pairing
+            fast, slow = _both(lambda b=block, s=some: _paired(Block(0, b)).result_lines(s))
+            assert fast == slow
         saved = logscan.DENSE, logscan.DENSE_INFOS, logjoin.JOIN_LIMIT
         if dense is not None:  # every block read the dense way
             logscan.DENSE = logscan.DENSE_INFOS = dense
@@ -172,10 +184,10 @@ def test_a_block_at_scale_is_paired_alike() -> None:
                 assert fast == slow, (text, dense, limit)
             # What the start lines' rows record (texts are read by detail terms).
             def paired(block: Block) -> tuple:
-                f, part, out = logscan._Found(), {min(block.pairs().rows)}, []
+                f, part, out = Found(), {min(block.pairs().rows)}, []
                 block.messages()
                 Plan("x")._pair_rows(block, 0, block.pairs().start_lines, part, f, out)
-                return vars(f), part, out
+                return (f.code, f.text, f.start, f.info), part, out
 
             fast, slow = _both(lambda: paired(_decided(Block(7, data))))
             assert fast == slow
@@ -282,3 +294,36 @@ def test_no_compiler_or_the_switch_means_the_python_loops(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "QCONSOLE_PURE": "1"}, check=True)
     assert out.stdout.split() == ["False", "None"]
+
+
+# A row added again (a term's own line, then the pairing of its start line, a bounce),
+# with what each addition knows of it: UNKNOWN leaves what an earlier one knew.
+_ADDITION = st.tuples(st.integers(0, 30), st.integers(0, 4), st.integers(0, 99),
+                      st.sampled_from((logscan.UNKNOWN, -1, 7, 1000)),
+                      st.sampled_from((logscan.UNKNOWN, -1, 5, 2000)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_ADDITION, max_size=12), max_size=4), st.sets(st.integers(0, 30)),
+       st.integers(0, 1 << 40))
+def test_the_rows_found_give_the_same_columns_both_ways(chunks, shown, base) -> None:
+    """A block's rows added one by one or in bulk, some more than once, become the same
+    columns through the compiled sort as through the dicts (newest first, each row once,
+    its last code and its last start and info known), and the dicts say the same."""
+    cdll = compiled()
+    found = [Found(), Found()]
+    for chunk in chunks:
+        for f in found:
+            if len(chunk) % 2:
+                for row in chunk:
+                    f.add(*row)
+            else:
+                f.extend(*map(list, zip(*chunk, strict=True)) if chunk else ([],) * 5)
+    rows = {r for chunk in chunks for r, *_ in chunk}
+    shown &= rows
+    fast, slow = found[0].columns(base, shown, cdll), found[1].columns(base, shown)
+    assert fast == slow
+    assert list(fast[0]) == sorted((base + r for r in shown), reverse=True)
+    assert (found[0].code, found[0].start, found[0].info) == (
+        found[1].code, found[1].start, found[1].info)
+    assert found[0].columns(base, shown, cdll) == slow  # (from the dicts now)
