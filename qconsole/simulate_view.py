@@ -56,6 +56,7 @@ class SimulateView(Vertical):
         self.config = config
         self.result: dict[str, Any] | None = None
         self.generation = 0  # bumped by every run and by Cancel
+        self._planned: tuple[int, Hanging] = (-1, Hanging())  # the plan a probe began with
         self.probing = False
 
     def compose(self) -> ComposeResult:
@@ -102,14 +103,23 @@ class SimulateView(Vertical):
         self.run_simulation()
 
     def action_cancel(self) -> None:
-        """Stop the probe: its result, whenever it comes, is not shown."""
+        """Stop the probe: its result, whenever it comes, is not shown; the plan
+        stays, when it was made before the probe began."""
         if not self.probing:
             return
+        planned = self._planned if self._planned[0] == self.generation else None
         self.generation += 1
         self._probing(False)
-        self.query_one("#simulate-output", Static).update(
-            Text("Probe cancelled (an attempt under way ends within timeoutconnect, "
-                 "or 10 s for a reply).", style=theme.style(self.app, "warning")))
+        note = ("Probe cancelled (an attempt under way ends within timeoutconnect, "
+                "or 10 s for a reply).", theme.style(self.app, "warning"))
+        if planned is None:
+            self.query_one("#simulate-output", Static).update(Text(*note))
+            return
+        text = Hanging()
+        text.lines = [*planned[1].lines]
+        text.add("")
+        text.add(note)
+        self.query_one("#simulate-output", Static).update(text)
 
     def action_simulate(self) -> None:
         """Plan the entered mail."""
@@ -164,7 +174,9 @@ class SimulateView(Vertical):
         config = self.config
         plans = simulate(config, sender, recipients, lookup)
         probes = None
-        if probing:
+        if probing:  # the plan alone first: a cancelled probe leaves it shown
+            self.app.call_from_thread(self._plan_made, generation,
+                                      self._text(config, plans, lookup, None))
             from qremote.planning.probe import probe
 
             def progress(done: int, total: int, result: dict[str, Any] | None) -> None:
@@ -180,11 +192,21 @@ class SimulateView(Vertical):
             except Superseded:
                 return
         result = to_dict(config, plans, lookup, probes)
-        # As qremote simulate prints it on a terminal: a long line wraps under its text.
+        self.app.call_from_thread(self._show, generation, result,
+                                  self._text(config, plans, lookup, probes))
+
+    @staticmethod
+    def _text(config: Any, plans: Any, lookup: Any, probes: Any) -> Hanging:
+        """As qremote simulate prints it on a terminal: a long line wraps under its
+        text."""
         text = Hanging()
         for line, indent in text_lines(config, plans, lookup, probes):
             text.add(printable(line), label=indent)
-        self.app.call_from_thread(self._show, generation, result, text)
+        return text
+
+    def _plan_made(self, generation: int, text: Hanging) -> None:
+        if generation == self.generation:
+            self._planned = (generation, text)
 
     def _progress(self, generation: int, done: int, total: int,
                   result: dict[str, Any] | None) -> None:

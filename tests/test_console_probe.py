@@ -99,7 +99,11 @@ async def _case_cancel_and_a_newer_simulation_win(home: Path, mute: Mute) -> Non
         await _until(pilot, lambda: mute.accepted.is_set()
                      and "Probing attempt 1 of 1" in str(output.render()), 10)
         await pilot.press("escape")  # cancels the probe
-        assert "Probe cancelled" in str(output.render())
+        shown = str(output.render())
+        assert "Probe cancelled" in shown
+        # The plan made before the probe began stays shown above the note.
+        assert "old@d.org" in shown and "stall" in shown, shown
+        assert shown.index("stall") < shown.index("Probe cancelled")
         assert not view.probing
         recipients = app.query_one("#recipients", Input)
         recipients.value = "new@e.org"
