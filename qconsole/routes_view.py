@@ -147,8 +147,19 @@ class RoutesView(ControlView):
         free -= max(name, label)
         auth_w = max(len("AUTH"), min(auth_full, free - LISTS))
         room = max(LISTS, free - auth_w)
-        local_w = max(len(NARROW_COLUMNS[1]), room * 11 // 20)
-        remote_w = max(len(NARROW_COLUMNS[2]), room - local_w)
+        local_min, remote_min = len(NARROW_COLUMNS[1]), len(NARROW_COLUMNS[2])
+        local_w = max(local_min, room * 11 // 20)
+        remote_w = max(remote_min, room - local_w)
+        if not bad:  # a list that needs less than its share leaves the rest to the other
+            local_full = max((cell_len(r.local_text() or "(default IP)") for r in routes),
+                             default=0)
+            remote_full = max((cell_len(r.remotes_text()) for r in routes), default=0)
+            if remote_full < remote_w:
+                remote_w = max(remote_min, remote_full)
+                local_w = max(local_min, room - remote_w)
+            elif local_full < local_w:
+                local_w = max(local_min, local_full)
+                remote_w = max(remote_min, room - local_w)
         rows: list[tuple[int, str, list]] = []
         for route in routes:
             cells = [cut(route.name, name), cut(route.local_text() or "(default IP)", local_w),

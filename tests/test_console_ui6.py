@@ -157,3 +157,26 @@ def test_the_simulate_view_wraps_long_lines_under_their_text(make_home) -> None:
     for i in (route, auth):
         assert lines[i + 1].startswith(" " * 14) and lines[i + 1][14] != " ", lines
     assert lines[auth - 1].startswith("  tls ")
+
+
+def test_a_long_local_ip_list_takes_the_room_the_remotes_leave_at_80_columns(
+        make_home) -> None:
+    """Found in tmux (session 6): at 80 columns a list of four local IPs was cut
+    (``127.0.0.1&127.0.0.2&12…``) while the Remotes column had room to spare: the
+    two lists shared the room 55/45 whatever they held. Should: a list that needs
+    less than its share leaves the rest to the other."""
+    from textual.widgets import DataTable
+
+    local = "127.0.0.11&127.0.0.22&127.0.0.33"
+    home = make_home(routes=f"r1;{local};mx&127.0.0.60:587;;\nr2;127.0.0.2;mx;;\n",
+                     routemap="*;*;r1\n")
+
+    async def case() -> list[str]:
+        app = QConsole(home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            table = app.query(DataTable).first()
+            return [str(cell) for cell in table.get_row_at(0)]
+
+    row = asyncio.run(case())
+    assert row[1] == local and row[2] == "mx&127.0.0.60:587", row
