@@ -87,3 +87,18 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> _reference.Reference:
     if why:
         pytest.skip(why)
     return _reference.build(tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture
+def logfast_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private cache for the console's compiled log code ($XDG_CACHE_HOME, not yet
+    created), with the loaded library forgotten before and after the test."""
+    from qconsole import logfastlib
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    logfastlib.reset()
+    try:
+        yield cache
+    finally:
+        logfastlib.reset()

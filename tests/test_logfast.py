@@ -196,82 +196,62 @@ def test_a_block_at_scale_is_paired_alike() -> None:
 
 
 def test_the_library_is_built_once_in_a_directory_of_the_users_alone(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        logfast_cache: Path) -> None:
     """Built in $XDG_CACHE_HOME/qconsole (created 0700), named by its source, compiler
     command and machine, not writable by others; a second load uses that file."""
     if find_compiler() is None:
         pytest.skip("no C compiler")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert logfast.load() is not None
+    folder = logfast_cache / "qconsole"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    built = list(folder.iterdir())
+    assert len(built) == 1 and built[0].name.startswith("logfast-")
+    assert not built[0].stat().st_mode & 0o022
+    first = built[0].stat().st_mtime_ns
     logfastlib.reset()
-    try:
-        assert logfast.load() is not None
-        folder = tmp_path / "cache" / "qconsole"
-        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-        built = list(folder.iterdir())
-        assert len(built) == 1 and built[0].name.startswith("logfast-")
-        assert not built[0].stat().st_mode & 0o022
-        first = built[0].stat().st_mtime_ns
-        logfastlib.reset()
-        assert logfast.load() is not None
-        assert [p.stat().st_mtime_ns for p in folder.iterdir()] == [first]
-    finally:
-        logfastlib.reset()
+    assert logfast.load() is not None
+    assert [p.stat().st_mtime_ns for p in folder.iterdir()] == [first]
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
 def test_a_cache_directory_others_may_write_is_refused(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int) -> None:
+        logfast_cache: Path, mode: int) -> None:
     """A cache directory that a group or others may write (another user could put a
     library there): nothing is built or loaded, the Python loops answer."""
-    folder = tmp_path / "cache" / "qconsole"
+    folder = logfast_cache / "qconsole"
     folder.mkdir(parents=True)
     folder.chmod(mode)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    logfastlib.reset()
-    try:
-        assert logfastlib.cache_dir() is None
-        assert logfast.load() is None
-        assert list(folder.iterdir()) == []
-        block = Block(0, b"x\n@400000006ab1430e08ea3962 info msg 1: bytes 1 from <a@b.org> qp\n")
-        assert block.fast() is None
-        assert block.messages().infos == {2: (b"1", b"a@b.org")}
-    finally:
-        logfastlib.reset()
+    assert logfastlib.cache_dir() is None
+    assert logfast.load() is None
+    assert list(folder.iterdir()) == []
+    block = Block(0, b"x\n@400000006ab1430e08ea3962 info msg 1: bytes 1 from <a@b.org> qp\n")
+    assert block.fast() is None
+    assert block.messages().infos == {2: (b"1", b"a@b.org")}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the directory away")
 def test_a_cache_directory_of_another_user_is_refused(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path / "cache" / "qconsole"
+        logfast_cache: Path) -> None:
+    folder = logfast_cache / "qconsole"
     folder.mkdir(parents=True, mode=0o700)
     os.chown(folder, 65534, 65534)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    logfastlib.reset()
-    try:
-        assert logfastlib.cache_dir() is None
-        assert logfast.load() is None
-    finally:
-        logfastlib.reset()
+    assert logfastlib.cache_dir() is None
+    assert logfast.load() is None
 
 
 def test_a_library_writable_by_others_is_not_loaded(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        logfast_cache: Path) -> None:
     """The cached file itself made writable by others: it is built again (a new file,
     the user's alone), never loaded as it is."""
     if find_compiler() is None:
         pytest.skip("no C compiler")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = logfastlib.build()
+    assert path is not None
+    path.write_bytes(b"not a library")
+    path.chmod(0o666)
     logfastlib.reset()
-    try:
-        path = logfastlib.build()
-        assert path is not None
-        path.write_bytes(b"not a library")
-        path.chmod(0o666)
-        logfastlib.reset()
-        assert logfast.load() is not None
-        assert not path.stat().st_mode & 0o022
-    finally:
-        logfastlib.reset()
+    assert logfast.load() is not None
+    assert not path.stat().st_mode & 0o022
 
 
 def test_no_compiler_or_the_switch_means_the_python_loops(
