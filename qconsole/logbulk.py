@@ -48,6 +48,7 @@ _SYSLOG_STAMP = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
 _MAX_SHAPE = 200
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _MANY_ENDS = 256  # more lines than this: their ends found in compiled code
+_MANY_RESULTS = 2048  # more lines than this: result lines told by the compiled pairing
 _HEAD_OF: dict[bytes, bytes | None] = {}  # a prefix with its digits as 0 -> its head
 
 
@@ -58,9 +59,11 @@ class Shape:
     word, which sre scans for at C speed) whether one stands right after a prefix of
     the shape at its line's start (a group takes part then)."""
 
-    def __init__(self, head: bytes, width: int) -> None:
+    def __init__(self, head: bytes, width: int, witness: bytes) -> None:
         self.head = head
         self.width = width
+        self.witness = witness  # a prefix that ``head`` matches
+        self._table: bytes | None = None
         self.multilog = head == MULTILOG
         self.at = re.compile(head)
         behind = b"(?<=\n" + head
@@ -92,16 +95,33 @@ class Shape:
                                 rb"(?:bytes \d+ from <([^\n]*?)> )?")
         self.bounced = re.compile(rb"bounce(?:" + behind + rb"bounce)()|) msg (\d+)(?!\d)")
 
+    @property
+    def table(self) -> bytes | None:
+        """The bytes ``head`` takes at each of its positions, as 256 flags a position
+        (for the compiled scans of :mod:`qconsole.logfast`): asked of the pattern itself,
+        one byte changed in a prefix it matches (a head is a row of one-byte classes).
+        None if the witness does not match (then the patterns scan)."""
+        if self._table is None:
+            full, wit, out = self.at.fullmatch, self.witness, bytearray()
+            if len(wit) != self.width or full(wit) is None:
+                return None
+            for k in range(self.width):
+                before, after = wit[:k], wit[k + 1:]
+                out += bytes(full(before + bytes((c,)) + after) is not None
+                             for c in range(256))
+            self._table = bytes(out)
+        return self._table
+
 
 _SHAPES: dict[bytes, Shape] = {}
 
 
-def _shape(head: bytes, width: int) -> Shape:
+def _shape(head: bytes, witness: bytes) -> Shape:
     shape = _SHAPES.get(head)
     if shape is None:
         if len(_SHAPES) > 64:
             _SHAPES.clear()
-        shape = _SHAPES[head] = Shape(head, width)
+        shape = _SHAPES[head] = Shape(head, len(witness), witness)
     return shape
 
 
@@ -143,7 +163,7 @@ def shape_of(data: bytes) -> Shape:
     """The shape most of a block's first qmail-send lines have (multilog's when none
     can be read in bulk)."""
     heads: Counter[bytes] = Counter()
-    widths: dict[bytes, int] = {}
+    samples: dict[bytes, bytes] = {}
     at = [m.start() for m in islice(_SAMPLE_DELIVERY.finditer(data), _SAMPLES)]
     at += [m.start() - 4 - (data[m.start() - 5:m.start()] == b"info ")
            for m in islice(_SAMPLE_MSG.finditer(data), _SAMPLES)]
@@ -154,11 +174,11 @@ def shape_of(data: bytes) -> Shape:
         head = head_of(prefix)
         if head is not None:
             heads[head] += 1
-            widths[head] = len(prefix)
+            samples[head] = prefix
     if not heads:
-        return _shape(MULTILOG, 26)
+        return _shape(MULTILOG, b"@" + b"0" * 24 + b" ")
     head = heads.most_common(1)[0][0]
-    return _shape(head, widths[head])
+    return _shape(head, samples[head])
 
 
 ENDS = re.compile(rb"end msg (\d+)\n")
@@ -289,6 +309,7 @@ class Block:
         self._bounced = False
         self._counts: dict[bytes, int] = {}
         self._fast: CDLL | bool | None = False  # not decided yet
+        self._has_bounce: bool | None = None
         self.shape = shape_of(data)
         self.width = self.shape.width  # where a canonical line's event starts
 
@@ -359,8 +380,8 @@ class Block:
         if self._triples is None:
             data, out = self.data, []
             fast = self.fast()
-            if (b"triple bounce" in data if fast is None
-                    else logfast.count(fast, data, b"triple bounce", 1)):
+            if self.has_bounce and (b"triple bounce" in data if fast is None
+                                    else logfast.count(fast, data, b"triple bounce", 1)):
                 found = self.line_starts(map(re.Match.start, BOUNCES[1].finditer(data)))
                 for ls, le in zip(found, self.ends(found), strict=True):
                     line = data[ls:le]
@@ -369,6 +390,20 @@ class Block:
                         out.append((ls, e[E_TRIPLE]))
             self._triples = out
         return self._triples
+
+    @property
+    def has_bounce(self) -> bool:
+        """The block holds ``bounce`` (the first word of its bounce patterns' literals;
+        a triple bounce holds it too): asked once."""
+        if self._has_bounce is None:
+            fast = self.fast()
+            if fast is None:
+                self._has_bounce = b"bounce" in self.data
+            else:
+                from qconsole import logfast
+
+                self._has_bounce = logfast.count(fast, self.data, b"bounce", 1) > 0
+        return self._has_bounce
 
     def fast(self) -> CDLL | None:
         """The compiled pairing (:mod:`qconsole.logfast`) if this block uses it: decided
@@ -427,7 +462,7 @@ class Block:
         data = self.data
         odd = self.pairs().odd.copy()  # lines that may be starts, not canonical ones
         canonical = []  # bounce lines
-        for m in self.shape.bounced.finditer(data):
+        for m in self.shape.bounced.finditer(data) if self.has_bounce else ():
             if m.start(1) >= 0:
                 canonical.append(m)
             else:
@@ -537,13 +572,25 @@ class Block:
         data = self.data
         w = self.width
         fast = self.fast()
-        # A line without the pattern's first word at its event is no result line, and
-        # the caller pairs the block's lines for it: the pairing's matches tell these.
-        if fast is not None and lines and lines[0] and (self._pairs is not None or not all(
+        # The pairing's matches tell them: made anyway when many lines are asked (the
+        # caller pairs the block's lines for their start lines), or when one of the
+        # first is no result line (no pattern's first word at its event).
+        if fast is not None and lines[lines[:1] == [0]:] and (
+                self._pairs is not None or len(lines) > _MANY_RESULTS or not all(
                 map(data.startswith, repeat(b"delivery"), map(add, lines[:8], repeat(w))))):
             from qconsole import logfast
 
-            return logfast.result_lines(fast, self, lines)
+            if lines[0]:
+                return logfast.result_lines(fast, self, lines)
+            # (the block's first line is read by the pattern: the matches' look back
+            # needs a line break before it)
+            first = self._result_lines([0])
+            rest = logfast.result_lines(fast, self, lines[1:])
+            return first[0] + rest[0], first[1] + rest[1], first[2] + rest[2]
+        return self._result_lines(lines)
+
+    def _result_lines(self, lines: list[int]) -> tuple[list[int], list[int], list[int]]:
+        data, w = self.data, self.width
         ms = list(map(self.shape.result.match, repeat(data), map(add, lines, repeat(w))))
         found = list(map(truth, ms))
         lines, ms = list(compress(lines, found)), list(compress(ms, found))
@@ -598,7 +645,7 @@ class Block:
 
     def _add_bounces(self, rows: Rows) -> None:
         data = self.data
-        if b"bounce" not in data:
+        if not self.has_bounce:
             return
         bounces = sorted([*BOUNCES[0].finditer(data), *BOUNCES[1].finditer(data)],
                          key=re.Match.start)

@@ -358,6 +358,141 @@ i64 qc_ends(bytes_t data, i64 size, i64 *pos, i64 *key, i64 *key_end, i64 cap)
     return n;
 }
 
+/* Whether the ``w`` bytes at ``at`` are a line prefix of the block's shape: ``head``
+   holds 256 flags for each of its positions, the bytes its pattern takes there
+   (computed by that pattern: logbulk.Shape.table). */
+static int head_at(bytes_t data, i64 at, bytes_t head, i64 w)
+{
+    for (i64 k = 0; k < w; k++)
+        if (!head[k * 256 + data[at + k]])
+            return 0;
+    return 1;
+}
+
+/* The look back (?<=\nHEAD<lit>) of the Shape patterns, at ``end``. */
+static int behind(bytes_t data, i64 end, const char *lit, i64 n, bytes_t head, i64 w)
+{
+    i64 at = end - n - w - 1;
+    return at >= 0 && data[at] == '\n' && memcmp(data + end - n, lit, (size_t)n) == 0
+           && head_at(data, at + 1, head, w);
+}
+
+/* ``lit`` stands at ``at``. */
+static int has(bytes_t data, i64 size, i64 at, const char *lit)
+{
+    i64 n = (i64)strlen(lit);
+    return at >= 0 && at + n <= size && memcmp(data + at, lit, (size_t)n) == 0;
+}
+
+/* logbulk.Shape.events' matches, as re.finditer finds them (each search from the last
+   match's end; nothing a match reads past "delivery" can hold "delivery"): for each,
+   its start p and end e, and the starts of groups 1 (a canonical "starting delivery"),
+   2 (a canonical "delivery"), 4 (the message) and 5 (the status word), -1 when the
+   group takes no part. The first ``cap`` are stored; returns how many there are. */
+i64 qc_events(bytes_t data, i64 size, bytes_t head, i64 w, i64 cap, i64 *p, i64 *e,
+              i64 *g1, i64 *g2, i64 *g4, i64 *g5)
+{
+    static const char *const status[] = {"success", "deferral", "failure"};
+    i64 n = 0, from = 0;
+    while (from < size) {
+        bytes_t q = memmem(data + from, (size_t)(size - from), "delivery", 8);
+        if (q == NULL)
+            break;
+        i64 at = q - data, a = at + 8;
+        i64 d = a < size && data[a] == ' ' ? digits(data, size, a + 1) : 0;
+        if (d == 0 || !has(data, size, a + 1 + d, ": ")) {
+            from = at + 1;
+            continue;
+        }
+        i64 x1 = -1, x2 = -1, x4 = -1, x5 = -1, end = a + 1 + d + 2;
+        if (behind(data, a, "starting delivery", 17, head, w))
+            x1 = a;
+        else if (behind(data, a, "delivery", 8, head, w))
+            x2 = a;
+        if (has(data, size, end, "msg ")) {
+            i64 m = end + 4, dm = digits(data, size, m);
+            end = m;
+            if (dm > 0 && has(data, size, m + dm, " to local ")) {
+                x4 = m;
+                end = m + dm + 10;
+            } else if (dm > 0 && has(data, size, m + dm, " to remote ")) {
+                x4 = m;
+                end = m + dm + 11;
+            }
+        } else {
+            for (int k = 0; k < 3; k++) {
+                i64 len = (i64)strlen(status[k]);
+                if (has(data, size, end, status[k]) && has(data, size, end + len, ":")) {
+                    x5 = end;
+                    end += len + 1;
+                    break;
+                }
+            }
+        }
+        if (n < cap) {
+            p[n] = at;
+            e[n] = end;
+            g1[n] = x1;
+            g2[n] = x2;
+            g4[n] = x4;
+            g5[n] = x5;
+        }
+        n++;
+        from = end;
+    }
+    return n;
+}
+
+/* logbulk.Shape.infos' matches, as re.finditer finds them (each search from the last
+   match's end: a sender may hold "info"): for each, its start p, the start of group 1
+   (a canonical "info"), the start and end of group 2 (the message) and of group 3
+   (the sender; -1 when it takes no part). The first ``cap`` are stored; returns how
+   many there are. */
+i64 qc_infos(bytes_t data, i64 size, bytes_t head, i64 w, i64 cap, i64 *p, i64 *g1,
+             i64 *g2, i64 *g2e, i64 *g3, i64 *g3e)
+{
+    i64 n = 0, from = 0;
+    i64 open_to = -1; /* no "> " from the last sender's start to here (a line break) */
+    while (from < size) {
+        bytes_t q = memmem(data + from, (size_t)(size - from), "info", 4);
+        if (q == NULL)
+            break;
+        i64 at = q - data, a = at + 4;
+        i64 d = has(data, size, a, " msg ") ? digits(data, size, a + 5) : 0;
+        if (d == 0 || !has(data, size, a + 5 + d, ": ")) {
+            from = at + 1;
+            continue;
+        }
+        i64 end = a + 5 + d + 2, x3 = -1, x3e = -1;
+        i64 nb = has(data, size, end, "bytes ") ? digits(data, size, end + 6) : 0;
+        if (nb > 0 && has(data, size, end + 6 + nb, " from <")) {
+            i64 s = end + 6 + nb + 7, j = s;
+            if (s >= open_to) { /* (the lazy [^\n]*? up to the first "> ") */
+                while (j < size && data[j] != '\n' && !(data[j] == '>' && j + 1 < size
+                                                        && data[j + 1] == ' '))
+                    j++;
+                if (j < size && data[j] == '>') {
+                    x3 = s;
+                    x3e = j;
+                    end = j + 2;
+                } else
+                    open_to = j;
+            }
+        }
+        if (n < cap) {
+            p[n] = at;
+            g1[n] = behind(data, a, "info", 4, head, w) ? a : -1;
+            g2[n] = a + 5;
+            g2e[n] = a + 5 + d;
+            g3[n] = x3;
+            g3e[n] = x3e;
+        }
+        n++;
+        from = end;
+    }
+    return n;
+}
+
 /* bytes.count of a non-empty needle (occurrences that do not overlap), stopping at
    ``most``. */
 i64 qc_count(bytes_t text, i64 size, bytes_t needle, i64 len, i64 most)

@@ -88,13 +88,53 @@ def line_ends(cdll: CDLL, data: bytes, starts: list[int]) -> list[int] | None:
     return out.tolist()
 
 
+def _scan(cdll: CDLL, block: Block, infos: bool) -> list[array] | None:
+    """The matches of the block's ``events`` (or ``infos``) pattern found in compiled
+    code (see ``qc_events`` and ``qc_infos``): six arrays, or None when the shape's
+    table is not known (then the pattern scans)."""
+    table = block.shape.table
+    if table is None:
+        return None
+    data, w = block.data, block.width
+    scan = cdll.qc_infos if infos else cdll.qc_events
+    cap = len(data) // (256 if infos else 128) + 64
+    while True:
+        out = [_zeros(cap) for _ in range(6)]
+        n = scan(data, len(data), table, w, cap, *map(_at, out))
+        if n <= cap:
+            return [a[:n] for a in out]
+        cap = n
+
+
+def events(cdll: CDLL, block: Block) -> tuple[array, ...]:
+    """The block's ``events`` matches: the starts of the match and of groups 1, 2, 4
+    and 5 (-1: not there), and the match's end."""
+    got = _scan(cdll, block, False)
+    if got is not None:
+        p, e, g1, g2, g4, g5 = got
+        return p, g1, g2, g4, g5, e
+    ms = list(block.shape.events.finditer(block.data))
+    return (*(_starts(ms, g) for g in (0, 1, 2, 4, 5)),
+            array("q", list(map(re.Match.end, ms))))
+
+
+def infos(cdll: CDLL, block: Block) -> tuple[array, ...]:
+    """The block's ``infos`` matches: the starts of the match and of group 1, the start
+    and end of groups 2 and 3 (-1: not there)."""
+    got = _scan(cdll, block, True)
+    if got is not None:
+        return tuple(got)
+    ms = list(block.shape.infos.finditer(block.data))
+    return (_starts(ms), _starts(ms, 1), _starts(ms, 2),
+            array("q", list(map(re.Match.end, ms, repeat(2)))), _starts(ms, 3),
+            array("q", list(map(re.Match.end, ms, repeat(3)))))
+
+
 def pairs(cdll: CDLL, block: Block) -> Pairs:
     """:meth:`~qconsole.logbulk.Block.pairs`, the loop in compiled code."""
     data = block.data
-    ms = list(block.shape.events.finditer(data))
-    n = len(ms)
-    p, g1, g2, g4, g5 = (_starts(ms, g) for g in (0, 1, 2, 4, 5))
-    e = array("q", list(map(re.Match.end, ms)))
+    p, g1, g2, g4, g5, e = events(cdll, block)
+    n = len(p)
     s_ls, s_match, s_msg, row_ls, row_code, row_end, slow, open_, odd = (
         _zeros(n) for _ in range(9))
     counts = _zeros(4)
@@ -103,7 +143,7 @@ def pairs(cdll: CDLL, block: Block) -> Pairs:
                                           slow, open_, odd, counts))) < 0:
         raise MemoryError
     k, ns, no, nodd = counts
-    out = FastPairs(ms, s_ls[:k], s_match[:k], s_msg[:k], row_ls[:k],
+    out = FastPairs(data, (p, g4, e), s_ls[:k], s_match[:k], s_msg[:k], row_ls[:k],
                     row_code[:k], row_end[:k], set(slow[:ns].tolist()),
                     set(open_[:no].tolist()), odd[:nodd].tolist())
     out.events = (p, e, g2, g5)
@@ -133,9 +173,8 @@ def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
     data, w = block.data, block.width
     pairs = block.pairs()
     assert isinstance(pairs, FastPairs)
-    ims = list(block.shape.infos.finditer(data))
-    ni = len(ims)
-    ip, i1, i2, i3 = (_starts(ims, g) for g in range(4))
+    ip, i1, i2, i2e, i3, i3e = infos(cdll, block)
+    ni = len(ip)
     ne = ni + 64  # (a message's info line and end line go together, mostly)
     while True:
         ep, ekey, eend = _zeros(ne), _zeros(ne), _zeros(ne)
@@ -170,9 +209,10 @@ def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
     np_, ntt, nh, nho, nop = counts
     flags = canon.tolist()
     ats = info_at.tolist()
-    msgs = list(map(re.Match.group, ims, repeat(2)))
-    out = FastMessages(pairs, list(compress(ims, flags)), list(compress(ats, flags)),
-                        pos[:np_], held[:np_], s_info.tolist())
+    msgs = list(map(data.__getitem__, map(slice, i2, i2e)))
+    out = FastMessages(pairs, list(compress(msgs, flags)), [
+        data[a:b] for a, b in zip(compress(i3, flags), compress(i3e, flags), strict=True)],
+        list(compress(ats, flags)), pos[:np_], held[:np_], s_info.tolist())
     out.bounces = bounces
     out.triples = [ls for ls, _ in triples]
     out.odd = list(compress(ats, map(not_, flags)))
@@ -217,10 +257,12 @@ class FastPairs(Pairs):
     """Pairs read from the compiled loop's arrays: its dicts are built when first asked
     for (the dense path asks for a few entries, or for the arrays)."""
 
-    def __init__(self, ms: list[re.Match[bytes]], s_ls: array, match: array,
-                 msg_at: array, row_ls: array, row_code: array, row_end: array,
-                 slow: set[int], open_: set[int], odd: list[int]) -> None:
-        self.ms, self.s_ls, self.match, self.msg_at = ms, s_ls, match, msg_at
+    def __init__(self, data: bytes, matches: tuple[array, array, array], s_ls: array,
+                 match: array, msg_at: array, row_ls: array, row_code: array,
+                 row_end: array, slow: set[int], open_: set[int], odd: list[int]) -> None:
+        self.data = data
+        self.ms = matches  # the events matches' starts, message starts and ends
+        self.s_ls, self.match, self.msg_at = s_ls, match, msg_at
         self.lines = s_ls.tolist()
         self.row_ls, self.row_code, self.row_end = row_ls, row_code, row_end
         self.slow, self.open, self.odd = slow, open_, odd
@@ -232,10 +274,14 @@ class FastPairs(Pairs):
     @property
     def starts(self) -> dict[int, tuple[bytes, bytes, int]]:  # type: ignore[override]
         if self._starts is None:
-            sm = list(map(self.ms.__getitem__, self.match))
+            p, g4, e = self.ms
+            data, match = self.data, self.match.tolist()
+            at = list(map((9).__add__, map(p.__getitem__, match)))
+            msg = list(map(g4.__getitem__, match))
             self._starts = dict(zip(self.lines, zip(
-                map(re.Match.group, sm, repeat(3)), map(re.Match.group, sm, repeat(4)),
-                map(re.Match.end, sm), strict=True), strict=True))
+                map(data.__getitem__, map(slice, at, map(data.index, repeat(b":"), at))),
+                map(data.__getitem__, map(slice, msg, map(data.index, repeat(b" "), msg))),
+                map(e.__getitem__, match), strict=True), strict=True))
         return self._starts
 
     @property
@@ -255,8 +301,10 @@ class FastPairs(Pairs):
         k = _lookup(self.lines, ls)
         if k < 0:
             return None
-        m = self.ms[self.match[k]]
-        return m[3], m[4], m.end()
+        p, g4, e = self.ms
+        data, i = self.data, self.match[k]
+        return (data[p[i] + 9:data.index(b":", p[i] + 9)],
+                data[g4[i]:data.index(b" ", g4[i])], e[i])
 
     def row_of(self, ls: int) -> tuple[int, int, int] | None:
         k = _lookup(self.lines, ls)
@@ -268,8 +316,8 @@ class FastMessages(Messages):
     """Messages read from the compiled loop's arrays (dicts built when first asked
     for)."""
 
-    def __init__(self, pairs: FastPairs, ims: list[re.Match[bytes]], lines: list[int],
-                 pos: array, held: array, s_info: list[int]) -> None:
+    def __init__(self, pairs: FastPairs, msgs: list[bytes], senders: list[bytes],
+                 lines: list[int], pos: array, held: array, s_info: list[int]) -> None:
         self.bounces: list[int] = []
         self.open: set[int] = set()
         self.odd: list[int] = []
@@ -278,7 +326,7 @@ class FastMessages(Messages):
         self.heads: dict[bytes, list[int]] = {}
         self.ended: set[bytes] = set()
         self.head_odd: set[bytes] = set()
-        self.pairs, self.ims, self.lines = pairs, ims, lines
+        self.pairs, self.msgs, self.senders, self.lines = pairs, msgs, senders, lines
         self.pos, self.held = pos, held
         self.s_info = array("q", s_info)
         self._start_infos = s_info
@@ -294,9 +342,8 @@ class FastMessages(Messages):
     @property
     def infos(self) -> dict[int, tuple[bytes, bytes]]:  # type: ignore[override]
         if self._infos is None:
-            self._infos = dict(zip(self.lines, zip(
-                map(re.Match.group, self.ims, repeat(2)),
-                map(re.Match.group, self.ims, repeat(3)), strict=True), strict=True))
+            self._infos = dict(zip(self.lines, zip(self.msgs, self.senders, strict=True),
+                                   strict=True))
         return self._infos
 
     @property
@@ -311,7 +358,7 @@ class FastMessages(Messages):
         k = _lookup(self.lines, ls)
         if k < 0:
             raise KeyError(ls)
-        return self.ims[k][2]
+        return self.msgs[k]
 
     def start_infos(self, pairs: Pairs) -> list[int]:
         assert pairs is self.pairs

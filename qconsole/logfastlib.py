@@ -236,6 +236,9 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_results.restype = n
     cdll.qc_results.argtypes = [ctypes.c_char_p, n, n, *[p] * 4, n, ctypes.c_char_p, n,
                                 *[p] * 4]
+    for scan in (cdll.qc_events, cdll.qc_infos):
+        scan.restype = n
+        scan.argtypes = [ctypes.c_char_p, n, ctypes.c_char_p, n, n, *[p] * 6]
     cdll.qc_seed.restype = None
     cdll.qc_seed.argtypes = [ctypes.c_uint64]
     cdll.qc_seed(int.from_bytes(os.urandom(8), "little"))

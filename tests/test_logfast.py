@@ -152,6 +152,117 @@ def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, 
         assert fast == slow, query
 
 
+# The pieces of the lines the compiled scans read (qc_events, qc_infos), to put
+# together at random: the scans must find exactly what the patterns find.
+_PIECES = ("delivery", "starting ", " ", "1", "23", "0", ": ", ":", "msg ", " to local ",
+           " to remote ", " to ", "local", "success", "deferral", "failure", "succes",
+           "info", " msg ", "bytes ", " from <", "> ", ">", "<", "\n", "x", "é", "\t",
+           "info msg 1: bytes 2 from <a@b> ", "delivery 3: msg 4 to remote ",
+           "@400000006ab1430e08ea3962 ", "@40000000 ", "Nov 26 05:38:52 host qmail: ",
+           "Nov  6 05:38:52 host qmail: ", "2026-11-26T05:38:52 ", "qmail: ")
+_HEADS = ("@400000006ab1430e08ea3962 ", "Nov 26 05:38:52 host qmail: ",
+          "2026-11-26T05:38:52 ")
+
+
+_EVENTS = ("starting delivery 12: msg 3 to remote a@b", "starting delivery 1: msg 3 to local ",
+           "delivery 12: success: x", "delivery 1: deferral: y", "delivery 2: failure:",
+           "delivery 7: failure", "info msg 3: bytes 20 from <a@b> qp 1",
+           "info msg 3: bytes 20 from <> qp", "info msg 3: bytes  from <a> ",
+           "bounce msg 3 qp 1", "end msg 3", "status: local 0/10 remote 1/20")
+
+
+@st.composite
+def _scanned_lines(draw, head: str) -> str:
+    """Lines of a prefix (the shape's, another, a cut one, none) then an event or its
+    broken forms, then pieces."""
+    out = []
+    for _ in range(draw(st.integers(0, 8))):
+        prefix = draw(st.sampled_from((head, head, head[:-1], head[1:], "", *_HEADS)))
+        if draw(st.booleans()):  # one byte of the prefix changed
+            k = draw(st.integers(0, len(prefix)))
+            prefix = prefix[:k] + draw(st.sampled_from("x1 :\n@")) + prefix[k + 1:]
+        event = draw(st.sampled_from(_EVENTS))
+        if draw(st.booleans()):  # cut it, or put a piece inside it
+            k = draw(st.integers(0, len(event)))
+            event = event[:k] + draw(st.sampled_from(("", *_PIECES))) + event[k + 1:]
+        out.append(prefix + event + "".join(draw(st.lists(st.sampled_from(_PIECES),
+                                                          max_size=3))))
+    return "\n".join(out) + draw(st.sampled_from(("", "\n")))
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.data(), st.sampled_from(_HEADS))
+def test_the_compiled_scans_find_what_the_patterns_find(draw, head) -> None:
+    """``qc_events`` and ``qc_infos`` find the same matches as the block's ``events``
+    and ``infos`` patterns (each match's start, end and groups), on any mix of the
+    pieces they read, for each line prefix's shape: the patterns stay the one
+    definition of a canonical line."""
+    compiled()
+    data = draw.draw(st.one_of(_scanned_lines(head), st.lists(
+        st.sampled_from(_PIECES), max_size=60).map("".join))).encode()
+    _same_scans(data, head)
+
+
+def test_the_compiled_scans_read_every_broken_event_as_the_patterns() -> None:
+    """Each event with any one byte changed or dropped, after each prefix with any one
+    byte changed: the compiled scans find what the patterns find."""
+    compiled()
+    for head in _HEADS:
+        lines = []
+        for prefix in (head, *(head[:k] + c + head[k + 1:] for k in range(len(head))
+                               for c in "x1 :")):
+            for event in _EVENTS:
+                lines.append(prefix + event)
+                if prefix == head:
+                    lines += [prefix + event[:k] + c + event[k + 1:]
+                              for k in range(len(event)) for c in ("", "x", "1", " ", ":",
+                                                                    ">", "<", "\n")]
+        _same_scans("\n".join(lines).encode(), head)
+
+
+def _same_scans(data: bytes, head: str) -> None:
+    """The compiled scans of ``data`` for the shape of prefix ``head`` give each match
+    of the shape's patterns, with the same groups."""
+    shape = logbulk.shape_of((head + "delivery 1: msg 1 to local \n").encode())
+    assert shape.at.fullmatch(head.encode()) and shape.table is not None
+    block = Block(0, data)
+    block.shape, block.width = shape, shape.width
+    cdll = logfast.load()
+    got = [a.tolist() for a in logfast.events(cdll, block)]
+    ms = list(shape.events.finditer(data))
+    assert got == [*([m.start(g) for m in ms] for g in (0, 1, 2, 4, 5)),
+                   [m.end() for m in ms]]
+    got = [a.tolist() for a in logfast.infos(cdll, block)]
+    ms = list(shape.infos.finditer(data))
+    assert got == [[m.start() for m in ms], [m.start(1) for m in ms],
+                   [m.start(2) for m in ms], [m.end(2) for m in ms],
+                   [m.start(3) for m in ms], [m.end(3) for m in ms]]
+
+
+def test_a_shape_table_holds_the_bytes_its_pattern_takes() -> None:
+    """The table the compiled scans read a line prefix by is the prefix pattern's own
+    answer, byte by byte; a shape whose sample does not match has none (the patterns
+    scan then)."""
+    for head in _HEADS:
+        shape = logbulk.shape_of((head + "delivery 1: msg 1 to local \n").encode())
+        table = shape.table
+        assert table is not None and len(table) == 256 * shape.width
+        wit = shape.witness
+        for k in range(shape.width):
+            for c in range(256):
+                line = wit[:k] + bytes((c,)) + wit[k + 1:]
+                assert table[256 * k + c] == (shape.at.fullmatch(line) is not None)
+    odd = logbulk.Shape(rb"\d\d", 2, b"ab")
+    assert odd.table is None
+    block = Block(0, b"\n12delivery 3: success: x\n12info msg 4: bytes 5 from <a> \n")
+    block.shape, block.width = odd, 2
+    cdll = compiled()
+    assert [a.tolist() for a in logfast.events(cdll, block)] == [[3], [-1], [11], [-1],
+                                                                   [15], [23]]
+    assert [a.tolist() for a in logfast.infos(cdll, block)] == [[28], [32], [37], [38],
+                                                                  [54], [55]]
+
+
 def test_a_block_at_scale_is_paired_alike() -> None:
     """Thousands of deliveries in one block, some messages open at its end, numbers
     coming back: the same messages both ways."""
