@@ -620,6 +620,20 @@ class Block:
             self._counts[needle] = n
         return n
 
+    def count_to(self, needle: bytes, most: int, raw: bool = False) -> int:
+        """How often a normalised needle occurs, up to ``most`` (counted no further in
+        compiled code); in the block's own bytes with ``raw``."""
+        n = None if raw else self._counts.get(needle)
+        if n is None and needle and (fast := self.fast()) is not None:
+            from qconsole import logfast
+
+            n = logfast.count(fast, self.data if raw else self.text_for(needle), needle,
+                              most)
+            if n < most and not raw:
+                self._counts[needle] = n
+            return n
+        return min(self.data.count(needle) if raw else self.count(needle), most)
+
     def _find_rows(self, tails: bool) -> Rows:
         data = self.data
         rows = Rows(data)
@@ -701,6 +715,15 @@ def hidden_needles(block: Block, starts: list[int], ends: list[int],
     a = map(ge, map(data.find, repeat(b"starting delivery "), after, ends), repeat(0))
     b = map(ge, map(data.find, repeat(b"info msg "), after, ends), repeat(0))
     return list(map(bool.__or__, a, b))
+
+
+def member(block: Block, lines: list[int], among: list[int]) -> list[int] | list[bool]:
+    """For each of the sorted ``lines``: it is one of the sorted ``among``."""
+    if (fast := block.fast()) is not None:
+        from qconsole import logfast
+
+        return logfast.member(fast, lines, among)
+    return list(map(set(among).__contains__, lines))
 
 
 def follow_starts(block: Block, ends: list[int], numbers: list[bytes],
@@ -838,11 +861,10 @@ def hits_of_text(block: Block, needle: bytes) -> list[int]:
 
 
     text = block.text_for(needle)
-    count = block.count(needle)
-    if not count:
-        return []
     if needle and (fast := block.fast()) is not None:
-        return logfast.hits(fast, block.data, text, needle, count)
+        return logfast.hits(fast, block.data, text, needle)
+    if not block.count(needle):
+        return []
     positions = map(re.Match.start, re.finditer(re.escape(needle), text))
     return block.line_starts(positions)
 

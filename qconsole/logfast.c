@@ -511,8 +511,9 @@ i64 qc_count(bytes_t text, i64 size, bytes_t needle, i64 len, i64 most)
 /* hits_of_text: the starts of the lines of ``text`` holding ``needle`` (found as
    re.finditer finds a literal: each occurrence after the previous one's end), each
    once, in order; line breaks are read in ``data`` (text is data translated, with
-   the same line breaks). Returns how many. */
-i64 qc_hits(bytes_t data, bytes_t text, i64 size, bytes_t needle, i64 len, i64 *out)
+   the same line breaks). The first ``cap`` are stored; returns how many there are. */
+i64 qc_hits(bytes_t data, bytes_t text, i64 size, bytes_t needle, i64 len, i64 *out,
+            i64 cap)
 {
     i64 n = 0, from = 0, last = -1;
     if (len <= 0)
@@ -525,8 +526,11 @@ i64 qc_hits(bytes_t data, bytes_t text, i64 size, bytes_t needle, i64 len, i64 *
         /* A new line unless no line break lies between the last hit and this one. */
         i64 lo = last < 0 ? 0 : last;
         bytes_t nl = memrchr(data + lo, '\n', (size_t)(at - lo));
-        if (last < 0 || nl != NULL)
-            out[n++] = nl == NULL ? 0 : nl - data + 1;
+        if (last < 0 || nl != NULL) {
+            if (n < cap)
+                out[n] = nl == NULL ? 0 : nl - data + 1;
+            n++;
+        }
         last = at;
         from = at + len;
     }
@@ -622,6 +626,18 @@ i64 qc_results(bytes_t data, i64 size, i64 n, const i64 *p, const i64 *e, const 
         }
     }
     return m;
+}
+
+/* logbulk.member: for each of the ``n`` sorted ``lines``, whether it is one of the
+   ``m`` sorted ``among``. */
+void qc_member(i64 n, const i64 *lines, i64 m, const i64 *among, i64 *out)
+{
+    i64 k = 0;
+    for (i64 i = 0; i < n; i++) {
+        while (k < m && among[k] < lines[i])
+            k++;
+        out[i] = k < m && among[k] == lines[i];
+    }
 }
 
 /* Block.ends: where the line holding each of the ``n`` positions ``starts`` ends (its

@@ -62,12 +62,15 @@ def count(cdll: CDLL, text: bytes, needle: bytes, most: int = 1 << 62) -> int:
     return cdll.qc_count(text, len(text), needle, len(needle), most)
 
 
-def hits(cdll: CDLL, data: bytes, text: bytes, needle: bytes, count: int) -> list[int]:
-    """:func:`~qconsole.logbulk.hits_of_text` (``count`` occurrences of a non-empty
-    needle in ``text``)."""
-    out = _zeros(count)
-    n = cdll.qc_hits(data, text, len(data), needle, len(needle), _at(out))
-    return out[:n].tolist()
+def hits(cdll: CDLL, data: bytes, text: bytes, needle: bytes) -> list[int]:
+    """:func:`~qconsole.logbulk.hits_of_text` (a non-empty needle in ``text``)."""
+    cap = len(data) // 256 + 64
+    while True:
+        out = _zeros(cap)
+        n = cdll.qc_hits(data, text, len(data), needle, len(needle), _at(out), cap)
+        if n <= cap:
+            return out[:n].tolist()
+        cap = n
 
 
 def needles(cdll: CDLL, data: bytes, starts: list[int], ends: list[int],
@@ -76,6 +79,14 @@ def needles(cdll: CDLL, data: bytes, starts: list[int], ends: list[int],
     n = len(starts)
     a, b, out = array("q", starts), array("q", ends), _zeros(n)
     cdll.qc_needles(data, len(data), n, _at(a), _at(b), skip, _at(out))
+    return out.tolist()
+
+
+def member(cdll: CDLL, lines: list[int], among: list[int]) -> list[int]:
+    """:func:`~qconsole.logbulk.member` (1 or 0 for each line)."""
+    n = len(lines)
+    a, b, out = array("q", lines), array("q", among), _zeros(n)
+    cdll.qc_member(n, _at(a), len(b), _at(b), _at(out))
     return out.tolist()
 
 

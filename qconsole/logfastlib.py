@@ -226,7 +226,7 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_count.restype = n
     cdll.qc_count.argtypes = [ctypes.c_char_p, n, ctypes.c_char_p, n, n]
     cdll.qc_hits.restype = n
-    cdll.qc_hits.argtypes = [ctypes.c_char_p, ctypes.c_char_p, n, ctypes.c_char_p, n, p]
+    cdll.qc_hits.argtypes = [ctypes.c_char_p, ctypes.c_char_p, n, ctypes.c_char_p, n, p, n]
     cdll.qc_needles.restype = None
     cdll.qc_needles.argtypes = [ctypes.c_char_p, n, n, p, p, n, p]
     cdll.qc_columns.restype = n
@@ -239,6 +239,8 @@ def _bind(cdll: CDLL) -> CDLL:
     for scan in (cdll.qc_events, cdll.qc_infos):
         scan.restype = n
         scan.argtypes = [ctypes.c_char_p, n, ctypes.c_char_p, n, n, *[p] * 6]
+    cdll.qc_member.restype = None
+    cdll.qc_member.argtypes = [n, p, n, p, p]
     cdll.qc_seed.restype = None
     cdll.qc_seed.argtypes = [ctypes.c_uint64]
     cdll.qc_seed(int.from_bytes(os.urandom(8), "little"))

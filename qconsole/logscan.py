@@ -39,6 +39,7 @@ from qconsole.logbulk import (
     hits_of_regex,
     hits_of_text,
     kind,
+    member,
 )
 from qconsole.logformat import (
     _EXPIRED_LOGGED,
@@ -173,7 +174,8 @@ class Plan:
         field = t.field
         part: set[int] = set()
         dense = False
-        if field == "text" and t.regex is None and block.count(t.patterns[0]) > DENSE:
+        if field == "text" and t.regex is None and block.count_to(t.patterns[0],
+                                                                  DENSE + 1) > DENSE:
             part, lines = self._dense_text(block, t.patterns[0], f)
             dense = True
         elif field in ("to", "from") and (not t.patterns or _more_than(
@@ -289,60 +291,66 @@ class Plan:
         pairs = block.pairs()
         field = t.field
         if lines is not None:  # a word or a regex: the hit lines that are start lines
-            hit = set(lines)
-            s_hit = hit.intersection(pairs.start_lines)
-            rest = hit.difference(s_hit)
-            i_hit: set[int] = set()
+            flags = member(block, lines, pairs.start_lines)
+            s_hit = list(compress(lines, flags))
+            rest = list(compress(lines, map(not_, flags)))
+            i_hit: list[int] = []
             # (only a line with "info msg " at its event can be a canonical info line)
             if any(map(data.startswith, repeat(b"info msg "),
                        map(add, rest, repeat(block.width)))):
                 msgs = block.messages()
-                i_hit = rest.intersection(msgs.info_lines)
-                rest.difference_update(i_hit)
+                flags = member(block, rest, msgs.info_lines)
+                i_hit = list(compress(rest, flags))
+                rest = list(compress(rest, map(not_, flags)))
         elif field == "to":
             starts = list(pairs.starts)
             rcpt = list(map(data.__getitem__, map(slice, map(itemgetter(2), map(
                 pairs.starts.__getitem__, starts)), block.ends(starts))))
             plain = list(map(bytes.isascii, rcpt))
-            s_hit = set(compress(compress(starts, plain), map(
+            s_hit = list(compress(compress(starts, plain), map(
                 t.address_test(), map(bytes.lower, compress(rcpt, plain)))))
-            i_hit = set()
-            rest = set(compress(starts, map(not_, plain)))
-            rest.update(block.line_starts(pairs.odd))
+            i_hit = []
+            rest = sorted(set(compress(starts, map(not_, plain))).union(
+                block.line_starts(pairs.odd)))
         else:  # from:
             msgs = block.messages()
             infos = list(msgs.infos)
             senders = [msgs.infos[ls][1] or b"<>" for ls in infos]
             plain = list(map(bytes.isascii, senders))
-            i_hit = set(compress(compress(infos, plain), map(
+            i_hit = list(compress(compress(infos, plain), map(
                 t.address_test(), map(bytes.lower, compress(senders, plain)))))
-            s_hit = set()
-            rest = set(compress(infos, map(not_, plain)))
-            rest.update(msgs.odd)
+            s_hit = []
+            rest = sorted(set(compress(infos, map(not_, plain))).union(msgs.odd))
         # A start or info line with another needle past its own event: the slow way.
+        # (s_hit, i_hit and rest are sorted lists of line starts)
+        hidden: list[int] = []
         for group in (s_hit, i_hit):
-            odd = sorted(group)
-            hidden = set(compress(odd, hidden_needles(block, odd, block.ends(odd))))
-            group.difference_update(hidden)
-            rest.update(hidden)
+            flags = hidden_needles(block, group, block.ends(group)) if group else []
+            if any(flags):
+                hidden += compress(group, flags)
+                group[:] = compress(group, map(not_, flags))
+        if hidden:
+            rest = sorted(set(rest).union(hidden))
         if i_hit:
             msgs = block.messages()
+            i_set = set(i_hit)
             # Its message goes on past the block, or holds a line that is not canonical.
-            for k in sorted((msgs.open | msgs.tainted).intersection(i_hit)):
+            for k in sorted((msgs.open | msgs.tainted).intersection(i_set)):
                 out.append((i, "info" if k in msgs.tainted else "tail", block.base + k,
                             msgs.message_of(k)))
             limit = logjoin.JOIN_LIMIT
             for ls in (*msgs.bounces, *msgs.triples):
                 at = msgs.info_of(ls)
-                if at in i_hit and ls - at <= limit:
+                if at in i_set and ls - at <= limit:
                     part.add(ls)
                     f.add(ls, BOUNCE, ls, -1, block.base + at)
             starts = pairs.start_lines
             infos = msgs.start_infos(pairs)
-            s_hit.update(compress(starts, map(and_, map(i_hit.__contains__, infos),
-                                              map(le, map(sub, starts, infos), repeat(limit)))))
-        self._pair_rows(block, i, sorted(s_hit), part, f, out)
-        return sorted(rest)
+            more = compress(starts, map(and_, map(i_set.__contains__, infos),
+                                        map(le, map(sub, starts, infos), repeat(limit))))
+            s_hit = sorted(set(s_hit).union(more)) if s_hit else list(more)
+        self._pair_rows(block, i, s_hit, part, f, out)
+        return rest
 
     def _pair_rows(self, block: Block, i: int, starts: list[int], part: set[int],
                    f: Found, out: list[Follow]) -> None:
@@ -417,13 +425,14 @@ class Plan:
         held, codes, texts = block.result_lines(hits)
         f.extend(held, codes, texts)
         # A result line with the needle of a start or info line in its report is that
-        # start or info line too (both needles hold " msg "): the exact way.
-        maybe = list(compress(held, map(ge, map(data.find, repeat(b" msg "),
-                                                map(add, held, repeat(block.width + 1)),
-                                                block.ends(held)), repeat(0))))
-        hidden = set(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
-        others = set(hits).difference(held)  # bounces among them
-        return set(held), sorted(hidden.union(others))
+        # start or info line too (both needles hold " msg ", which Python finds first;
+        # compiled code looks for both needles at once): the exact way.
+        maybe = held if block.fast() is not None else list(compress(held, map(
+            ge, map(data.find, repeat(b" msg "), map(add, held, repeat(block.width + 1)),
+                    block.ends(held)), repeat(0))))
+        hidden = list(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
+        others = list(compress(hits, map(not_, member(block, hits, held))))  # bounces...
+        return set(held), sorted(set(others).union(hidden)) if hidden else others
 
     def _follow_starts(self, block: Block, i: int, ends: list[int], numbers: list[bytes],
                        starts: list[int], infos: list[int], part: set[int], f: Found,
@@ -551,8 +560,13 @@ def _more_than(block: Block, patterns: tuple[bytes, ...], limit: int) -> bool:
     """The normalised patterns occur more than ``limit`` times in the block (counted
     in its bytes first: as many there are as many in the normalised ones, or fewer;
     normalising the block costs as much as counting)."""
-    return (sum(map(block.data.count, patterns)) > limit
-            or sum(map(block.count, patterns)) > limit)
+    for raw in (True, False):
+        total = 0
+        for p in patterns:
+            total += block.count_to(p, limit + 1 - total, raw)
+            if total > limit:
+                return True
+    return False
 
 
 def _open_info(block: Block, lines: list[int]) -> bool:
