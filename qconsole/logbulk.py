@@ -310,6 +310,7 @@ class Block:
         self._counts: dict[bytes, int] = {}
         self._fast: CDLL | bool | None = False  # not decided yet
         self._has_bounce: bool | None = None
+        self._events: tuple | None = None  # the events matches (logfast.events)
         self.shape = shape_of(data)
         self.width = self.shape.width  # where a canonical line's event starts
 
@@ -635,6 +636,9 @@ class Block:
         return min(self.data.count(needle) if raw else self.count(needle), most)
 
     def _find_rows(self, tails: bool) -> Rows:
+        fast = None if tails else self.fast()
+        if fast is not None:
+            return self._fast_rows(fast)
         data = self.data
         rows = Rows(data)
         w = self.width
@@ -655,6 +659,23 @@ class Block:
         if slow:
             fast = set(rows.ls)
             rows.slow = [ls for ls in self.line_starts(sorted(slow)) if ls not in fast]
+        return rows
+
+    def _fast_rows(self, fast: CDLL) -> Rows:
+        """:meth:`_find_rows` (without tails) from the compiled scan's matches."""
+        from qconsole import logfast
+
+        rows = Rows(self.data)
+        w = self.width
+        rows.ls, rows.code, rows._after, odd, odd_end = logfast.rows(fast, self)
+        if odd and odd[0] == w and self.canonical([w])[0]:  # the block's first line
+            rows.ls.insert(0, 0)
+            rows.code.insert(0, _CODE_OF[self.data[odd_end[0] - 8]])
+            rows._after.insert(0, odd_end[0])
+            odd = odd[1:]
+        if odd:
+            fast_ls = set(rows.ls)
+            rows.slow = [ls for ls in self.line_starts(odd) if ls not in fast_ls]
         return rows
 
     def _add_bounces(self, rows: Rows) -> None:

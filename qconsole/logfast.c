@@ -628,6 +628,29 @@ i64 qc_results(bytes_t data, i64 size, i64 n, const i64 *p, const i64 *e, const 
     return m;
 }
 
+/* Block._find_rows from the events matches (the result pattern's matches are those
+   where a status follows: nothing either reads past "delivery" holds "delivery"): the
+   canonical result lines (group 2, a canonical "delivery": line start, status code
+   from ``codes`` by the byte 8 before the match end, that end), and the indices of the
+   other matches with a status. counts: rows, others. */
+void qc_rows(bytes_t data, i64 n, const i64 *p, const i64 *e, const i64 *g2, const i64 *g5,
+             i64 w, bytes_t codes, i64 *ls, i64 *code, i64 *after, i64 *odd, i64 *counts)
+{
+    i64 k = 0, no = 0;
+    for (i64 i = 0; i < n; i++) {
+        if (g5[i] < 0)
+            continue;
+        if (g2[i] >= 0) {
+            ls[k] = p[i] - w;
+            code[k] = codes[data[e[i] - 8]];
+            after[k++] = e[i];
+        } else
+            odd[no++] = i;
+    }
+    counts[0] = k;
+    counts[1] = no;
+}
+
 /* logbulk.member: for each of the ``n`` sorted ``lines``, whether it is one of the
    ``m`` sorted ``among``. */
 void qc_member(i64 n, const i64 *lines, i64 m, const i64 *among, i64 *out)

@@ -119,7 +119,13 @@ def _scan(cdll: CDLL, block: Block, infos: bool) -> list[array] | None:
 
 def events(cdll: CDLL, block: Block) -> tuple[array, ...]:
     """The block's ``events`` matches: the starts of the match and of groups 1, 2, 4
-    and 5 (-1: not there), and the match's end."""
+    and 5 (-1: not there), and the match's end (found once a block)."""
+    if block._events is None:
+        block._events = _events(cdll, block)
+    return block._events
+
+
+def _events(cdll: CDLL, block: Block) -> tuple[array, ...]:
     got = _scan(cdll, block, False)
     if got is not None:
         p, e, g1, g2, g4, g5 = got
@@ -139,6 +145,23 @@ def infos(cdll: CDLL, block: Block) -> tuple[array, ...]:
     return (_starts(ms), _starts(ms, 1), _starts(ms, 2),
             array("q", list(map(re.Match.end, ms, repeat(2)))), _starts(ms, 3),
             array("q", list(map(re.Match.end, ms, repeat(3)))))
+
+
+def rows(cdll: CDLL, block: Block) -> tuple[list[int], list[int], list[int], list[int],
+                                           list[int]]:
+    """The block's result lines read from its ``events`` matches (which are the
+    ``result`` pattern's where a status follows: see ``qc_rows``): the canonical ones'
+    line starts, status codes and ends of ``status:``; the other ones' starts and ends."""
+    data = block.data
+    p, _, g2, _, g5, e = events(cdll, block)
+    n = len(p)
+    ls, code, after, odd, counts = _zeros(n), _zeros(n), _zeros(n), _zeros(n), _zeros(2)
+    cdll.qc_rows(data, n, *map(_at, (p, e, g2, g5)), block.width, _CODE_OF,
+                 *map(_at, (ls, code, after, odd, counts)))
+    k, no = counts
+    odd_i = odd[:no].tolist()
+    return (ls[:k].tolist(), code[:k].tolist(), after[:k].tolist(),
+            list(map(p.__getitem__, odd_i)), list(map(e.__getitem__, odd_i)))
 
 
 def pairs(cdll: CDLL, block: Block) -> Pairs:
