@@ -442,7 +442,7 @@ class Block:
                 odd.append(m.start())
         fast = self.fast()
         if fast is not None:
-            lines = sorted(dict.fromkeys(self.starts_of(odd)))
+            lines = sorted(dict.fromkeys(_starts_in_order(data, sorted(odd))))
             shared = set(self.pairs().start_lines).union(
                 [m.start() - self.width for m in canonical],
                 [ls for ls, _ in self.triples()]) if lines else set()

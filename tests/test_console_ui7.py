@@ -27,7 +27,7 @@ def _messages_cpu(data: bytes) -> float:
     return best
 
 
-@pytest.mark.parametrize("way", ["python"])
+@pytest.mark.parametrize("way", ["python", "compiled"])
 def test_a_line_of_3_mb_full_of_needles_is_read_in_linear_time(way: str,
                                                                 monkeypatch) -> None:
     """A remote's reply of 3 MB repeating "info msg 1: delivery 1: bounce msg 1 " on
