@@ -5,6 +5,7 @@ temporary files."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,40 @@ def test_the_needles_of_one_line_are_read_alike_both_ways(monkeypatch) -> None:
     slow = read()
     assert fast == slow
     assert slow[0] == [0, len(data) - 10 * len(NEEDLES)], slow[0]
+
+
+def test_a_build_removes_the_temporary_files_of_builds_that_never_ended(
+        logfast_cache: Path) -> None:
+    """A build killed before its rename (the console closed while compiling, the
+    machine stopped) left its ``.logfast-*.so`` in the cache directory, for ever.
+
+    Should: the next build removes those untouched for an hour, and only those: a
+    newer one may be another process's build in progress; another file, a symbolic
+    link, a directory are left alone."""
+    import os
+
+    from tests.test_logfast import compiled
+
+    folder = logfast_cache / "qconsole"
+    folder.mkdir(parents=True, mode=0o700)
+    old = time.time() - 2 * 3600
+    stale = [folder / ".logfast-k1ll3d.so", folder / ".logfast-abc_xyz.so"]
+    fresh = folder / ".logfast-inprogress.so"
+    others = [folder / "notes.so", folder / ".logfast-keep.txt"]
+    for path in [*stale, fresh, *others]:
+        path.write_bytes(b"\x7fELF cut short")
+    link = folder / ".logfast-link.so"
+    link.symlink_to(others[0])
+    adir = folder / ".logfast-dir.so"
+    adir.mkdir()
+    if os.geteuid() == 0:  # another user's (root gives it away)
+        others.append(folder / ".logfast-theirs.so")
+        others[-1].write_bytes(b"")
+        os.chown(others[-1], 65534, 65534)
+    for path in [*stale, *others, adir]:
+        os.utime(path, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    compiled()  # builds it now
+    left = sorted(p.name for p in folder.iterdir() if not p.name.startswith("logfast-"))
+    assert left == sorted(p.name for p in [fresh, *others, link, adir]), left
+    assert len([p for p in folder.iterdir() if p.name.startswith("logfast-")]) == 1
