@@ -4,6 +4,7 @@ temporary files."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -108,3 +109,67 @@ def test_a_build_removes_the_temporary_files_of_builds_that_never_ended(
     left = sorted(p.name for p in folder.iterdir() if not p.name.startswith("logfast-"))
     assert left == sorted(p.name for p in [fresh, *others, link, adir]), left
     assert len([p for p in folder.iterdir() if p.name.startswith("logfast-")]) == 1
+
+
+# The help at 60x20: the lines that go on started under the views' names -----------
+
+async def _case_help_lines(home: Path, size: tuple[int, int]) -> tuple[list[str], float]:
+    from textual.containers import VerticalScroll
+
+    from qconsole.app import QConsole
+    from qconsole.help_screen import HelpScreen
+    from tests.test_console import screen_text
+
+    app = QConsole(home, demo=True)
+    lines: list[str] = []
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        scroll = app.screen.query_one(VerticalScroll)
+        await pilot.press("j")  # the tables' keys scroll it too
+        await pilot.pause()
+        moved = scroll.scroll_y
+        scroll.scroll_home(animate=False)
+        while True:
+            await pilot.pause()
+            for row in screen_text(app).splitlines():
+                inner = row[row.find("█") + 1:row.rfind("█")]
+                if row.count("█") >= 2 and inner[:1] == " ":  # the box's text lines
+                    lines.append(inner[1:-3].rstrip() if scroll.max_scroll_y else
+                                 inner[1:-1].rstrip())
+            if scroll.scroll_y >= scroll.max_scroll_y:
+                break
+            scroll.scroll_to(y=scroll.scroll_y + scroll.size.height, animate=False)
+    return lines, moved
+
+
+def test_the_help_wraps_under_its_text_and_keeps_each_key_whole(demo_home: Path) -> None:
+    """``?`` at 60x20: each long line of the help wrapped back to the left edge, under
+    the views' names ("Everywhere 1-6 views · ? help · ctrl+p every action by" /
+    "name · q quit"), and a key was cut from what it does ("x" / "delete"); the
+    help's own scroll ignored j/k, which it lists.
+
+    Should: the lines that go on start under the text, broken between the keys (as
+    the delivery story wraps, :mod:`qconsole.hanging`), at 60x20 and 80x24 (there
+    whole, no scrolling); j scrolls."""
+    names = {"", "qconsole", "Everywhere", "Tables", "Routes", "Routemap", "Forms",
+             "Simulate", "Logs", "Delivery", "Failover", "Worker"}
+    keys = ("ctrl+p every action by name", "q quit", "tab next field or button",
+            "page keys", "x delete", "r passwords", "K/J move up/down", "f follow",
+            "c counters", "s simulate now", "a all of msg", "X clear all",
+            "r refresh now")
+    width = 11  # the names' column
+    for size in ((60, 20), (80, 24)):
+        lines, moved = asyncio.run(_case_help_lines(demo_home, size))
+        text = "\n".join(lines)
+        for line in lines:
+            line = line.ljust(width)
+            name = line[:width].strip()
+            assert name in names and line[:width] == f"{name:<{width}}", (size, line)
+            body = line[width:].strip()
+            assert not body.startswith("·") and not body.endswith("·"), (size, line)
+        for key in keys:
+            assert key in text, (size, key, text)
+        assert "escape, ? or q closes this help." in text, size
+        assert moved == (1 if size == (60, 20) else 0), size  # (80x24: all of it shown)
