@@ -173,3 +173,39 @@ def test_the_help_wraps_under_its_text_and_keeps_each_key_whole(demo_home: Path)
             assert key in text, (size, key, text)
         assert "escape, ? or q closes this help." in text, size
         assert moved == (1 if size == (60, 20) else 0), size  # (80x24: all of it shown)
+
+
+# The delivery story's key line at 60x20 --------------------------------------------
+
+async def _case_story_keys(home: Path, log: Path, size: tuple[int, int]) -> str:
+    from qconsole.app import QConsole
+    from tests.test_console import screen_text
+    from tests.test_console_story import _open, _ready
+
+    app = QConsole(home, log=log, initial="logs")
+    async with app.run_test(size=size) as pilot:
+        await _ready(pilot, app)
+        await _open(pilot, app, "anne@domaine2.com")
+        rows = [r for r in screen_text(app).splitlines() if r.strip("█▄ ")]
+        return rows[-1]  # the key line, over the box's lower border
+
+
+def test_the_delivery_storys_key_line_holds_every_key_at_60_columns(
+        tmp_path: Path, demo_home: Path) -> None:
+    """Enter on a log row at 60x20: the key line ended "s Simulate now  a Al", the
+    key to list every delivery of the message cut off (only the mouse scrolls a
+    key line).
+
+    Should: every key and its word on the line at 60x20, 80x24 and wider."""
+    from qconsole.delivery_screen import DeliveryScreen
+    from tests.test_console_story import story_log
+
+    log = tmp_path / "current"
+    story_log(log, time.time())
+    shown = [f"{b.key_display or b.key.split(',')[0]} {b.description}".replace(
+        "escape", "esc") for b in DeliveryScreen.BINDINGS if b.show]
+    assert len(shown) == 5, shown
+    for size in ((60, 20), (80, 24), (120, 40)):
+        line = asyncio.run(_case_story_keys(demo_home, log, size))
+        for key in shown:
+            assert key in line, (size, key, line)
