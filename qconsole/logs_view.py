@@ -111,13 +111,16 @@ class EmptyModel:
         raise IndexError(i)
 
 
+FAILURES = Binding.Group("Next/prev failure")  # one place on the key line
+
+
 class LogsView(Vertical):
     """Deliveries as rows; counters per route and local IP below."""
 
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
-        Binding("n", "jump(1)", "Next failure"),
-        Binding("N,p", "jump(-1)", "Prev failure"),
+        Binding("n", "jump(1)", "Next failure", group=FAILURES),
+        Binding("N,p", "jump(-1)", "Prev failure", group=FAILURES),
         Binding("f", "follow", "Follow"),
         Binding("c", "counters", "Counters"),
         Binding("escape", "clear_filter", "Clear filter", show=False),

@@ -209,3 +209,55 @@ def test_the_delivery_storys_key_line_holds_every_key_at_60_columns(
         line = asyncio.run(_case_story_keys(demo_home, log, size))
         for key in shown:
             assert key in line, (size, key, line)
+
+
+# The views' key line at 60 and 80 columns -------------------------------------------
+
+VIEW_KEYS = {
+    "1": ("a Add", "e Edit", "d Duplicate", "x Delete", "r Reveal"),
+    "2": ("a Add above", "e Edit", "x Delete", "K Move up", "J Move down"),
+    "4": ("⏎ Details", "/ Filter", "n N Next/prev failure", "f Follow", "c Counters"),
+    "5": ("x Clear", "X Clear all"),
+    "6": ("r Refresh",),
+}
+
+
+async def _case_key_lines(home: Path, log: Path, size: tuple[int, int]) -> dict[str, str]:
+    from qconsole.app import QConsole
+    from tests.test_console import screen_text
+    from tests.test_console_story import _ready
+
+    app = QConsole(home, log=log, initial="logs")
+    shown = {}
+    async with app.run_test(size=size) as pilot:
+        await _ready(pilot, app)
+        for view in VIEW_KEYS:
+            await pilot.press(view)
+            await pilot.pause()
+            shown[view] = screen_text(app).splitlines()[-1]
+    return shown
+
+
+def test_each_views_own_keys_are_whole_on_the_key_line_at_60_and_80(
+        tmp_path: Path, demo_home: Path) -> None:
+    """The key line at 80x24 on the logs view ended "f Follow  c Co", at 60x20 "n Next
+    failure  N Prev fai" (f and c gone), on the routemap "J Mov": the palette's key
+    and the spacing took the room, and a key line scrolls only with a mouse.
+
+    Should: each view's own keys whole at 60 and 80 columns (the line compact under
+    100 columns, the palette's key left to the help under 80, n and N in one place);
+    at 120 the palette's key still shown."""
+    from tests.test_console_story import story_log
+
+    log = tmp_path / "current"
+    story_log(log, time.time())
+    for size in ((60, 20), (80, 24), (120, 40)):
+        shown = asyncio.run(_case_key_lines(demo_home, log, size))
+        missing = [(key, shown[view]) for view, keys in VIEW_KEYS.items() for key in keys
+                   if key not in shown[view]]
+        assert not missing, (size, missing)
+        for view in VIEW_KEYS:
+            # (ends there: no cell of the keys under it left over, as in the compact
+            # line's margin)
+            assert shown[view].endswith("▏^p palette ") == (size[0] >= 80), (
+                size, shown[view])
