@@ -129,7 +129,8 @@ class LogsView(Vertical):
     LogsView #log-filter { display: none; }
     LogsView #log-filter.shown { display: block; }
     LogsView #log-header { height: 1; background: $boost; }
-    LogsView #log-header.stale { background: $warning-muted; text-style: bold; }
+    LogsView #log-header.stale { background: $warning-muted; text-style: bold;
+                                 text-wrap: nowrap; text-overflow: ellipsis; }
     LogsView #log-detail { height: auto; max-height: 5; border-top: solid $primary;
                            padding: 0 1; }
     LogsView #log-status { height: 1; padding: 0 1; color: $text-muted; }
@@ -440,10 +441,10 @@ class LogsView(Vertical):
         header = self.query_one("#log-header", Static)
         header.set_class(bool(self.filter_error), "stale")
         if self.filter_error:
-            whose = ("Every row, unfiltered" if self.filtered is None else
-                     f"Rows of the previous filter '{printable(str(self.filtered.query))}'")
-            header.update(Text(f"{whose}: the filter typed does not parse (why: below)",
-                               no_wrap=True, overflow="ellipsis"))
+            whose = ("every row, unfiltered" if self.filtered is None else
+                     f"the rows of the previous filter '{printable(str(self.filtered.query))}'")
+            # (what happened first: a narrow terminal cuts the end, with an ellipsis)
+            header.update(Text(f"The filter typed does not parse (why: below); {whose}"))
             return
         header.update(header_text(self.size.width, self.query_one(LogTable).dated))
 

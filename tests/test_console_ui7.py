@@ -261,3 +261,41 @@ def test_each_views_own_keys_are_whole_on_the_key_line_at_60_and_80(
             # line's margin)
             assert shown[view].endswith("▏^p palette ") == (size[0] >= 80), (
                 size, shown[view])
+
+
+# A filter that does not parse, said over the table at 60 columns --------------------
+
+async def _case_stale_header(home: Path, log: Path, size: tuple[int, int]) -> str:
+    from qconsole.app import QConsole
+    from tests.test_console import screen_text
+    from tests.test_console_story import _ready
+
+    app = QConsole(home, log=log, initial="logs")
+    async with app.run_test(size=size) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("slash", *"route", "enter")
+        await pilot.pause(0.5)
+        await pilot.press("slash", "ctrl+u", *"route:")  # "needs a value"
+        await pilot.pause(0.5)
+        assert app.query_one("#log-header").has_class("stale")
+        rows = screen_text(app).splitlines()
+        return next(r for r in rows if "parse" in r or "previous filter" in r)
+
+
+def test_a_filter_that_does_not_parse_is_said_first_over_the_table(
+        tmp_path: Path, demo_home: Path) -> None:
+    """tmux 60x20, ``/route:`` typed after a filter ``route``: the line over the table
+    read "Rows of the previous filter 'route': the filter typed does", cut there with
+    no sign of it (the Text's ellipsis was not Textual's).
+
+    Should: what happened first, the rest cut with an ellipsis; whole at 120."""
+    from tests.test_console_story import story_log
+
+    log = tmp_path / "current"
+    story_log(log, time.time())
+    narrow = asyncio.run(_case_stale_header(demo_home, log, (60, 20)))
+    assert narrow.startswith("The filter typed does not parse (why: below); "), narrow
+    assert narrow.rstrip().endswith("…") and len(narrow.rstrip()) <= 60, narrow
+    wide = asyncio.run(_case_stale_header(demo_home, log, (120, 24)))
+    assert wide.rstrip() == ("The filter typed does not parse (why: below); the rows of "
+                             "the previous filter 'route'"), wide
