@@ -299,3 +299,22 @@ def test_a_filter_that_does_not_parse_is_said_first_over_the_table(
     wide = asyncio.run(_case_stale_header(demo_home, log, (120, 24)))
     assert wide.rstrip() == ("The filter typed does not parse (why: below); the rows of "
                              "the previous filter 'route'"), wide
+
+
+async def _case_simulate_fields(home: Path, size: tuple[int, int]) -> str:
+    from qconsole.app import QConsole
+    from tests.test_console import screen_text
+
+    app = QConsole(home, demo=True, initial="simulate")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        return screen_text(app)
+
+
+def test_the_simulate_fields_say_what_they_take_at_60_columns(demo_home: Path) -> None:
+    """tmux 60x20, Simulate: the fields read "sender (empty or <> for" and "recipients,
+    separated by", cut. Should: what each takes, whole, at 60 and 80 columns."""
+    for size in ((60, 20), (80, 24)):
+        shown = asyncio.run(_case_simulate_fields(demo_home, size))
+        assert "sender, <> for a bounce " in shown, (size, shown)
+        assert "recipients, space apart " in shown, (size, shown)
