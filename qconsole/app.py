@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -50,6 +50,7 @@ from qremote.delivery.tcpto import FILE as TCPTO_FILE
 from qremote.delivery.tcpto import Memory
 
 WATCH_SECONDS = 2.0
+NARROW, NARROWER = 100, 80  # columns: the key line compact, without the palette key
 
 Signature = dict[str, tuple[int, int, int] | None]
 
@@ -110,6 +111,9 @@ class QConsole(OrderedKeysApp):
     #banner.shown { display: block; }
     #banner.error { background: $error-muted; color: $text; }
     #banner.warning { background: $warning-muted; color: $text; }
+    #keys.-compact FooterLabel { margin: 0 1 0 0; }
+    #keys.-compact FooterKey.-grouped { margin: 0 1 0 0; }
+    #keys.-compact FooterKey.-command-palette { margin-right: 0; padding-right: 1; }
     """
 
     def __init__(self, home: Path, read_only: bool = False, demo: bool = False,
@@ -151,7 +155,14 @@ class QConsole(OrderedKeysApp):
                 yield TcptoView(Memory(self.home / TCPTO_FILE, self.clock), self.clock)
             with TabPane("Worker", id="worker"):
                 yield WorkerView(self.home)
-        yield Footer()
+        yield Footer(id="keys")
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Under 100 columns the key line drops its spacing, under 80 the palette's key
+        (the help has it): a view's own keys fit whole at 60 and 80 columns."""
+        footer = self.query_one("#keys", Footer)
+        footer.compact = event.size.width < NARROW
+        footer.show_command_palette = event.size.width >= NARROWER
 
     def get_driver_class(self) -> type:
         """Textual's terminal driver, reading Escape typed fast before a key as Escape

@@ -77,12 +77,13 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
     ``("rule", LINE)``, ``("simulate", SENDER, RECIPIENT)``, ``("message", MSG)``) or
     None."""
 
+    # Short words: the key line holds them all at 60 columns (the help has them whole).
     BINDINGS = [
         Binding("escape,q", "close", "Close"),
         Binding("r", "route", "Route"),
-        Binding("m", "rule", "Routemap rule"),
-        Binding("s", "simulate", "Simulate now"),
-        Binding("a", "message", "All of this msg"),
+        Binding("m", "rule", "Rule"),
+        Binding("s", "simulate", "Simulate"),
+        Binding("a", "message", "All of msg"),
         Binding("j,down", "scroll(1)", "Down", show=False),
         Binding("k,up", "scroll(-1)", "Up", show=False),
         Binding("g,home", "scroll_home", "Top", show=False),

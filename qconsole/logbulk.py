@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from itertools import compress, islice, repeat
+from itertools import accumulate, chain, compress, islice, repeat
 from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
 from typing import TYPE_CHECKING
 
@@ -193,6 +193,14 @@ _UNSAFE = re.compile(rb"\(\?[=!<>(-]|\\[AZ]|[*+?}]\+")
 
 
 _POS = itemgetter(0)
+
+
+def _starts_in_order(data: bytes, positions: list[int]) -> list[int]:
+    """The start of the line holding each of ``positions`` (ascending), in one pass:
+    each line break is looked for back to the previous position only, the start
+    carried forward when there is none (a line of many needles is read once)."""
+    return list(accumulate(map(add, map(data.rfind, repeat(b"\n"), chain((0,), positions),
+                                        positions), repeat(1)), max))
 
 
 def _minus(k: int):
@@ -470,7 +478,7 @@ class Block:
                 odd.append(m.start())
         fast = self.fast()
         if fast is not None:
-            lines = sorted(dict.fromkeys(self.starts_of(odd)))
+            lines = sorted(dict.fromkeys(_starts_in_order(data, sorted(odd))))
             shared = set(self.pairs().start_lines).union(
                 [m.start() - self.width for m in canonical],
                 [ls for ls, _ in self.triples()]) if lines else set()
@@ -479,12 +487,19 @@ class Block:
         out = Messages()
         events: list[tuple[int, int, bytes, object]] = []  # (position, kind, message, more)
         w = self.width
+        # A line's start is looked for back to the previous needle only (else the
+        # needles of one long line would each read it back to its start: quadratic).
+        prev = line = 0
         for m in self.shape.infos.finditer(data):
+            p = m.start()
             canon = m.start(1) >= 0 and m.start(3) >= 0
-            at = m.start() - w if canon else data.rfind(b"\n", 0, m.start()) + 1
-            events.append((m.start(), 0 if canon else 1, m[2], (at, m[3])))
-            if not canon:
+            if canon:
+                at = p - w
+            else:
+                at = data.rfind(b"\n", prev, p) + 1 or line
                 out.odd.append(at)
+            prev, line = p, at
+            events.append((p, 0 if canon else 1, m[2], (at, m[3])))
         # Where each message's chain first ends (its first info or end line)
         first = dict(zip(map(itemgetter(2), reversed(events)),
                          map(itemgetter(0), reversed(events)), strict=True))
@@ -495,13 +510,14 @@ class Block:
             if p < first.get(msg, p + 1):
                 first[msg] = p
         out.ended = set(first)
-        events.extend(zip(pos, repeat(2), end_msgs, self.starts_of(pos)))
+        events.extend(zip(pos, repeat(2), end_msgs, _starts_in_order(data, pos)))
         starts = self.pairs().starts
         events.extend(zip(starts, repeat(3), map(itemgetter(1), starts.values()), repeat(None)))
         bounced = [(m.start() - w, m[2]) for m in canonical]
         events.extend((ls, 4, msg, None) for ls, msg in bounced)
         out.bounces = [ls for ls, _ in bounced]
-        events.extend((ls, 5, b"", None) for ls in dict.fromkeys(self.starts_of(odd)))
+        events.extend((ls, 5, b"", None)
+                      for ls in dict.fromkeys(_starts_in_order(data, sorted(odd))))
         for ls, msg in self.triples():
             events.append((ls, 4, msg, None))
             out.triples.append(ls)

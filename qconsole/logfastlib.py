@@ -185,6 +185,7 @@ def _build(command: list[str], dest: Path) -> Path | None:
     import subprocess
     import tempfile
 
+    _remove_stale(dest.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".logfast-", suffix=".so", dir=dest.parent)
     except OSError:
@@ -207,6 +208,33 @@ def _build(command: list[str], dest: Path) -> Path | None:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return dest if _safe_file(dest) else None
+
+
+STALE = 3600.0  # seconds: a temporary file untouched this long is no build's any more
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove the temporary files of builds that never ended (killed, or the machine
+    stopped): the user's own, untouched for :data:`STALE` seconds. A build in
+    progress writes its file within its compiler's timeout (120 s), so none of
+    those is taken from under it."""
+    import time
+
+    uid, now = os.geteuid(), time.time()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(".logfast-") and name.endswith(".so")):
+            continue
+        path = folder / name
+        try:
+            st = os.stat(path, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == uid and now - st.st_mtime > STALE:
+                os.unlink(path)
+        except OSError:
+            continue
 
 
 def _bind(cdll: CDLL) -> CDLL:

@@ -111,13 +111,16 @@ class EmptyModel:
         raise IndexError(i)
 
 
+FAILURES = Binding.Group("Next/prev failure")  # one place on the key line
+
+
 class LogsView(Vertical):
     """Deliveries as rows; counters per route and local IP below."""
 
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
-        Binding("n", "jump(1)", "Next failure"),
-        Binding("N,p", "jump(-1)", "Prev failure"),
+        Binding("n", "jump(1)", "Next failure", group=FAILURES),
+        Binding("N,p", "jump(-1)", "Prev failure", group=FAILURES),
         Binding("f", "follow", "Follow"),
         Binding("c", "counters", "Counters"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -126,7 +129,8 @@ class LogsView(Vertical):
     LogsView #log-filter { display: none; }
     LogsView #log-filter.shown { display: block; }
     LogsView #log-header { height: 1; background: $boost; }
-    LogsView #log-header.stale { background: $warning-muted; text-style: bold; }
+    LogsView #log-header.stale { background: $warning-muted; text-style: bold;
+                                 text-wrap: nowrap; text-overflow: ellipsis; }
     LogsView #log-detail { height: auto; max-height: 5; border-top: solid $primary;
                            padding: 0 1; }
     LogsView #log-status { height: 1; padding: 0 1; color: $text-muted; }
@@ -437,10 +441,10 @@ class LogsView(Vertical):
         header = self.query_one("#log-header", Static)
         header.set_class(bool(self.filter_error), "stale")
         if self.filter_error:
-            whose = ("Every row, unfiltered" if self.filtered is None else
-                     f"Rows of the previous filter '{printable(str(self.filtered.query))}'")
-            header.update(Text(f"{whose}: the filter typed does not parse (why: below)",
-                               no_wrap=True, overflow="ellipsis"))
+            whose = ("every row, unfiltered" if self.filtered is None else
+                     f"the rows of the previous filter '{printable(str(self.filtered.query))}'")
+            # (what happened first: a narrow terminal cuts the end, with an ellipsis)
+            header.update(Text(f"The filter typed does not parse (why: below); {whose}"))
             return
         header.update(header_text(self.size.width, self.query_one(LogTable).dated))
 

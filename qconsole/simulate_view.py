@@ -61,9 +61,9 @@ class SimulateView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield SafeInput(placeholder="sender (empty or <> for bounces)", id="sender")
-            yield SafeInput(placeholder="recipients, separated by spaces",
-                            id="recipients")
+            # (whole in a half of 60 columns)
+            yield SafeInput(placeholder="sender, <> for a bounce", id="sender")
+            yield SafeInput(placeholder="recipients, space apart", id="recipients")
         with Horizontal():
             yield Checkbox("Use DNS", value=False, id="use-dns")
             yield Button("Simulate", variant="primary", id="run")

@@ -206,15 +206,15 @@ def test_a_filter_that_does_not_parse_says_whose_rows_are_shown(tmp_path: Path) 
     write(log, delivery_lines(now + 1, 2, 101, "bob@example.org", "success", OK_TEXT))
     (no_filter, anne, previous, fixed) = asyncio.run(_case_filter_that_does_not_parse(log))
     header, shown, rows = no_filter
-    assert header.startswith("Every row, unfiltered: the filter typed does not parse"
-                             ), header
+    assert header == ("The filter typed does not parse (why: below); every row, "
+                      "unfiltered"), header
     assert "route: needs a value" in shown and "every row is shown" in shown, shown
     assert rows == ["anne@example.org", "bob@example.org"]
     header, shown, rows = anne
     assert header.startswith("Time") and "1 match for 'anne'" in shown, shown
     header, shown, rows = previous
-    assert header.startswith("Rows of the previous filter 'anne route': the filter "
-                             "typed does not parse"), header
+    assert header == ("The filter typed does not parse (why: below); the rows of the "
+                      "previous filter 'anne route'"), header
     assert "route: needs a value" in shown, shown
     assert "the rows shown are for the previous filter 'anne route' (1 match)" in shown
     assert rows == ["anne@example.org"]
