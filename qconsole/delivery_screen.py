@@ -88,6 +88,7 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
         Binding("k,up", "scroll(-1)", "Up", show=False),
         Binding("g,home", "scroll_home", "Top", show=False),
         Binding("G,end", "scroll_end", "Bottom", show=False),
+        Binding("question_mark", "help", "Help", show=False),
     ]
     DEFAULT_CSS = """
     DeliveryScreen { align: center middle; }
@@ -244,6 +245,12 @@ class DeliveryScreen(ModalScreen[tuple[str, ...] | None]):
     def action_close(self) -> None:
         """Back to the logs."""
         self.dismiss(None)
+
+    def action_help(self) -> None:
+        """The key reference, over the story (closing it comes back here)."""
+        from qconsole.help_screen import HelpScreen
+
+        self.app.push_screen(HelpScreen())
 
     def action_scroll(self, step: int) -> None:
         """Scroll the story."""

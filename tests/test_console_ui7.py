@@ -211,6 +211,41 @@ def test_the_delivery_storys_key_line_holds_every_key_at_60_columns(
             assert key in line, (size, key, line)
 
 
+async def _case_story_help(home: Path, log: Path) -> tuple[str, str, str]:
+    from qconsole.app import QConsole
+    from qconsole.delivery_screen import DeliveryScreen
+    from qconsole.help_screen import HelpScreen
+    from tests.test_console_story import _open, _ready
+
+    app = QConsole(home, log=log, initial="logs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(pilot, app)
+        await _open(pilot, app, "anne@domaine2.com")
+        opened = type(app.screen).__name__
+        await pilot.press("question_mark")
+        await pilot.pause()
+        helped = type(app.screen).__name__
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DeliveryScreen) or not isinstance(
+            app.screen, HelpScreen)
+        return opened, helped, type(app.screen).__name__
+
+
+def test_question_mark_on_the_delivery_story_opens_the_help(
+        tmp_path: Path, demo_home: Path) -> None:
+    """`?` on the delivery story did nothing (the help is the app's key, and the story
+    is a screen over it): an operator there looking for the keys got no answer.
+
+    Should: `?` opens the help over the story; Escape comes back to the story."""
+    from tests.test_console_story import story_log
+
+    log = tmp_path / "current"
+    story_log(log, time.time())
+    assert asyncio.run(_case_story_help(demo_home, log)) == (
+        "DeliveryScreen", "HelpScreen", "DeliveryScreen")
+
+
 # The views' key line at 60 and 80 columns -------------------------------------------
 
 VIEW_KEYS = {
