@@ -186,8 +186,12 @@ class LogsView(Vertical):
 
     def on_resize(self) -> None:
         self.show_header()
+        counters = self.query_one("#log-counters")
         if self.counters_shown is None:  # on a short terminal the rows come first
-            self.query_one("#log-counters").set_class(self.size.height < 26, "hidden")
+            counters.set_class(self.size.height < 26, "hidden")
+        # Shown on a short terminal, they take a third of the view at most (the rows
+        # keep the most of it: 9 lines of counters left one row at 60x20).
+        counters.styles.max_height = max(3, min(9, self.size.height // 3))
 
     # History and following -------------------------------------------------
 

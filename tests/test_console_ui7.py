@@ -349,3 +349,31 @@ def test_the_simulate_fields_say_what_they_take_at_60_columns(demo_home: Path) -
         shown = asyncio.run(_case_simulate_fields(demo_home, size))
         assert "sender, <> for a bounce " in shown, (size, shown)
         assert "recipients, space apart " in shown, (size, shown)
+
+
+async def _case_counters(home: Path, log: Path, size: tuple[int, int]) -> int:
+    from qconsole.app import QConsole
+    from qconsole.log_table import LogTable
+    from tests.test_console_story import _ready
+
+    app = QConsole(home, log=log, initial="logs")
+    async with app.run_test(size=size) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("c")
+        await pilot.pause()
+        assert not app.query_one("#log-counters").has_class("hidden")
+        return app.query_one(LogTable).size.height
+
+
+def test_the_counters_leave_the_rows_room_on_a_short_terminal(
+        tmp_path: Path, demo_home: Path) -> None:
+    """At 60x20, `c` (counters on) took nine lines and left the logs table one row.
+
+    Should: the counters take a third of the view at most there; the table keeps
+    several rows (and at 80x24 too)."""
+    from tests.test_console_story import story_log
+
+    log = tmp_path / "current"
+    story_log(log, time.time())
+    for size in ((60, 20), (80, 24)):
+        assert asyncio.run(_case_counters(demo_home, log, size)) >= 5, size
