@@ -112,6 +112,11 @@ class EmptyModel:
 
 
 FAILURES = Binding.Group("Next/prev failure")  # one place on the key line
+# The filter field's hint, the longest that fits the width shown whole.
+FILTER_HINTS = ("filter: text, route: ip: result: to: from: msg:, /regex/, -term to "
+                "exclude; enter keeps, escape clears",
+                "text, route: ip: result: to: from: msg:, /regex/, -term; ⏎ keeps, esc clears",
+                "route: ip: result: to: from: msg: /regex/ -term (? help)")
 
 
 class LogsView(Vertical):
@@ -153,9 +158,7 @@ class LogsView(Vertical):
         self.counters_shown: bool | None = None  # None: by the terminal's height
 
     def compose(self) -> ComposeResult:
-        yield SafeInput(placeholder="filter: text, route: ip: result: to: from: msg:, "
-                        "/regex/, -term to exclude; enter keeps, escape clears",
-                        id="log-filter", compact=True)
+        yield SafeInput(placeholder=FILTER_HINTS[0], id="log-filter", compact=True)
         yield Static(id="log-header")
         yield LogTable(EmptyModel(), id="log-table")
         yield Static(id="log-detail")
@@ -186,6 +189,9 @@ class LogsView(Vertical):
 
     def on_resize(self) -> None:
         self.show_header()
+        width = self.size.width - 1  # (the cursor's cell)
+        self.query_one("#log-filter", SafeInput).placeholder = next(
+            (h for h in FILTER_HINTS if len(h) <= width), FILTER_HINTS[-1])
         counters = self.query_one("#log-counters")
         if self.counters_shown is None:  # on a short terminal the rows come first
             counters.set_class(self.size.height < 26, "hidden")

@@ -377,3 +377,31 @@ def test_the_counters_leave_the_rows_room_on_a_short_terminal(
     story_log(log, time.time())
     for size in ((60, 20), (80, 24)):
         assert asyncio.run(_case_counters(demo_home, log, size)) >= 5, size
+
+
+async def _case_filter_hint(home: Path, log: Path, size: tuple[int, int]) -> str:
+    from qconsole.app import QConsole
+    from tests.test_console import screen_text
+    from tests.test_console_story import _ready
+
+    app = QConsole(home, log=log, initial="logs")
+    async with app.run_test(size=size) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("slash")
+        await pilot.pause()
+        return screen_text(app)
+
+
+def test_the_filter_hint_is_shown_whole_at_60_and_80_columns(
+        tmp_path: Path, demo_home: Path) -> None:
+    """The filter field's hint was one 102-character line, cut at 60 and 80 columns
+    (at 80: "...-term to exc").
+
+    Should: a hint that fits, whole, at 60, 80 and 120 columns."""
+    from qconsole.logs_view import FILTER_HINTS
+    from tests.test_console_story import story_log
+
+    log = tmp_path / "current"
+    story_log(log, time.time())
+    for size, hint in (((60, 20), 2), ((80, 24), 1), ((120, 40), 0)):
+        assert FILTER_HINTS[hint] in asyncio.run(_case_filter_hint(demo_home, log, size))
