@@ -1,10 +1,14 @@
 /* The dense path of the log search in compiled code: loaded by qconsole/logfast.py.
 
    Each function is the loop of a Python function of qconsole/logbulk.py, run over
-   arrays of positions that the block's compiled patterns (logbulk.Shape) found: which
-   lines are canonical is decided there, never here. The code here reads only the
-   digits of a number where a pattern found one, and line breaks. Every array is of
-   64-bit integers; the outputs are sized by the caller for the worst case. */
+   arrays of positions. Two of them (qc_events, qc_infos) find those positions: the
+   matches of the block's patterns logbulk.Shape.events and .infos, as re.finditer
+   finds them, the look back to the line's prefix read with a table that the prefix's
+   own pattern gave, byte by byte (Shape.table). Those patterns stay the definition
+   of a canonical line: tests hold the scans to their matches, on hostile text. The
+   other functions read only the digits of a number where a match found one, and line
+   breaks. Every array is of 64-bit integers; the outputs are sized by the caller for
+   the worst case, or hold the first ``cap`` and say how many there were. */
 
 #define _GNU_SOURCE
 #include <stdint.h>

@@ -1,11 +1,14 @@
 """The dense path of the log search in compiled code, when a C compiler is at hand.
 
-``logfast.c`` (beside this module) holds the loops of the block pairing of
-:mod:`qconsole.logbulk` (start lines to their rows, info lines to their start and
+``logfast.c`` (beside this module) holds the scans that find the matches of the
+block's ``events`` and ``infos`` patterns (every ``delivery N:`` and ``info msg N:``,
+each with whether its line is canonical: the line prefix read with the table its own
+pattern gives, :attr:`~qconsole.logbulk.Shape.table`), the loops of the block pairing
+of :mod:`qconsole.logbulk` (start lines to their rows, info lines to their start and
 bounce lines, the rows of a set of start lines), and the literal searches around them
-(a word's lines, end lines, needles inside other lines), run over arrays of positions
-that the block's patterns found: which lines are canonical is decided by those
-patterns only. The functions here turn match objects into arrays and the results into
+(a word's lines, end lines, needles inside other lines, merges of sorted lines), run
+over arrays of positions. The patterns stay the definition of a canonical line: the
+tests hold the scans to their matches. The functions here turn arrays into
 the lists, sets and dicts of :class:`~qconsole.logbulk.Pairs` and
 :class:`~qconsole.logbulk.Messages` (each in one C call; the dicts only when asked
 for). The library is built and loaded by :mod:`qconsole.logfastlib`; without it (no
