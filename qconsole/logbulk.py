@@ -49,7 +49,12 @@ _MAX_SHAPE = 200
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _MANY_ENDS = 256  # more lines than this: their ends found in compiled code
 _MANY_RESULTS = 2048  # more lines than this: result lines told by the compiled pairing
+_MANY_MATCHES = 16384  # a regex matching more often in a block: read line by line
 _HEAD_OF: dict[bytes, bytes | None] = {}  # a prefix with its digits as 0 -> its head
+# The events of a canonical line that lead to no row (Shape.line's last alternatives:
+# kind() says K_OTHER of them).
+QUIET = (b"status: ", b"new msg ", b"end msg ")
+_MANY_QUIET = 256  # more lines than this: the quiet ones told in compiled code
 
 
 class Shape:
@@ -63,18 +68,20 @@ class Shape:
         self.head = head
         self.width = width
         self.witness = witness  # a prefix that ``head`` matches
-        self._table: bytes | None = None
+        self._tables: dict[bytes, bytes | None] = {}
         self.multilog = head == MULTILOG
         self.at = re.compile(head)
         behind = b"(?<=\n" + head
         # The canonical lines, read at their start: qmail-send's events as EVENT has
         # them (a triple bounce line is left to the slow way: its pattern reads to the
         # line's end; Block.triples reads them, they are few).
+        self.line_head = rb"@[0-9a-f]{24} " if self.multilog else head
         self.line = re.compile(
-            rb"(?<![^\n])" + (rb"@[0-9a-f]{24} " if self.multilog else head)
+            rb"(?<![^\n])" + self.line_head
             + rb"(?:(starting )?delivery (\d+): (?:msg (\d+) to (?:local|remote) "
             rb"|(success|deferral|failure): ?)|info msg (\d+): bytes \d+ from <([^\n]*?)> "
-            rb"|bounce msg (\d+)|(triple bounce: )|status: |new msg |end msg )")
+            rb"|bounce msg (\d+)|(triple bounce: )|"
+            + b"|".join(map(re.escape, QUIET)) + b")")
         # Result lines (group 1: a canonical one).
         self.result = re.compile(rb"delivery(?:" + behind + rb"delivery)()|) \d+: "
                                  rb"(?:success|deferral|failure):")
@@ -101,16 +108,26 @@ class Shape:
         (for the compiled scans of :mod:`qconsole.logfast`): asked of the pattern itself,
         one byte changed in a prefix it matches (a head is a row of one-byte classes).
         None if the witness does not match (then the patterns scan)."""
-        if self._table is None:
-            full, wit, out = self.at.fullmatch, self.witness, bytearray()
+        return self._table_of(self.head)
+
+    @property
+    def line_table(self) -> bytes | None:
+        """:attr:`table` of the prefix the ``line`` pattern reads (multilog's: 24 hex
+        digits)."""
+        return self._table_of(self.line_head)
+
+    def _table_of(self, head: bytes) -> bytes | None:
+        if head not in self._tables:
+            full, wit, out = re.compile(head).fullmatch, self.witness, bytearray()
             if len(wit) != self.width or full(wit) is None:
+                self._tables[head] = None
                 return None
             for k in range(self.width):
                 before, after = wit[:k], wit[k + 1:]
                 out += bytes(full(before + bytes((c,)) + after) is not None
                              for c in range(256))
-            self._table = bytes(out)
-        return self._table
+            self._tables[head] = bytes(out)
+        return self._tables[head]
 
 
 _SHAPES: dict[bytes, Shape] = {}
@@ -754,6 +771,25 @@ def hidden_needles(block: Block, starts: list[int], ends: list[int],
     return list(map(bool.__or__, a, b))
 
 
+def loud(block: Block, lines: list[int]) -> list[int]:
+    """``lines`` (line starts, sorted) but the canonical lines of a quiet event
+    (:data:`QUIET`: their reading is K_OTHER) that hold no hidden needle (which makes
+    a line K_SLOW): those lead to no row, and classifying them would cost a pattern
+    match each."""
+    fast = block.fast() if len(lines) > _MANY_QUIET else None
+    table = None if fast is None else block.shape.line_table
+    if fast is None or table is None:
+        return lines
+    from qconsole import logfast
+
+    quiet = logfast.quiet(fast, block.data, lines, table, block.width, QUIET)
+    if not any(quiet):
+        return lines
+    odd = list(compress(lines, quiet))
+    keep = set(compress(odd, hidden_needles(block, odd, block.ends(odd))))
+    return [ls for ls, q in zip(lines, quiet, strict=True) if not q or ls in keep]
+
+
 def member(block: Block, lines: list[int], among: list[int]) -> list[int] | list[bool]:
     """For each of the sorted ``lines``: it is one of the sorted ``among``."""
     if (fast := block.fast()) is not None:
@@ -925,10 +961,12 @@ def hits_of_regex(block: Block, rx: re.Pattern, lowered: bool,
 def _hits_of_regex(block: Block, rx: re.Pattern, lowered: bool) -> list[int]:
     text = block.lower if lowered else block.data
     if isinstance(rx.pattern, bytes) and _UNSAFE.search(rx.pattern) is None:
-        ms = list(rx.finditer(text))
+        # (a pattern matching many times a line, /./, is read line by line below:
+        # each of its matches would cost a match object)
+        ms = list(islice(rx.finditer(text), _MANY_MATCHES))
         starts = list(map(re.Match.start, ms))
-        if not any(map(ge, map(re.Match.end, ms), map(add, block.ends(starts),
-                                                       repeat(1)))):
+        if len(ms) < _MANY_MATCHES and not any(map(
+                ge, map(re.Match.end, ms), map(add, block.ends(starts), repeat(1)))):
             return block.line_starts(starts)  # no match runs past its line's end
     lines = text.split(b"\n")
     offsets = [0, *map(add, _running(map(len, lines)), range(1, len(lines)))]

@@ -655,6 +655,27 @@ void qc_rows(bytes_t data, i64 n, const i64 *p, const i64 *e, const i64 *g2, con
     counts[1] = no;
 }
 
+/* logbulk.loud: for each of the ``n`` line starts, whether the line's ``w`` first
+   bytes are a prefix of the shape (``head``: see head_at) followed by one of the ``nw``
+   words (``words`` end to end, each ending at ``word_end``). */
+void qc_quiet(bytes_t data, i64 size, i64 n, const i64 *lines, bytes_t head, i64 w,
+              bytes_t words, i64 nw, const i64 *word_end, i64 *out)
+{
+    for (i64 i = 0; i < n; i++) {
+        i64 ls = lines[i];
+        out[i] = 0;
+        if (ls < 0 || ls + w > size || !head_at(data, ls, head, w))
+            continue;
+        for (i64 k = 0; k < nw; k++) {
+            i64 from = k ? word_end[k - 1] : 0, len = word_end[k] - from;
+            if (ls + w + len <= size && memcmp(data + ls + w, words + from, (size_t)len) == 0) {
+                out[i] = 1;
+                break;
+            }
+        }
+    }
+}
+
 /* logbulk.member: for each of the ``n`` sorted ``lines``, whether it is one of the
    ``m`` sorted ``among``. */
 void qc_member(i64 n, const i64 *lines, i64 m, const i64 *among, i64 *out)

@@ -93,6 +93,18 @@ def member(cdll: CDLL, lines: list[int], among: list[int]) -> list[int]:
     return out.tolist()
 
 
+def quiet(cdll: CDLL, data: bytes, lines: list[int], table: bytes, width: int,
+          words: tuple[bytes, ...]) -> list[int]:
+    """For each line start: the line's prefix is of the shape (``table``, ``width``
+    bytes) and one of ``words`` follows it (see :func:`~qconsole.logbulk.loud`)."""
+    n = len(lines)
+    a, out = array("q", lines), _zeros(n)
+    ends = array("q", accumulate(map(len, words)))
+    cdll.qc_quiet(data, len(data), n, _at(a), table, width, b"".join(words), len(words),
+                  _at(ends), _at(out))
+    return out.tolist()
+
+
 def line_ends(cdll: CDLL, data: bytes, starts: list[int]) -> list[int] | None:
     """:meth:`~qconsole.logbulk.Block.ends` (None: a negative position, not done)."""
     n = len(starts)

@@ -269,6 +269,9 @@ def _bind(cdll: CDLL) -> CDLL:
         scan.argtypes = [ctypes.c_char_p, n, ctypes.c_char_p, n, n, *[p] * 6]
     cdll.qc_rows.restype = None
     cdll.qc_rows.argtypes = [ctypes.c_char_p, n, *[p] * 4, n, ctypes.c_char_p, *[p] * 5]
+    cdll.qc_quiet.restype = None
+    cdll.qc_quiet.argtypes = [ctypes.c_char_p, n, n, p, ctypes.c_char_p, n, ctypes.c_char_p,
+                              n, p, p]
     cdll.qc_member.restype = None
     cdll.qc_member.argtypes = [n, p, n, p, p]
     cdll.qc_seed.restype = None

@@ -39,6 +39,7 @@ from qconsole.logbulk import (
     hits_of_regex,
     hits_of_text,
     kind,
+    loud,
     member,
 )
 from qconsole.logformat import (
@@ -190,8 +191,11 @@ class Plan:
             if dense and field == "from":
                 lines = self._dense_lines(block, i, t, part, f, out)
                 dense = False
+            elif dense and field in ("text", "regex") and lines:
+                part, lines = self._dense_hits(block, lines, f)  # (a regex)
         if dense and lines:
             lines = self._dense_lines(block, i, t, part, f, out, lines)
+        lines = loud(block, lines)
         if not lines:
             return part
         data, base = block.data, block.base
@@ -417,11 +421,15 @@ class Plan:
 
     def _dense_text(self, block: Block, needle: bytes, f: Found,
                     ) -> tuple[set[int], list[int]]:
-        """A word in many lines of the block: the rows whose own line holds it (the
-        canonical result lines among the lines that hold it), and the other lines that
-        hold it (to follow)."""
+        """A word in many lines of the block: see :meth:`_dense_hits`."""
+        return self._dense_hits(block, hits_of_text(block, needle), f)
+
+    def _dense_hits(self, block: Block, hits: list[int], f: Found,
+                    ) -> tuple[set[int], list[int]]:
+        """A word or regex in many lines of the block (``hits``, sorted): the rows whose
+        own line holds it (the canonical result lines among them), and the other lines
+        that hold it (to follow)."""
         data = block.data
-        hits = hits_of_text(block, needle)
         held, codes, texts = block.result_lines(hits)
         f.extend(held, codes, texts)
         # A result line with the needle of a start or info line in its report is that

@@ -239,6 +239,39 @@ def _same_scans(data: bytes, head: str) -> None:
                    [m.start(3) for m in ms], [m.end(3) for m in ms]]
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.data(), st.sampled_from(_HEADS))
+def test_only_quiet_canonical_lines_are_left_unread(draw, head) -> None:
+    """``loud`` leaves out exactly the lines the ``line`` pattern reads as a quiet
+    event (status, new msg, end msg: no row) with no hidden needle: a line it left out
+    that the pattern reads otherwise would lose rows."""
+    cdll = compiled()
+    text = draw.draw(_scanned_lines(head)) + "\n" + "\n".join(
+        draw.draw(st.lists(st.sampled_from(
+            [head + q.decode() + "x" for q in logbulk.QUIET]
+            + [head[:-1] + "X" + q.decode() for q in logbulk.QUIET]
+            + [head + "status: starting delivery 1: msg 2 to local x",
+               head + "end msg 3 info msg 3: bytes 1 from <a> ", "new msg 4",
+               "@40000000zzzzzzzz00000000 new msg 5", head + "status:x"]), max_size=8)))
+    data = text.encode()
+    shape = logbulk.shape_of((head + "delivery 1: msg 1 to local \n").encode())
+    block = Block(0, data)
+    block.shape, block.width = shape, shape.width
+    assert block.fast() is cdll
+    lines = sorted(set(block.starts_of(list(range(len(data))))))
+    saved = logbulk._MANY_QUIET
+    try:
+        logbulk._MANY_QUIET = 0
+        kept = logbulk.loud(block, lines)
+    finally:
+        logbulk._MANY_QUIET = saved
+    hidden = hidden_needles(block, lines, block.ends(lines))
+    quiet = [ls for ls, m, h in zip(lines, block.classify(lines), hidden, strict=True)
+             if m is not None and logbulk.kind(m) == logbulk.K_OTHER and not h
+             and data.startswith(logbulk.QUIET, ls + shape.width)]
+    assert kept == [ls for ls in lines if ls not in quiet]
+
+
 def test_a_shape_table_holds_the_bytes_its_pattern_takes() -> None:
     """The table the compiled scans read a line prefix by is the prefix pattern's own
     answer, byte by byte; a shape whose sample does not match has none (the patterns
