@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -351,18 +353,25 @@ def test_the_simulate_fields_say_what_they_take_at_60_columns(demo_home: Path) -
         assert "recipients, space apart " in shown, (size, shown)
 
 
-async def _case_counters(home: Path, log: Path, size: tuple[int, int]) -> int:
+async def _after_keys(home: Path, log: Path, size: tuple[int, int], key: str,
+                      read: Callable[[Any], Any]) -> Any:
+    """``read(app)`` once ``key`` is pressed on the logs view of ``log``."""
     from qconsole.app import QConsole
-    from qconsole.log_table import LogTable
     from tests.test_console_story import _ready
 
     app = QConsole(home, log=log, initial="logs")
     async with app.run_test(size=size) as pilot:
         await _ready(pilot, app)
-        await pilot.press("c")
+        await pilot.press(key)
         await pilot.pause()
-        assert not app.query_one("#log-counters").has_class("hidden")
-        return app.query_one(LogTable).size.height
+        return read(app)
+
+
+def _table_rows(app: Any) -> int:
+    from qconsole.log_table import LogTable
+
+    assert not app.query_one("#log-counters").has_class("hidden")
+    return app.query_one(LogTable).size.height
 
 
 def test_the_counters_leave_the_rows_room_on_a_short_terminal(
@@ -376,20 +385,7 @@ def test_the_counters_leave_the_rows_room_on_a_short_terminal(
     log = tmp_path / "current"
     story_log(log, time.time())
     for size in ((60, 20), (80, 24)):
-        assert asyncio.run(_case_counters(demo_home, log, size)) >= 5, size
-
-
-async def _case_filter_hint(home: Path, log: Path, size: tuple[int, int]) -> str:
-    from qconsole.app import QConsole
-    from tests.test_console import screen_text
-    from tests.test_console_story import _ready
-
-    app = QConsole(home, log=log, initial="logs")
-    async with app.run_test(size=size) as pilot:
-        await _ready(pilot, app)
-        await pilot.press("slash")
-        await pilot.pause()
-        return screen_text(app)
+        assert asyncio.run(_after_keys(demo_home, log, size, "c", _table_rows)) >= 5, size
 
 
 def test_the_filter_hint_is_shown_whole_at_60_and_80_columns(
@@ -399,9 +395,11 @@ def test_the_filter_hint_is_shown_whole_at_60_and_80_columns(
 
     Should: a hint that fits, whole, at 60, 80 and 120 columns."""
     from qconsole.logs_view import FILTER_HINTS
+    from tests.test_console import screen_text
     from tests.test_console_story import story_log
 
     log = tmp_path / "current"
     story_log(log, time.time())
     for size, hint in (((60, 20), 2), ((80, 24), 1), ((120, 40), 0)):
-        assert FILTER_HINTS[hint] in asyncio.run(_case_filter_hint(demo_home, log, size))
+        assert FILTER_HINTS[hint] in asyncio.run(
+            _after_keys(demo_home, log, size, "slash", screen_text))
