@@ -130,7 +130,8 @@ class Shape:
         return self._tables[head]
 
 
-_SHAPES: dict[bytes, Shape] = {}
+_SHAPES: dict[bytes, Shape] = {}  # the first one made of each head (its witness)
+_MULTILOG_WITNESS = b"@" + b"0" * 24 + b" "
 
 
 def _shape(head: bytes, witness: bytes) -> Shape:
@@ -193,9 +194,11 @@ def shape_of(data: bytes) -> Shape:
             heads[head] += 1
             samples[head] = prefix
     if not heads:
-        return _shape(MULTILOG, b"@" + b"0" * 24 + b" ")
+        return _shape(MULTILOG, _MULTILOG_WITNESS)
     head = heads.most_common(1)[0][0]
-    return _shape(head, samples[head])
+    # (multilog's head is any line beginning with "@" 26 bytes before the event: its
+    # sample need not be a prefix the head's pattern matches, a space at its end)
+    return _shape(head, _MULTILOG_WITNESS if head == MULTILOG else samples[head])
 
 
 ENDS = re.compile(rb"end msg (\d+)\n")
@@ -369,8 +372,15 @@ class Block:
 
     def line_starts(self, positions) -> list[int]:
         """The starts of the lines holding ``positions``, each once, in order."""
-        return sorted(dict.fromkeys(map(add, map(self.data.rfind, repeat(b"\n"), repeat(0),
-                                                 positions), repeat(1))))
+        ps = sorted(positions)
+        if not ps:
+            return []
+        # Each look back stops at the position before (no line break there: the same
+        # line): a line of megabytes holding a position every few bytes is read once,
+        # not back to its start for each.
+        back = list(map(self.data.rfind, repeat(b"\n"), [0, *ps[:-1]], ps))
+        out = list(map(add, compress(back, map(ge, back, repeat(0))), repeat(1)))
+        return out if back[0] >= 0 else [0, *out]
 
     def canonical(self, positions: list[int]) -> list[bool]:
         """For each event position: it stands right after a prefix of the block's
@@ -495,7 +505,7 @@ class Block:
                 odd.append(m.start())
         fast = self.fast()
         if fast is not None:
-            lines = sorted(dict.fromkeys(_starts_in_order(data, sorted(odd))))
+            lines = self.line_starts(odd)
             shared = set(self.pairs().start_lines).union(
                 [m.start() - self.width for m in canonical],
                 [ls for ls, _ in self.triples()]) if lines else set()
@@ -533,8 +543,7 @@ class Block:
         bounced = [(m.start() - w, m[2]) for m in canonical]
         events.extend((ls, 4, msg, None) for ls, msg in bounced)
         out.bounces = [ls for ls, _ in bounced]
-        events.extend((ls, 5, b"", None)
-                      for ls in dict.fromkeys(_starts_in_order(data, sorted(odd))))
+        events.extend((ls, 5, b"", None) for ls in self.line_starts(odd))
         for ls, msg in self.triples():
             events.append((ls, 4, msg, None))
             out.triples.append(ls)
@@ -965,9 +974,11 @@ def _hits_of_regex(block: Block, rx: re.Pattern, lowered: bool) -> list[int]:
         # each of its matches would cost a match object)
         ms = list(islice(rx.finditer(text), _MANY_MATCHES))
         starts = list(map(re.Match.start, ms))
-        if len(ms) < _MANY_MATCHES and not any(map(
-                ge, map(re.Match.end, ms), map(add, block.ends(starts), repeat(1)))):
-            return block.line_starts(starts)  # no match runs past its line's end
+        # No match runs past its line's end (holds a line break: each match's own
+        # bytes are read, not its line's, which may hold thousands of matches).
+        if len(ms) < _MANY_MATCHES and not any(map(text.count, repeat(b"\n"), starts,
+                                                   map(re.Match.end, ms))):
+            return block.line_starts(starts)
     lines = text.split(b"\n")
     offsets = [0, *map(add, _running(map(len, lines)), range(1, len(lines)))]
     read = lines if isinstance(rx.pattern, bytes) else searched(rx, text).split("\n")

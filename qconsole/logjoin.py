@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from operator import itemgetter
 
 from qconsole.logformat import (
     E_BOUNCE,
@@ -170,8 +171,8 @@ class Joiner:
                 return
             m = event(line)
             if m is not None and m[E_MSG] == msg:
-                for n in START_NEEDLES.finditer(line):
-                    row = self.row_after_start(ls, n[1])
+                for number in dict.fromkeys(map(itemgetter(1), START_NEEDLES.finditer(line))):
+                    row = self.row_after_start(ls, number)
                     if row is not None:
                         yield row[0], row[1], ls
             elif m is not None and (m[E_BOUNCE] or m[E_TRIPLE]) == msg:
@@ -184,14 +185,16 @@ class Joiner:
         """(row, status, start, info) of the rows that have the line at ``offset`` as
         their start line (if ``as_start``) or their info line (if ``as_info``); -2
         where the row's other line is not looked up."""
+        # Each number once: a remote's reply repeating a needle a thousand times is
+        # one look forwards, not a thousand (each up to JOIN_LIMIT bytes).
         if as_start:
-            for n in START_NEEDLES.finditer(line):
-                row = self.row_after_start(offset, n[1])
+            for number in dict.fromkeys(map(itemgetter(1), START_NEEDLES.finditer(line))):
+                row = self.row_after_start(offset, number)
                 if row is not None:
                     yield row[0], row[1], offset, -2
         if as_info:
-            for n in INFO_NEEDLES.finditer(line):
-                for row, status, start in self.rows_after_info(offset, n[1]):
+            for msg in dict.fromkeys(map(itemgetter(1), INFO_NEEDLES.finditer(line))):
+                for row, status, start in self.rows_after_info(offset, msg):
                     yield row, status, start, offset
 
 

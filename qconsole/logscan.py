@@ -429,16 +429,18 @@ class Plan:
         """A word or regex in many lines of the block (``hits``, sorted): the rows whose
         own line holds it (the canonical result lines among them), and the other lines
         that hold it (to follow)."""
-        data = block.data
         held, codes, texts = block.result_lines(hits)
         f.extend(held, codes, texts)
         # A result line with the needle of a start or info line in its report is that
-        # start or info line too (both needles hold " msg ", which Python finds first;
-        # compiled code looks for both needles at once): the exact way.
-        maybe = held if block.fast() is not None else list(compress(held, map(
-            ge, map(data.find, repeat(b" msg "), map(add, held, repeat(block.width + 1)),
-                    block.ends(held)), repeat(0))))
+        # start or info line too: the exact way. Both needles hold " msg " (a start
+        # line's as the Joiner reads it: "starting delivery N: msg "), which Python
+        # looks for first; compiled code looks for both needles at once, then for " msg "
+        # in the few lines that hold one (a report may hold "starting delivery N: ").
+        fast = block.fast() is not None
+        maybe = held if fast else _holding_msg(block, held)
         hidden = list(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
+        if fast and hidden:
+            hidden = _holding_msg(block, hidden)
         others = list(compress(hits, map(not_, member(block, hits, held))))  # bounces...
         return set(held), sorted(set(others).union(hidden)) if hidden else others
 
@@ -575,6 +577,12 @@ def _more_than(block: Block, patterns: tuple[bytes, ...], limit: int) -> bool:
             if total > limit:
                 return True
     return False
+
+
+def _holding_msg(block: Block, lines: list[int]) -> list[int]:
+    """The lines that hold " msg " past their event's first byte."""
+    return list(compress(lines, map(ge, map(block.data.find, repeat(b" msg "), map(
+        add, lines, repeat(block.width + 1)), block.ends(lines)), repeat(0))))
 
 
 def _open_info(block: Block, lines: list[int]) -> bool:
