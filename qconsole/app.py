@@ -92,7 +92,8 @@ class QConsole(OrderedKeysApp):
     # form, diff or dialog is open.
     BINDINGS = [
         Binding("q", "quit", "Quit", priority=True),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        # A control key is never typed text: ctrl+q quits from a field or a screen too.
+        Binding("ctrl+q", "quit_now", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help", priority=True),
         Binding("1", "show('routes')", "Routes", priority=True),
         Binding("2", "show('routemap')", "Routemap", priority=True),
@@ -184,6 +185,10 @@ class QConsole(OrderedKeysApp):
             self.screen.focus_next()
         else:
             self.screen.focus_previous()
+
+    async def action_quit_now(self) -> None:
+        """Quit (ctrl+q): from anywhere, also while a search or a field is busy."""
+        await self.action_quit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Single keys only act on the main screen, outside a text field (there they

@@ -279,7 +279,7 @@ class Term:
         m = event(result)
         if m is None or m[E_STATUS] is None:
             return False
-        detail = detail_of(m[E_TEXT].decode("utf-8", "replace"))[0]
+        detail = detail_of(m[E_TEXT].decode("utf-8", "replace").rstrip("\r"))[0]
         return detail is not None and self.detail_value_holds(detail)
 
     def detail_value_holds(self, detail: Detail) -> bool:
@@ -297,16 +297,20 @@ class Term:
         """For ``to:`` and ``from:``: a test of an address given as lower-case ASCII
         bytes that says what :meth:`holds` says of it."""
         value = self.value
+        # (a CRLF line's recipient ends in "\r", which the row shown leaves out)
         if "@" not in value and "*" not in value:
             domain = value.encode()
-            return lambda address: address.rpartition(b"@")[2] == domain
+            return lambda address: address.rstrip(b"\r").rpartition(b"@")[2] == domain
         if "*" in value:
-            return re.compile(fnmatch.translate(value).encode(), re.S).match
-        return value.encode().__eq__
+            match = re.compile(fnmatch.translate(value).encode(), re.S).match
+            return lambda address: match(address.rstrip(b"\r")) is not None
+        exact = value.encode()
+        return lambda address: address.rstrip(b"\r") == exact
 
     def _address_holds(self, address: str | None) -> bool:
         if address is None:
             return False
+        address = address.rstrip("\r")  # as the row shows it (logformat.decode)
         if "@" not in self.value and "*" not in self.value:
             return address.rpartition("@")[2].lower() == self.value
         return _value_matches(self.value, address)

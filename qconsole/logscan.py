@@ -553,7 +553,7 @@ class Plan:
         ``route=``), as :func:`~qconsole.logformat.detail_of` reads it."""
         if tail.find(b"route=", 1) >= 0:  # the last route= is the one that counts
             return 0
-        text = tail.decode("utf-8", "replace")
+        text = tail.decode("utf-8", "replace").rstrip("\r")  # a CRLF line's, as shown
         if text.endswith(_EXPIRED_LOGGED):
             text = text[:-len(_EXPIRED_LOGGED)]
         if "/" in text:

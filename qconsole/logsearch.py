@@ -54,7 +54,7 @@ from qconsole.logjoin import (
 )
 from qconsole.logquery import Lines, Query
 from qconsole.logscan import UNKNOWN, BlockResult, Columns, Heads, Plan, heads_of
-from qconsole.logsource import LogSource
+from qconsole.logsource import MAX_LINE, LogSource
 
 BLOCK = 16 << 20
 PARALLEL_BLOCKS = 3  # a history longer than this many blocks is searched by helpers
@@ -304,7 +304,9 @@ class Search(RowView):
         if offset in self._checked or self._shown(offset):
             return
         self._checked.add(offset)
-        line = self.source.read_line(offset)
+        # As long as the bulk search sees it (a line is whole in its block), so that a
+        # line's prefix (another one in a mixed log) never changes what it matches.
+        line = self.source.read_line(offset, max(BLOCK, MAX_LINE))
         m = event(line)
         if m is None:
             if self.plan.driver is None or not line.strip() or _foreign(line):

@@ -138,15 +138,16 @@ class LogSource:
         """The segment holding global ``offset``."""
         return self.segments[max(0, bisect.bisect_right(self.bases, offset) - 1)]
 
-    def read_line(self, offset: int) -> bytes:
-        """The line starting at global ``offset`` (without its newline)."""
+    def read_line(self, offset: int, limit: int = MAX_LINE) -> bytes:
+        """The line starting at global ``offset`` (without its newline), at most
+        ``limit`` bytes of it."""
         seg = self.segment_at(offset)
         local = offset - seg.base
         left = max(0, seg.size - local)
         data = seg.pread(local, min(1024, left))  # most lines are short
         cut = data.find(b"\n")
         if cut < 0 and len(data) < left:
-            data = seg.pread(local, min(MAX_LINE, left))
+            data = seg.pread(local, min(limit, left))
             cut = data.find(b"\n")
         return data if cut < 0 else data[:cut]
 
