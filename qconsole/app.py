@@ -528,6 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{', '.join(BUILTIN_THEMES)}", file=sys.stderr)
             return 2
     log = Path(args.log) if args.log else None
+    from qconsole import memory
+
+    memory.settle()  # (a filter's arrays given back when it is over)
     with _exit_on_signals():
         return _run(args, log)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import textwrap
 import threading
 import time
+from array import array
 from pathlib import Path
 
 from rich.cells import cell_len
@@ -23,7 +24,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
-from qconsole import theme
+from qconsole import memory, theme
 from qconsole.fields import SafeInput
 from qconsole.log_table import LogTable, header_text
 from qconsole.logformat import Delivery, local_time
@@ -36,6 +37,7 @@ from qconsole.safe_text import plain, printable
 SPARK = " ▁▂▃▄▅▆▇█"
 FOLLOW_SECONDS = 0.25
 NEWER_SLICE = 2000  # appended rows tested by the filter's worker between two posts
+GROW_SECONDS = 0.25  # the filter's rows found: posted to the screen this often at most
 
 
 def sparkline(values: list[int]) -> str:
@@ -320,6 +322,8 @@ class LogsView(Vertical):
         self.filter_error = None
         self.workers.cancel_group(self, "log-filter")
         self.index.paused.clear()
+        if self.filtered is not None:
+            self.filtered.release()
         if not query.terms:
             self.filtered = None
             table.set_model(self.index)
@@ -350,13 +354,24 @@ class LogsView(Vertical):
                 found = search.newer_matches(done, end)
                 self.app.call_from_thread(self._newer_grew, search, end, found)
                 done = end
+            # The first rows at once, then a post every GROW_SECONDS: each post
+            # draws the screen again, tens of ms the helpers' blocks would wait for.
+            steps: list = []
+            posted, shown = time.monotonic(), False
             for rows in search.run(stop):
                 if stop():
                     return
-                self.app.call_from_thread(self._filter_grew, search, rows)
+                steps.append(rows)
+                hit = any(c[0] for c in rows[0]) or bool(rows[1])
+                if (hit and not shown) or time.monotonic() - posted >= GROW_SECONDS:
+                    self.app.call_from_thread(self._filter_grew, search, steps)
+                    steps, posted, shown = [], time.monotonic(), shown or hit
+            if steps and not stop():
+                self.app.call_from_thread(self._filter_grew, search, steps)
         finally:
             if self.index is not None and not worker.is_cancelled:
                 self.index.paused.clear()
+            memory.trim()  # what the previous filter's search held, freed by now
         if not stop():
             self.app.call_from_thread(self.show_status)
 
@@ -369,12 +384,14 @@ class LogsView(Vertical):
             self.query_one(LogTable).grew(0)  # below the history's rows
         self.show_status()
 
-    def _filter_grew(self, search: Search, rows: list) -> None:
+    def _filter_grew(self, search: Search, steps: list) -> None:
         if search is not self.filtered:
             return
         table = self.query_one(LogTable)
         current = table.selected() if not table.following else None
-        added = search.merge(rows)
+        added = array("q")
+        for rows in steps:
+            added.extend(search.merge(rows))
         above = len(added)
         if current is not None and added and len(search) > len(added):
             i = min(table.cursor, len(search) - len(added) - 1)

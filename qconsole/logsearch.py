@@ -87,6 +87,13 @@ class Search(RowView):
         self._heads: list[tuple[int, int, Heads | None]] = []
         self._joins: dict[int, tuple[int, int]] = {}  # row -> (start, info) known
 
+    def release(self) -> None:
+        """Let go of the rows found (a newer filter replaces this one): its worker may
+        still be stopping, and the memory must not wait for it (the next filter's rows
+        fill meanwhile). What it still does after this is thrown away."""
+        self.older = Rows()  # (its worker reads these only by reference: no race)
+        self.newer = array("q")
+
     # The model the table shows ---------------------------------------------
 
     def __len__(self) -> int:
@@ -331,11 +338,12 @@ class Search(RowView):
         k = bisect.bisect_left(result, -offset, key=int.__neg__)
         return k < len(result) and result[k] == offset
 
-    def merge(self, rows: Batch) -> list[int]:
+    def merge(self, rows: Batch) -> array:
         """Add a step's rows (on the thread that draws them); returns the result
-        offsets added (a row already there is not added twice)."""
+        offsets added (a row already there is not added twice), as an array (a
+        history's millions of rows would be as many int objects in a list)."""
         columns, extra = rows
-        added: list[int] = []
+        added = array("q")
         for result, start, info, status in columns:  # each newest first
             self._merge(result, start, info, status, added)
         for r in sorted(extra, reverse=True):
@@ -343,7 +351,7 @@ class Search(RowView):
         return added
 
     def _merge(self, result: list[int], start: list[int], info: list[int],
-               status: list[int], added: list[int]) -> None:
+               status: list[int], added: array) -> None:
         older = self.older
         low = older.result[-1] if len(older) else None
         cut = 0 if low is None else bisect.bisect_right(result, -low, key=int.__neg__)
