@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qconsole import logbulk, logfast, logjoin, logscan
+from qconsole import logbulk, logjoin, logscan
 from qconsole.logbulk import Block
 from qconsole.logscan import Plan
-from tests.test_logfast import _both, compiled
+from tests.test_logfast import _both, _same_scans, compiled
 
 ROOT = Path(__file__).resolve().parent.parent
 S = "@400000006ab1430e08ea3962 "
@@ -148,20 +148,7 @@ def test_the_scans_find_what_the_patterns_find_after_any_prefix(
         out.append(p + event)
     data = newline.join(out).encode("latin-1")
     data = data[cut % (len(data) + 1):] if start_inside else data[:len(data) - cut]
-    shape = logbulk.shape_of(head + b"delivery 1: msg 1 to local \n")
-    assert shape.at.fullmatch(head) and shape.table is not None
-    block = Block(0, data)
-    block.shape, block.width = shape, shape.width
-    cdll = logfast.load()
-    got = [a.tolist() for a in logfast.events(cdll, block)]
-    ms = list(shape.events.finditer(data))
-    assert got == [*([m.start(g) for m in ms] for g in (0, 1, 2, 4, 5)),
-                   [m.end() for m in ms]]
-    got = [a.tolist() for a in logfast.infos(cdll, block)]
-    ms = list(shape.infos.finditer(data))
-    assert got == [[m.start() for m in ms], [m.start(1) for m in ms],
-                   [m.start(2) for m in ms], [m.end(2) for m in ms],
-                   [m.start(3) for m in ms], [m.end(3) for m in ms]]
+    _same_scans(data, head)
 
 
 _GUARDED = r'''

@@ -220,11 +220,12 @@ def test_the_compiled_scans_read_every_broken_event_as_the_patterns() -> None:
         _same_scans("\n".join(lines).encode(), head)
 
 
-def _same_scans(data: bytes, head: str) -> None:
+def _same_scans(data: bytes, head: str | bytes) -> None:
     """The compiled scans of ``data`` for the shape of prefix ``head`` give each match
     of the shape's patterns, with the same groups."""
-    shape = logbulk.shape_of((head + "delivery 1: msg 1 to local \n").encode())
-    assert shape.at.fullmatch(head.encode()) and shape.table is not None
+    raw = head if isinstance(head, bytes) else head.encode()
+    shape = logbulk.shape_of(raw + b"delivery 1: msg 1 to local \n")
+    assert shape.at.fullmatch(raw) and shape.table is not None
     block = Block(0, data)
     block.shape, block.width = shape, shape.width
     cdll = logfast.load()
