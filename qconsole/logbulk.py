@@ -50,6 +50,7 @@ _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _MANY_ENDS = 256  # more lines than this: their ends found in compiled code
 _MANY_RESULTS = 2048  # more lines than this: result lines told by the compiled pairing
 _MANY_MATCHES = 16384  # a regex matching more often in a block: read line by line
+_PROBE = 1024  # of those, found in the block's first 16th: more expected, line by line
 _HEAD_OF: dict[bytes, bytes | None] = {}  # a prefix with its digits as 0 -> its head
 # The events of a canonical line that lead to no row (Shape.line's last alternatives:
 # kind() says K_OTHER of them).
@@ -280,6 +281,41 @@ class Pairs:
         return self.rows.get(ls)
 
 
+class Ended:
+    """Messages whose chain ends in a block (:attr:`Messages.ended`), kept as one bytes
+    object, a message a line, until one is looked up: a block's thousands cost one
+    object to send from a helper process, and most blocks' are never asked."""
+
+    __slots__ = ("_set", "blob")
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+        self._set: set[bytes] | None = None
+
+    def keys(self) -> set[bytes]:
+        """The messages, as a set."""
+        if self._set is None:
+            self._set = set(self.blob.split(b"\n"))
+            self._set.discard(b"")
+        return self._set
+
+    def __contains__(self, msg: object) -> bool:
+        return msg in self.keys()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Ended):
+            return self.keys() == other.keys()
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Ended({sorted(self.keys())!r})"
+
+    def __reduce__(self) -> tuple[type, tuple[bytes]]:
+        return Ended, (self.blob,)
+
+
 class Messages:
     """The info line of every canonical start line and bounce line of a block, within
     it (``info``: line start -> info line start, or -1: the info line is not canonical),
@@ -319,6 +355,10 @@ class Messages:
     def start_infos(self, pairs: Pairs) -> list[int]:
         """The info line of each of the block's start lines (``pairs.start_lines``)."""
         return list(map(self.info.get, pairs.start_lines, repeat(-1)))
+
+    def ended_keys(self) -> Ended:
+        """:attr:`ended`, to send."""
+        return Ended(b"".join(m + b"\n" for m in self.ended))
 
 
 class Block:
@@ -764,16 +804,18 @@ def kind(m: re.Match[bytes] | None) -> int:
     return K_OTHER
 
 
-def hidden_needles(block: Block, starts: list[int], ends: list[int],
+def hidden_needles(block: Block, starts: list[int], ends: list[int] | None = None,
                    ) -> list[bool] | list[int]:
-    """For each line: it holds a start or info needle past its own event (so it is the
-    start or info line of some delivery the canonical reading does not see)."""
+    """For each line (its start, and its end unless it ends at its line break): it
+    holds a start or info needle past its own event (so it is the start or info line of
+    some delivery the canonical reading does not see)."""
     from qconsole import logfast
-
 
     data = block.data
     if (fast := block.fast()) is not None:
         return logfast.needles(fast, data, starts, ends, block.width + 1)
+    if ends is None:
+        ends = block.ends(starts)
     after = list(map(add, starts, repeat(block.width + 1)))
     a = map(ge, map(data.find, repeat(b"starting delivery "), after, ends), repeat(0))
     b = map(ge, map(data.find, repeat(b"info msg "), after, ends), repeat(0))
@@ -795,8 +837,9 @@ def loud(block: Block, lines: list[int]) -> list[int]:
     if not any(quiet):
         return lines
     odd = list(compress(lines, quiet))
-    keep = set(compress(odd, hidden_needles(block, odd, block.ends(odd))))
-    return [ls for ls, q in zip(lines, quiet, strict=True) if not q or ls in keep]
+    keep = list(compress(odd, hidden_needles(block, odd)))
+    out = list(compress(lines, map(not_, quiet)))
+    return union(block, out, keep) if keep else out
 
 
 def member(block: Block, lines: list[int], among: list[int]) -> list[int] | list[bool]:
@@ -806,6 +849,25 @@ def member(block: Block, lines: list[int], among: list[int]) -> list[int] | list
 
         return logfast.member(fast, lines, among)
     return list(map(set(among).__contains__, lines))
+
+
+def split(block: Block, lines: list[int], among: list[int]) -> tuple[list[int], list[int]]:
+    """The sorted ``lines`` that are among the sorted ``among``, and the others."""
+    if (fast := block.fast()) is not None:
+        from qconsole import logfast
+
+        return logfast.split(fast, lines, among)
+    flags = member(block, lines, among)
+    return list(compress(lines, flags)), list(compress(lines, map(not_, flags)))
+
+
+def union(block: Block, a: list[int], b: list[int]) -> list[int]:
+    """The sorted lists ``a`` and ``b`` merged, each value once."""
+    if (fast := block.fast()) is not None:
+        from qconsole import logfast
+
+        return logfast.union(fast, a, b)
+    return sorted(set(a).union(b))
 
 
 def follow_starts(block: Block, ends: list[int], numbers: list[bytes],
@@ -911,7 +973,7 @@ def follow_infos(block: Block, ends: list[int], msgs: list[bytes],
             active = list(compress(active, keep))
             pos = list(compress(pos, keep))
     if s_ls:  # a start line with a second start needle inside: the slow way
-        hidden = hidden_needles(block, s_ls, block.ends(s_ls))
+        hidden = hidden_needles(block, s_ls)
         slow.update(compress(s_i, hidden))
     keep = [i not in slow for i in s_i]
     kb = [i not in slow for i in b_i]
@@ -954,7 +1016,8 @@ def hits_of_text(block: Block, needle: bytes) -> list[int]:
 def hits_of_regex(block: Block, rx: re.Pattern, lowered: bool,
                   beyond: Callable[[bytes], bool] | None = None) -> list[int]:
     """Line starts of the lines in which ``rx`` finds a match, each line read alone (as
-    :meth:`~qconsole.logquery.Term.holds` reads it). ``beyond``, when given, tests a
+    :meth:`~qconsole.logquery.Term.holds` reads it; lines that :func:`loud` drops may
+    be left out). ``beyond``, when given, tests a
     raw line holding bytes beyond ASCII instead (an ASCII pattern reads such a line as
     characters: :meth:`~qconsole.logquery.Term.search_line`)."""
     hits = _hits_of_regex(block, rx, lowered)
@@ -969,20 +1032,42 @@ def hits_of_regex(block: Block, rx: re.Pattern, lowered: bool,
 
 def _hits_of_regex(block: Block, rx: re.Pattern, lowered: bool) -> list[int]:
     text = block.lower if lowered else block.data
-    if isinstance(rx.pattern, bytes) and _UNSAFE.search(rx.pattern) is None:
+    plain = isinstance(rx.pattern, bytes)
+    if plain and _UNSAFE.search(rx.pattern) is None:
         # (a pattern matching many times a line, /./, is read line by line below:
-        # each of its matches would cost a match object)
-        ms = list(islice(rx.finditer(text), _MANY_MATCHES))
-        starts = list(map(re.Match.start, ms))
-        # No match runs past its line's end (holds a line break: each match's own
-        # bytes are read, not its line's, which may hold thousands of matches).
-        if len(ms) < _MANY_MATCHES and not any(map(text.count, repeat(b"\n"), starts,
-                                                   map(re.Match.end, ms))):
-            return block.line_starts(starts)
+        # each of its matches would cost a match object; the first _PROBE matches in
+        # the block's first bytes foretell that)
+        found = rx.finditer(text)
+        ms = list(islice(found, _PROBE))
+        if len(ms) < _PROBE or ms[-1].start() * (_MANY_MATCHES // _PROBE) >= len(text):
+            ms += islice(found, _MANY_MATCHES - _PROBE)
+            starts = list(map(re.Match.start, ms))
+            # No match runs past its line's end (holds a line break: each match's own
+            # bytes are read, not its line's, which may hold thousands of matches).
+            if len(ms) < _MANY_MATCHES and not any(map(text.count, repeat(b"\n"), starts,
+                                                       map(re.Match.end, ms))):
+                return block.line_starts(starts)
+    if plain and (loud_lines := _loud_lines(block)) is not None:
+        # (the lines that lead to no row are not searched: loud() drops them anyway)
+        return list(compress(loud_lines, map(rx.search, map(text.__getitem__, map(
+            slice, loud_lines, block.ends(loud_lines))))))
     lines = text.split(b"\n")
+    if not lines[-1]:  # (what follows the last line break is no line)
+        lines.pop()
     offsets = [0, *map(add, _running(map(len, lines)), range(1, len(lines)))]
-    read = lines if isinstance(rx.pattern, bytes) else searched(rx, text).split("\n")
+    read = lines if plain else searched(rx, text).split("\n")[:len(lines)]
     return list(compress(offsets, map(rx.search, read)))
+
+
+def _loud_lines(block: Block) -> list[int] | None:
+    """The block's line starts but those :func:`loud` drops (None without the compiled
+    library or its table of the block's prefix)."""
+    fast = block.fast()
+    if fast is None or block.shape.line_table is None:
+        return None
+    from qconsole import logfast
+
+    return loud(block, logfast.all_line_starts(fast, block.data))
 
 
 def _running(lengths):

@@ -174,12 +174,13 @@ int qc_pairs(bytes_t data, i64 size, i64 n, const i64 *p, const i64 *e, const i6
 
 /* _pair_rows: for each start line of ``qs`` (sorted), found among the block's ``ns``
    start lines ``s_ls`` (sorted) with their rows and info lines (``info``, -1: none),
-   the row if it has one within ``limit`` bytes: (index in qs, row, code, text start,
-   info line or -1 when none or farther than ``limit``). Returns how many. */
+   the row if it has one within ``limit`` bytes: (the start line plus ``base``, row,
+   code, text start, info line plus ``base`` or ``unknown`` when none or farther than
+   ``limit``). Returns how many. */
 i64 qc_pair_rows(bytes_t data, i64 size, i64 ns, const i64 *s_ls, const i64 *row_ls,
                  const i64 *row_code, const i64 *row_end, const i64 *info, i64 nq,
-                 const i64 *qs, i64 limit, i64 *o_q, i64 *o_row, i64 *o_code, i64 *o_text,
-                 i64 *o_info)
+                 const i64 *qs, i64 limit, i64 base, i64 unknown, i64 *o_start, i64 *o_row,
+                 i64 *o_code, i64 *o_text, i64 *o_info)
 {
     i64 n = 0, k = 0;
     for (i64 j = 0; j < nq; j++) {
@@ -188,11 +189,11 @@ i64 qc_pair_rows(bytes_t data, i64 size, i64 ns, const i64 *s_ls, const i64 *row
         if (k == ns || s_ls[k] != qs[j] || row_ls[k] < 0 || row_ls[k] - qs[j] > limit)
             continue;
         i64 end = row_end[k], in = info == NULL ? -1 : info[k];
-        o_q[n] = j;
+        o_start[n] = qs[j] + base;
         o_row[n] = row_ls[k];
         o_code[n] = row_code[k];
         o_text[n] = end + (end < size && data[end] == ' ');
-        o_info[n++] = in >= 0 && qs[j] - in <= limit ? in : -1;
+        o_info[n++] = in >= 0 && qs[j] - in <= limit ? in + base : unknown;
     }
     return n;
 }
@@ -522,6 +523,9 @@ i64 qc_hits(bytes_t data, bytes_t text, i64 size, bytes_t needle, i64 len, i64 *
     i64 n = 0, from = 0, last = -1;
     if (len <= 0)
         return -1;
+    /* (a needle without a line break: its line's other occurrences are not looked
+       for, the search goes on at the next line) */
+    int skip = memchr(needle, '\n', (size_t)len) == NULL;
     while (from + len <= size) {
         bytes_t q = memmem(text + from, (size_t)(size - from), needle, (size_t)len);
         if (q == NULL)
@@ -537,18 +541,32 @@ i64 qc_hits(bytes_t data, bytes_t text, i64 size, bytes_t needle, i64 len, i64 *
         }
         last = at;
         from = at + len;
+        if (skip && from < size) {
+            bytes_t end = memchr(data + from, '\n', (size_t)(size - from));
+            if (end == NULL)
+                break;
+            last = end - data;
+            from = last + 1;
+        }
     }
     return n;
 }
 
 /* hidden_needles: for each line (start, end), whether "starting delivery " or
-   "info msg " stands in it from ``skip`` bytes past its start (bytes.find's range). */
+   "info msg " stands in it from ``skip`` bytes past its start (bytes.find's range);
+   ``ends`` NULL: each line ends at its line break (or the block's end). */
 void qc_needles(bytes_t data, i64 size, i64 n, const i64 *starts, const i64 *ends,
                 i64 skip, i64 *out)
 {
     static const char a[] = "starting delivery ", b[] = "info msg ";
     for (i64 i = 0; i < n; i++) {
-        i64 lo = starts[i] + skip, hi = ends[i] < size ? ends[i] : size;
+        i64 lo = starts[i] + skip, hi = size;
+        if (ends != NULL)
+            hi = ends[i] < size ? ends[i] : size;
+        else if (starts[i] >= 0 && starts[i] < size) {
+            bytes_t q = memchr(data + starts[i], '\n', (size_t)(size - starts[i]));
+            hi = q == NULL ? size : q - data;
+        }
         out[i] = lo <= hi
                  && (memmem(data + lo, (size_t)(hi - lo), a, sizeof a - 1) != NULL
                      || memmem(data + lo, (size_t)(hi - lo), b, sizeof b - 1) != NULL);
@@ -686,6 +704,71 @@ void qc_member(i64 n, const i64 *lines, i64 m, const i64 *among, i64 *out)
             k++;
         out[i] = k < m && among[k] == lines[i];
     }
+}
+
+/* member, both ways: the sorted ``lines`` that are among the sorted ``among`` to
+   ``in`` (returns how many), the others to ``out`` (in order). */
+i64 qc_split(i64 n, const i64 *lines, i64 m, const i64 *among, i64 *in, i64 *out)
+{
+    i64 k = 0, a = 0, b = 0;
+    for (i64 i = 0; i < n; i++) {
+        while (k < m && among[k] < lines[i])
+            k++;
+        if (k < m && among[k] == lines[i])
+            in[a++] = lines[i];
+        else
+            out[b++] = lines[i];
+    }
+    return a;
+}
+
+/* The start of each line of ``data`` (a last one without its line break too), the
+   first ``cap`` stored. Returns how many there are. */
+i64 qc_line_starts(bytes_t data, i64 size, i64 *out, i64 cap)
+{
+    i64 n = 0, at = 0;
+    while (at < size) {
+        if (n < cap)
+            out[n] = at;
+        n++;
+        bytes_t q = memchr(data + at, '\n', (size_t)(size - at));
+        if (q == NULL)
+            break;
+        at = q - data + 1;
+    }
+    return n;
+}
+
+/* The ``n`` slices data[starts[i]:ends[i]] to ``out``, each followed by a line break
+   (``out`` holds the slices' lengths plus n). Returns the bytes written. */
+i64 qc_gather(bytes_t data, i64 n, const i64 *starts, const i64 *ends, char *out)
+{
+    i64 k = 0;
+    for (i64 i = 0; i < n; i++) {
+        i64 len = ends[i] - starts[i];
+        if (len > 0) {
+            memcpy(out + k, data + starts[i], (size_t)len);
+            k += len;
+        }
+        out[k++] = '\n';
+    }
+    return k;
+}
+
+/* sorted(set(a) | set(b)) of two sorted lists. Returns how many. */
+i64 qc_union(i64 n, const i64 *a, i64 m, const i64 *b, i64 *out)
+{
+    i64 i = 0, j = 0, k = 0;
+    while (i < n || j < m) {
+        i64 v = j == m || (i < n && a[i] <= b[j]) ? a[i] : b[j];
+        if (k == 0 || out[k - 1] != v)
+            out[k++] = v;
+        if (i < n && a[i] == v)
+            i++;
+        else
+            j++;
+    }
+    return k;
 }
 
 /* Block.ends: where the line holding each of the ``n`` positions ``starts`` ends (its

@@ -27,7 +27,7 @@ from operator import ge, not_
 from typing import TYPE_CHECKING
 
 from qconsole import logfastlib
-from qconsole.logbulk import _CODE_OF, Messages, Pairs
+from qconsole.logbulk import _CODE_OF, Ended, Messages, Pairs
 
 if TYPE_CHECKING:
     from ctypes import CDLL
@@ -67,7 +67,7 @@ def count(cdll: CDLL, text: bytes, needle: bytes, most: int = 1 << 62) -> int:
 
 def hits(cdll: CDLL, data: bytes, text: bytes, needle: bytes) -> list[int]:
     """:func:`~qconsole.logbulk.hits_of_text` (a non-empty needle in ``text``)."""
-    cap = len(data) // 256 + 64
+    cap = len(data) // 64 + 64  # (about a line in 100 bytes: rarely asked twice)
     while True:
         out = _zeros(cap)
         n = cdll.qc_hits(data, text, len(data), needle, len(needle), _at(out), cap)
@@ -76,12 +76,15 @@ def hits(cdll: CDLL, data: bytes, text: bytes, needle: bytes) -> list[int]:
         cap = n
 
 
-def needles(cdll: CDLL, data: bytes, starts: list[int], ends: list[int],
+def needles(cdll: CDLL, data: bytes, starts: list[int], ends: list[int] | None,
             skip: int) -> list[int]:
-    """:func:`~qconsole.logbulk.hidden_needles` (1 or 0 for each line)."""
+    """:func:`~qconsole.logbulk.hidden_needles` (1 or 0 for each line; ``ends`` None:
+    the lines' own)."""
     n = len(starts)
-    a, b, out = array("q", starts), array("q", ends), _zeros(n)
-    cdll.qc_needles(data, len(data), n, _at(a), _at(b), skip, _at(out))
+    a, out = array("q", starts), _zeros(n)
+    b = None if ends is None else array("q", ends)
+    cdll.qc_needles(data, len(data), n, _at(a), None if b is None else _at(b), skip,
+                    _at(out))
     return out.tolist()
 
 
@@ -91,6 +94,35 @@ def member(cdll: CDLL, lines: list[int], among: list[int]) -> list[int]:
     a, b, out = array("q", lines), array("q", among), _zeros(n)
     cdll.qc_member(n, _at(a), len(b), _at(b), _at(out))
     return out.tolist()
+
+
+def all_line_starts(cdll: CDLL, data: bytes) -> list[int]:
+    """The start of each line of ``data``."""
+    cap = len(data) // 64 + 64
+    while True:
+        out = _zeros(cap)
+        n = cdll.qc_line_starts(data, len(data), _at(out), cap)
+        if n <= cap:
+            return out[:n].tolist()
+        cap = n
+
+
+def split(cdll: CDLL, lines: list[int], among: list[int] | array,
+          ) -> tuple[list[int], list[int]]:
+    """:func:`~qconsole.logbulk.split`."""
+    n = len(lines)
+    a, b = array("q", lines), among if isinstance(among, array) else array("q", among)
+    inside, outside = _zeros(n), _zeros(n)
+    k = cdll.qc_split(n, _at(a), len(b), _at(b), _at(inside), _at(outside))
+    return inside[:k].tolist(), outside[:n - k].tolist()
+
+
+def union(cdll: CDLL, a: list[int], b: list[int]) -> list[int]:
+    """:func:`~qconsole.logbulk.union`."""
+    x, y = array("q", a), array("q", b)
+    out = _zeros(len(x) + len(y))
+    k = cdll.qc_union(len(x), _at(x), len(y), _at(y), _at(out))
+    return out[:k].tolist()
 
 
 def quiet(cdll: CDLL, data: bytes, lines: list[int], table: bytes, width: int,
@@ -258,10 +290,8 @@ def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
     np_, ntt, nh, nho, nop = counts
     flags = canon.tolist()
     ats = info_at.tolist()
-    msgs = list(map(data.__getitem__, map(slice, i2, i2e)))
-    out = FastMessages(pairs, list(compress(msgs, flags)), [
-        data[a:b] for a, b in zip(compress(i3, flags), compress(i3e, flags), strict=True)],
-        list(compress(ats, flags)), pos[:np_], held[:np_], s_info.tolist())
+    out = FastMessages(pairs, (data, i2, i2e, i3, i3e, flags), list(compress(ats, flags)),
+                       pos[:np_], held[:np_], s_info)
     out.bounces = bounces
     out.triples = [ls for ls, _ in triples]
     out.odd = list(compress(ats, map(not_, flags)))
@@ -271,16 +301,24 @@ def messages(cdll: CDLL, block: Block, bounced: list[re.Match[bytes]],
         out.heads.setdefault(source[x][k:k + n], []).append(p)
     out.head_odd = {extra[k:k + n] for k, n in zip(okey[:nho], olen2[:nho], strict=True)}
     out.open = set(open_[:nop].tolist())
-    out.ended = set(msgs)
-    out.ended.update(map(data.__getitem__, map(slice, ekey[:ne].tolist(), eend[:ne].tolist())))
+    out.ended_at = (i2 + ekey[:ne], i2e + eend[:ne])
     return out
 
 
-def pair_rows(cdll: CDLL, block: Block, starts: list[int], limit: int,
+def gather(cdll: CDLL, data: bytes, starts: array, ends: array) -> bytes:
+    """The slices of ``data`` from ``starts`` to ``ends``, each followed by a line
+    break, as one bytes object."""
+    n = len(starts)
+    out = array("b", bytes(sum(ends) - sum(starts) + n))
+    return out[:cdll.qc_gather(data, n, _at(starts), _at(ends), _at(out))].tobytes()
+
+
+def pair_rows(cdll: CDLL, block: Block, starts: list[int], limit: int, unknown: int,
               ) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
     """The rows of canonical start lines ``starts`` (sorted) within ``limit`` bytes:
-    (index in ``starts``, row, status code, text start, info line or -1 when not known
-    here or farther than ``limit``) of each (see ``Plan._pair_rows``)."""
+    (start line, global; row; status code; text start; info line, global, or
+    ``unknown`` when not known here or farther than ``limit``) of each (see
+    ``Plan._pair_rows``)."""
     pairs = block.pairs()
     assert isinstance(pairs, FastPairs)
     msgs = block._messages
@@ -290,8 +328,8 @@ def pair_rows(cdll: CDLL, block: Block, starts: list[int], limit: int,
     at, rows, codes, texts, infos = (_zeros(n) for _ in range(5))
     got = cdll.qc_pair_rows(block.data, len(block.data), len(pairs.lines),
                             _at(pairs.s_ls), _at(pairs.row_ls), _at(pairs.row_code),
-                            _at(pairs.row_end), info, n, _at(qs), limit,
-                            *map(_at, (at, rows, codes, texts, infos)))
+                            _at(pairs.row_end), info, n, _at(qs), limit, block.base,
+                            unknown, *map(_at, (at, rows, codes, texts, infos)))
     return (at[:got].tolist(), rows[:got].tolist(), codes[:got].tolist(),
             texts[:got].tolist(), infos[:got].tolist())
 
@@ -365,22 +403,59 @@ class FastMessages(Messages):
     """Messages read from the compiled loop's arrays (dicts built when first asked
     for)."""
 
-    def __init__(self, pairs: FastPairs, msgs: list[bytes], senders: list[bytes],
-                 lines: list[int], pos: array, held: array, s_info: list[int]) -> None:
+    def __init__(self, pairs: FastPairs, matches: tuple[bytes, array, array, array, array,
+                                                        list[int]],
+                 lines: list[int], pos: array, held: array, s_info: array) -> None:
         self.bounces: list[int] = []
         self.open: set[int] = set()
         self.odd: list[int] = []
         self.triples: list[int] = []
         self.tainted: set[int] = set()
         self.heads: dict[bytes, list[int]] = {}
-        self.ended: set[bytes] = set()
         self.head_odd: set[bytes] = set()
-        self.pairs, self.msgs, self.senders, self.lines = pairs, msgs, senders, lines
+        # The infos matches (the block, starts and ends of groups 2 and 3, canonical
+        # or not), read into bytes when first asked for; what ended is read from.
+        self._matches = matches
+        self._msgs: list[bytes] | None = None
+        self._senders: list[bytes] | None = None
+        self.ended_at: tuple[array, array] = (array("q"), array("q"))
+        self._ended: set[bytes] | None = None
+        self.pairs, self.lines = pairs, lines
         self.pos, self.held = pos, held
-        self.s_info = array("q", s_info)
-        self._start_infos = s_info
+        self.s_info = s_info
+        self._start_infos = s_info.tolist()
         self._info: dict[int, int] | None = None
         self._infos: dict[int, tuple[bytes, bytes]] | None = None
+
+    @property
+    def msgs(self) -> list[bytes]:
+        """The canonical info lines' messages, in order."""
+        if self._msgs is None:
+            data, i2, i2e, _, _, flags = self._matches
+            self._msgs = list(compress(map(data.__getitem__, map(slice, i2, i2e)), flags))
+        return self._msgs
+
+    @property
+    def senders(self) -> list[bytes]:
+        """The canonical info lines' senders, in order."""
+        if self._senders is None:
+            data, _, _, i3, i3e, flags = self._matches
+            self._senders = list(map(data.__getitem__, map(slice, compress(i3, flags),
+                                                           compress(i3e, flags))))
+        return self._senders
+
+    @property
+    def ended(self) -> set[bytes]:  # type: ignore[override]
+        if self._ended is None:
+            data = self._matches[0]
+            self._ended = set(map(data.__getitem__, map(slice, *self.ended_at)))
+        return self._ended
+
+    def ended_keys(self) -> Ended:
+        cdll = logfastlib.lib()
+        if cdll is None:
+            return super().ended_keys()
+        return Ended(gather(cdll, self._matches[0], *self.ended_at))
 
     @property
     def info(self) -> dict[int, int]:  # type: ignore[override]

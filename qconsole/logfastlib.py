@@ -244,7 +244,8 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_pairs.restype = ctypes.c_int
     cdll.qc_pairs.argtypes = [ctypes.c_char_p, n, n, *[p] * 6, n, ctypes.c_char_p, *[p] * 10]
     cdll.qc_pair_rows.restype = n
-    cdll.qc_pair_rows.argtypes = [ctypes.c_char_p, n, n, *[p] * 5, n, p, n, *[p] * 5]
+    cdll.qc_pair_rows.argtypes = [ctypes.c_char_p, n, n, *[p] * 5, n, p, n, n, n,
+                                    *[p] * 5]
     cdll.qc_ends.restype = n
     cdll.qc_ends.argtypes = [ctypes.c_char_p, n, p, p, p, n]
     cdll.qc_messages.restype = ctypes.c_int
@@ -274,6 +275,14 @@ def _bind(cdll: CDLL) -> CDLL:
                               n, p, p]
     cdll.qc_member.restype = None
     cdll.qc_member.argtypes = [n, p, n, p, p]
+    cdll.qc_split.restype = n
+    cdll.qc_split.argtypes = [n, p, n, p, p, p]
+    cdll.qc_line_starts.restype = n
+    cdll.qc_line_starts.argtypes = [ctypes.c_char_p, n, p, n]
+    cdll.qc_gather.restype = n
+    cdll.qc_gather.argtypes = [ctypes.c_char_p, n, p, p, p]
+    cdll.qc_union.restype = n
+    cdll.qc_union.argtypes = [n, p, n, p, p]
     cdll.qc_seed.restype = None
     cdll.qc_seed.argtypes = [ctypes.c_uint64]
     cdll.qc_seed(int.from_bytes(os.urandom(8), "little"))

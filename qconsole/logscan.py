@@ -33,6 +33,7 @@ from qconsole.logbulk import (
     K_START,
     STATUS_CODES,
     Block,
+    Ended,
     follow_infos,
     follow_starts,
     hidden_needles,
@@ -40,7 +41,8 @@ from qconsole.logbulk import (
     hits_of_text,
     kind,
     loud,
-    member,
+    split,
+    union,
 )
 from qconsole.logformat import (
     _EXPIRED_LOGGED,
@@ -88,7 +90,7 @@ class Heads(NamedTuple):
     :attr:`qconsole.logbulk.Messages.heads`."""
 
     heads: dict[bytes, list[Head]]
-    ended: set[bytes]  # messages whose chain ends in the block
+    ended: Ended | set[bytes]  # messages whose chain ends in the block
     odd: set[bytes]  # messages with a line to read the exact way before that
 
 
@@ -295,17 +297,12 @@ class Plan:
         pairs = block.pairs()
         field = t.field
         if lines is not None:  # a word or a regex: the hit lines that are start lines
-            flags = member(block, lines, pairs.start_lines)
-            s_hit = list(compress(lines, flags))
-            rest = list(compress(lines, map(not_, flags)))
+            s_hit, rest = split(block, lines, pairs.start_lines)
             i_hit: list[int] = []
             # (only a line with "info msg " at its event can be a canonical info line)
             if any(map(data.startswith, repeat(b"info msg "),
                        map(add, rest, repeat(block.width)))):
-                msgs = block.messages()
-                flags = member(block, rest, msgs.info_lines)
-                i_hit = list(compress(rest, flags))
-                rest = list(compress(rest, map(not_, flags)))
+                i_hit, rest = split(block, rest, block.messages().info_lines)
         elif field == "to":
             starts = list(pairs.starts)
             rcpt = list(map(data.__getitem__, map(slice, map(itemgetter(2), map(
@@ -329,12 +326,12 @@ class Plan:
         # (s_hit, i_hit and rest are sorted lists of line starts)
         hidden: list[int] = []
         for group in (s_hit, i_hit):
-            flags = hidden_needles(block, group, block.ends(group)) if group else []
+            flags = hidden_needles(block, group) if group else []
             if any(flags):
                 hidden += compress(group, flags)
                 group[:] = compress(group, map(not_, flags))
         if hidden:
-            rest = sorted(set(rest).union(hidden))
+            rest = union(block, rest, hidden)
         if i_hit:
             msgs = block.messages()
             i_set = set(i_hit)
@@ -352,7 +349,7 @@ class Plan:
             infos = msgs.start_infos(pairs)
             more = compress(starts, map(and_, map(i_set.__contains__, infos),
                                         map(le, map(sub, starts, infos), repeat(limit))))
-            s_hit = sorted(set(s_hit).union(more)) if s_hit else list(more)
+            s_hit = union(block, s_hit, list(more)) if s_hit else list(more)
         self._pair_rows(block, i, s_hit, part, f, out)
         return rest
 
@@ -394,20 +391,18 @@ class Plan:
     def _pair_rows_fast(self, fast: CDLL, block: Block, i: int, starts: list[int],
                         part: set[int], f: Found, out: list[Follow]) -> None:
         """:meth:`_pair_rows` with the join in compiled code."""
-        base = block.base
         pairs = block.pairs()
         for s in sorted((pairs.slow | pairs.open).intersection(starts)):
             self._follow_start(block, i, s, out)
         at, rows, codes, texts, infos = logfast.pair_rows(fast, block, starts,
-                                                          logjoin.JOIN_LIMIT)
-        keep = list(map(not_, map(part.__contains__, rows)))
-        if not all(keep):
-            at, rows, codes, texts, infos = (list(compress(x, keep))
-                                             for x in (at, rows, codes, texts, infos))
+                                                          logjoin.JOIN_LIMIT, UNKNOWN)
+        if part:
+            keep = list(map(not_, map(part.__contains__, rows)))
+            if not all(keep):
+                at, rows, codes, texts, infos = (list(compress(x, keep))
+                                                 for x in (at, rows, codes, texts, infos))
         part.update(rows)
-        f.extend(rows, codes, texts, map(base.__add__, map(starts.__getitem__, at)),
-                 None if block._messages is None else
-                 [UNKNOWN if k < 0 else base + k for k in infos])
+        f.extend(rows, codes, texts, at, None if block._messages is None else infos)
 
     def _follow_start(self, block: Block, i: int, s: int, out: list[Follow]) -> None:
         """A start line whose row lies past the block or behind a line that is not
@@ -438,11 +433,11 @@ class Plan:
         # in the few lines that hold one (a report may hold "starting delivery N: ").
         fast = block.fast() is not None
         maybe = held if fast else _holding_msg(block, held)
-        hidden = list(compress(maybe, hidden_needles(block, maybe, block.ends(maybe))))
+        hidden = list(compress(maybe, hidden_needles(block, maybe)))
         if fast and hidden:
             hidden = _holding_msg(block, hidden)
-        others = list(compress(hits, map(not_, member(block, hits, held))))  # bounces...
-        return set(held), sorted(set(others).union(hidden)) if hidden else others
+        others = split(block, hits, held)[1]  # bounces...
+        return set(held), union(block, others, hidden) if hidden else others
 
     def _follow_starts(self, block: Block, i: int, ends: list[int], numbers: list[bytes],
                        starts: list[int], infos: list[int], part: set[int], f: Found,
@@ -611,7 +606,7 @@ def heads_of(block: Block) -> Heads:
     odd = set(msgs.head_odd)
     heads: dict[bytes, list[Head]] = {}
     starts = [p for ps in msgs.heads.values() for p in ps if pairs.start_of(p) is not None]
-    hidden = set(compress(starts, hidden_needles(block, starts, block.ends(starts))))
+    hidden = set(compress(starts, hidden_needles(block, starts)))
     bounces = set(msgs.bounces).union(msgs.triples)
     for msg, ps in msgs.heads.items():
         out = heads[msg] = []
@@ -634,7 +629,7 @@ def heads_of(block: Block) -> Heads:
             elif p in pairs.slow or p in pairs.open:
                 out.append((base + p, UNKNOWN, UNKNOWN, start[0]))
             # else another start of its number comes first: no row
-    return Heads(heads, set(msgs.ended), odd)
+    return Heads(heads, msgs.ended_keys(), odd)
 
 
 def _is_row(line: bytes) -> bool:

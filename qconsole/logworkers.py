@@ -79,7 +79,7 @@ class _Helper:
             return None
         try:
             out = pickle.load(self.proc.stdout)  # type: ignore[arg-type]
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError):
+        except Exception:  # (gone, or a helper of another version: unknown classes)
             self.dead = True
             return None
         return out if isinstance(out, BlockResult) else None

@@ -134,6 +134,14 @@ def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, 
         fast, slow = _both(lambda b=block, s=starts: hidden_needles(
             Block(0, b), s, Block(0, b).ends(s)))
         assert list(map(bool, fast)) == slow
+        fast, slow = _both(lambda b=block, s=starts: hidden_needles(Block(0, b), s))
+        assert list(map(bool, fast)) == slow  # (each line's own end read in C)
+        fast, slow = _both(lambda b=block: logbulk._loud_lines(_decided(Block(0, b))))
+        assert slow is None and (fast is None or fast == logbulk.loud(
+            Block(0, block), Block(0, block).line_starts(range(len(block)))))
+        for some in (block, block[:-1]):  # (a last line without its line break)
+            assert logfast.all_line_starts(logfast.load(), some) == \
+                Block(0, some).line_starts(range(len(some)))
         every = list(range(len(block) + 2)) * (1 + 300 // (len(block) + 2))  # (many)
         fast, slow = _both(lambda b=block, e=every: _decided(Block(0, b)).ends(e))
         assert fast == slow
@@ -324,7 +332,8 @@ def test_a_block_at_scale_is_paired_alike() -> None:
         for dense, limit in ((saved[0], saved[2]), (0, 250), (0, row - start)):
             logscan.DENSE = logscan.DENSE_INFOS = dense
             logjoin.JOIN_LIMIT = limit
-            for text in ("x.org", "msg", "-x.org", "from:a@b.org", '"to remote u" route:r'):
+            for text in ("x.org", "msg", "-x.org", "from:a@b.org", '"to remote u" route:r',
+                         "/./", "/[0-9]/", "/s/", "/^/", "/x*/"):  # (regexes line by line)
                 fast, slow = _both(lambda t=text: Plan(t).analyze(Block(0, data)))
                 assert fast == slow, (text, dense, limit)
             # What the start lines' rows record (texts are read by detail terms).
@@ -452,3 +461,44 @@ def test_the_rows_found_give_the_same_columns_both_ways(chunks, shown, base) -> 
     assert (found[0].code, found[0].start, found[0].info) == (
         found[1].code, found[1].start, found[1].info)
     assert found[0].columns(base, shown, cdll) == slow  # (from the dicts now)
+
+
+_SORTED = st.lists(st.integers(-3, 60), max_size=40).map(sorted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SORTED, _SORTED)
+def test_sorted_lists_are_split_and_merged_alike(a, b) -> None:
+    """Membership both ways and the union of two sorted lists (duplicates in either),
+    in compiled code, are what the Python sets give."""
+    compiled()
+    block = Block(0, b"x\n")
+    fast, slow = _both(lambda: (logbulk.split(_decided(Block(0, b"x\n")), a, b),
+                                logbulk.union(_decided(Block(0, b"x\n")), a, b)))
+    assert fast == slow
+    inside, outside = fast[0]
+    assert inside == [x for x in a if x in b] and outside == [x for x in a if x not in b]
+    assert fast[1] == sorted(set(a) | set(b))
+    assert block.fast() is not None  # (the compiled way was the one asked)
+
+
+def test_the_messages_that_end_in_a_block_cross_to_the_search_as_one_blob() -> None:
+    """A block's Heads carry its ended messages as one bytes object (a pickle of one
+    object), read as a set only when a message is looked up: the same messages both
+    ways, and after a pickle."""
+    import pickle
+
+    compiled()
+    from tests.test_logs import T0, delivery_lines
+
+    lines = []
+    for i in range(200):
+        lines += delivery_lines(T0 + i, i % 9, 500 + i, f"u{i}@x.org", "success", "ok")
+    lines.append("@400000006ab1430e08ea3962 end msg 77777")
+    data = "".join(line + "\n" for line in lines).encode()
+    fast, slow = _both(lambda: logscan.heads_of(Block(0, data)).ended)
+    assert fast == slow
+    copy = pickle.loads(pickle.dumps(fast))
+    assert isinstance(copy, logbulk.Ended) and copy == fast
+    assert b"77777" in copy and b"500" in copy and b"699" in copy and b"700" not in copy
+    assert b"" not in copy and len(copy.keys()) == 201
