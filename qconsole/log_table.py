@@ -119,7 +119,15 @@ class LogTable(ScrollView, can_focus=True):
         """The model changed: ``prepended`` older rows came in above the old ones."""
         n = len(self.model)
         self._check_dates(n)
-        self.virtual_size = Size(self.size.width, n)
+        size, height = Size(self.size.width, n), self.container_size.height
+        if (self.show_vertical_scrollbar and self.virtual_size.width == size.width
+                and min(n, self.virtual_size.height) > height):
+            # (the scroll bar stays: only it is drawn again, not the whole screen's
+            # layout, which cost a search's posts a second of the screen's time)
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
         if self.following:
             self.cursor = max(0, n - 1)
             self.scroll_to(y=max(0, n - self.size.height), animate=False, immediate=True)

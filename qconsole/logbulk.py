@@ -283,14 +283,18 @@ class Pairs:
 
 class Ended:
     """Messages whose chain ends in a block (:attr:`Messages.ended`), kept as one bytes
-    object, a message a line, until one is looked up: a block's thousands cost one
-    object to send from a helper process, and most blocks' are never asked."""
+    object, a message a line: a block's thousands cost one object to send from a
+    helper process. A search asks a block about one message or a few (an older
+    block's messages still open at its end): those are looked for in the bytes; a set
+    is made only when many are asked."""
 
-    __slots__ = ("_set", "blob")
+    __slots__ = ("_asked", "_set", "blob")
+    _LOOKS = 8  # lookups in the bytes before a set is made
 
     def __init__(self, blob: bytes) -> None:
-        self.blob = blob
+        self.blob = blob  # each message followed by a line break
         self._set: set[bytes] | None = None
+        self._asked = 0
 
     def keys(self) -> set[bytes]:
         """The messages, as a set."""
@@ -300,6 +304,12 @@ class Ended:
         return self._set
 
     def __contains__(self, msg: object) -> bool:
+        if self._set is None and self._asked < self._LOOKS:
+            self._asked += 1
+            if not isinstance(msg, bytes) or not msg or b"\n" in msg:
+                return False
+            key = msg + b"\n"
+            return self.blob.startswith(key) or b"\n" + key in self.blob
         return msg in self.keys()
 
     def __eq__(self, other: object) -> bool:
@@ -1049,8 +1059,13 @@ def _hits_of_regex(block: Block, rx: re.Pattern, lowered: bool) -> list[int]:
                 return block.line_starts(starts)
     if plain and (loud_lines := _loud_lines(block)) is not None:
         # (the lines that lead to no row are not searched: loud() drops them anyway)
+        loud_lines, ends = loud_lines
+        if _UNSAFE.search(rx.pattern) is None and b"\\B" not in rx.pattern:
+            # Searched between a line's start and end in the block, as in the line
+            # alone: ^, $ (multi-line) and \b read a line break as a string's end.
+            return list(compress(loud_lines, map(rx.search, repeat(text), loud_lines, ends)))
         return list(compress(loud_lines, map(rx.search, map(text.__getitem__, map(
-            slice, loud_lines, block.ends(loud_lines))))))
+            slice, loud_lines, ends)))))
     lines = text.split(b"\n")
     if not lines[-1]:  # (what follows the last line break is no line)
         lines.pop()
@@ -1059,15 +1074,16 @@ def _hits_of_regex(block: Block, rx: re.Pattern, lowered: bool) -> list[int]:
     return list(compress(offsets, map(rx.search, read)))
 
 
-def _loud_lines(block: Block) -> list[int] | None:
-    """The block's line starts but those :func:`loud` drops (None without the compiled
-    library or its table of the block's prefix)."""
+def _loud_lines(block: Block) -> tuple[list[int], list[int]] | None:
+    """The starts and ends of the block's lines but those :func:`loud` drops (None
+    without the compiled library or its table of the block's prefix)."""
     fast = block.fast()
-    if fast is None or block.shape.line_table is None:
+    table = None if fast is None else block.shape.line_table
+    if fast is None or table is None:
         return None
     from qconsole import logfast
 
-    return loud(block, logfast.all_line_starts(fast, block.data))
+    return logfast.loud_lines(fast, block.data, table, block.width, QUIET)
 
 
 def _running(lengths):

@@ -555,21 +555,26 @@ i64 qc_hits(bytes_t data, bytes_t text, i64 size, bytes_t needle, i64 len, i64 *
 /* hidden_needles: for each line (start, end), whether "starting delivery " or
    "info msg " stands in it from ``skip`` bytes past its start (bytes.find's range);
    ``ends`` NULL: each line ends at its line break (or the block's end). */
+static int needle_in(bytes_t data, i64 lo, i64 hi)
+{
+    static const char a[] = "starting delivery ", b[] = "info msg ";
+    return lo <= hi
+           && (memmem(data + lo, (size_t)(hi - lo), a, sizeof a - 1) != NULL
+               || memmem(data + lo, (size_t)(hi - lo), b, sizeof b - 1) != NULL);
+}
+
 void qc_needles(bytes_t data, i64 size, i64 n, const i64 *starts, const i64 *ends,
                 i64 skip, i64 *out)
 {
-    static const char a[] = "starting delivery ", b[] = "info msg ";
     for (i64 i = 0; i < n; i++) {
-        i64 lo = starts[i] + skip, hi = size;
+        i64 hi = size;
         if (ends != NULL)
             hi = ends[i] < size ? ends[i] : size;
         else if (starts[i] >= 0 && starts[i] < size) {
             bytes_t q = memchr(data + starts[i], '\n', (size_t)(size - starts[i]));
             hi = q == NULL ? size : q - data;
         }
-        out[i] = lo <= hi
-                 && (memmem(data + lo, (size_t)(hi - lo), a, sizeof a - 1) != NULL
-                     || memmem(data + lo, (size_t)(hi - lo), b, sizeof b - 1) != NULL);
+        out[i] = needle_in(data, starts[i] + skip, hi);
     }
 }
 
@@ -676,22 +681,47 @@ void qc_rows(bytes_t data, i64 n, const i64 *p, const i64 *e, const i64 *g2, con
 /* logbulk.loud: for each of the ``n`` line starts, whether the line's ``w`` first
    bytes are a prefix of the shape (``head``: see head_at) followed by one of the ``nw``
    words (``words`` end to end, each ending at ``word_end``). */
+static int quiet_at(bytes_t data, i64 size, i64 ls, bytes_t head, i64 w, bytes_t words,
+                    i64 nw, const i64 *word_end)
+{
+    if (ls < 0 || ls + w > size || !head_at(data, ls, head, w))
+        return 0;
+    for (i64 k = 0; k < nw; k++) {
+        i64 from = k ? word_end[k - 1] : 0, len = word_end[k] - from;
+        if (ls + w + len <= size && memcmp(data + ls + w, words + from, (size_t)len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 void qc_quiet(bytes_t data, i64 size, i64 n, const i64 *lines, bytes_t head, i64 w,
               bytes_t words, i64 nw, const i64 *word_end, i64 *out)
 {
-    for (i64 i = 0; i < n; i++) {
-        i64 ls = lines[i];
-        out[i] = 0;
-        if (ls < 0 || ls + w > size || !head_at(data, ls, head, w))
-            continue;
-        for (i64 k = 0; k < nw; k++) {
-            i64 from = k ? word_end[k - 1] : 0, len = word_end[k] - from;
-            if (ls + w + len <= size && memcmp(data + ls + w, words + from, (size_t)len) == 0) {
-                out[i] = 1;
-                break;
+    for (i64 i = 0; i < n; i++)
+        out[i] = quiet_at(data, size, lines[i], head, w, words, nw, word_end);
+}
+
+/* _loud_lines: every line of the block but the quiet ones (qc_quiet) that hold no
+   hidden needle (qc_needles, from ``w`` + 1 bytes in): their starts and ends (the
+   line break or ``size``), the first ``cap`` stored. Returns how many there are. */
+i64 qc_loud(bytes_t data, i64 size, bytes_t head, i64 w, bytes_t words, i64 nw,
+            const i64 *word_end, i64 *starts, i64 *ends, i64 cap)
+{
+    i64 n = 0, at = 0;
+    while (at < size) {
+        bytes_t q = memchr(data + at, '\n', (size_t)(size - at));
+        i64 end = q == NULL ? size : q - data;
+        if (!quiet_at(data, size, at, head, w, words, nw, word_end)
+            || needle_in(data, at + w + 1, end)) {
+            if (n < cap) {
+                starts[n] = at;
+                ends[n] = end;
             }
+            n++;
         }
+        at = end + 1;
     }
+    return n;
 }
 
 /* logbulk.member: for each of the ``n`` sorted ``lines``, whether it is one of the

@@ -137,6 +137,21 @@ def quiet(cdll: CDLL, data: bytes, lines: list[int], table: bytes, width: int,
     return out.tolist()
 
 
+def loud_lines(cdll: CDLL, data: bytes, table: bytes, width: int,
+               words: tuple[bytes, ...]) -> tuple[list[int], list[int]]:
+    """The starts and ends of the lines of ``data`` but those :func:`quiet` tells that
+    hold no needle :func:`needles` finds (see :func:`~qconsole.logbulk.loud`)."""
+    cap = len(data) // 64 + 64
+    ends = array("q", accumulate(map(len, words)))
+    while True:
+        starts, stops = _zeros(cap), _zeros(cap)
+        n = cdll.qc_loud(data, len(data), table, width, b"".join(words), len(words),
+                         _at(ends), _at(starts), _at(stops), cap)
+        if n <= cap:
+            return starts[:n].tolist(), stops[:n].tolist()
+        cap = n
+
+
 def line_ends(cdll: CDLL, data: bytes, starts: list[int]) -> list[int] | None:
     """:meth:`~qconsole.logbulk.Block.ends` (None: a negative position, not done)."""
     n = len(starts)

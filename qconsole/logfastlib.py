@@ -277,6 +277,9 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_member.argtypes = [n, p, n, p, p]
     cdll.qc_split.restype = n
     cdll.qc_split.argtypes = [n, p, n, p, p, p]
+    cdll.qc_loud.restype = n
+    cdll.qc_loud.argtypes = [ctypes.c_char_p, n, ctypes.c_char_p, n, ctypes.c_char_p, n, p,
+                             p, p, n]
     cdll.qc_line_starts.restype = n
     cdll.qc_line_starts.argtypes = [ctypes.c_char_p, n, p, n]
     cdll.qc_gather.restype = n

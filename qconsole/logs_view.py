@@ -37,7 +37,7 @@ from qconsole.safe_text import plain, printable
 SPARK = " ▁▂▃▄▅▆▇█"
 FOLLOW_SECONDS = 0.25
 NEWER_SLICE = 2000  # appended rows tested by the filter's worker between two posts
-GROW_SECONDS = 0.25  # the filter's rows found: posted to the screen this often at most
+GROW_SECONDS = 0.5  # the filter's rows found: posted to the screen this often at most
 
 
 def sparkline(values: list[int]) -> str:
@@ -436,9 +436,9 @@ class LogsView(Vertical):
         row = table.selected()
         detail = self.query_one("#log-detail", Static)
         if row is None:
-            detail.update("")
+            _update(detail, Text())
             return
-        detail.update(detail_text(row, self.app, self.size.width - 2))
+        _update(detail, detail_text(row, self.app, self.size.width - 2))
         self.show_status()
 
     def on_log_table_opened(self, event: LogTable.Opened) -> None:
@@ -471,9 +471,10 @@ class LogsView(Vertical):
             whose = ("every row, unfiltered" if self.filtered is None else
                      f"the rows of the previous filter '{printable(str(self.filtered.query))}'")
             # (what happened first: a narrow terminal cuts the end, with an ellipsis)
-            header.update(Text(f"The filter typed does not parse (why: below); {whose}"))
+            _update(header, Text(f"The filter typed does not parse (why: below); {whose}"))
             return
-        header.update(header_text(self.size.width, self.query_one(LogTable).dated))
+        _update(header, header_text(self.size.width, self.query_one(LogTable).dated),
+                layout=False)
 
     def show_status(self) -> None:
         """One line: what the filter is doing first (at 80 columns the end is cut),
@@ -482,7 +483,7 @@ class LogsView(Vertical):
         status = self.query_one("#log-status", Static)
         status.set_class(bool(self.filter_error) and not self.error, "wrapped")
         if self.error:
-            status.update(plain(self.error, theme.style(self.app, "error")))
+            _update(status, plain(self.error, theme.style(self.app, "error")))
             return
         if self.index is None:
             return
@@ -519,7 +520,7 @@ class LogsView(Vertical):
         parts.append("following" if table.following else "f: follow")
         parts.append(printable(str(self.path)))
         text.append(" · ".join(parts))
-        status.update(text)
+        _update(status, text, layout=status.has_class("wrapped"))
 
     def show_counters(self) -> None:
         """Success, deferral and failure per route and local IP over the last hour."""
@@ -534,3 +535,13 @@ class LogsView(Vertical):
                           Text(str(deferred), style=theme.style(self.app, "deferral")),
                           Text(str(failed), style=theme.style(self.app, "failure")),
                           sparkline(spark))
+
+
+def _update(widget: Static, text: Text, layout: bool = True) -> None:
+    """Show ``text`` in ``widget`` unless it shows that already (``layout`` False: its
+    height is fixed). Each update with a layout lays the whole screen out again, and a
+    search's posts of rows ask for one a few times a second: the selected row's detail
+    and the header stay the same, the status line is one line."""
+    if getattr(widget, "_qc_text", None) != text:
+        widget._qc_text = text  # type: ignore[attr-defined]
+        widget.update(text, layout=layout)

@@ -137,8 +137,14 @@ def test_the_compiled_loops_give_what_the_python_loops_give(lines, cuts, query, 
         fast, slow = _both(lambda b=block, s=starts: hidden_needles(Block(0, b), s))
         assert list(map(bool, fast)) == slow  # (each line's own end read in C)
         fast, slow = _both(lambda b=block: logbulk._loud_lines(_decided(Block(0, b))))
-        assert slow is None and (fast is None or fast == logbulk.loud(
-            Block(0, block), Block(0, block).line_starts(range(len(block)))))
+        every = Block(0, block).line_starts(range(len(block)))
+        saved = logbulk._MANY_QUIET
+        try:
+            logbulk._MANY_QUIET = -1  # (the quiet lines told however few they are)
+            kept = logbulk.loud(_decided(Block(0, block)), every)
+        finally:
+            logbulk._MANY_QUIET = saved
+        assert slow is None and (fast is None or fast == (kept, Block(0, block).ends(kept)))
         for some in (block, block[:-1]):  # (a last line without its line break)
             assert logfast.all_line_starts(logfast.load(), some) == \
                 Block(0, some).line_starts(range(len(some)))
@@ -333,7 +339,8 @@ def test_a_block_at_scale_is_paired_alike() -> None:
             logscan.DENSE = logscan.DENSE_INFOS = dense
             logjoin.JOIN_LIMIT = limit
             for text in ("x.org", "msg", "-x.org", "from:a@b.org", '"to remote u" route:r',
-                         "/./", "/[0-9]/", "/s/", "/^/", "/x*/"):  # (regexes line by line)
+                         "/./", "/[0-9]/", "/s/", "/^/", "/x*/", "/g$/", r"/\bu/", r"/e\B/",
+                         "/(?<=m)s/"):  # (regexes matching often: read line by line)
                 fast, slow = _both(lambda t=text: Plan(t).analyze(Block(0, data)))
                 assert fast == slow, (text, dense, limit)
             # What the start lines' rows record (texts are read by detail terms).
@@ -502,3 +509,37 @@ def test_the_messages_that_end_in_a_block_cross_to_the_search_as_one_blob() -> N
     assert isinstance(copy, logbulk.Ended) and copy == fast
     assert b"77777" in copy and b"500" in copy and b"699" in copy and b"700" not in copy
     assert b"" not in copy and len(copy.keys()) == 201
+    # The first lookups read the bytes, the later ones a set: the same answers.
+    every = copy.keys()
+    asked = [b"500", b"5", b"50", b"0", b"77777", b"7777", b"699\n500", b"\n", b"x", 5,
+             *(str(n).encode() for n in range(490, 710))]
+    reused = pickle.loads(pickle.dumps(fast))
+    for msg in asked:
+        assert (msg in logbulk.Ended(copy.blob)) == (msg in every) == (msg in reused), msg
+
+
+@pytest.mark.parametrize("text", ["/g$/", r"/\bu/", "/^@/", "/^[0-9]/", r"/\d$/", "/^$/",
+                                  "/local 1/", "/spy/",
+                                  r"/e\B/", "/(?<=m)s/", r"/\Aend/", "/[0-9]+ to/"])
+def test_a_regex_read_line_by_line_reads_each_line_alone(monkeypatch: pytest.MonkeyPatch,
+                                                          text: str) -> None:
+    """A regex matching often is searched line by line, in compiled code only in the
+    lines that can lead to a row, between each line's start and end in the block: its
+    anchors and word boundaries read each line as the Python way reads it, alone."""
+    compiled()
+    from tests.test_logs import T0, delivery_lines
+
+    monkeypatch.setattr(logbulk, "_PROBE", 1)  # (every regex read line by line)
+    monkeypatch.setattr(logbulk, "_MANY_MATCHES", 1)
+    lines = ["", "end msg 1", "u"]
+    for i in range(300):
+        lines += delivery_lines(T0 + i, i % 9, 500 + i, f"u{i}@x.org",
+                                ("success", "deferral")[i % 2], "ok" if i % 3 else "route=g")
+        lines += ["", f"@400000006ab1430e08ea3962 status: local 0/10 remote {i}/20"]
+        if i % 50 == 7:  # a quiet line holding a start needle: the start of a row
+            lines.insert(-4, "@400000006ab1430e08ea3962 status: local 1/10 starting "
+                         f"delivery {i % 9}: msg {500 + i} to remote spy@x.org")
+    data = "".join(line + "\n" for line in lines).encode()
+    fast, slow = _both(lambda: Plan(text).analyze(Block(0, data)))
+    assert fast == slow
+    assert len(fast.columns[0]) or fast.follow or text in ("/^[0-9]/", "/^$/", r"/\Aend/")
