@@ -19,7 +19,7 @@ backwards (from the row) and the rows of a start or info line up forwards.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 
 from qconsole.logformat import (
@@ -38,6 +38,10 @@ SUCCESS, DEFERRAL, FAILURE, RAW, BOUNCE = 0, 1, 2, 3, 4
 CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
 START_NEEDLES = re.compile(rb"starting delivery (\d+): msg ")
 INFO_NEEDLES = re.compile(rb"info msg (\d+): ")
+# Where a line may name a delivery or a message (what :func:`start_needle` and
+# ``b"delivery N: "``, or ``b"msg M"`` and the needles of M, are found in).
+_DELIVERY_NEEDLES = re.compile(rb"delivery (\d+): ")
+_MSG_NEEDLES = re.compile(rb"msg (\d+)")
 
 
 def start_needle(number: bytes) -> bytes:
@@ -80,20 +84,41 @@ class Joiner:
         """(offset, line) of the lines holding any of ``needles`` among the lines that
         start from ``start`` (a line start) and before ``end``, oldest first (read in
         chunks growing from 256 KiB: what is looked for is most often near)."""
+        def holding(chunk: bytes) -> Iterable[int]:
+            if len(needles) == 1:  # in order as found: the caller may stop at the first
+                return _lines_holding(chunk, needles[0])
+            lines: set[int] = set()
+            for needle in needles:
+                lines.update(_lines_holding(chunk, needle))
+            return sorted(lines)
+
+        return self._lines(holding, start, end)
+
+    def lines_naming(self, rx: re.Pattern[bytes], keys: set[bytes], start: int, end: int,
+                     ) -> Iterator[tuple[int, bytes]]:
+        """:meth:`lines_with`, the lines in which ``rx`` finds a match whose group 1 is
+        one of ``keys`` (a set the caller may shrink on the way): many needles looked
+        for in one pass."""
+        def holding(chunk: bytes) -> Iterator[int]:
+            last = -1
+            for m in rx.finditer(chunk):
+                if m[1] in keys:
+                    ls = chunk.rfind(b"\n", 0, m.start()) + 1
+                    if ls != last:
+                        yield ls
+                        last = ls
+
+        return self._lines(holding, start, end)
+
+    def _lines(self, holding: Callable[[bytes], Iterable[int]], start: int, end: int,
+               ) -> Iterator[tuple[int, bytes]]:
         stop, size = min(self.source.end, end + MAX_LINE), 4 * MAX_LINE
         while start < stop:
             chunk = next(self.source.forward(start, stop, size), None)
             if chunk is None:
                 return
             base, chunk = chunk
-            if len(needles) == 1:  # in order as found: the caller may stop at the first
-                found: Iterator[int] | list[int] = _lines_holding(chunk, needles[0])
-            else:
-                lines: set[int] = set()
-                for needle in needles:
-                    lines.update(_lines_holding(chunk, needle))
-                found = sorted(lines)
-            for ls in found:
+            for ls in holding(chunk):
                 if base + ls >= end:
                     return
                 le = chunk.find(b"\n", ls)
@@ -156,6 +181,68 @@ class Joiner:
                 return None
         return None
 
+    def rows_after_starts(self, start: int, numbers: list[bytes],
+                          ) -> dict[bytes, tuple[int, int]]:
+        """:meth:`row_after_start` of each of ``numbers`` (distinct) for the line at
+        ``start``, in one look forwards: a line naming many deliveries (a remote's
+        reply can) is read past once, not once a number."""
+        if len(numbers) <= 1:
+            row = self.row_after_start(start, numbers[0]) if numbers else None
+            return {} if row is None else {numbers[0]: row}
+        after = start + len(self.source.read_line(start)) + 1
+        looking, out = set(numbers), {}
+        for ls, line in self.lines_naming(_DELIVERY_NEEDLES, looking, after,
+                                          min(self.source.end, start + JOIN_LIMIT + 1)):
+            if ls - start > JOIN_LIMIT:
+                break
+            for number in dict.fromkeys(map(itemgetter(1), _DELIVERY_NEEDLES.finditer(line))):
+                if number not in looking:
+                    continue
+                code = result_of(line, number)
+                if code is not None:
+                    out[number] = (ls, code)
+                    looking.discard(number)
+                elif start_needle(number) in line:
+                    looking.discard(number)
+            if not looking:
+                break
+        return out
+
+    def rows_after_infos(self, info: int, msgs: list[bytes],
+                         ) -> dict[bytes, list[tuple[int, int, int]]]:
+        """:meth:`rows_after_info` of each of ``msgs`` (distinct) for the line at
+        ``info``, in one look forwards (see :meth:`rows_after_starts`)."""
+        if len(msgs) <= 1:
+            return {msg: list(self.rows_after_info(info, msg)) for msg in msgs}
+        after = info + len(self.source.read_line(info)) + 1
+        looking, out = set(msgs), {msg: [] for msg in msgs}
+        triple = b"triple bounce"
+        for ls, line in self._lines(
+                lambda chunk: _lines_naming_or(chunk, looking, triple), after,
+                min(self.source.end, info + JOIN_LIMIT + 1)):
+            if ls - info > JOIN_LIMIT:
+                break
+            m = event(line)
+            named = dict.fromkeys(map(itemgetter(1), _MSG_NEEDLES.finditer(line)))
+            if m is not None and m[E_TRIPLE]:
+                named[m[E_TRIPLE]] = None
+            for msg in named:
+                if msg not in looking:
+                    continue
+                if m is not None and m[E_MSG] == msg:
+                    numbers = list(dict.fromkeys(map(itemgetter(1),
+                                                     START_NEEDLES.finditer(line))))
+                    rows = self.rows_after_starts(ls, numbers)
+                    out[msg].extend((rows[n][0], rows[n][1], ls) for n in numbers
+                                    if n in rows)
+                elif m is not None and (m[E_BOUNCE] or m[E_TRIPLE]) == msg:
+                    out[msg].append((ls, BOUNCE, -1))
+                if info_needle(msg) in line or line.endswith(end_needle(msg)[:-1]):
+                    looking.discard(msg)
+            if not looking:
+                break
+        return out
+
     def rows_after_info(self, info: int, msg: bytes, after: int | None = None,
                         ) -> Iterator[tuple[int, int, int]]:
         """(offset, status, start) of every row whose info line is the line at ``info``
@@ -171,10 +258,9 @@ class Joiner:
                 return
             m = event(line)
             if m is not None and m[E_MSG] == msg:
-                for number in dict.fromkeys(map(itemgetter(1), START_NEEDLES.finditer(line))):
-                    row = self.row_after_start(ls, number)
-                    if row is not None:
-                        yield row[0], row[1], ls
+                numbers = list(dict.fromkeys(map(itemgetter(1), START_NEEDLES.finditer(line))))
+                rows = self.rows_after_starts(ls, numbers)
+                yield from ((rows[n][0], rows[n][1], ls) for n in numbers if n in rows)
             elif m is not None and (m[E_BOUNCE] or m[E_TRIPLE]) == msg:
                 yield ls, BOUNCE, -1
             if inside in line or line.endswith(end):
@@ -187,15 +273,26 @@ class Joiner:
         where the row's other line is not looked up."""
         # Each number once: a remote's reply repeating a needle a thousand times is
         # one look forwards, not a thousand (each up to JOIN_LIMIT bytes).
+        # Many numbers: one look forwards for them all.
         if as_start:
-            for number in dict.fromkeys(map(itemgetter(1), START_NEEDLES.finditer(line))):
-                row = self.row_after_start(offset, number)
-                if row is not None:
-                    yield row[0], row[1], offset, -2
+            numbers = list(dict.fromkeys(map(itemgetter(1), START_NEEDLES.finditer(line))))
+            rows = self.rows_after_starts(offset, numbers)
+            yield from ((rows[n][0], rows[n][1], offset, -2) for n in numbers if n in rows)
         if as_info:
-            for msg in dict.fromkeys(map(itemgetter(1), INFO_NEEDLES.finditer(line))):
-                for row, status, start in self.rows_after_info(offset, msg):
+            msgs = list(dict.fromkeys(map(itemgetter(1), INFO_NEEDLES.finditer(line))))
+            found = self.rows_after_infos(offset, msgs)
+            for msg in msgs:
+                for row, status, start in found[msg]:
                     yield row, status, start, offset
+
+
+def _lines_naming_or(chunk: bytes, msgs: set[bytes], literal: bytes) -> list[int]:
+    """The starts of the lines of ``chunk`` naming one of ``msgs`` after ``msg `` or
+    holding ``literal``, each once, in order."""
+    lines = {chunk.rfind(b"\n", 0, m.start()) + 1
+             for m in _MSG_NEEDLES.finditer(chunk) if m[1] in msgs}
+    lines.update(_lines_holding(chunk, literal))
+    return sorted(lines)
 
 
 def _lines_holding(chunk: bytes, needle: bytes) -> Iterator[int]:
