@@ -34,10 +34,10 @@ from qconsole.logformat import (
     Delivery,
     decode,
     delivery,
+    foreign,
     raw_row,
     split_report,
     split_stamp,
-    syslog_program,
 )
 from qconsole.logsource import LogSource
 
@@ -68,12 +68,6 @@ def ended(line: bytes) -> bytes | None:
 
 
 _ENDED = re.compile(rb"end msg (\d+)$")
-
-
-def _foreign(line: bytes) -> bool:
-    """A syslog line from a program other than qmail: not shown at all."""
-    program = syslog_program(line)
-    return program is not None and b"qmail" not in program and b"splogger" not in program
 
 
 class Rows:
@@ -279,7 +273,7 @@ class LogIndex(RowView):
                 line = lines[k]
                 m = EVENT.search(line)
                 if m is None:
-                    if line.strip() and not _foreign(line):
+                    if line.strip() and not foreign(line):
                         rows.add(offsets[k], RAW)
                     continue
                 number = m[E_NUMBER]
@@ -346,7 +340,7 @@ class LogIndex(RowView):
         for offset, line in lines:
             m = EVENT.search(line)
             if m is None:
-                if line.strip() and not _foreign(line):
+                if line.strip() and not foreign(line):
                     with self.lock:
                         self.newer.add(offset, RAW)
                     added += 1

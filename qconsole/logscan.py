@@ -51,6 +51,7 @@ from qconsole.logformat import (
     E_STATUS,
     E_TRIPLE,
     event,
+    foreign,
     message_events,
     triple_bounces,
 )
@@ -144,9 +145,30 @@ class Plan:
             for i in self.line_terms:
                 if i != self.driver:  # (the candidates are the driver's rows already)
                     cand &= parts[i]
+        if exact and not self.wait:  # (rows of a line alone: decided here)
+            raw = self._raw_rows(block, exact)
+            if raw:
+                n = len(raw)
+                f.extend(raw, repeat(RAW, n), repeat(0, n), repeat(-1, n), repeat(-1, n))
+                cand.update(raw)
         heads = None if block._messages is None else heads_of(block)
         return BlockResult(base, block.size, f.columns(base, cand, block.fast()), glob,
                            sorted(exact), follow, heads)
+
+    def _raw_rows(self, block: Block, exact: set[int]) -> list[int]:
+        """The rows to check the exact way that are lines with no event (another
+        program's, garbage: millions in some logs), decided here as that way decides
+        them (:func:`raw_row_matches`) and taken out of ``exact``: those that match."""
+        base, data = block.base, block.data
+        inside = sorted(r - base for r in exact if base <= r < base + block.size)
+        held = []
+        for ls, end in zip(inside, block.ends(inside), strict=True):
+            line = data[ls:end]
+            if event(line) is None:
+                exact.discard(base + ls)
+                if raw_row_matches(self, line):
+                    held.append(ls)
+        return held
 
     def _lines_of(self, block: Block, t: Term) -> list[int]:
         """Lines of the block that may make ``t`` hold (exactly those for a word or
@@ -281,6 +303,8 @@ class Plan:
             line = data[lines[j]:ends[j]]
             if _is_row(line):
                 exact.add(at)
+            if b"starting delivery " not in line and b"info msg " not in line:
+                continue  # (the start or info line of no row: Joiner.rows_of_line)
             as_start = t.holds(Lines(None, line, None, ""))  # type: ignore[arg-type]
             as_info = t.holds(Lines(None, None, line, ""))  # type: ignore[arg-type]
             if as_start or as_info:
@@ -630,6 +654,16 @@ def heads_of(block: Block) -> Heads:
                 out.append((base + p, UNKNOWN, UNKNOWN, start[0]))
             # else another start of its number comes first: no row
     return Heads(heads, msgs.ended_keys(), odd)
+
+
+def raw_row_matches(plan: Plan, line: bytes) -> bool:
+    """A line with no event (see :func:`~qconsole.logformat.raw_row`) is a row of its
+    own and matches the filter: not an empty line nor another program's syslog line,
+    and the filter has a term that finds rows (a filter of exclusions only shows no
+    such line). The exact way's rule, also applied in bulk."""
+    if plan.driver is None or not line.strip() or foreign(line):
+        return False
+    return plan.query.matches(Lines(line, None, None, "raw"))
 
 
 def _is_row(line: bytes) -> bool:

@@ -43,7 +43,7 @@ from itertools import compress
 from qconsole import logfast, logjoin, logscan, logworkers
 from qconsole.logbulk import Block
 from qconsole.logformat import E_STATUS, Delivery, event
-from qconsole.logindex import LogIndex, Rows, RowView, _foreign
+from qconsole.logindex import LogIndex, Rows, RowView
 from qconsole.logjoin import (
     BOUNCE,
     CODES,
@@ -53,7 +53,15 @@ from qconsole.logjoin import (
     bounced,
 )
 from qconsole.logquery import Lines, Query
-from qconsole.logscan import UNKNOWN, BlockResult, Columns, Heads, Plan, heads_of
+from qconsole.logscan import (
+    UNKNOWN,
+    BlockResult,
+    Columns,
+    Heads,
+    Plan,
+    heads_of,
+    raw_row_matches,
+)
 from qconsole.logsource import MAX_LINE, LogSource
 
 BLOCK = 16 << 20
@@ -316,10 +324,10 @@ class Search(RowView):
         line = self.source.read_line(offset, max(BLOCK, MAX_LINE))
         m = event(line)
         if m is None:
-            if self.plan.driver is None or not line.strip() or _foreign(line):
-                return
-            status = RAW
-        elif m[E_STATUS] is not None:
+            if raw_row_matches(self.plan, line):
+                out.append((offset, -1, -1, RAW))
+            return
+        if m[E_STATUS] is not None:
             status = CODES[m[E_STATUS]]
         elif bounced(line) is not None:
             status = BOUNCE

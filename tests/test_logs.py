@@ -418,8 +418,7 @@ def any_log(draw) -> list[str]:
 def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
     """The filter applied to each row of the log, one at a time: every line read as
     qmail-send's event (or shown raw), joined by the rules of logjoin."""
-    from qconsole.logformat import E_STATUS, event
-    from qconsole.logindex import _foreign
+    from qconsole.logformat import E_STATUS, event, foreign
     from qconsole.logjoin import BOUNCE, CODES, RAW, Joiner, bounced
     from qconsole.logquery import Lines
     from qconsole.logsearch import STATUS_NAMES
@@ -433,7 +432,7 @@ def row_by_row(path: Path, text: str) -> list[tuple[int, int, int, int]]:
     for line in data.split(b"\n")[:-1]:
         m = event(line)
         status = None
-        if m is None and line.strip() and not _foreign(line):
+        if m is None and line.strip() and not foreign(line):
             status = RAW
         elif m is not None and m[E_STATUS] is not None:
             status = CODES[m[E_STATUS]]
