@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.strip import Strip
 from textual.widgets import Input
 
@@ -32,6 +33,28 @@ class SafeInput(Input):
         event.prevent_default()  # not Input's own paste
         self.app.notify(f"Not pasted: the text holds {printable(bad)}, a control or "
                         "invisible character.", severity="warning", markup=False)
+
+
+class ViewField(SafeInput):
+    """A text field of a view (not of a form, whose screen says its keys): the key line
+    says what Enter, Escape and Tab do while it has the focus (the view's own keys are
+    typed into it then, and showed nothing). The view does what the keys do: its
+    ``field_key(key)`` handles ``"enter"`` and ``"escape"`` (True: done)."""
+
+    BINDINGS = [  # (priority: the app's own Tab and Ctrl+Q are, and would hide these)
+        Binding("enter", "field_key('enter')", "Go", priority=True),
+        Binding("escape", "field_key('escape')", "Leave field", priority=True),
+        Binding("tab", "app.move_focus(1)", "Next field", priority=True),
+        Binding("ctrl+q", "app.quit_now", "Quit", priority=True),
+    ]
+
+    async def action_field_key(self, key: str) -> None:
+        for node in self.ancestors:
+            handler = getattr(node, "field_key", None)
+            if handler is not None and handler(key):
+                return
+        if key == "enter":
+            await self.action_submit()
 
 
 class ProposedInput(SafeInput):

@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from qconsole import memory, theme
-from qconsole.fields import SafeInput
+from qconsole.fields import SafeInput, ViewField
 from qconsole.log_table import LogTable, header_text
 from qconsole.logformat import Delivery, local_time
 from qconsole.logindex import DEFERRAL, FAILURE, LogIndex
@@ -160,7 +160,7 @@ class LogsView(Vertical):
         self.counters_shown: bool | None = None  # None: by the terminal's height
 
     def compose(self) -> ComposeResult:
-        yield SafeInput(placeholder=FILTER_HINTS[0], id="log-filter", compact=True)
+        yield FilterField(placeholder=FILTER_HINTS[0], id="log-filter", compact=True)
         yield Static(id="log-header")
         yield LogTable(EmptyModel(), id="log-table")
         yield Static(id="log-detail")
@@ -276,14 +276,17 @@ class LogsView(Vertical):
             if len(table.model):
                 self.open_story()
             return
-        if self.screen.focused is not box:
-            return
-        if event.key == "escape":
+        if self.screen.focused is box and self.field_key(event.key):
+            event.stop()
+
+    def field_key(self, key: str) -> bool:
+        """In the filter: Escape clears it, Enter keeps it (the keys typed next are the
+        table's). True: done."""
+        if key == "escape":
             self.action_clear_filter()
-            event.stop()
-        elif event.key == "enter":  # keep the filter; the keys typed next are the table's
+        elif key == "enter":
             self.screen.set_focus(self.query_one(LogTable))
-            event.stop()
+        return key in ("escape", "enter")
 
     def action_clear_filter(self) -> None:
         """Clear the filter and hide its box."""
@@ -545,3 +548,10 @@ def _update(widget: Static, text: Text, layout: bool = True) -> None:
     if getattr(widget, "_qc_text", None) != text:
         widget._qc_text = text  # type: ignore[attr-defined]
         widget.update(text, layout=layout)
+
+
+class FilterField(ViewField):
+    """The filter's field."""
+
+    BINDINGS = [Binding("enter", "field_key('enter')", "Keep filter", priority=True),
+                Binding("escape", "field_key('escape')", "Clear filter", priority=True)]

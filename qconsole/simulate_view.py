@@ -15,11 +15,12 @@ from typing import Any
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, ProgressBar, Static
 
 from qconsole import theme
-from qconsole.fields import SafeInput
+from qconsole.fields import ViewField
 from qconsole.hanging import Hanging, HangingStatic
 from qconsole.safe_text import plain, printable
 from qremote.control.config import Config
@@ -62,8 +63,8 @@ class SimulateView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             # (whole in a half of 60 columns)
-            yield SafeInput(placeholder="sender, <> for a bounce", id="sender")
-            yield SafeInput(placeholder="recipients, space apart", id="recipients")
+            yield MailField(placeholder="sender, <> for a bounce", id="sender")
+            yield MailField(placeholder="recipients, space apart", id="recipients")
         with Horizontal():
             yield Checkbox("Use DNS", value=False, id="use-dns")
             yield Button("Simulate", variant="primary", id="run")
@@ -82,14 +83,20 @@ class SimulateView(Vertical):
             self.action_cancel()
 
     def on_key(self, event: events.Key) -> None:
-        if event.key != "escape":
-            return
+        if event.key == "escape" and self.field_key("escape"):
+            event.stop()
+
+    def field_key(self, key: str) -> bool:
+        """Escape cancels a probe and leaves the field (True: it did something)."""
+        if key != "escape":
+            return False
+        done = self.probing
         if self.probing:
             self.action_cancel()
-            event.stop()
         if isinstance(self.app.focused, Input):  # Escape leaves the field, now
             self.screen.set_focus(self.query_one("#simulate-scroll"))
-            event.stop()
+            done = True
+        return done
 
     def focus_first(self) -> None:
         """The sender field takes the focus when the view opens (now: keys typed
@@ -227,3 +234,9 @@ class SimulateView(Vertical):
         self._probing(False)
         self.result = result
         self.query_one("#simulate-output", Static).update(text)
+
+
+class MailField(ViewField):
+    """The sender and recipients fields."""
+
+    BINDINGS = [Binding("enter", "field_key('enter')", "Simulate", priority=True)]
