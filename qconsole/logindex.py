@@ -39,7 +39,7 @@ from qconsole.logformat import (
     split_report,
     split_stamp,
 )
-from qconsole.logsource import LogSource
+from qconsole.logsource import MAX_LINE, LogSource
 
 SUCCESS, DEFERRAL, FAILURE, RAW, BOUNCE = 0, 1, 2, 3, 4
 CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
@@ -217,6 +217,8 @@ class LogIndex(RowView):
         result = self.source.read_line(rows.result[j])
         if rows.status[j] == RAW:
             return raw_row(result, self.year)
+        if len(result) >= MAX_LINE:  # (its detail line ends it: read it too)
+            result = self.source.read_long_line(rows.result[j])
         start = self.source.read_line(rows.start[j]) if rows.start[j] >= 0 else None
         info = self.source.read_line(rows.info[j]) if rows.info[j] >= 0 else None
         return delivery(result, start, info, self.year)

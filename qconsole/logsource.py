@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 CHUNK = 1 << 20
 MAX_LINE = 1 << 16
+LONG_LINE = 16 << 20  # a row's line read to its end up to this (the filter's blocks)
 MAX_SEGMENTS = 400
 TAIL = 256  # bytes before the reading position kept to notice a rewrite
 
@@ -150,6 +151,24 @@ class LogSource:
             data = seg.pread(local, min(limit, left))
             cut = data.find(b"\n")
         return data if cut < 0 else data[:cut]
+
+    def read_long_line(self, offset: int, keep: int = MAX_LINE, limit: int = LONG_LINE,
+                       ) -> bytes:
+        """:meth:`read_line`, for a line longer than ``keep`` bytes (read up to
+        ``limit``): its first ``keep // 2`` bytes and its last ones from a ``/`` (the
+        last line of a logged report, where its detail line is), with how many bytes
+        between are not shown."""
+        seg = self.segment_at(offset)
+        local = offset - seg.base
+        data = seg.pread(local, min(limit, max(0, seg.size - local)))
+        cut = data.find(b"\n")
+        line = data if cut < 0 else data[:cut]
+        if len(line) <= keep:
+            return line
+        head, tail = line[:keep // 2], line[-(keep // 2):]
+        tail = tail[max(0, tail.find(b"/")):]
+        hidden = len(line) - len(head) - len(tail)
+        return head + f"/[{hidden:,} bytes not shown]".encode() + tail
 
     def backward(self, end: int | None = None) -> Iterator[tuple[int, list[bytes]]]:
         """Chunks of whole lines from ``end`` back to the start: (offset of the first

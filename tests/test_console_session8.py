@@ -63,3 +63,32 @@ def test_a_view_field_with_the_focus_says_its_keys(tmp_path: Path, demo_home: Pa
         assert not missing, (size, missing, shown["3"], shown["/"])
         assert shown["kept"] == (True, "x.org"), shown["kept"]
         assert shown["cleared"] == "" and shown["left"], shown
+
+
+def test_a_row_whose_report_is_over_64_kb_shows_its_route(tmp_path: Path) -> None:
+    """A deferral whose report (a remote's long reply) makes its log line 200 KB: the
+    row read the line's first 64 KB only, so its detail line (the line's end) was not
+    seen: route ``?``, while ``route:relay`` found the row.
+
+    Should: the row shows the route, local IP and remote of its detail line, and says
+    how much of the report is not shown."""
+    from qconsole.logindex import LogIndex
+    from qconsole.logsource import LogSource
+    from tests.test_logs import _search, delivery_lines
+
+    now = time.time()
+    long_text = ("Remote host said: 451 " + "x" * 200_000 + "/route=relay local=127.0.0.2 "
+                 "remote=127.0.0.9:25 tls=none auth=none")
+    log = tmp_path / "current"
+    log.write_text("\n".join(delivery_lines(now, 1, 1, "a@x.org", "deferral", long_text)
+                             + delivery_lines(now + 1, 2, 2, "b@x.org", "success",
+                                              "ok/route=other local=- remote=- tls=none "
+                                              "auth=none")) + "\n")
+    index = LogIndex(LogSource(log))
+    found = _search(index, "route:relay")
+    assert len(found) == 1
+    row = found.row(0)
+    assert (row.recipient, row.route, row.local, row.remote) == (
+        "a@x.org", "relay", "127.0.0.2", "127.0.0.9:25"), row
+    assert "bytes not shown]" in row.reply and len(row.reply) < 70_000
+    assert row.reply.startswith("Remote host said: 451 xxx")
