@@ -252,22 +252,10 @@ def test_a_reply_repeating_an_info_needle_is_followed_once(tmp_path: Path) -> No
     names): message 1's rows were looked for forwards once a needle, each time through
     the megabytes after it (a search of the bench log with such lines took minutes);
     each message and delivery number is followed once, its rows found once."""
-    from qconsole.logjoin import Joiner
-    from qconsole.logsource import LogSource
+    from tests.test_logjoin_bulk import followed
 
-    hostile = (S + "delivery 7: deferral: " + "info msg 1: bytes 1 from <" * 250
-               + "starting delivery 3: msg " * 250 + "\n").encode()
-    filler = (S + "status: local 0/10 remote 1/20\n").encode() * 400_000
-    tail = (S + "starting delivery 3: msg 1 to remote a@b.org\n"
-            + S + "delivery 3: success: ok\n").encode()
-    path = tmp_path / "current"
-    path.write_bytes(b"x\n" + hostile + filler + tail)
-    joiner = Joiner(LogSource(path))
-    t = time.process_time()
-    rows = list(joiner.rows_of_line(2, hostile[:-1], True, True))
-    elapsed = time.process_time() - t
-    start = 2 + len(hostile) + len(filler)
-    row = tail.index(b"\n") + 1 + start
+    rows, want, elapsed = followed(tmp_path, "info msg 1: bytes 1 from <" * 250
+                                   + "starting delivery 3: msg " * 250, 400_000)
     # (as a start line: another start of delivery 3 comes before a result of it)
-    assert rows == [(row, 0, start, 2)]
+    assert rows == want
     assert elapsed < 2, elapsed
