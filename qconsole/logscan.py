@@ -138,19 +138,22 @@ class Plan:
                 holds = self._result_term(block, i, t, cand, f)
                 cand = cand - holds if t.negate else holds
         cand.difference_update([r - base for r in exact if base <= r < base + block.size])
+        # Rows of a line alone, decided here (matching the whole filter): shown.
+        raw = self._raw_rows(block, exact) if exact else []
+        if raw:
+            n = len(raw)
+            f.extend(raw, repeat(RAW, n), repeat(0, n), repeat(-1, n), repeat(-1, n))
         if self.wait:
+            for i in self.line_terms:  # (what the block's rows wait for: they hold)
+                if not self.terms[i].negate:
+                    parts[i].update(raw)
             glob = {i: list(map(base.__add__, p)) for i, p in parts.items()}
         else:
             glob = {}
             for i in self.line_terms:
                 if i != self.driver:  # (the candidates are the driver's rows already)
                     cand &= parts[i]
-        if exact and not self.wait:  # (rows of a line alone: decided here)
-            raw = self._raw_rows(block, exact)
-            if raw:
-                n = len(raw)
-                f.extend(raw, repeat(RAW, n), repeat(0, n), repeat(-1, n), repeat(-1, n))
-                cand.update(raw)
+        cand.update(raw)
         heads = None if block._messages is None else heads_of(block)
         return BlockResult(base, block.size, f.columns(base, cand, block.fast()), glob,
                            sorted(exact), follow, heads)

@@ -358,7 +358,8 @@ QUERIES = (
     "route:relay -to:bob@y.org", "bob -route:relay", "success -to:x.org",
     "to:x.org -from:b.org", "garbage -route:x", "msg:1 result:success", "spy -msg:2",
     "result:failure -from:<>", "-to:* -result:success", "route:r", "auth:none -route:r",
-    "-auth:none -route:relay", "ip:127.0.0.2 tls:tlsv1.2 -remote:127.0.0.1", "route:a")
+    "-auth:none -route:relay", "ip:127.0.0.2 tls:tlsv1.2 -remote:127.0.0.1", "route:a",
+    "garbage -to:x.org", "garbage -spy")
 
 
 def _stamp_upper(t: float) -> str:
