@@ -108,6 +108,60 @@ def _caseless(pattern: bytes) -> bytes:
     return max(parts, key=len)
 
 
+_LETTERS = ((65, 90), (97, 122))  # A-Z, a-z
+
+
+def case_blind(pattern: bytes, flags: int = 0) -> bool:
+    """Whether lower-casing the ASCII letters of what ``pattern`` searches never
+    changes where it finds a match: it names no letter (a literal, a class, a range
+    across letters) and refers back to no group. Unsure: False."""
+    try:
+        from re import _constants as sre
+        from re import _parser
+
+        tree = _parser.parse(pattern, flags)
+    except Exception:  # (another Python's internals: the lower-cased copy is searched)
+        return False
+
+    def letter(c: int) -> bool:
+        return any(lo <= c <= hi for lo, hi in _LETTERS)
+
+    def blind(items) -> bool:  # type: ignore[no-untyped-def]
+        for op, av in items:
+            if op in (sre.LITERAL, sre.NOT_LITERAL):
+                if letter(av):
+                    return False
+            elif op is sre.IN:
+                for o, a in av:
+                    if o in (sre.LITERAL, sre.NOT_LITERAL) and letter(a):
+                        return False
+                    if o is sre.RANGE and any(a[0] <= hi and a[1] >= lo for lo, hi in _LETTERS):
+                        return False
+                    if o not in (sre.LITERAL, sre.NOT_LITERAL, sre.RANGE, sre.NEGATE,
+                                 sre.CATEGORY):
+                        return False
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+                if not blind(av[2]):
+                    return False
+            elif op is sre.SUBPATTERN:
+                if not blind(av[3]):
+                    return False
+            elif op is sre.BRANCH:
+                if not all(map(blind, av[1])):
+                    return False
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                if not blind(av[1]):
+                    return False
+            elif op is sre.ATOMIC_GROUP:
+                if not blind(av):
+                    return False
+            elif op not in (sre.ANY, sre.AT):
+                return False  # (a back reference, or what this does not know)
+        return True
+
+    return blind(tree)
+
+
 def word_regex(word: str) -> re.Pattern[bytes]:
     """A word as a pattern of lower-cased bytes (:data:`LOWER`): ``_`` and space alike,
     each letter beyond ASCII in any of its case forms (the UTF-8 of each), so that
@@ -192,6 +246,9 @@ class Term:
             except re.error as exc:
                 raise QueryError(f"/{value}/ is not a regular expression: {exc}") from None
             if value.isascii():
+                # (no letter in it: the raw bytes are searched, not a lower-cased copy)
+                self.lowered = self.lowered and not case_blind(self.regex.pattern,
+                                                               re.MULTILINE)
                 try:
                     self.chars = re.compile(value, re.MULTILINE | re.ASCII)
                 except re.error:  # ((?L) is for bytes only: those lines read as bytes)
