@@ -207,6 +207,7 @@ BOUNCES = (re.compile(rb"bounce msg \d+"), re.compile(rb"triple bounce"))  # lit
 _CODE_OF = bytes.maketrans(b"sef", bytes((SUCCESS, DEFERRAL, FAILURE)))  # 8 before the end
 _CODE_AT = bytes.maketrans(b"sdf", bytes((SUCCESS, DEFERRAL, FAILURE)))  # its first letter
 _STATUS_WORDS = (b"success:", b"deferral:", b"failure:")
+_NO_LETTERS = bytes(c for c in range(256) if not (65 <= c <= 90 or 97 <= c <= 122))
 # Patterns that find a match in a block that is no match in the line alone (or miss
 # one): lookarounds, \A, \Z, atomic groups and possessive repeats, flags turned off.
 _BEYOND_ASCII = re.compile(rb"[\x80-\xff]")
@@ -698,8 +699,13 @@ class Block:
 
     def text_for(self, needle: bytes) -> bytes:
         """The block as a normalised needle is found in: lower-cased with ``_`` as a
-        space (lower-cased will do when the needle holds no space)."""
-        return self.norm if b" " in needle or self._norm is not None else self.lower
+        space (lower-cased will do when the needle holds no space, the block itself
+        when it holds no letter either: ``@4000``, an address)."""
+        if b" " in needle or self._norm is not None:
+            return self.norm
+        if self._lower is None and not needle.translate(None, _NO_LETTERS):
+            return self.data
+        return self.lower
 
     def count(self, needle: bytes) -> int:
         """How often a normalised needle occurs (counted once)."""
