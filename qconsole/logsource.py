@@ -165,8 +165,16 @@ class LogSource:
         line = data if cut < 0 else data[:cut]
         if len(line) <= keep:
             return line
-        head, tail = line[:keep // 2], line[-(keep // 2):]
-        tail = tail[max(0, tail.find(b"/")):]
+        half = keep // 2
+        # From a "/" in the last half: its detail line whole (one longer than that:
+        # from the line's last "/", as the filter reads it).
+        slash = line.find(b"/", len(line) - half)
+        if slash < 0:
+            slash = line.rfind(b"/")
+        tail = line[slash:] if slash >= 0 else line[-half:]
+        head = line[:min(half, len(line) - len(tail))]
+        if len(head) + len(tail) == len(line):
+            return line
         hidden = len(line) - len(head) - len(tail)
         return head + f"/[{hidden:,} bytes not shown]".encode() + tail
 
