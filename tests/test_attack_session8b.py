@@ -158,3 +158,76 @@ def test_the_view_and_the_filter_read_an_at_line_the_same(tmp_path: Path) -> Non
         assert filtered == [r for r in view if r[0] == "failure"], (view, filtered)
     finally:
         index.source.close()
+
+
+# -- lines with no event decided in the blocks, against the row-by-row oracle ---------
+
+_OTHER = (
+    "", " ", "   ", "\t", " \r", "\r",
+    "{s} sshd[1]: password for bob from 192.0.2.1",
+    "{s} cron: msg of the day for bob",
+    "{s} bounce rate 5% for bob",
+    "{s} deliveryman bob rang",
+    "{s} the delivery 5 of bob",
+    "{s} status:bob",
+    "{s} msg {m}x bob",
+    "{s} bob end msg {m}",
+    "Nov 24 10:00:00 mail sshd[1]: bob msg {m} bounce status: x",
+    "Nov 24 10:00:00 mail qmail: garbage for bob",
+    "Nov 24 10:00:00 mail splogger: bob said Hi",
+    "Nov 24 10:00:00 mail postfix/smtp[9]: to=<bob@y.org> status=sent",
+    "bob\r", "garbage Bob\xe9 caf\xc9",
+    "{s} 4000 @4000 12: msg",
+)
+_OTHER_QUERIES = (
+    "bob", "/bob/", "/Bob/", "garbage", "-to:x.org bob", "bob -from:b.org", "result:raw",
+    "/^ +$/", "/[0-9]+/", "/\\d: /", "@4000", "sshd", "-bob", "-/bob/ result:raw",
+    "msg", "status", "/\\s$/", "caf\xe9", "/caf./", "-from:b.org garbage",
+    "-to:bob@y.org /bob/", "12", "5%", "-msg:1 bob",
+)
+
+
+def _with_others(draw_log):
+    from hypothesis import strategies as st
+
+    from tests.test_logs import NUMBERS, stamp
+
+    @st.composite
+    def logs(draw):
+        lines = draw(draw_log)
+        rnd = draw(st.randoms())
+        for _ in range(draw(st.integers(0, 40))):
+            line = rnd.choice(_OTHER).format(s=stamp(1_795_000_100), m=rnd.choice(NUMBERS))
+            lines.insert(rnd.randrange(len(lines) + 1), line)
+        if draw(st.booleans()):  # CRLF on some lines
+            lines = [line + "\r" if rnd.random() < 0.3 else line for line in lines]
+        return lines
+
+    return logs()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "python"])
+def test_lines_with_no_event_found_as_row_by_row(tmp_path_factory, fast) -> None:
+    """The oracle of test_logs (blocks of any size, helpers or not, dense or not) on
+    logs full of other programs' lines: multilog-stamped and syslog ones, empty lines and
+    lines of spaces, lines holding ``msg ``, ``bounce``, ``status:`` but no event, CRLF;
+    filters that find raw rows, also while waiting for older blocks (an exclusion of a
+    start or info line's term)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tests.test_logs import QUERIES, any_log
+    from tests.test_logs import test_the_bulk_search_finds_what_a_row_by_row_filter_finds \
+        as oracle
+
+    inner = oracle.hypothesis.inner_test
+
+    @settings(max_examples=300, deadline=None)
+    @given(_with_others(any_log()), st.sampled_from(_OTHER_QUERIES + QUERIES[:12]),
+           st.sampled_from((300, 700, 2000, 1 << 20)), st.sampled_from((0.2, 1, 5)),
+           st.sampled_from((0, 2, 4096)), st.booleans(), st.sampled_from((0, 1, 64)))
+    def check(lines, query, block, reach, dense, helpers, dense_infos) -> None:
+        inner(tmp_path_factory, fast, lines, query, block, reach, dense, helpers,
+              dense_infos)
+
+    check()
