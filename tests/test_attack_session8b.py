@@ -178,12 +178,16 @@ _OTHER = (
     "Nov 24 10:00:00 mail postfix/smtp[9]: to=<bob@y.org> status=sent",
     "bob\r", "garbage Bob\xe9 caf\xc9",
     "{s} 4000 @4000 12: msg",
+    "{s} starting delivery {n}: msg {m} to nowhere bob",  # a start needle, no event
+    "{s} info msg {m}: no bytes from bob",  # an info needle, no event
+    "bob starting delivery {n}: msg {m} to remote spy@x.org\r",
 )
 _OTHER_QUERIES = (
     "bob", "/bob/", "/Bob/", "garbage", "-to:x.org bob", "bob -from:b.org", "result:raw",
     "/^ +$/", "/[0-9]+/", "/\\d: /", "@4000", "sshd", "-bob", "-/bob/ result:raw",
     "msg", "status", "/\\s$/", "caf\xe9", "/caf./", "-from:b.org garbage",
-    "-to:bob@y.org /bob/", "12", "5%", "-msg:1 bob",
+    "-to:bob@y.org /bob/", "12", "5%", "-msg:1 bob", "-/nowhere/ x.org", "-bob x.org",
+    "-bob -to:x.org garbage", "nowhere", "-from:b.org -bob /o/", "to:spy@x.org bob",
 )
 
 
@@ -197,7 +201,8 @@ def _with_others(draw_log):
         lines = draw(draw_log)
         rnd = draw(st.randoms())
         for _ in range(draw(st.integers(0, 40))):
-            line = rnd.choice(_OTHER).format(s=stamp(1_795_000_100), m=rnd.choice(NUMBERS))
+            line = rnd.choice(_OTHER).format(s=stamp(1_795_000_100), m=rnd.choice(NUMBERS),
+                                             n=rnd.choice(NUMBERS))
             lines.insert(rnd.randrange(len(lines) + 1), line)
         if draw(st.booleans()):  # CRLF on some lines
             lines = [line + "\r" if rnd.random() < 0.3 else line for line in lines]
