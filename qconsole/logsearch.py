@@ -399,7 +399,8 @@ class Search(RowView):
         read = self.source.read_line
         found = []
         for k, (result, start, info, status) in enumerate(zip(*columns, strict=True)):
-            lines = Lines(read(result), read(start) if start >= 0 else None,
+            # (its line as long as the history's search reads it: _check)
+            lines = Lines(read(result, max(BLOCK, MAX_LINE)), read(start) if start >= 0 else None,
                           read(info) if info >= 0 else None, STATUS_NAMES[status])
             if self.query.matches(lines):
                 found.append(first + k)

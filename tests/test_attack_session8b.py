@@ -236,3 +236,29 @@ def test_lines_with_no_event_found_as_row_by_row(tmp_path_factory, fast) -> None
               dense_infos)
 
     check()
+
+
+def test_an_appended_row_over_64_kb_is_filtered_as_in_the_history(tmp_path: Path) -> None:
+    """The same deferral over 64 KB (its detail line at the end), once in the history
+    and once appended while ``route:relay`` is the filter: the history's is found (the
+    search reads a row's line up to 16 MB), the appended one was not (newer_matches
+    read its first 64 KB only)."""
+    from qconsole.logindex import LogIndex
+    from qconsole.logsource import LogSource
+    from tests.test_logs import _search, delivery_lines, write
+
+    text = "451 " + "x" * 100_000 + "\n" + _DETAIL
+    log = tmp_path / "current"
+    now = time.time()
+    write(log, delivery_lines(now, 1, 1, "a@x.org", "deferral", text))
+    index = LogIndex(LogSource(log))
+    try:
+        found = _search(index, "route:relay")
+        assert [found.row(i).recipient for i in range(len(found))] == ["a@x.org"]
+        write(log, delivery_lines(now + 5, 2, 2, "b@x.org", "deferral", text))
+        index.follow()
+        found.scan_newer()
+        assert [found.row(i).recipient for i in range(len(found))] == ["a@x.org", "b@x.org"]
+        assert found.row(1).route == "relay"
+    finally:
+        index.source.close()
