@@ -166,11 +166,12 @@ class LogSource:
         if len(line) <= keep:
             return line
         half = keep // 2
-        # From a "/" in the last half: its detail line whole (one longer than that:
-        # from the line's last "/", as the filter reads it).
+        # From a "/" in the last half: its detail line whole. A detail line longer
+        # than that (after the line's last "/"): whole too, as the filter reads it.
         slash = line.find(b"/", len(line) - half)
         if slash < 0:
-            slash = line.rfind(b"/")
+            last = line.rfind(b"/")
+            slash = last if last >= 0 and line.startswith(b"/route=", last) else -1
         tail = line[slash:] if slash >= 0 else line[-half:]
         head = line[:min(half, len(line) - len(tail))]
         if len(head) + len(tail) == len(line):

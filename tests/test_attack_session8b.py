@@ -221,10 +221,10 @@ def test_lines_with_no_event_found_as_row_by_row(tmp_path_factory, fast) -> None
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
+    from tests import test_logs
     from tests.test_logs import QUERIES, any_log
-    from tests.test_logs import test_the_bulk_search_finds_what_a_row_by_row_filter_finds \
-        as oracle
 
+    oracle = test_logs.test_the_bulk_search_finds_what_a_row_by_row_filter_finds
     inner = oracle.hypothesis.inner_test
 
     @settings(max_examples=300, deadline=None)
@@ -260,5 +260,24 @@ def test_an_appended_row_over_64_kb_is_filtered_as_in_the_history(tmp_path: Path
         found.scan_newer()
         assert [found.row(i).recipient for i in range(len(found))] == ["a@x.org", "b@x.org"]
         assert found.row(1).route == "relay"
+    finally:
+        index.source.close()
+
+
+def test_a_long_row_without_a_detail_line_is_still_cut(tmp_path: Path) -> None:
+    """A report over 64 KB with a ``/`` near its start and none after (no detail line:
+    a stock qmail-remote's long reply): shown cut to about 64 KB as before, not whole."""
+    row, found = _long_row(tmp_path, "451 x\n" + "y" * 200_000)
+    assert found == 0
+    from qconsole.logindex import LogIndex
+    from qconsole.logsource import LogSource
+
+    index = LogIndex(LogSource(tmp_path / "current"))
+    try:
+        for _ in index.scan_history():
+            pass
+        row = index.row(0)
+        assert row.route == "?" and "bytes not shown]" in row.reply, row.route
+        assert len(row.reply) < 70_000
     finally:
         index.source.close()
