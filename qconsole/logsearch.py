@@ -400,7 +400,12 @@ class Search(RowView):
         found = []
         for k, (result, start, info, status) in enumerate(zip(*columns, strict=True)):
             # (its line as long as the history's search reads it: _check)
-            lines = Lines(read(result, max(BLOCK, MAX_LINE)), read(start) if start >= 0 else None,
+            line = read(result, max(BLOCK, MAX_LINE))
+            if status == RAW:  # (the history's rule: a filter of exclusions shows none)
+                if raw_row_matches(self.plan, line):
+                    found.append(first + k)
+                continue
+            lines = Lines(line, read(start) if start >= 0 else None,
                           read(info) if info >= 0 else None, STATUS_NAMES[status])
             if self.query.matches(lines):
                 found.append(first + k)

@@ -281,3 +281,32 @@ def test_a_long_row_without_a_detail_line_is_still_cut(tmp_path: Path) -> None:
         assert len(row.reply) < 70_000
     finally:
         index.source.close()
+
+
+@pytest.mark.parametrize("query", ["-bob", "-to:a@x.org", "-result:success", "-/x/",
+                                   "garbage", "/ +/"])
+def test_appended_lines_with_no_event_are_filtered_as_in_the_history(
+        tmp_path: Path, query: str) -> None:
+    """A log with a delivery and a line of garbage; the same again appended while the
+    filter is set. A filter of exclusions only shows no line without an event in the
+    history (raw_row_matches), but showed the appended one (newer_matches read it with
+    query.matches alone). Should: after the append, the rows of the whole log, as the
+    row-by-row oracle finds them."""
+    from qconsole.logindex import LogIndex
+    from qconsole.logsource import LogSource
+    from tests.test_logs import OK_TEXT, _search, delivery_lines, row_by_row, write
+
+    log = tmp_path / "current"
+    now = time.time()
+    other = ["garbage one", "   ", "Nov 24 10:00:00 mail sshd[1]: bob"]
+    write(log, delivery_lines(now, 1, 1, "a@x.org", "success", OK_TEXT) + other)
+    index = LogIndex(LogSource(log))
+    try:
+        found = _search(index, query)
+        write(log, delivery_lines(now + 9, 2, 2, "b@x.org", "success", OK_TEXT) + other)
+        index.follow()
+        found.scan_newer()
+        got = sorted(found.locate(i)[0].result[found.locate(i)[1]] for i in range(len(found)))
+        assert got == sorted(r[0] for r in row_by_row(log, query)), query
+    finally:
+        index.source.close()
