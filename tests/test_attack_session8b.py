@@ -310,3 +310,37 @@ def test_appended_lines_with_no_event_are_filtered_as_in_the_history(
         assert got == sorted(r[0] for r in row_by_row(log, query)), query
     finally:
         index.source.close()
+
+
+@pytest.mark.xfail(strict=True, reason="newer_matches filters an appended row with the "
+                   "index's joins (a start or info line is an event), the history's "
+                   "search with logjoin's (the nearest line holding the needle): a line "
+                   "holding another delivery's start needle joins differently")
+def test_an_appended_row_is_joined_as_in_the_history(tmp_path: Path) -> None:
+    """Delivery 3 of ann, then a line holding delivery 3's start needle (not a qmail-send
+    log: its replies have ``_`` for spaces), then delivery 3's result. In the history
+    ``spy`` finds delivery 3 (joined to the line naming spy) and ``to:ann@x.org`` does
+    not; appended, the other way round."""
+    from qconsole.logindex import LogIndex
+    from qconsole.logsource import LogSource
+    from tests.test_logs import _search, row_by_row, stamp, write
+
+    s = stamp(1_795_000_000)
+    lines = [f"{s} info msg 1: bytes 300 from <a@b.org> qp 1 uid 2",
+             f"{s} starting delivery 3: msg 1 to remote ann@x.org",
+             f"{s} delivery 7: deferral: said starting delivery 3: msg 1 to remote spy@x.org",
+             f"{s} delivery 3: success: ok", f"{s} end msg 1"]
+    log = tmp_path / "current"
+    for query in ("spy", "to:ann@x.org"):
+        log.write_text("")
+        index = LogIndex(LogSource(log))
+        try:
+            found = _search(index, query)
+            write(log, lines)
+            index.follow()
+            found.scan_newer()
+            got = sorted(found.locate(i)[0].result[found.locate(i)[1]]
+                         for i in range(len(found)))
+            assert got == sorted(r[0] for r in row_by_row(log, query)), query
+        finally:
+            index.source.close()
