@@ -167,10 +167,11 @@ class LogSource:
             return line
         half = keep // 2
         # From a "/" in the last half: its detail line whole. A detail line longer
-        # than that (after the line's last "/"): whole too, as the filter reads it.
+        # than that (after the line's last "/"; up to ``keep``): whole too, as the
+        # filter reads it.
         slash = line.find(b"/", len(line) - half)
         if slash < 0:
-            last = line.rfind(b"/")
+            last = line.rfind(b"/", len(line) - keep - 1)
             slash = last if last >= 0 and line.startswith(b"/route=", last) else -1
         tail = line[slash:] if slash >= 0 else line[-half:]
         head = line[:min(half, len(line) - len(tail))]

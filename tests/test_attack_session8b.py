@@ -344,3 +344,20 @@ def test_an_appended_row_is_joined_as_in_the_history(tmp_path: Path) -> None:
             assert got == sorted(r[0] for r in row_by_row(log, query)), query
         finally:
             index.source.close()
+
+
+def test_a_long_last_line_that_is_no_detail_line_is_still_cut(tmp_path: Path) -> None:
+    """The last line of a report over 64 KB starting ``route=`` but 200 KB long (a
+    remote's reply copied by a stock qmail-remote): shown cut, not whole."""
+    from qconsole.logsource import LogSource
+    from tests.test_logs import delivery_lines
+
+    log = tmp_path / "current"
+    log.write_text("\n".join(delivery_lines(time.time(), 1, 1, "a@x.org", "deferral",
+                                            "451 x\nroute=" + "y" * 200_000)) + "\n")
+    data = log.read_bytes()
+    offset = data.rfind(b"\n", 0, data.index(b"delivery 1: deferral")) + 1
+    source = LogSource(log)
+    shown = source.read_long_line(offset)
+    source.close()
+    assert b"bytes not shown]" in shown and len(shown) < 100_000
