@@ -361,3 +361,68 @@ def test_a_long_last_line_that_is_no_detail_line_is_still_cut(tmp_path: Path) ->
     shown = source.read_long_line(offset)
     source.close()
     assert b"bytes not shown]" in shown and len(shown) < 100_000
+
+
+# -- the fields' priority keys ---------------------------------------------------------
+
+async def _case_escape_in_the_field_during_a_probe(home: Path, mute) -> dict:
+    from textual.widgets import Input, Static
+
+    from qconsole.app import QConsole
+    from qconsole.simulate_view import SimulateView
+    from tests.test_console_probe import SIZE, _until
+
+    app = QConsole(home)
+    out: dict = {}
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(SimulateView)
+        output = app.query_one("#simulate-output", Static)
+        await pilot.press("3", *"a@b.org", "tab", *"c@d.org")
+        await pilot.click("#probe")
+        await _until(pilot, lambda: mute.accepted.is_set()
+                     and "Probing attempt 1 of 1" in str(output.render()), 10)
+        sender = app.query_one("#sender", Input)
+        sender.focus()
+        await pilot.pause()
+        await pilot.press("escape", "escape", "z")  # one burst
+        await pilot.pause()
+        out["cancelled"] = "Probe cancelled" in str(output.render()) and not view.probing
+        out["left"] = app.focused is view.query_one("#simulate-scroll")
+        out["values"] = (sender.value, app.query_one("#recipients", Input).value)
+        await pilot.press("tab")
+        await pilot.pause()
+        out["tab"] = type(app.focused).__name__
+        await pilot.press(*"x@y.org", "enter")
+        await pilot.pause()
+        out["typed"] = sender.value
+        out["screen"] = type(app.screen).__name__
+        mute.release()  # (the cancelled probe's attempt ends now)
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        out["quit"] = not app.is_running
+    return out
+
+
+def test_escape_in_a_field_during_a_probe_cancels_once_and_types_nothing(
+        make_home, monkeypatch) -> None:
+    """Held: a probe waiting on a mute server, the sender field focused; Escape, Escape,
+    z in one burst cancels the probe, leaves the field, types nothing; Ctrl+Q quits."""
+    import asyncio
+
+    from qconsole import simulate_view
+    from tests.test_console_probe import Mute, _home
+
+    monkeypatch.setattr(simulate_view, "PROBE_READ_TIMEOUT", 30.0)
+    mute = Mute()
+    try:
+        out = asyncio.run(_case_escape_in_the_field_during_a_probe(
+            _home(make_home, mute.port), mute))
+    finally:
+        mute.release()
+    assert out["cancelled"] and out["left"], out
+    assert out["values"] == ("a@b.org", "c@d.org"), out
+    # Tab from the output goes on to the view's tabs (not a field): what is typed then
+    # is the view's keys, none of which opens anything here.
+    assert (out["tab"], out["typed"], out["screen"]) == ("ContentTabs", "a@b.org", "Screen")
+    assert out["quit"], out
