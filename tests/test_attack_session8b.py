@@ -476,3 +476,28 @@ def test_ctrl_q_during_a_probe_does_not_wait_for_the_probe(make_home, monkeypatc
         assert not closed, "qconsole's run returned only once the probe had given up"
     finally:
         mute.release()
+
+
+@pytest.mark.xfail(strict=True, reason="result:raw parses (RESULTS holds raw) but has no "
+                   "bytes to look for, so it is no driver, and a filter without a driver "
+                   "shows no line without an event (raw_row_matches): it can never show a "
+                   "row, and says nothing")
+def test_result_raw_shows_the_raw_lines_or_says_why(tmp_path: Path) -> None:
+    """``result:raw`` (or ``result:r``) over a log with a garbage line: accepted without
+    a word, and shows nothing. Should: the garbage line, or a QueryError saying why."""
+    from qconsole.logquery import QueryError, parse_query
+    from tests.test_logs import OK_TEXT, _search, delivery_lines, write
+
+    log = tmp_path / "current"
+    write(log, [*delivery_lines(time.time(), 1, 1, "a@x.org", "success", OK_TEXT),
+                "garbage line"])
+    try:
+        parse_query("result:raw")
+    except QueryError:
+        return
+    index = _index(log)
+    try:
+        found = _search(index, "result:raw")
+        assert [found.row(i).status for i in range(len(found))] == ["raw"]
+    finally:
+        index.source.close()
