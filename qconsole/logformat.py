@@ -247,7 +247,7 @@ def _sender(info: bytes | None, msg: str, year: int | None) -> str:
     """The sender from an ``info msg`` line of message ``msg`` ("" when it is not)."""
     if info is None:
         return ""
-    i = EVENT.search(split_stamp(info, year)[1])
+    i = event(info)
     if i is None or i[E_INFO] is None or i[E_INFO].decode() != msg:
         return ""
     return decode(i[E_SENDER]) or "<>"
@@ -275,8 +275,8 @@ def delivery(result: bytes, start: bytes | None = None, info: bytes | None = Non
     """Join a ``delivery N:`` line with its ``starting delivery`` and ``info msg``
     lines (each optional) into one row; a ``bounce msg`` line makes a bounce row; a
     line that is none of these is shown raw."""
-    when, rest = split_stamp(result, year)
-    m = EVENT.search(rest)
+    when, _ = split_stamp(result, year)
+    m = event(result)  # (as the filter reads it)
     if m is not None and (m[E_BOUNCE] or m[E_TRIPLE]):
         return bounce_row(result, m, when, info, year)
     if m is None or m[E_STATUS] is None:
@@ -290,8 +290,8 @@ def delivery(result: bytes, start: bytes | None = None, info: bytes | None = Non
     msg = recipient = channel = ""
     duration = None
     if start is not None:
-        started, srest = split_stamp(start, year)
-        s = EVENT.search(srest)
+        started, _ = split_stamp(start, year)
+        s = event(start)
         if s is not None and s[E_MSG] is not None and s[E_NUMBER] == m[E_NUMBER]:
             msg, recipient = s[E_MSG].decode(), decode(s[E_RCPT])
             channel = s[E_CHANNEL].decode()

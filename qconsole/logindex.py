@@ -30,10 +30,10 @@ from qconsole.logformat import (
     E_STATUS,
     E_TEXT,
     E_TRIPLE,
-    EVENT,
     Delivery,
     decode,
     delivery,
+    event,
     foreign,
     raw_row,
     split_report,
@@ -273,7 +273,7 @@ class LogIndex(RowView):
                 pos += len(line) + 1
             for k in range(len(lines) - 1, -1, -1):
                 line = lines[k]
-                m = EVENT.search(line)
+                m = event(line)
                 if m is None:
                     if line.strip() and not foreign(line):
                         rows.add(offsets[k], RAW)
@@ -340,7 +340,7 @@ class LogIndex(RowView):
         if self.source.truncations != truncations:
             self._drop_lost()
         for offset, line in lines:
-            m = EVENT.search(line)
+            m = event(line)
             if m is None:
                 if line.strip() and not foreign(line):
                     with self.lock:
@@ -355,7 +355,7 @@ class LogIndex(RowView):
                     if start >= 0 and self.source.is_lost(start):
                         start = -1  # logged before a truncation: gone
                     if start >= 0:
-                        s = EVENT.search(self.source.read_line(start))
+                        s = event(self.source.read_line(start))
                         if s is not None and s[E_MSG] is not None:
                             info = self._infos.get(s[E_MSG], -1)
                             channel = s[E_CHANNEL]

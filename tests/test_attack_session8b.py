@@ -135,11 +135,6 @@ def _index(log: Path):
     return index
 
 
-@pytest.mark.xfail(strict=True, reason="the index and a row's text read a line's event "
-                   "with EVENT.search (the first event in the line), the filter with "
-                   "event() (for a line starting with '@': the event at byte 26 first): "
-                   "a line whose first 26 bytes hold another event is a failure row in "
-                   "the view that result:failure does not find, and the other way round")
 def test_the_view_and_the_filter_read_an_at_line_the_same(tmp_path: Path) -> None:
     """Two lines starting with ``@`` that are not multilog stamps, each holding an event
     in its first 26 bytes and another at byte 26 (a mixed log's other program, or a
