@@ -427,7 +427,13 @@ def parse_query(text: str) -> Query:
             terms.append(Term(name, _unquote(value), negate))
         elif body:
             terms.append(Term("text", _unquote(body), negate))
-    return Query(text, terms)
+    query = Query(text, terms)
+    if query.driver is None and any(t.field == "result" and t.value == "raw" and not t.negate
+                                    for t in terms):
+        # (raw lines are found by what they hold: without it, none is ever shown)
+        raise QueryError("result:raw needs a word or a /regex/ that the lines hold "
+                         "(for example: sshd result:raw)")
+    return query
 
 
 # A term: an optional "-", then /regex/ (with \/ inside), or a word that may hold a

@@ -178,8 +178,8 @@ _OTHER = (
     "bob starting delivery {n}: msg {m} to remote spy@x.org\r",
 )
 _OTHER_QUERIES = (
-    "bob", "/bob/", "/Bob/", "garbage", "-to:x.org bob", "bob -from:b.org", "result:raw",
-    "/^ +$/", "/[0-9]+/", "/\\d: /", "@4000", "sshd", "-bob", "-/bob/ result:raw",
+    "bob", "/bob/", "/Bob/", "garbage", "-to:x.org bob", "bob -from:b.org", "sshd result:raw",
+    "/^ +$/", "/[0-9]+/", "/\\d: /", "@4000", "sshd", "-bob", "garbage -/bob/ result:raw",
     "msg", "status", "/\\s$/", "caf\xe9", "/caf./", "-from:b.org garbage",
     "-to:bob@y.org /bob/", "12", "5%", "-msg:1 bob", "-/nowhere/ x.org", "-bob x.org",
     "-bob -to:x.org garbage", "nowhere", "-from:b.org -bob /o/", "to:spy@x.org bob",
@@ -473,10 +473,6 @@ def test_ctrl_q_during_a_probe_does_not_wait_for_the_probe(make_home, monkeypatc
         mute.release()
 
 
-@pytest.mark.xfail(strict=True, reason="result:raw parses (RESULTS holds raw) but has no "
-                   "bytes to look for, so it is no driver, and a filter without a driver "
-                   "shows no line without an event (raw_row_matches): it can never show a "
-                   "row, and says nothing")
 def test_result_raw_shows_the_raw_lines_or_says_why(tmp_path: Path) -> None:
     """``result:raw`` (or ``result:r``) over a log with a garbage line: accepted without
     a word, and shows nothing. Should: the garbage line, or a QueryError saying why."""

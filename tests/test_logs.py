@@ -349,7 +349,7 @@ QUERIES = (
     "/ANN|bob/", "/no.such/", "/ok\\s+@/", "/^@4/", "/org$/",
     "/(?=bob)b/", "/x*/", "/[0-9]+: msg 1 /", "route:relay", "route:route1", "route:r*",
     "ip:127.0.0.2", "remote:127.0.0.9", "remote:127.0.0.9:25", "remote:::1",
-    "tls:tlsv1.*", "auth:none", "auth:e", "result:deferral", "result:bounce", "result:raw",
+    "tls:tlsv1.*", "auth:none", "auth:e", "result:deferral", "result:bounce", "garbage result:raw",
     "to:x.org", "to:bob@y.org", "to:*@relay.test", "to:d_e@relay.test", "to:*",
     "to:\xc9T\xc9@x.org", "to:\xe9t\xe9@*", "-to:*\xc9@*",
     "from:b.org", "from:<>", "from:news@*", "from:y.org", "msg:1", "msg:12",
