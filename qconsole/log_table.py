@@ -128,12 +128,17 @@ class LogTable(ScrollView, can_focus=True):
             self._scroll_update(size)
         else:
             self.virtual_size = size
+        # (force: rows that just passed a screenful have no scroll bar until the next
+        # layout, and a widget without one refuses to scroll: the table stayed at its
+        # top while the cursor followed the newest row)
         if self.following:
             self.cursor = max(0, n - 1)
-            self.scroll_to(y=max(0, n - self.size.height), animate=False, immediate=True)
+            self.scroll_to(y=max(0, n - self.size.height), animate=False, immediate=True,
+                           force=True)
         elif prepended:
             self.cursor += prepended
-            self.scroll_to(y=self.scroll_offset.y + prepended, animate=False, immediate=True)
+            self.scroll_to(y=self.scroll_offset.y + prepended, animate=False, immediate=True,
+                           force=True)
         self.refresh()
         self.post_message(self.Moved())
 

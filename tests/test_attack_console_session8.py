@@ -1,0 +1,58 @@
+"""Issue 11's logs view tried again as an operator would (session 8, attack12): after the
+filter's posts of rows were made to lay out nothing that did not change, qconsole in
+tmux at 60x20, 80x24, 120x40 and 200x60 on the 1 GB benchmark log and on hostile logs
+made by hand. Each test is one stumble found there, reproduced with Pilot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from qconsole.app import QConsole
+from qconsole.log_table import LogTable
+from tests.test_console_keys import _ready
+from tests.test_logs import OK_TEXT, delivery_lines, write
+
+# A filter typed on a log whose first post of rows is more than a screenful (a small log:
+# one block, posted at once) left the table at its top while it follows: the cursor and
+# the detail line on the newest match, the rows shown the oldest ones, the scroll bar's
+# thumb at the top. (tmux, 120x40, `/pwned` on a 3 MB log: every other try.) The table
+# was asked to scroll to its end before the layout that shows its scroll bar, and a
+# widget without its scroll bar refuses to scroll.
+
+
+def _deliveries(log: Path, count: int) -> None:
+    now = time.time() - 3600
+    lines: list[str] = []
+    for i in range(count):
+        lines += delivery_lines(now + i, i % 9 + 1, 500 + i, f"u{i}@x.org", "success",
+                                OK_TEXT)
+    write(log, lines)
+
+
+async def _follow_after_filter(log: Path, size: tuple[int, int], query: str,
+                               ) -> tuple[int, int, int, str, str]:
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=size) as pilot:
+        view = await _ready(pilot)
+        table = app.query_one(LogTable)
+        await pilot.press("slash", *query, "enter")
+        while view.filtered is None or not view.filtered.complete:
+            await pilot.pause(0.02)
+        await pilot.pause()
+        n, height = len(table.model), table.size.height
+        last_shown = table.render_line(height - 1).text
+        return n, height, int(table.scroll_offset.y), last_shown, table.selected().recipient
+
+
+def test_a_filter_posting_a_screenful_at_once_shows_its_newest_rows(tmp_path: Path) -> None:
+    log = tmp_path / "current"
+    _deliveries(log, 120)
+    for size in ((120, 40), (80, 24)):
+        n, height, top, last_shown, selected = asyncio.run(
+            _follow_after_filter(log, size, "x.org"))
+        assert n == 120 and selected == "u119@x.org"
+        assert top == n - height, f"{size}: rows {top}.. shown, the newest is {n - 1}"
+        assert "u119@x.org" in last_shown, last_shown
