@@ -441,6 +441,13 @@ class LogsView(Vertical):
         _update(detail, detail_text(row, self.app, self.size.width - 2))
         self.show_status()
 
+    def refresh_colours(self) -> None:
+        """Draw again the panels that hold theme colours (after a change of theme): the
+        detail line, the status line, the counters."""
+        self.on_log_table_moved(LogTable.Moved())
+        self.show_status()
+        self.show_counters()
+
     def on_log_table_opened(self, event: LogTable.Opened) -> None:
         self.open_story()  # a double click (Enter: on_key)
 
@@ -542,6 +549,9 @@ def _update(widget: Static, text: Text, layout: bool = True) -> None:
     height is fixed). Each update with a layout lays the whole screen out again, and a
     search's posts of rows ask for one a few times a second: the selected row's detail
     and the header stay the same, the status line is one line."""
-    if getattr(widget, "_qc_text", None) != text:
+    shown = getattr(widget, "_qc_text", None)
+    # (Text's == reads its spans, not its own style: a text all of one style is another
+    # text in another theme's colours)
+    if shown is None or shown != text or shown.style != text.style:
         widget._qc_text = text  # type: ignore[attr-defined]
         widget.update(text, layout=layout)

@@ -56,3 +56,44 @@ def test_a_filter_posting_a_screenful_at_once_shows_its_newest_rows(tmp_path: Pa
         assert n == 120 and selected == "u119@x.org"
         assert top == n - height, f"{size}: rows {top}.. shown, the newest is {n - 1}"
         assert "u119@x.org" in last_shown, last_shown
+
+
+# A change of theme (the command palette's "Change theme", or `--theme`) left the panels
+# under the table in the old theme's colours: the selected row's result word in the
+# detail line and a filter's error in the status line kept their colours until the
+# cursor moved or the log grew (textual-dark's orange "deferral" on textual-light's
+# background; textual-light's dark red error on nord's dark background).
+
+
+async def _colours_after_theme_change(log: Path) -> tuple[list, list]:
+    from qconsole import theme
+
+    app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(pilot)
+        table = app.query_one(LogTable)
+        await pilot.press("slash", *"route:")  # a filter that does not parse: the error
+        await pilot.pause()
+        seen = []
+        for name in ("textual-light", "nord"):
+            app.theme = name
+            await pilot.pause()
+            detail = app.query_one("#log-detail").render()
+            status = app.query_one("#log-status").render()
+            word = next(s.style for s in detail.spans if s.start == 0)
+            error = next(s.style for s in status.spans if s.start == 0)
+            seen.append((name, word.foreground.hex.lower(), error.foreground.hex.lower()))
+        wanted = []
+        for name, _, _ in seen:
+            app.theme = name
+            wanted.append((name, theme.style(app, table.selected().status).color.triplet.hex,
+                           theme.style(app, "error").color.triplet.hex))
+        return seen, wanted
+
+
+def test_a_change_of_theme_draws_the_detail_and_status_lines_in_its_colours(
+        tmp_path: Path) -> None:
+    log = tmp_path / "current"
+    _deliveries(log, 5)
+    seen, wanted = asyncio.run(_colours_after_theme_change(log))
+    assert seen == wanted
