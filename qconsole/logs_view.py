@@ -388,15 +388,15 @@ class LogsView(Vertical):
         if search is not self.filtered:
             return
         table = self.query_one(LogTable)
-        current = table.selected() if not table.following else None
+        mark = None  # the row under the cursor (its line), found before the merge
+        if not table.following and len(search):
+            here = search.locate(min(table.cursor, len(search) - 1))
+            mark = here[0].result[here[1]]
         added = array("q")
         for rows in steps:
             added.extend(search.merge(rows))
         above = len(added)
-        if current is not None and added and len(search) > len(added):
-            i = min(table.cursor, len(search) - len(added) - 1)
-            here = search.locate(i)
-            mark = here[0].result[here[1]]
+        if mark is not None and added:
             above = sum(1 for r in added if r < mark)
         table.grew(above)
         self.show_status()

@@ -97,3 +97,60 @@ def test_a_change_of_theme_draws_the_detail_and_status_lines_in_its_colours(
     _deliveries(log, 5)
     seen, wanted = asyncio.run(_colours_after_theme_change(log))
     assert seen == wanted
+
+
+# The cursor moved up a few rows while a filter searched the history (not following any
+# more) did not stay on its row: each post of older rows, above it, left the cursor at
+# the same index, so the selection and the detail line wandered back through the
+# history (tmux, 200x60, `/e/` on the 1 GB log, `k k k` at 6%: msg 2251795 selected,
+# two seconds later msg 2117371, three days older). The row under the cursor was looked
+# up after the new rows were merged, by its old index.
+
+
+def test_the_row_under_the_cursor_stays_while_older_rows_come_in(
+        tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from qconsole import logs_view, logsearch
+    from qconsole.logsearch import Search
+
+    log = tmp_path / "current"
+    _deliveries(log, 300)
+    gate = threading.Event()
+
+    class Gated(Search):
+        """The search waits after its first rows until the keys are typed."""
+
+        def run(self, stop):
+            for k, rows in enumerate(super().run(stop)):
+                yield rows
+                if k == 0:
+                    gate.wait(30)
+
+    monkeypatch.setattr(logs_view, "Search", Gated)
+    monkeypatch.setattr(logs_view, "GROW_SECONDS", 0)  # (each block's rows posted)
+    monkeypatch.setattr(logsearch, "BLOCK", 8192)
+    monkeypatch.setattr(logsearch, "PARALLEL_BLOCKS", 1 << 40)
+
+    async def case() -> tuple[str, str, int, int]:
+        app = QConsole(Path("/nonexistent-qmail-home"), log=log)
+        async with app.run_test(size=(120, 40)) as pilot:
+            view = await _ready(pilot)
+            table = app.query_one(LogTable)
+            await pilot.press("slash", *"x.org", "enter")
+            while not len(table.model):
+                await pilot.pause(0.02)
+            first = len(table.model)
+            await pilot.press("k", "k", "k")
+            chosen = table.selected().recipient
+            gate.set()
+            while not view.filtered.complete:
+                await pilot.pause(0.02)
+            await pilot.pause()
+            detail = str(app.query_one("#log-detail").render())
+            assert chosen in detail, detail
+            return chosen, table.selected().recipient, first, len(table.model)
+
+    chosen, selected, first, n = asyncio.run(case())
+    assert first < n == 300  # (older rows came in after the keys)
+    assert selected == chosen
