@@ -130,7 +130,8 @@ class LogTable(ScrollView, can_focus=True):
             self.virtual_size = size
         # (force: rows that just passed a screenful have no scroll bar until the next
         # layout, and a widget without one refuses to scroll: the table stayed at its
-        # top while the cursor followed the newest row)
+        # top while the cursor followed the newest row; the bar that the layout shows
+        # is then told where the rows are, as scrolling tells only a bar shown)
         if self.following:
             self.cursor = max(0, n - 1)
             self.scroll_to(y=max(0, n - self.size.height), animate=False, immediate=True,
@@ -139,8 +140,15 @@ class LogTable(ScrollView, can_focus=True):
             self.cursor += prepended
             self.scroll_to(y=self.scroll_offset.y + prepended, animate=False, immediate=True,
                            force=True)
+        if not self.show_vertical_scrollbar and n > height:
+            self.call_after_refresh(self._place_thumb)
         self.refresh()
         self.post_message(self.Moved())
+
+    def _place_thumb(self) -> None:
+        """The scroll bar's thumb where the rows shown are."""
+        if self.show_vertical_scrollbar:
+            self.vertical_scrollbar.position = self.scroll_offset.y
 
     def rows_dropped(self) -> None:
         """Rows left the model (lost to a truncation of the log): what was read of

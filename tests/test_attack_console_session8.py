@@ -20,7 +20,8 @@ from tests.test_logs import OK_TEXT, delivery_lines, write
 # the detail line on the newest match, the rows shown the oldest ones, the scroll bar's
 # thumb at the top. (tmux, 120x40, `/pwned` on a 3 MB log: every other try.) The table
 # was asked to scroll to its end before the layout that shows its scroll bar, and a
-# widget without its scroll bar refuses to scroll.
+# widget without its scroll bar refuses to scroll (made to, its bar's thumb was left at
+# the top: a scroll tells only a bar that is shown).
 
 
 def _deliveries(log: Path, count: int) -> None:
@@ -44,6 +45,9 @@ async def _follow_after_filter(log: Path, size: tuple[int, int], query: str,
         await pilot.pause()
         n, height = len(table.model), table.size.height
         last_shown = table.render_line(height - 1).text
+        bar = table.vertical_scrollbar
+        assert table.show_vertical_scrollbar and bar.window_virtual_size == n
+        assert bar.position == table.scroll_offset.y, "the thumb is not where the rows are"
         return n, height, int(table.scroll_offset.y), last_shown, table.selected().recipient
 
 
