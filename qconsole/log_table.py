@@ -102,10 +102,22 @@ class LogTable(ScrollView, can_focus=True):
     def __init__(self, model: Model, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.model = model
-        self.cursor = max(0, len(model) - 1)
+        self._cursor = max(0, len(model) - 1)
         self.following = True
         self.dated = False  # the rows span several days
         self._cache: dict[tuple, Delivery] = {}
+
+    @property
+    def cursor(self) -> int:
+        """The row under the cursor. Following, the newest row: rows added above the
+        others (the history read in another thread) move it before the table is told."""
+        if self.following:
+            return max(0, len(self.model) - 1)
+        return self._cursor
+
+    @cursor.setter
+    def cursor(self, value: int) -> None:
+        self._cursor = value
 
     def set_model(self, model: Model) -> None:
         """Show another model (e.g. a filter), on its newest row."""
@@ -194,7 +206,7 @@ class LogTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        i = self.scroll_offset.y + y
+        i = self._top() + y
         if i >= len(self.model):
             return Strip.blank(width)
         row = self._row(i)
@@ -220,13 +232,23 @@ class LogTable(ScrollView, can_focus=True):
                                       else Style(underline=True))
         return strip.crop(0, width)
 
+    def _top(self) -> int:
+        """The row shown first: following, the newest rows are shown, whatever came in
+        above them that the table was not told of yet."""
+        if self.following:
+            return max(0, len(self.model) - self.size.height)
+        return self.scroll_offset.y
+
     def move_to(self, i: int) -> None:
         """Put the cursor on row ``i`` and scroll it into view."""
         n = len(self.model)
         if not n:
             return
-        self.cursor = max(0, min(i, n - 1))
-        self.following = self.cursor == n - 1
+        if self.following and n != self.virtual_size.height:
+            self.grew(0)  # (rows came in above: the view at its end first)
+        i = max(0, min(i, n - 1))
+        self.following = i == n - 1
+        self.cursor = i
         top, h = self.scroll_offset.y, max(1, self.size.height)
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
@@ -257,7 +279,7 @@ class LogTable(ScrollView, can_focus=True):
             self.post_message(self.Opened())
 
     def on_click(self, event: Click) -> None:
-        self.move_to(self.scroll_offset.y + event.y)
+        self.move_to(self._top() + event.y)
         if event.chain == 2:  # a double click opens the row
             self.action_open()
 

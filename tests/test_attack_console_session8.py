@@ -158,3 +158,54 @@ def test_the_row_under_the_cursor_stays_while_older_rows_come_in(
     chosen, selected, first, n = asyncio.run(case())
     assert first < n == 300  # (older rows came in after the keys)
     assert selected == chosen
+
+
+# While the history was read (the first seconds on a 1 GB log, "reading history…" in the
+# status line), the table following the newest rows showed rows a few hundred older
+# than the newest, its last line not the cursor's row and not the row of the detail
+# line (tmux, 120x40, every other look). The history thread adds older rows above the
+# others as it reads; the view is told after each chunk, and the screen drawn in between
+# read the rows by the indices of the last tell. Following, the newest rows are the last
+# ones whatever came in above them: an Enter, `k` or the detail line read there too.
+
+
+def test_the_table_following_shows_the_newest_rows_while_older_rows_come_in(
+        tmp_path: Path, monkeypatch) -> None:
+    from textual.app import App, ComposeResult
+
+    from qconsole import logsource
+    from qconsole.logindex import LogIndex
+    from qconsole.logsource import LogSource
+
+    log = tmp_path / "current"
+    _deliveries(log, 400)
+    monkeypatch.setattr(logsource, "CHUNK", 4096)  # (the history read in many chunks)
+    index = LogIndex(LogSource(log))
+    history = index.scan_history(None, first=50, progress=50)
+    next(history)  # the newest rows, told to the table
+
+    class Table(App):
+        def compose(self) -> ComposeResult:
+            yield LogTable(index)
+
+    async def case() -> tuple[str, str, str, str]:
+        app = Table()
+        async with app.run_test(size=(100, 20)) as pilot:
+            table = app.query_one(LogTable)
+            table.grew(0)
+            await pilot.pause()
+            told = len(index)
+            next(history)  # older rows added by the history thread, not told yet
+            assert len(index) > told
+            await pilot.pause()
+            newest = index.row(len(index) - 1).recipient
+            bottom = table.render_line(table.size.height - 1).text
+            selected = table.selected().recipient
+            await pilot.press("k")  # one row up from the newest
+            return newest, bottom, selected, table.selected().recipient
+
+    newest, bottom, selected, above = asyncio.run(case())
+    index.source.close()
+    assert newest == "u399@x.org"
+    assert newest in bottom and selected == newest
+    assert above == "u398@x.org"
