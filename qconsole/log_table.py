@@ -102,22 +102,14 @@ class LogTable(ScrollView, can_focus=True):
     def __init__(self, model: Model, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.model = model
-        self._cursor = max(0, len(model) - 1)
+        self.cursor = max(0, len(model) - 1)
         self.following = True
         self.dated = False  # the rows span several days
         self._cache: dict[tuple, Delivery] = {}
-
-    @property
-    def cursor(self) -> int:
-        """The row under the cursor. Following, the newest row: rows added above the
-        others (the history read in another thread) move it before the table is told."""
-        if self.following:
-            return max(0, len(self.model) - 1)
-        return self._cursor
-
-    @cursor.setter
-    def cursor(self, value: int) -> None:
-        self._cursor = value
+        # The rows the table was told of (grew): its cursor and scroll count those. A
+        # model may have more already, older ones added above by another thread (the
+        # history read backwards) before it tells: they are skipped until then.
+        self.told = 0
 
     def set_model(self, model: Model) -> None:
         """Show another model (e.g. a filter), on its newest row."""
@@ -129,7 +121,7 @@ class LogTable(ScrollView, can_focus=True):
 
     def grew(self, prepended: int) -> None:
         """The model changed: ``prepended`` older rows came in above the old ones."""
-        n = len(self.model)
+        n = self.told = len(self.model)
         self._check_dates(n)
         size, height = Size(self.size.width, n), self.container_size.height
         if (self.show_vertical_scrollbar and self.virtual_size.width == size.width
@@ -191,11 +183,20 @@ class LogTable(ScrollView, can_focus=True):
 
     def selected(self) -> Delivery | None:
         """The row under the cursor."""
-        if not len(self.model):
+        if not self.told or not len(self.model):
             return None
-        return self._row(min(self.cursor, len(self.model) - 1))
+        return self._row(min(self.cursor, self.told - 1))
+
+    def untold(self) -> int:
+        """Rows added above the others since the table was last told (see ``told``)."""
+        return max(0, len(self.model) - self.told)
+
+    def model_index(self, i: int) -> int:
+        """The model's index of the table's row ``i``."""
+        return i + self.untold()
 
     def _row(self, i: int) -> Delivery:
+        i = min(self.model_index(i), len(self.model) - 1)
         key = self.model.key(i)
         row = self._cache.get(key)
         if row is None:
@@ -206,8 +207,8 @@ class LogTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        i = self._top() + y
-        if i >= len(self.model):
+        i = self.scroll_offset.y + y
+        if i >= self.told or self.model_index(i) >= len(self.model):
             return Strip.blank(width)
         row = self._row(i)
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -232,23 +233,13 @@ class LogTable(ScrollView, can_focus=True):
                                       else Style(underline=True))
         return strip.crop(0, width)
 
-    def _top(self) -> int:
-        """The row shown first: following, the newest rows are shown, whatever came in
-        above them that the table was not told of yet."""
-        if self.following:
-            return max(0, len(self.model) - self.size.height)
-        return self.scroll_offset.y
-
     def move_to(self, i: int) -> None:
         """Put the cursor on row ``i`` and scroll it into view."""
-        n = len(self.model)
+        n = self.told
         if not n:
             return
-        if self.following and n != self.virtual_size.height:
-            self.grew(0)  # (rows came in above: the view at its end first)
-        i = max(0, min(i, n - 1))
-        self.following = i == n - 1
-        self.cursor = i
+        self.cursor = max(0, min(i, n - 1))
+        self.following = self.cursor == n - 1
         top, h = self.scroll_offset.y, max(1, self.size.height)
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
@@ -267,7 +258,7 @@ class LogTable(ScrollView, can_focus=True):
 
     def action_newest(self) -> None:
         """Jump to the newest row and follow."""
-        self.move_to(len(self.model) - 1)
+        self.move_to(self.told - 1)
 
     def action_oldest(self) -> None:
         """Jump to the oldest row."""
@@ -275,11 +266,11 @@ class LogTable(ScrollView, can_focus=True):
 
     def action_open(self) -> None:
         """Show the whole story of the row under the cursor."""
-        if len(self.model):
+        if self.told:
             self.post_message(self.Opened())
 
     def on_click(self, event: Click) -> None:
-        self.move_to(self._top() + event.y)
+        self.move_to(self.scroll_offset.y + event.y)
         if event.chain == 2:  # a double click opens the row
             self.action_open()
 

@@ -273,7 +273,7 @@ class LogsView(Vertical):
         if event.key == "enter" and self.screen.focused is table:
             event.stop()  # the story opens now: the keys typed next are its own
             event.prevent_default()
-            if len(table.model):
+            if table.told:
                 self.open_story()
             return
         if self.screen.focused is not box:
@@ -409,9 +409,9 @@ class LogsView(Vertical):
         model = table.model
         i = table.cursor + step
         for _ in range(2_000_000):
-            if not 0 <= i < len(model):
+            if not 0 <= i < table.told:
                 break
-            if model.status(i) in (DEFERRAL, FAILURE):
+            if model.status(table.model_index(i)) in (DEFERRAL, FAILURE):
                 table.move_to(i)
                 return
             i += step
@@ -456,7 +456,7 @@ class LogsView(Vertical):
         from qconsole.delivery_screen import DeliveryScreen
 
         table = self.query_one(LogTable)
-        i = min(table.cursor, len(table.model) - 1)
+        i = table.model_index(min(table.cursor, table.told - 1))
         rows, j = table.model.locate(i)
         row = table.model.row(i)  # joins a search row first
         assert self.index is not None

@@ -202,10 +202,17 @@ def test_the_table_following_shows_the_newest_rows_while_older_rows_come_in(
             bottom = table.render_line(table.size.height - 1).text
             selected = table.selected().recipient
             await pilot.press("k")  # one row up from the newest
-            return newest, bottom, selected, table.selected().recipient
+            above = table.selected().recipient
+            next(history)  # more older rows; then the view tells of all of them
+            table.grew(len(index) - told)  # (as LogsView tells: rows since its last)
+            await pilot.pause()
+            y = table.cursor - table.scroll_offset.y
+            assert 0 <= y < table.size.height, "the cursor's row is not shown"
+            assert above in table.render_line(y).text
+            return newest, bottom, selected, above, table.selected().recipient
 
-    newest, bottom, selected, above = asyncio.run(case())
+    newest, bottom, selected, above, later = asyncio.run(case())
     index.source.close()
     assert newest == "u399@x.org"
     assert newest in bottom and selected == newest
-    assert above == "u398@x.org"
+    assert above == later == "u398@x.org"
