@@ -210,6 +210,7 @@ class QConsole(OrderedKeysApp):
             view.refresh_view()
         self.show_banner()
         self.query_one(LogTable).refresh()
+        self.query_one(LogsView).refresh_colours()
 
     # Views -------------------------------------------------------------------
 

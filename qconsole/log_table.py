@@ -106,6 +106,10 @@ class LogTable(ScrollView, can_focus=True):
         self.following = True
         self.dated = False  # the rows span several days
         self._cache: dict[tuple, Delivery] = {}
+        # The rows the table was told of (grew): its cursor and scroll count those. A
+        # model may have more already, older ones added above by another thread (the
+        # history read backwards) before it tells: they are skipped until then.
+        self.told = 0
 
     def set_model(self, model: Model) -> None:
         """Show another model (e.g. a filter), on its newest row."""
@@ -117,7 +121,7 @@ class LogTable(ScrollView, can_focus=True):
 
     def grew(self, prepended: int) -> None:
         """The model changed: ``prepended`` older rows came in above the old ones."""
-        n = len(self.model)
+        n = self.told = len(self.model)
         self._check_dates(n)
         size, height = Size(self.size.width, n), self.container_size.height
         if (self.show_vertical_scrollbar and self.virtual_size.width == size.width
@@ -128,14 +132,27 @@ class LogTable(ScrollView, can_focus=True):
             self._scroll_update(size)
         else:
             self.virtual_size = size
+        # (force: rows that just passed a screenful have no scroll bar until the next
+        # layout, and a widget without one refuses to scroll: the table stayed at its
+        # top while the cursor followed the newest row; the bar that the layout shows
+        # is then told where the rows are, as scrolling tells only a bar shown)
         if self.following:
             self.cursor = max(0, n - 1)
-            self.scroll_to(y=max(0, n - self.size.height), animate=False, immediate=True)
+            self.scroll_to(y=max(0, n - self.size.height), animate=False, immediate=True,
+                           force=True)
         elif prepended:
             self.cursor += prepended
-            self.scroll_to(y=self.scroll_offset.y + prepended, animate=False, immediate=True)
+            self.scroll_to(y=self.scroll_offset.y + prepended, animate=False, immediate=True,
+                           force=True)
+        if not self.show_vertical_scrollbar and n > height:
+            self.call_after_refresh(self._place_thumb)
         self.refresh()
         self.post_message(self.Moved())
+
+    def _place_thumb(self) -> None:
+        """The scroll bar's thumb where the rows shown are."""
+        if self.show_vertical_scrollbar:
+            self.vertical_scrollbar.position = self.scroll_offset.y
 
     def rows_dropped(self) -> None:
         """Rows left the model (lost to a truncation of the log): what was read of
@@ -166,11 +183,20 @@ class LogTable(ScrollView, can_focus=True):
 
     def selected(self) -> Delivery | None:
         """The row under the cursor."""
-        if not len(self.model):
+        if not self.told or not len(self.model):
             return None
-        return self._row(min(self.cursor, len(self.model) - 1))
+        return self._row(min(self.cursor, self.told - 1))
+
+    def untold(self) -> int:
+        """Rows added above the others since the table was last told (see ``told``)."""
+        return max(0, len(self.model) - self.told)
+
+    def model_index(self, i: int) -> int:
+        """The model's index of the table's row ``i``."""
+        return i + self.untold()
 
     def _row(self, i: int) -> Delivery:
+        i = min(self.model_index(i), len(self.model) - 1)
         key = self.model.key(i)
         row = self._cache.get(key)
         if row is None:
@@ -182,7 +208,7 @@ class LogTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         i = self.scroll_offset.y + y
-        if i >= len(self.model):
+        if i >= self.told or self.model_index(i) >= len(self.model):
             return Strip.blank(width)
         row = self._row(i)
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -209,7 +235,7 @@ class LogTable(ScrollView, can_focus=True):
 
     def move_to(self, i: int) -> None:
         """Put the cursor on row ``i`` and scroll it into view."""
-        n = len(self.model)
+        n = self.told
         if not n:
             return
         self.cursor = max(0, min(i, n - 1))
@@ -232,7 +258,7 @@ class LogTable(ScrollView, can_focus=True):
 
     def action_newest(self) -> None:
         """Jump to the newest row and follow."""
-        self.move_to(len(self.model) - 1)
+        self.move_to(self.told - 1)
 
     def action_oldest(self) -> None:
         """Jump to the oldest row."""
@@ -240,7 +266,7 @@ class LogTable(ScrollView, can_focus=True):
 
     def action_open(self) -> None:
         """Show the whole story of the row under the cursor."""
-        if len(self.model):
+        if self.told:
             self.post_message(self.Opened())
 
     def on_click(self, event: Click) -> None:

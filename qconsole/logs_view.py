@@ -273,7 +273,7 @@ class LogsView(Vertical):
         if event.key == "enter" and self.screen.focused is table:
             event.stop()  # the story opens now: the keys typed next are its own
             event.prevent_default()
-            if len(table.model):
+            if table.told:
                 self.open_story()
             return
         if self.screen.focused is box and self.field_key(event.key):
@@ -391,15 +391,15 @@ class LogsView(Vertical):
         if search is not self.filtered:
             return
         table = self.query_one(LogTable)
-        current = table.selected() if not table.following else None
+        mark = None  # the row under the cursor (its line), found before the merge
+        if not table.following and len(search):
+            here = search.locate(min(table.cursor, len(search) - 1))
+            mark = here[0].result[here[1]]
         added = array("q")
         for rows in steps:
             added.extend(search.merge(rows))
         above = len(added)
-        if current is not None and added and len(search) > len(added):
-            i = min(table.cursor, len(search) - len(added) - 1)
-            here = search.locate(i)
-            mark = here[0].result[here[1]]
+        if mark is not None and added:
             above = sum(1 for r in added if r < mark)
         table.grew(above)
         self.show_status()
@@ -412,9 +412,9 @@ class LogsView(Vertical):
         model = table.model
         i = table.cursor + step
         for _ in range(2_000_000):
-            if not 0 <= i < len(model):
+            if not 0 <= i < table.told:
                 break
-            if model.status(i) in (DEFERRAL, FAILURE):
+            if model.status(table.model_index(i)) in (DEFERRAL, FAILURE):
                 table.move_to(i)
                 return
             i += step
@@ -444,6 +444,13 @@ class LogsView(Vertical):
         _update(detail, detail_text(row, self.app, self.size.width - 2))
         self.show_status()
 
+    def refresh_colours(self) -> None:
+        """Draw again the panels that hold theme colours (after a change of theme): the
+        detail line, the status line, the counters."""
+        self.on_log_table_moved(LogTable.Moved())
+        self.show_status()
+        self.show_counters()
+
     def on_log_table_opened(self, event: LogTable.Opened) -> None:
         self.open_story()  # a double click (Enter: on_key)
 
@@ -452,7 +459,7 @@ class LogsView(Vertical):
         from qconsole.delivery_screen import DeliveryScreen
 
         table = self.query_one(LogTable)
-        i = min(table.cursor, len(table.model) - 1)
+        i = table.model_index(min(table.cursor, table.told - 1))
         rows, j = table.model.locate(i)
         row = table.model.row(i)  # joins a search row first
         assert self.index is not None
@@ -545,7 +552,10 @@ def _update(widget: Static, text: Text, layout: bool = True) -> None:
     height is fixed). Each update with a layout lays the whole screen out again, and a
     search's posts of rows ask for one a few times a second: the selected row's detail
     and the header stay the same, the status line is one line."""
-    if getattr(widget, "_qc_text", None) != text:
+    shown = getattr(widget, "_qc_text", None)
+    # (Text's == reads its spans, not its own style: a text all of one style is another
+    # text in another theme's colours)
+    if shown is None or shown != text or shown.style != text.style:
         widget._qc_text = text  # type: ignore[attr-defined]
         widget.update(text, layout=layout)
 
