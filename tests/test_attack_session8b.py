@@ -361,21 +361,15 @@ def test_a_long_last_line_that_is_no_detail_line_is_still_cut(tmp_path: Path) ->
 # -- the fields' priority keys ---------------------------------------------------------
 
 async def _case_escape_in_the_field_during_a_probe(home: Path, mute) -> dict:
-    from textual.widgets import Input, Static
+    from textual.widgets import Input
 
     from qconsole.app import QConsole
-    from qconsole.simulate_view import SimulateView
-    from tests.test_console_probe import SIZE, _until
+    from tests.test_console_probe import SIZE, probing
 
     app = QConsole(home)
     out: dict = {}
     async with app.run_test(size=SIZE) as pilot:
-        view = app.query_one(SimulateView)
-        output = app.query_one("#simulate-output", Static)
-        await pilot.press("3", *"a@b.org", "tab", *"c@d.org")
-        await pilot.click("#probe")
-        await _until(pilot, lambda: mute.accepted.is_set()
-                     and "Probing attempt 1 of 1" in str(output.render()), 10)
+        view, output = await probing(app, pilot, mute)
         sender = app.query_one("#sender", Input)
         sender.focus()
         await pilot.pause()
@@ -424,18 +418,13 @@ def test_escape_in_a_field_during_a_probe_cancels_once_and_types_nothing(
 
 
 async def _case_quit_during_a_probe(home: Path, mute) -> bool:
-    from textual.widgets import Static
 
     from qconsole.app import QConsole
-    from tests.test_console_probe import SIZE, _until
+    from tests.test_console_probe import SIZE, probing
 
     app = QConsole(home)
     async with app.run_test(size=SIZE) as pilot:
-        output = app.query_one("#simulate-output", Static)
-        await pilot.press("3", *"a@b.org", "tab", *"c@d.org")
-        await pilot.click("#probe")
-        await _until(pilot, lambda: mute.accepted.is_set()
-                     and "Probing attempt 1 of 1" in str(output.render()), 10)
+        await probing(app, pilot, mute)
         app.query_one("#recipients").focus()
         await pilot.pause()
         await pilot.press("ctrl+q")

@@ -89,15 +89,22 @@ def test_a_probe_is_bounded_by_a_short_read_timeout(make_home, mute: Mute,
                                                                        mute.port)))
 
 
+async def probing(app, pilot, mute: Mute, recipient: str = "c@d.org"):  # type: ignore[no-untyped-def]
+    """A probe of a@b.org to ``recipient`` begun in the Simulate view, its attempt
+    held by ``mute``: (the view, its output)."""
+    view = app.query_one(SimulateView)
+    output = app.query_one("#simulate-output", Static)
+    await pilot.press("3", *"a@b.org", "tab", *recipient)
+    await pilot.click("#probe")
+    await _until(pilot, lambda: mute.accepted.is_set()
+                 and "Probing attempt 1 of 1" in str(output.render()), 10)
+    return view, output
+
+
 async def _case_cancel_and_a_newer_simulation_win(home: Path, mute: Mute) -> None:
     app = QConsole(home)
     async with app.run_test(size=SIZE) as pilot:
-        view = app.query_one(SimulateView)
-        output = app.query_one("#simulate-output", Static)
-        await pilot.press("3", *"a@b.org", "tab", *"old@d.org")
-        await pilot.click("#probe")
-        await _until(pilot, lambda: mute.accepted.is_set()
-                     and "Probing attempt 1 of 1" in str(output.render()), 10)
+        view, output = await probing(app, pilot, mute, "old@d.org")
         await pilot.press("escape")  # cancels the probe
         shown = str(output.render())
         assert "Probe cancelled" in shown
