@@ -358,7 +358,7 @@ class Plan:
                 hidden += compress(group, flags)
                 group[:] = compress(group, map(not_, flags))
         if hidden:
-            rest = union(block, rest, hidden)
+            rest = union(block, rest, sorted(hidden))  # (the starts, then the infos)
         if i_hit:
             msgs = block.messages()
             i_set = set(i_hit)
