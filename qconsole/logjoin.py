@@ -168,31 +168,23 @@ class Joiner:
     def row_after_start(self, start: int, number: bytes) -> tuple[int, int] | None:
         """(offset, status) of the row whose start is the line at ``start`` (one that
         holds the start needle of delivery ``number``), or None."""
-        after = start + len(self.source.read_line(start)) + 1
-        needle = start_needle(number)
-        for ls, line in self.lines_with((b"delivery " + number + b": ",), after,
-                                        min(self.source.end, start + JOIN_LIMIT + 1)):
-            if ls - start > JOIN_LIMIT:
-                return None
-            code = result_of(line, number)
-            if code is not None:
-                return ls, code
-            if needle in line:
-                return None
-        return None
+        return self.rows_after_starts(start, [number]).get(number)
 
     def rows_after_starts(self, start: int, numbers: list[bytes],
                           ) -> dict[bytes, tuple[int, int]]:
-        """:meth:`row_after_start` of each of ``numbers`` (distinct) for the line at
-        ``start``, in one look forwards: a line naming many deliveries (a remote's
-        reply can) is read past once, not once a number."""
-        if len(numbers) <= 1:
-            row = self.row_after_start(start, numbers[0]) if numbers else None
-            return {} if row is None else {numbers[0]: row}
+        """:meth:`row_after_start` of each of ``numbers`` (distinct), in one look
+        forwards: a line naming many deliveries (a remote's reply can) is read past
+        once, not once a number. Each number's row is the first line after ``start``
+        holding its result; a line holding its start needle first means none."""
+        if not numbers:
+            return {}
         after = start + len(self.source.read_line(start)) + 1
+        end = min(self.source.end, start + JOIN_LIMIT + 1)
         looking, out = set(numbers), {}
-        for ls, line in self.lines_naming(_DELIVERY_NEEDLES, looking, after,
-                                          min(self.source.end, start + JOIN_LIMIT + 1)):
+        lines = (self.lines_with((b"delivery " + numbers[0] + b": ",), after, end)
+                 if len(numbers) == 1 else
+                 self.lines_naming(_DELIVERY_NEEDLES, looking, after, end))
+        for ls, line in lines:
             if ls - start > JOIN_LIMIT:
                 break
             for number in dict.fromkeys(map(itemgetter(1), _DELIVERY_NEEDLES.finditer(line))):
@@ -208,18 +200,29 @@ class Joiner:
                 break
         return out
 
-    def rows_after_infos(self, info: int, msgs: list[bytes],
+    def rows_after_info(self, info: int, msg: bytes, after: int | None = None,
+                        ) -> list[tuple[int, int, int]]:
+        """(offset, status, start) of every row whose info line is the line at ``info``
+        (one that holds the info needle of message ``msg``); start is -1 for a bounce.
+        ``after``: a line start from which to go on (no line between the info line and
+        it ends the message), for the rows from there only."""
+        return self.rows_after_infos(info, [msg], after)[msg]
+
+    def rows_after_infos(self, info: int, msgs: list[bytes], after: int | None = None,
                          ) -> dict[bytes, list[tuple[int, int, int]]]:
-        """:meth:`rows_after_info` of each of ``msgs`` (distinct) for the line at
-        ``info``, in one look forwards (see :meth:`rows_after_starts`)."""
-        if len(msgs) <= 1:
-            return {msg: list(self.rows_after_info(info, msg)) for msg in msgs}
-        after = info + len(self.source.read_line(info)) + 1
+        """:meth:`rows_after_info` of each of ``msgs`` (distinct), in one look forwards
+        (see :meth:`rows_after_starts`): a message's rows are those of its start lines
+        and its bounce and triple bounce lines, up to a line holding its info needle or
+        ending ``end msg M``."""
+        if after is None:
+            after = info + len(self.source.read_line(info)) + 1
+        end = min(self.source.end, info + JOIN_LIMIT + 1)
         looking, out = set(msgs), {msg: [] for msg in msgs}
         triple = b"triple bounce"
-        for ls, line in self._lines(
-                lambda chunk: _lines_naming_or(chunk, looking, triple), after,
-                min(self.source.end, info + JOIN_LIMIT + 1)):
+        lines = (self.lines_with((b"msg " + msgs[0], triple), after, end) if len(msgs) == 1
+                 else self._lines(lambda chunk: _lines_naming_or(chunk, looking, triple),
+                                  after, end))
+        for ls, line in lines:
             if ls - info > JOIN_LIMIT:
                 break
             m = event(line)
@@ -242,29 +245,6 @@ class Joiner:
             if not looking:
                 break
         return out
-
-    def rows_after_info(self, info: int, msg: bytes, after: int | None = None,
-                        ) -> Iterator[tuple[int, int, int]]:
-        """(offset, status, start) of every row whose info line is the line at ``info``
-        (one that holds the info needle of message ``msg``); start is -1 for a bounce.
-        ``after``: a line start from which to go on (no line between the info line and
-        it ends the message), for the rows from there only."""
-        if after is None:
-            after = info + len(self.source.read_line(info)) + 1
-        inside, end = info_needle(msg), end_needle(msg)[:-1]
-        for ls, line in self.lines_with((b"msg " + msg, b"triple bounce"), after,
-                                        min(self.source.end, info + JOIN_LIMIT + 1)):
-            if ls - info > JOIN_LIMIT:
-                return
-            m = event(line)
-            if m is not None and m[E_MSG] == msg:
-                numbers = list(dict.fromkeys(map(itemgetter(1), START_NEEDLES.finditer(line))))
-                rows = self.rows_after_starts(ls, numbers)
-                yield from ((rows[n][0], rows[n][1], ls) for n in numbers if n in rows)
-            elif m is not None and (m[E_BOUNCE] or m[E_TRIPLE]) == msg:
-                yield ls, BOUNCE, -1
-            if inside in line or line.endswith(end):
-                return
 
     def rows_of_line(self, offset: int, line: bytes, as_start: bool, as_info: bool,
                      ) -> Iterator[tuple[int, int, int, int]]:
