@@ -752,23 +752,6 @@ i64 qc_split(i64 n, const i64 *lines, i64 m, const i64 *among, i64 *in, i64 *out
     return a;
 }
 
-/* The start of each line of ``data`` (a last one without its line break too), the
-   first ``cap`` stored. Returns how many there are. */
-i64 qc_line_starts(bytes_t data, i64 size, i64 *out, i64 cap)
-{
-    i64 n = 0, at = 0;
-    while (at < size) {
-        if (n < cap)
-            out[n] = at;
-        n++;
-        bytes_t q = memchr(data + at, '\n', (size_t)(size - at));
-        if (q == NULL)
-            break;
-        at = q - data + 1;
-    }
-    return n;
-}
-
 /* The ``n`` slices data[starts[i]:ends[i]] to ``out``, each followed by a line break
    (``out`` holds the slices' lengths plus n). Returns the bytes written. */
 i64 qc_gather(bytes_t data, i64 n, const i64 *starts, const i64 *ends, char *out)

@@ -96,17 +96,6 @@ def member(cdll: CDLL, lines: list[int], among: list[int]) -> list[int]:
     return out.tolist()
 
 
-def all_line_starts(cdll: CDLL, data: bytes) -> list[int]:
-    """The start of each line of ``data``."""
-    cap = len(data) // 64 + 64
-    while True:
-        out = _zeros(cap)
-        n = cdll.qc_line_starts(data, len(data), _at(out), cap)
-        if n <= cap:
-            return out[:n].tolist()
-        cap = n
-
-
 def split(cdll: CDLL, lines: list[int], among: list[int] | array,
           ) -> tuple[list[int], list[int]]:
     """:func:`~qconsole.logbulk.split`."""

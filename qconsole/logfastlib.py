@@ -280,8 +280,6 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_loud.restype = n
     cdll.qc_loud.argtypes = [ctypes.c_char_p, n, ctypes.c_char_p, n, ctypes.c_char_p, n, p,
                              p, p, n]
-    cdll.qc_line_starts.restype = n
-    cdll.qc_line_starts.argtypes = [ctypes.c_char_p, n, p, n]
     cdll.qc_gather.restype = n
     cdll.qc_gather.argtypes = [ctypes.c_char_p, n, p, p, p]
     cdll.qc_union.restype = n
