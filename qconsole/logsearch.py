@@ -62,9 +62,9 @@ from qconsole.logscan import (
     heads_of,
     raw_row_matches,
 )
-from qconsole.logsource import MAX_LINE, LogSource
+from qconsole.logsource import LONG_LINE, MAX_LINE, LogSource
 
-BLOCK = 16 << 20
+BLOCK = LONG_LINE  # 16 MiB: a line is whole in a block up to this length (logsource)
 PARALLEL_BLOCKS = 3  # a history longer than this many blocks is searched by helpers
 HELPER_BLOCK = 4 << 20  # their blocks: each helper's memory is a few times one (80 MB at 8)
 STATUS_NAMES = ("success", "deferral", "failure", "raw", "bounce")

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 CHUNK = 1 << 20
 MAX_LINE = 1 << 16
-LONG_LINE = 16 << 20  # a row's line read to its end up to this (the filter's blocks)
+LONG_LINE = 16 << 20  # a line read whole up to this: a row shown, the filter's blocks
 MAX_SEGMENTS = 400
 TAIL = 256  # bytes before the reading position kept to notice a rewrite
 
