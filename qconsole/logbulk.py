@@ -22,7 +22,7 @@ from itertools import accumulate, chain, compress, islice, repeat
 from operator import add, and_, eq, ge, is_not, itemgetter, not_, truth
 from typing import TYPE_CHECKING
 
-from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, event
+from qconsole.logformat import E_BOUNCE, E_MSG, E_TRIPLE, EVENT_HEADS, event, foreign
 from qconsole.logjoin import BOUNCE, DEFERRAL, FAILURE, SUCCESS
 from qconsole.logquery import LOWER, NORMAL, searched
 
@@ -33,10 +33,6 @@ G_STARTING, G_NUMBER, G_MSG, G_STATUS, G_INFO, G_SENDER, G_BOUNCE, G_TRIPLE = ra
 K_RESULT, K_START, K_INFO, K_BOUNCE, K_OTHER, K_SLOW = range(6)
 STATUS_CODES = {b"success": SUCCESS, b"deferral": DEFERRAL, b"failure": FAILURE}
 MULTILOG = rb"@[^\n]{24} "  # "@", 24 hex digits, a space: event() reads at byte 26
-# How each of EVENT's alternatives begins: event() reads a line that does not begin
-# with "@" at the first of these that makes a match.
-_HEADS = (b"starting delivery ", b"delivery ", b"info msg ", b"bounce msg ",
-          b"triple bounce: discarding ", b"status: ", b"new msg ", b"end msg ")
 # Where qmail-send's events stand, to learn a block's shape from: the prefix is what
 # their line holds before them. (Each pattern begins with a literal, which sre scans
 # for at C speed: a block of other programs' lines is read through in a few ms.)
@@ -151,7 +147,7 @@ def head_of(prefix: bytes) -> bytes | None:
     bulk: a line beginning with "@" is read at byte 26 (multilog's), and a prefix
     that holds, or ends in, the beginning of an event would make event() read there.
 
-    Digits and a month's name cannot be part of an event's first words (``_HEADS``),
+    Digits and a month's name cannot be part of an event's first words (``EVENT_HEADS``),
     so checking the literal parts of this one prefix holds for them all."""
     if prefix[:1] == b"@":
         return MULTILOG if len(prefix) == 26 else None
@@ -170,12 +166,52 @@ def head_of(prefix: bytes) -> bytes | None:
 def _head_of(prefix: bytes, stamp: int) -> bytes | None:
     for k in range(len(prefix)):
         rest = prefix[k:]
-        if any(rest.startswith(h) or h.startswith(rest) for h in _HEADS):
+        if any(rest.startswith(h) or h.startswith(rest) for h in EVENT_HEADS):
             return None
     out = [rb"[A-Z][a-z]{2} [ \d]"] if stamp else []
     for c in prefix[stamp:]:
         out.append(rb"\d" if 48 <= c <= 57 else re.escape(bytes((c,))))
     return b"".join(out)
+
+
+_MAYBE_STAMPED = re.compile(rb"\n(?=[A-Z][a-z]{2} |\d{4}-)")  # (a line's first bytes)
+
+
+def foreign_lines(data: bytes, fast: CDLL | None = None) -> tuple[list[int], list[int]]:
+    """The starts and ends (line break or end of ``data``) of the lines of ``data``
+    (whole lines) that are another program's syslog lines (:func:`foreign`), in order;
+    in compiled code when ``fast`` is the library."""
+    if fast is not None:
+        from qconsole import logfast  # (it imports this module)
+
+        starts, stops = logfast.foreign_lines(fast, data)
+        return starts.tolist(), stops.tolist()
+    starts, ends = [], []
+    for ls in chain((0,), map(re.Match.end, _MAYBE_STAMPED.finditer(data))):
+        le = data.find(b"\n", ls)
+        le = len(data) if le < 0 else le
+        if foreign(data[ls:le]):
+            starts.append(ls)
+            ends.append(le)
+    return starts, ends
+
+
+def without_foreign(data: bytes, fast: CDLL | None = None) -> bytes:
+    """``data`` with another program's syslog lines made blank (spaces, each byte's
+    offset kept): such a line is no row and holds no event nor needle of any join
+    (:func:`~qconsole.logformat.event`, :class:`~qconsole.logjoin.Joiner`), and a
+    blank line is neither, so the bulk search needs no other rule for them."""
+    if fast is not None:
+        from qconsole import logfast  # (it imports this module)
+
+        return logfast.without_foreign(fast, data)
+    starts, ends = foreign_lines(data)
+    if not starts:
+        return data
+    out = bytearray(data)
+    for ls, le in zip(starts, ends, strict=True):
+        out[ls:le] = b" " * (le - ls)
+    return bytes(out)
 
 
 def shape_of(data: bytes) -> Shape:
@@ -376,8 +412,9 @@ class Block:
     """A block of whole lines at global offset ``base``."""
 
     def __init__(self, base: int, data: bytes) -> None:
+        self._fast: CDLL | bool | None = False  # not decided yet
         self.base = base
-        self.data = data
+        self.data = data = without_foreign(data, self.fast())
         self.size = len(data)
         self._norm: bytes | None = None
         self._lower: bytes | None = None
@@ -387,7 +424,6 @@ class Block:
         self._triples: list[tuple[int, bytes]] | None = None
         self._bounced = False
         self._counts: dict[bytes, int] = {}
-        self._fast: CDLL | bool | None = False  # not decided yet
         self._has_bounce: bool | None = None
         self._events: tuple | None = None  # the events matches (logfast.events)
         self.shape = shape_of(data)

@@ -797,3 +797,127 @@ int qc_line_ends(bytes_t data, i64 size, i64 n, const i64 *starts, i64 *out)
     }
     return 0;
 }
+
+/* logformat.foreign, read byte by byte (its patterns _SYSLOG and _ISO: each token is
+   the longest run, which is how they match; a test holds the two together). */
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+static int digits_at(bytes_t d, i64 p, i64 end, i64 n)
+{
+    for (i64 k = 0; k < n; k++)
+        if (p + k >= end || !is_digit(d[p + k]))
+            return 0;
+    return 1;
+}
+static int char_at(bytes_t d, i64 p, i64 end, unsigned char c) { return p < end && d[p] == c; }
+
+/* "HH:MM:SS" at p: the position after it, or -1. */
+static i64 clock_at(bytes_t d, i64 p, i64 end)
+{
+    if (digits_at(d, p, end, 2) && char_at(d, p + 2, end, ':') && digits_at(d, p + 3, end, 2)
+        && char_at(d, p + 5, end, ':') && digits_at(d, p + 6, end, 2))
+        return p + 8;
+    return -1;
+}
+
+/* Where a syslog stamp ("Nov 24 10:00:02 ") or an ISO one ("2026-11-24T10:00:02.5+01:00
+   ") at the line start ``at`` ends, or -1. */
+static i64 stamp_end(bytes_t d, i64 at, i64 end)
+{
+    i64 p = at;
+    if (p + 3 <= end && d[p] >= 'A' && d[p] <= 'Z' && d[p + 1] >= 'a' && d[p + 1] <= 'z'
+        && d[p + 2] >= 'a' && d[p + 2] <= 'z') {
+        p += 3;
+        if (!char_at(d, p, end, ' '))
+            return -1;
+        while (char_at(d, p, end, ' '))
+            p++;
+        if (!digits_at(d, p, end, 1))
+            return -1;
+        p += 1 + digits_at(d, p + 1, end, 1);
+        if (!char_at(d, p, end, ' ') || (p = clock_at(d, p + 1, end)) < 0)
+            return -1;
+        return char_at(d, p, end, ' ') ? p + 1 : -1;
+    }
+    if (!digits_at(d, p, end, 4) || !char_at(d, p + 4, end, '-') || !digits_at(d, p + 5, end, 2)
+        || !char_at(d, p + 7, end, '-') || !digits_at(d, p + 8, end, 2)
+        || !(char_at(d, p + 10, end, 'T') || char_at(d, p + 10, end, ' '))
+        || (p = clock_at(d, p + 11, end)) < 0)
+        return -1;
+    if (char_at(d, p, end, '.') && digits_at(d, p + 1, end, 1))
+        for (p++; p < end && is_digit(d[p]); p++)
+            ;
+    if (char_at(d, p, end, 'Z'))
+        p++;
+    else if ((char_at(d, p, end, '+') || char_at(d, p, end, '-')) && digits_at(d, p + 1, end, 2)) {
+        i64 q = p + 3 + char_at(d, p + 3, end, ':');
+        if (digits_at(d, q, end, 2))
+            p = q + 2;
+    }
+    return char_at(d, p, end, ' ') ? p + 1 : -1;
+}
+
+static const char *const event_heads[] = {
+    "starting delivery ", "delivery ", "info msg ", "bounce msg ",
+    "triple bounce: discarding ", "status: ", "new msg ", "end msg "};
+
+static int holds(bytes_t d, i64 from, i64 to, const char *word)
+{
+    size_t n = strlen(word);
+    return (size_t)(to - from) >= n && memmem(d + from, (size_t)(to - from), word, n) != NULL;
+}
+
+/* The line from ``at`` to ``end`` is another program's syslog line (foreign). */
+static int foreign_at(bytes_t d, i64 at, i64 end)
+{
+    i64 host = stamp_end(d, at, end), p;
+    if (host < 0)
+        return 0;
+    for (p = host; p < end && !is_ws(d[p]); p++)
+        ;
+    if (p == host || !char_at(d, p, end, ' '))
+        return 0;
+    i64 prog = ++p;
+    for (; p < end && !is_ws(d[p]) && d[p] != ':'; p++)
+        ;
+    if (p == prog || !char_at(d, p, end, ':') || !char_at(d, p + 1, end, ' '))
+        return 0;
+    if (holds(d, prog, p, "qmail") || holds(d, prog, p, "splogger"))
+        return 0;
+    for (size_t k = 0; k < sizeof event_heads / sizeof *event_heads; k++) {
+        size_t n = strlen(event_heads[k]);
+        if ((size_t)(end - host) >= n && memcmp(d + host, event_heads[k], n) == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* logbulk.foreign_lines: the starts and ends (line break or ``size``) of the lines of
+   another program's syslog, the first ``cap`` stored. Returns how many there are. */
+i64 qc_foreign(bytes_t data, i64 size, i64 *starts, i64 *ends, i64 cap)
+{
+    i64 n = 0, at = 0;
+    while (at < size) {
+        bytes_t q = memchr(data + at, '\n', (size_t)(size - at));
+        i64 end = q == NULL ? size : q - data;
+        if (data[at] != '@' && foreign_at(data, at, end)) {
+            if (n < cap) {
+                starts[n] = at;
+                ends[n] = end;
+            }
+            n++;
+        }
+        at = end + 1;
+    }
+    return n;
+}
+
+/* logbulk.without_foreign: the ``n`` lines from ``starts`` to ``ends`` made spaces. */
+void qc_blank(unsigned char *data, i64 n, const i64 *starts, const i64 *ends)
+{
+    for (i64 i = 0; i < n; i++)
+        memset(data + starts[i], ' ', (size_t)(ends[i] - starts[i]));
+}

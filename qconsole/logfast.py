@@ -141,6 +141,30 @@ def loud_lines(cdll: CDLL, data: bytes, table: bytes, width: int,
         cap = n
 
 
+def foreign_lines(cdll: CDLL, data: bytes) -> tuple[array, array]:
+    """:func:`~qconsole.logbulk.foreign_lines` in compiled code (as arrays)."""
+    cap = len(data) // 512 + 64
+    while True:
+        starts, stops = _zeros(cap), _zeros(cap)
+        n = cdll.qc_foreign(data, len(data), _at(starts), _at(stops), cap)
+        if n <= cap:
+            return starts[:n], stops[:n]
+        cap = n
+
+
+def without_foreign(cdll: CDLL, data: bytes) -> bytes:
+    """:func:`~qconsole.logbulk.without_foreign` in compiled code."""
+    starts, stops = foreign_lines(cdll, data)
+    if not starts:
+        return data
+    import ctypes
+
+    out = bytearray(data)
+    cdll.qc_blank(ctypes.addressof((ctypes.c_char * len(out)).from_buffer(out)),
+                  len(starts), _at(starts), _at(stops))
+    return bytes(out)
+
+
 def line_ends(cdll: CDLL, data: bytes, starts: list[int]) -> list[int] | None:
     """:meth:`~qconsole.logbulk.Block.ends` (None: a negative position, not done)."""
     n = len(starts)

@@ -262,6 +262,10 @@ def _bind(cdll: CDLL) -> CDLL:
     cdll.qc_columns.argtypes = [n, *[p] * 4, ctypes.c_char_p, n, n, *[p] * 4]
     cdll.qc_line_ends.restype = ctypes.c_int
     cdll.qc_line_ends.argtypes = [ctypes.c_char_p, n, n, p, p]
+    cdll.qc_foreign.restype = n
+    cdll.qc_foreign.argtypes = [ctypes.c_char_p, n, p, p, n]
+    cdll.qc_blank.restype = None
+    cdll.qc_blank.argtypes = [ctypes.c_void_p, n, p, p]
     cdll.qc_results.restype = n
     cdll.qc_results.argtypes = [ctypes.c_char_p, n, n, *[p] * 4, n, ctypes.c_char_p, n,
                                 *[p] * 4]

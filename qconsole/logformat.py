@@ -24,9 +24,11 @@ from qremote.delivery.report import Detail, parse_detail
 TAI64_UNIX = (1 << 62) + 10  # tai64nlocal's epoch: TAI64 label of 1970-01-01 UTC
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-_SYSLOG = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) \S+ ([^:\s]+): ")
+# A syslog or ISO stamp, then (syslog's own fields) the host and the program: groups
+# 6 and 7 of _SYSLOG, 8 and 9 of _ISO (logfast.c's foreign_at reads the same).
+_SYSLOG = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\S+) ([^:\s]+): ")
 _ISO = re.compile(rb"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
-                  rb"(Z|[+-]\d\d:?\d\d)? (?:\S+ ([^:\s]+): )?")
+                  rb"(Z|[+-]\d\d:?\d\d)? (?:(\S+) ([^:\s]+): )?")
 _EPOCH = re.compile(rb"(\d{9,11}\.\d{6}) ")
 # qmail-send's lines, one grammar for the row builder, the indexer and the search
 # (group numbers are constants: this runs once per log line).
@@ -45,6 +47,9 @@ EXPIRED = "I'm not going to try again; this message has been in the queue too lo
 # Each of EVENT's alternatives holds one of these: a line holding none has no event
 # (most lines of other programs: a search of the whole line is 20 times dearer).
 EVENT_WORDS = (b"delivery ", b"msg ", b"bounce", b"status: ")
+# How each of EVENT's alternatives begins.
+EVENT_HEADS = (b"starting delivery ", b"delivery ", b"info msg ", b"bounce msg ",
+               b"triple bounce: discarding ", b"status: ", b"new msg ", b"end msg ")
 
 
 def event(line: bytes) -> re.Match[bytes] | None:
@@ -56,7 +61,8 @@ def event(line: bytes) -> re.Match[bytes] | None:
             return m
     for word in EVENT_WORDS:
         if word in line:
-            return EVENT.search(line)
+            m = EVENT.search(line)  # (an event at the line's start has no stamp)
+            return None if m is None or (m.start() and foreign(line)) else m
     return None
 
 
@@ -132,15 +138,31 @@ def _iso_time(m: re.Match[bytes]) -> float:
 
 
 def syslog_program(line: bytes) -> bytes | None:
-    """The program of a syslog line (``qmail``, ``sshd``…), None for other lines."""
+    """The program of a syslog line (``qmail``, ``sshd[77]``…), with a syslog or ISO
+    stamp; None for other lines."""
     m = _SYSLOG.match(line)
-    return None if m is None else m[6]
+    if m is not None:
+        return m[7]
+    m = _ISO.match(line)
+    return None if m is None else m[9]
 
 
 def foreign(line: bytes) -> bool:
-    """A syslog line from a program other than qmail: not shown at all."""
-    program = syslog_program(line)
-    return program is not None and b"qmail" not in program and b"splogger" not in program
+    """A syslog line from a program other than qmail (its program's name holds neither
+    ``qmail`` nor ``splogger``): not shown at all, and no event of qmail-send's is read
+    in it (whoever logs through that program may choose its words). A line whose host
+    is the first word of an event is qmail-send's, stamped without host and program
+    (``... delivery 7: success:`` reads as host ``delivery``, program ``7``)."""
+    m = _SYSLOG.match(line)
+    host = 6
+    if m is None:
+        m, host = _ISO.match(line), 8
+        if m is None or m[host] is None:
+            return False
+    program = m[host + 1]
+    if b"qmail" in program or b"splogger" in program:
+        return False
+    return not line.startswith(EVENT_HEADS, m.start(host))
 
 
 def local_time(when: float | None) -> str:

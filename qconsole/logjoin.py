@@ -10,6 +10,10 @@ A row is a ``delivery N:`` result line (or a ``bounce msg M`` line) joined with:
   :data:`JOIN_LIMIT` bytes back, unless a line ending in ``end msg M`` lies in between
   (that message was done: M is another message's number by then).
 
+A line of another program in a syslog file (:func:`~qconsole.logformat.foreign`) is
+none of these lines, whatever it holds: its words may be anyone's (a user name given
+to sshd).
+
 qmail-send's own logs always join the obvious way; the rules only say what happens with
 any other bytes, so that the view, the filter's row-by-row check and its bulk scans
 (:mod:`qconsole.logbulk`) agree on every log. :class:`Joiner` looks a row's lines up
@@ -30,6 +34,7 @@ from qconsole.logformat import (
     E_STATUS,
     E_TRIPLE,
     event,
+    foreign,
 )
 from qconsole.logsource import MAX_LINE, LogSource
 
@@ -122,7 +127,9 @@ class Joiner:
                 if base + ls >= end:
                     return
                 le = chunk.find(b"\n", ls)
-                yield base + ls, chunk[ls:le if le >= 0 else len(chunk)]
+                line = chunk[ls:le if le >= 0 else len(chunk)]
+                if not foreign(line):  # (no needle of a join is read in it)
+                    yield base + ls, line
             if base + len(chunk) >= end:
                 return
             start, size = base + len(chunk), min(2 * size, 1 << 20)
@@ -141,7 +148,7 @@ class Joiner:
             start, msg, ref = -1, m[E_BOUNCE] or m[E_TRIPLE], result
         else:
             number = m[E_NUMBER]
-            start = self.source.find_back(start_needle(number), result, JOIN_LIMIT)
+            start = self.find_back(start_needle(number), result, JOIN_LIMIT)
             if start >= 0 and self._result_between(number, start, result):
                 start = -1
             s = event(self.source.read_line(start)) if start >= 0 else None
@@ -152,10 +159,20 @@ class Joiner:
 
     def info_before(self, msg: bytes, ref: int) -> int:
         """The info line of message ``msg`` for a start (or bounce) line at ``ref``."""
-        info = self.source.find_back(info_needle(msg), ref, JOIN_LIMIT)
-        if info >= 0 and self.source.find_back(end_needle(msg), ref, ref - info - 1) >= 0:
+        info = self.find_back(info_needle(msg), ref, JOIN_LIMIT)
+        if info >= 0 and self.find_back(end_needle(msg), ref, ref - info - 1) >= 0:
             return -1
         return info
+
+    def find_back(self, needle: bytes, before: int, limit: int) -> int:
+        """:meth:`LogSource.find_back`, past another program's syslog lines: a needle
+        in one of them is no start, info or end line (its words may be anyone's)."""
+        low = before - limit
+        while True:
+            at = self.source.find_back(needle, before, before - low)
+            if at < 0 or not foreign(self.source.read_line(at)):
+                return at
+            before = at
 
     def _result_between(self, number: bytes, start: int, result: int) -> bool:
         after = start + len(self.source.read_line(start)) + 1

@@ -246,6 +246,7 @@ def _same_scans(data: bytes, head: str | bytes) -> None:
     assert shape.at.fullmatch(raw) and shape.table is not None
     block = Block(0, data)
     block.shape, block.width = shape, shape.width
+    data = block.data  # (another program's lines blanked: what is scanned)
     cdll = logfast.load()
     got = [a.tolist() for a in logfast.events(cdll, block)]
     ms = list(shape.events.finditer(data))
@@ -572,3 +573,63 @@ def test_hidden_needles_of_start_and_info_lines_are_merged_in_order() -> None:
     assert [f[2] for f in fast.follow] == [f[2] for f in slow.follow] == sorted(
         f[2] for f in slow.follow)
     assert fast == slow
+
+
+_STAMPS = ("Nov 24 10:00:02 ", "Dec  4 10:00:02 ", "Dec 4 10:00:02 ", "Jan 124 10:00:02 ",
+           "nov 24 10:00:02 ", "Nov 24 10:0:02 ", "Nov 24 10:00:02", "2026-11-24T10:00:02 ",
+           "2026-11-24 10:00:02.123456789 ", "2026-11-24T10:00:02.5+01:00 ",
+           "2026-11-24T10:00:02+0100 ", "2026-11-24T10:00:02Z ", "2026-11-24T10:00:02+01:0 ",
+           "2026-11-24T10:00:02. ", "2026-11-24T10:00:02-01 ", "@400000006adf9bf8280ae852 ", "")
+_HOSTS = ("mail", "mx2", "delivery", "triple", "new", "status:", "info", "x:y", "")
+_PROGRAMS = ("sshd[77]", "qmail", "qmail-send[8]", "splogger[3]", "xqmailx", "7", "bounce",
+             "msg", "kernel", "postfix/smtp[9]", "")
+_RESTS = ("Invalid user starting delivery 7: msg 9 to remote spy@x.org", "delivery 7: success:",
+          "1795000000.500000 info msg 9: bytes 1 from <a@b> qp 1", "", "x")
+
+
+@st.composite
+def _syslog_lines(draw) -> str:
+    """A stamp, a host, a program and text (each of them as syslog has it, broken, or
+    an event's words), one byte of it changed now and then."""
+    line = (draw(st.sampled_from(_STAMPS)) + draw(st.sampled_from(_HOSTS))
+            + draw(st.sampled_from((" ", "  ", "\t", ""))) + draw(st.sampled_from(_PROGRAMS))
+            + draw(st.sampled_from((": ", ":", ":\t", " "))) + draw(st.sampled_from(_RESTS)))
+    if draw(st.booleans()):
+        k = draw(st.integers(0, len(line)))
+        line = line[:k] + draw(st.sampled_from(("", " ", "\t", "\r", "\x0b", ":", "1", "x",
+                                                "A", "-", "\n"))) + line[k + 1:]
+    return line
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_syslog_lines(), max_size=8), st.booleans())
+def test_another_programs_lines_are_found_alike_by_each_loop(lines, last_break) -> None:
+    """The lines of another program's syslog (logformat.foreign, line by line) are
+    those the compiled loop finds (qc_foreign) and those the Python loop finds (it reads
+    only the lines that begin as a stamp does)."""
+    from qconsole.logformat import foreign
+
+    cdll = compiled()
+    data = ("\n".join(lines) + "\n" * last_break).encode()
+    starts, ends, at = [], [], 0
+    for line in data.split(b"\n"):
+        if foreign(line):
+            starts.append(at)
+            ends.append(at + len(line))
+        at += len(line) + 1
+    assert logbulk.foreign_lines(data) == (starts, ends)
+    assert logbulk.foreign_lines(data, cdll) == (starts, ends)
+
+
+def test_a_block_reads_another_programs_lines_as_blank_lines() -> None:
+    """The bulk search never sees another program's line: each of its bytes a space, the
+    offsets of the other lines kept, both ways."""
+    data = (b"@400000006adf9bf8280ae852 new msg 9\n"
+            b"Nov 24 10:00:02 mail sshd[77]: starting delivery 7: msg 9 to remote s@x\n"
+            b"Nov 24 10:00:02 mail qmail: 1795000000.500000 end msg 9\n"
+            b"2026-11-24T10:00:02Z mail cron[1]: end msg 9")
+    lines = data.split(b"\n")
+    want = b"\n".join((lines[0], b" " * len(lines[1]), lines[2], b" " * len(lines[3])))
+    compiled()
+    fast, slow = _both(lambda: Block(5, data))
+    assert fast.data == slow.data == want
