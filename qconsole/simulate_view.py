@@ -6,10 +6,16 @@ Probe connects for each attempt as ``--probe`` does, with a progress bar; each
 connect is bounded by ``timeoutconnect`` and each read by PROBE_READ_TIMEOUT, and
 Cancel (or Escape) stops it. Every run has a generation number: a worker started
 for an older input never writes into the view once a newer run has started.
+
+The planning and probing run in a daemon thread that the worker waits for: quitting
+wakes the worker at once, so the console exits without waiting for a probe's attempt
+(Textual runs a thread worker on the event loop's default executor, which
+``asyncio.run`` joins; a daemon thread ends with the process).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from rich.text import Text
@@ -59,6 +65,15 @@ class SimulateView(Vertical):
         self.generation = 0  # bumped by every run and by Cancel
         self._planned: tuple[int, Hanging] = (-1, Hanging())  # the plan a probe began with
         self.probing = False
+        self._view_gone = threading.Event()  # the view is gone: no run writes into it
+        self._wakes: set[threading.Event] = set()  # the workers waiting for their run
+        self._wakes_lock = threading.Lock()
+
+    def on_unmount(self) -> None:
+        self._view_gone.set()
+        with self._wakes_lock:
+            for wake in self._wakes:
+                wake.set()
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -173,6 +188,42 @@ class SimulateView(Vertical):
     @work(thread=True, exclusive=True, group="simulate")
     def _plan(self, generation: int, sender: str, recipients: list[str], use_dns: bool,
               probing: bool = False) -> None:
+        """Run :meth:`_run` in a daemon thread and wait for it, or for the view to go."""
+        wake = threading.Event()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._run(generation, sender, recipients, use_dns, probing)
+            except Superseded:
+                pass
+            except BaseException as exc:  # (to the worker: Textual reports it)
+                if not self._view_gone.is_set():
+                    failed.append(exc)
+            finally:
+                wake.set()
+
+        with self._wakes_lock:
+            if self._view_gone.is_set():
+                return
+            self._wakes.add(wake)
+        try:
+            threading.Thread(target=run, name="qconsole-simulate", daemon=True).start()
+            wake.wait()
+        finally:
+            with self._wakes_lock:
+                self._wakes.discard(wake)
+        if failed:
+            raise failed[0]
+
+    def _post(self, *call: Any) -> None:
+        """``call_from_thread``, unless the view is gone (then the run stops)."""
+        if self._view_gone.is_set():
+            raise Superseded
+        self.app.call_from_thread(*call)
+
+    def _run(self, generation: int, sender: str, recipients: list[str], use_dns: bool,
+             probing: bool) -> None:
         lookup = None
         if use_dns:
             from qremote.planning.dns import DnsLookup
@@ -182,25 +233,20 @@ class SimulateView(Vertical):
         plans = simulate(config, sender, recipients, lookup)
         probes = None
         if probing:  # the plan alone first: a cancelled probe leaves it shown
-            self.app.call_from_thread(self._plan_made, generation,
-                                      self._text(config, plans, lookup, None))
+            self._post(self._plan_made, generation, self._text(config, plans, lookup, None))
             from qremote.planning.probe import probe
 
             def progress(done: int, total: int, result: dict[str, Any] | None) -> None:
                 if generation != self.generation:
                     raise Superseded
-                self.app.call_from_thread(self._progress, generation, done, total, result)
+                self._post(self._progress, generation, done, total, result)
 
             total = sum(len(p.attempts) for p in plans)
-            try:
-                progress(0, total, None)
-                probes = probe(config, plans, lookup, progress,
-                               read_timeout=min(PROBE_READ_TIMEOUT, config.timeoutremote))
-            except Superseded:
-                return
+            progress(0, total, None)
+            probes = probe(config, plans, lookup, progress,
+                           read_timeout=min(PROBE_READ_TIMEOUT, config.timeoutremote))
         result = to_dict(config, plans, lookup, probes)
-        self.app.call_from_thread(self._show, generation, result,
-                                  self._text(config, plans, lookup, probes))
+        self._post(self._show, generation, result, self._text(config, plans, lookup, probes))
 
     @staticmethod
     def _text(config: Any, plans: Any, lookup: Any, probes: Any) -> Hanging:
