@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qconsole.logformat import EVENT, EVENT_WORDS, event
+from qconsole.logformat import EVENT, EVENT_WORDS, event, foreign
 
 _PIECES = ("delivery ", "starting ", "delivery", "deliver", " ", "1", "23", ": ", ":",
            "msg ", "msg", " to local ", " to remote ", "success", "deferral: ", "failure:",
@@ -18,12 +18,13 @@ _PIECES = ("delivery ", "starting ", "delivery", "deliver", " ", "1", "23", ": "
 
 
 def _searched(line: bytes):
-    """What event() answered before the words were looked for first."""
+    """What event() answered before the words were looked for first (none in another
+    program's syslog line)."""
     if line[:1] == b"@":
         m = EVENT.match(line, 26)
         if m is not None:
             return m
-    return EVENT.search(line)
+    return None if foreign(line) else EVENT.search(line)
 
 
 @settings(max_examples=3000, deadline=None)
