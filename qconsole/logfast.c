@@ -864,10 +864,13 @@ static const char *const event_heads[] = {
     "starting delivery ", "delivery ", "info msg ", "bounce msg ",
     "triple bounce: discarding ", "status: ", "new msg ", "end msg "};
 
-static int holds(bytes_t d, i64 from, i64 to, const char *word)
+/* ``word`` (of ``n`` bytes) stands in d[from:to]. */
+static int holds(bytes_t d, i64 from, i64 to, const char *word, i64 n)
 {
-    size_t n = strlen(word);
-    return (size_t)(to - from) >= n && memmem(d + from, (size_t)(to - from), word, n) != NULL;
+    for (i64 p = from; p + n <= to; p++)
+        if (d[p] == (unsigned char)word[0] && memcmp(d + p + 1, word + 1, (size_t)n - 1) == 0)
+            return 1;
+    return 0;
 }
 
 /* The line from ``at`` to ``end`` is another program's syslog line (foreign). */
@@ -885,13 +888,14 @@ static int foreign_at(bytes_t d, i64 at, i64 end)
         ;
     if (p == prog || !char_at(d, p, end, ':') || !char_at(d, p + 1, end, ' '))
         return 0;
-    if (holds(d, prog, p, "qmail") || holds(d, prog, p, "splogger"))
+    if (holds(d, prog, p, "qmail", 5) || holds(d, prog, p, "splogger", 8))
         return 0;
-    for (size_t k = 0; k < sizeof event_heads / sizeof *event_heads; k++) {
-        size_t n = strlen(event_heads[k]);
-        if ((size_t)(end - host) >= n && memcmp(d + host, event_heads[k], n) == 0)
-            return 0;
-    }
+    if (strchr("sdibtne", d[host]) != NULL) /* (the first letters of event_heads) */
+        for (size_t k = 0; k < sizeof event_heads / sizeof *event_heads; k++) {
+            size_t n = strlen(event_heads[k]);
+            if ((size_t)(end - host) >= n && memcmp(d + host, event_heads[k], n) == 0)
+                return 0;
+        }
     return 1;
 }
 
