@@ -154,30 +154,41 @@ class LogSource:
 
     def read_long_line(self, offset: int, keep: int = MAX_LINE, limit: int = LONG_LINE,
                        ) -> bytes:
-        """:meth:`read_line`, for a line longer than ``keep`` bytes (read up to
-        ``limit``): its first ``keep // 2`` bytes and its last ones from a ``/`` (the
-        last line of a logged report, where its detail line is), with how many bytes
-        between are not shown."""
+        """:meth:`read_line`, for a line longer than ``keep`` bytes: its first
+        ``keep // 2`` bytes and its last ones from a ``/`` (the last line of a logged
+        report, where its detail line is), with how many bytes between are not shown.
+        A line longer than ``limit`` is read in ``limit`` pieces to its end."""
         seg = self.segment_at(offset)
         local = offset - seg.base
         data = seg.pread(local, min(limit, max(0, seg.size - local)))
         cut = data.find(b"\n")
-        line = data if cut < 0 else data[:cut]
-        if len(line) <= keep:
-            return line
+        if cut >= 0 or local + len(data) >= seg.size:
+            line = data if cut < 0 else data[:cut]
+            if len(line) <= keep:
+                return line
+            length, last = len(line), line[-keep - 1:]
+        else:  # longer than ``limit``
+            length = len(data)
+            while local + length < seg.size:
+                more = seg.pread(local + length, min(limit, seg.size - local - length))
+                cut = more.find(b"\n")
+                length += len(more) if cut < 0 else cut
+                if cut >= 0 or not more:
+                    break
+            last = seg.pread(local + length - keep - 1, keep + 1)
         half = keep // 2
         # From a "/" in the last half: its detail line whole. A detail line longer
         # than that (after the line's last "/"; up to ``keep``): whole too, as the
         # filter reads it.
-        slash = line.find(b"/", len(line) - half)
+        slash = last.find(b"/", len(last) - half)
         if slash < 0:
-            last = line.rfind(b"/", len(line) - keep - 1)
-            slash = last if last >= 0 and line.startswith(b"/route=", last) else -1
-        tail = line[slash:] if slash >= 0 else line[-half:]
-        head = line[:min(half, len(line) - len(tail))]
-        if len(head) + len(tail) == len(line):
-            return line
-        hidden = len(line) - len(head) - len(tail)
+            at = last.rfind(b"/")
+            slash = at if at >= 0 and last.startswith(b"/route=", at) else -1
+        tail = last[slash:] if slash >= 0 else last[-half:]
+        head = data[:min(half, length - len(tail))]
+        if len(head) + len(tail) == length:
+            return head + tail
+        hidden = length - len(head) - len(tail)
         return head + f"/[{hidden:,} bytes not shown]".encode() + tail
 
     def backward(self, end: int | None = None) -> Iterator[tuple[int, list[bytes]]]:
