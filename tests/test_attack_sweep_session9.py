@@ -1,0 +1,82 @@
+"""Session 9's operator sweep of the console (issue 11), as found in tmux at 80x24,
+120x40, 200x60 and 60x20 on a hand-made qmail home and logs: each test is one thing
+an operator met there, replayed with Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual import events
+from textual.widgets import Button
+
+from qconsole.app import QConsole
+from qconsole.confirm_screen import ConfirmScreen
+from qconsole.diff_screen import DiffScreen
+from qremote.delivery.tcpto import Memory
+from tests.test_console_edit import ROUTEMAP, _home
+
+SIZE = (80, 24)
+_NAMES = {"\t": "tab", "\r": "enter", "\x1b": "escape"}
+
+
+async def _burst(app: QConsole, pilot, text: str) -> None:
+    """Every key of ``text`` queued before the first is handled (one read, as tmux
+    send-keys or an SSH session delivers them), then what they opened settles."""
+    for c in text:
+        app.post_message(events.Key(_NAMES.get(c, c), None if c in _NAMES else c))
+    await pilot.pause(0.3)
+    for _ in range(5):
+        await pilot.pause()
+
+
+# A Tab typed ahead of a question is no answer to it ----------------------------------
+#
+# In tmux, `send-keys x Tab Enter` on a routemap rule: the Enter was ignored (typed
+# before the diff was on screen), but the Tab, a priority binding of the App, moved the
+# focus from Cancel to Save all the same; the next Enter, pressed a second later (the
+# operator's next line), deleted the rule. Same with `X Tab` in the failover memory.
+
+async def _case_delete_rule_tab_ahead(home: Path) -> tuple[str | None, bool]:
+    async with QConsole(home).run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await _burst(pilot.app, pilot, "x\t")  # delete, and a Tab in the same read
+        screen = pilot.app.screen
+        assert isinstance(screen, DiffScreen)
+        focused = pilot.app.focused
+        focus = focused.id if isinstance(focused, Button) else None
+        await pilot.pause(0.2)
+        await pilot.press("enter")  # later, on its own: the answer of the focus
+        await pilot.pause()
+        return focus, isinstance(pilot.app.screen, DiffScreen)
+
+
+def test_a_tab_typed_with_x_leaves_the_focus_on_cancel(make_home) -> None:
+    home = _home(make_home)
+    focus, _ = asyncio.run(_case_delete_rule_tab_ahead(home))
+    assert focus == "diff-cancel"
+    assert (home / "control" / "routemap").read_bytes() == ROUTEMAP
+    assert not (home / "control" / "routemap.bak").exists()
+
+
+async def _case_clear_memory_tab_ahead(home: Path) -> str | None:
+    async with QConsole(home).run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await _burst(pilot.app, pilot, "X\t")  # clear all, and a Tab in the same read
+        assert isinstance(pilot.app.screen, ConfirmScreen)
+        focused = pilot.app.focused
+        focus = focused.id if isinstance(focused, Button) else None
+        await pilot.pause(0.2)
+        await pilot.press("enter")
+        await pilot.pause()
+        return focus
+
+
+def test_a_tab_typed_with_clear_all_leaves_the_focus_on_cancel(make_home) -> None:
+    home = _home(make_home)
+    (home / "queue" / "lock").mkdir(parents=True)
+    memory = Memory.for_home(home)
+    memory.record(("127.0.0.2", "127.0.0.20", 465))
+    before = memory.read()
+    assert asyncio.run(_case_clear_memory_tab_ahead(home)) == "confirm-cancel"
+    assert memory.read() == before
