@@ -80,3 +80,51 @@ def test_a_tab_typed_with_clear_all_leaves_the_focus_on_cancel(make_home) -> Non
     before = memory.read()
     assert asyncio.run(_case_clear_memory_tab_ahead(home)) == "confirm-cancel"
     assert memory.read() == before
+
+
+# The logs table in the theme's colours ------------------------------------------------
+#
+# Every other table is drawn in the theme's foreground and background; the logs table
+# wrote its rows (and the blank lines under them) in the terminal's own default
+# colours: with the default dark theme on a light terminal, the rows were dark text on
+# white in the middle of a dark console, and `success` (the theme's light green) and
+# `deferral` (its yellow) on white could hardly be read; with textual-light on a dark
+# terminal, dark green on black.
+
+async def _case_log_rows_colours(home: Path, log: Path, theme: str) -> list:
+    from qconsole.log_table import LogTable
+    from qconsole.logs_view import LogsView
+
+    app = QConsole(home, log=log, theme_name=theme)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogsView)
+        table = app.query_one(LogTable)
+        for _ in range(100):
+            if view.index is not None and view.index.history_done and len(table.model):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        background = table.rich_style.bgcolor
+        assert background is not None
+        styles = []
+        for y in (0, table.size.height - 1):  # the row, and a blank line below
+            for seg in table.render_line(y):
+                if seg.text.strip() or y:
+                    style = seg.style
+                    styles.append((y, seg.text, style is not None
+                                   and style.bgcolor == background,
+                                   style is not None and style.color is not None))
+        return styles
+
+
+def test_the_log_rows_are_drawn_in_the_theme_colours(make_home, tmp_path: Path) -> None:
+    import time
+
+    from tests.test_logs import OK_TEXT, delivery_lines, write
+
+    home = _home(make_home)
+    log = tmp_path / "current"
+    write(log, delivery_lines(time.time() - 60, 1, 100, "a@x.org", "success", OK_TEXT))
+    for theme in ("textual-dark", "textual-light"):
+        styles = asyncio.run(_case_log_rows_colours(home, log, theme))
+        assert styles and all(bg and fg for _, _, bg, fg in styles), (theme, styles)
