@@ -128,3 +128,42 @@ def test_the_log_rows_are_drawn_in_the_theme_colours(make_home, tmp_path: Path) 
     for theme in ("textual-dark", "textual-light"):
         styles = asyncio.run(_case_log_rows_colours(home, log, theme))
         assert styles and all(bg and fg for _, _, bg, fg in styles), (theme, styles)
+
+
+# Routemap at 80 columns: the route of each rule -------------------------------------
+#
+# At 80x24 every route name longer than five characters was cut to four and `…`
+# (`client00` ... `client39` all read `clie…`, `smarthost` `smar…`): the floors of the
+# cut were the titles "Sender domain" and "Recipient domain" (16 columns for a column
+# of `*`), plus the notes, and nothing under the table shows the selected rule whole.
+# Which route a rule sends to is what the view is for.
+
+ROUTES_MANY = "".join(f"client{i:02d};127.0.0.{10 + i};;;\n" for i in range(12)) + (
+    "smarthost;;127.0.0.50:2525;;\n")
+ROUTEMAP_MANY = ("*.example.com;*;smarthost\n"  # '*' inside a domain is literal
+                 "acme.example;*;smarthost\n"
+                 "acme.example;gmail.com;client00\n"  # never matches: line 2 first
+                 + "".join(f"client{i}.example;*;client{i:02d}\n" for i in range(12))
+                 + "*;*;smarthost\n")
+
+
+async def _case_routemap_routes_at_80(home: Path) -> list[tuple[str, str]]:
+    from textual.widgets import DataTable
+
+    async with QConsole(home).run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        table = pilot.app.query_one("#routemap-table", DataTable)
+        return [(str(table.get_row_at(i)[3]), str(table.get_row_at(i)[4]))
+                for i in range(table.row_count)]
+
+
+def test_routemap_at_80_columns_shows_each_route_whole(make_home) -> None:
+    home = make_home(routes=ROUTES_MANY, routemap=ROUTEMAP_MANY)
+    rows = asyncio.run(_case_routemap_routes_at_80(home))
+    routes = [route for route, _ in rows]
+    assert routes == ["smarthost", "smarthost", "client00",
+                      *(f"client{i:02d}" for i in range(12)), "smarthost"]
+    notes = [note for _, note in rows]
+    assert notes[0] == "'*' inside a domain is literal"
+    assert notes[2] == "never matches: line 2 first"
