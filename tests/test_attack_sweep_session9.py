@@ -167,3 +167,53 @@ def test_routemap_at_80_columns_shows_each_route_whole(make_home) -> None:
     notes = [note for _, note in rows]
     assert notes[0] == "'*' inside a domain is literal"
     assert notes[2] == "never matches: line 2 first"
+
+
+# The counters at 80 columns ----------------------------------------------------------
+#
+# `c` at 80x24 on a log whose routes include a long name (64 characters, written in
+# control/routes by a provisioning script): the Name column took its width, and the
+# Success, Deferral and Failure columns were off the right edge, with nothing to say
+# so (only "S" of "Success" showed).
+
+LONG_ROUTE = "customer-" + "x" * 55
+
+
+async def _case_counters_at_80(home: Path, log: Path) -> tuple[int, int]:
+    from textual.widgets import DataTable
+
+    from qconsole.log_table import LogTable
+    from qconsole.logs_view import LogsView
+
+    app = QConsole(home, log=log)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogsView)
+        table = app.query_one(LogTable)
+        for _ in range(100):
+            if view.index is not None and view.index.history_done and len(table.model):
+                break
+            await pilot.pause(0.05)
+        counters = app.query_one("#log-counters", DataTable)
+        if counters.has_class("hidden"):
+            await pilot.press("c")
+        view.show_counters()
+        await pilot.pause()
+        await pilot.pause()
+        assert counters.row_count >= 2
+        columns = list(counters.columns.values())
+        failure_edge = sum(c.get_render_width(counters) for c in columns[:5])
+        return failure_edge, counters.size.width
+
+
+def test_the_counters_show_their_counts_at_80_columns(make_home, tmp_path: Path) -> None:
+    import time
+
+    from tests.test_logs import delivery_lines, write
+
+    home = _home(make_home)
+    log = tmp_path / "current"
+    text = ("127.0.0.1 accepted message.\nRemote host said: 250 ok\n"
+            f"route={LONG_ROUTE} local=127.0.0.2 remote=127.0.0.20:25 tls=none auth=none")
+    write(log, delivery_lines(time.time() - 60, 1, 100, "a@x.org", "success", text))
+    edge, width = asyncio.run(_case_counters_at_80(home, log))
+    assert edge <= width
