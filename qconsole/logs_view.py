@@ -37,6 +37,7 @@ from qconsole.safe_text import plain, printable
 
 SPARK = " ▁▂▃▄▅▆▇█"
 SPARK_BARS = 30  # the counters' last hour, 2 minutes a bar (Counters.table)
+COUNTER_COLUMNS = ("Kind", "Name", "Success", "Deferral", "Failure", "Last hour")
 NAME_FLOOR = 16  # cells of a counter's name at least (an IPv6 address, a route)
 FOLLOW_SECONDS = 0.25
 NEWER_SLICE = 2000  # appended rows tested by the filter's worker between two posts
@@ -172,7 +173,7 @@ class LogsView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#log-counters", DataTable)
-        table.add_columns("Kind", "Name", "Success", "Deferral", "Failure", "Last hour")
+        table.add_columns(*COUNTER_COLUMNS)
         if self.path is None:
             self.error = ("No log opened. Start qconsole with --log PATH (qmail-send's "
                           "log: a multilog directory or file, or syslog).")
@@ -542,7 +543,10 @@ class LogsView(Vertical):
         with self.index.lock:
             rows = self.index.counters.table(time.time())
         table = self.query_one("#log-counters", DataTable)
-        table.clear()
+        # columns too: a column keeps the width of its widest cell ever, and a name
+        # shown whole on a wide terminal held the counts off a narrower one
+        table.clear(columns=True)
+        table.add_columns(*COUNTER_COLUMNS)
         # A long route name (a provisioning script's) pushed the counts off the right
         # edge at 80 columns: the name gives way first, down to NAME_FLOOR cells.
         fixed = len("local IP") + len("Success") + len("Deferral") + len("Failure")

@@ -174,19 +174,21 @@ def test_routemap_at_80_columns_shows_each_route_whole(make_home) -> None:
 # `c` at 80x24 on a log whose routes include a long name (64 characters, written in
 # control/routes by a provisioning script): the Name column took its width, and the
 # Success, Deferral and Failure columns were off the right edge, with nothing to say
-# so (only "S" of "Success" showed).
+# so (only "S" of "Success" showed). And after the terminal was made narrower (200
+# columns, then 80), the Name column kept the width of the wide terminal.
 
 LONG_ROUTE = "customer-" + "x" * 55
 
 
-async def _case_counters_at_80(home: Path, log: Path) -> tuple[int, int]:
+async def _case_counters_at_80(home: Path, log: Path, size: tuple[int, int],
+                               ) -> tuple[int, int]:
     from textual.widgets import DataTable
 
     from qconsole.log_table import LogTable
     from qconsole.logs_view import LogsView
 
     app = QConsole(home, log=log)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         view = app.query_one(LogsView)
         table = app.query_one(LogTable)
         for _ in range(100):
@@ -198,6 +200,13 @@ async def _case_counters_at_80(home: Path, log: Path) -> tuple[int, int]:
             await pilot.press("c")
         view.show_counters()
         await pilot.pause()
+        if size != SIZE:  # the terminal made narrower while the console runs
+            await pilot.resize_terminal(*SIZE)
+            await pilot.pause()
+            if counters.has_class("hidden"):  # (by default on a short terminal)
+                await pilot.press("c")
+            view.show_counters()  # (every 2 s)
+            await pilot.pause()
         await pilot.pause()
         assert counters.row_count >= 2
         columns = list(counters.columns.values())
@@ -215,5 +224,6 @@ def test_the_counters_show_their_counts_at_80_columns(make_home, tmp_path: Path)
     text = ("127.0.0.1 accepted message.\nRemote host said: 250 ok\n"
             f"route={LONG_ROUTE} local=127.0.0.2 remote=127.0.0.20:25 tls=none auth=none")
     write(log, delivery_lines(time.time() - 60, 1, 100, "a@x.org", "success", text))
-    edge, width = asyncio.run(_case_counters_at_80(home, log))
-    assert edge <= width
+    for size in (SIZE, (200, 60)):
+        edge, width = asyncio.run(_case_counters_at_80(home, log, size))
+        assert edge <= width, size
