@@ -278,3 +278,43 @@ def test_the_filter_finds_the_route_the_column_shows(make_home, tmp_path: Path) 
                 f"{stamp(now + 21)} delivery 3: success: did_0+0+1/"])
     assert asyncio.run(_case_route_column_values(home, log, "route:?")) == ["?"]
     assert asyncio.run(_case_route_column_values(home, log, "route:(local)")) == ["(local)"]
+
+
+# The story's "Now" while the configuration has errors --------------------------------
+#
+# A line that does not parse was added to control/routemap (by hand, on disk; ctrl+r
+# read it): the banner said qmail-remote defers every delivery, and Simulate said so
+# (#4.3.0). Enter on a row: the story, which covers the banner, said "Now
+# routemap:5 acme.example;*;smarthost → route smarthost", today's answer, when
+# today's answer is a deferral of every delivery (delivery_screen.current_answer asks
+# the planner's select(), which does not look at the configuration's errors; plan()
+# does).
+
+async def _case_story_now(home: Path, log: Path) -> str:
+    from qconsole.delivery_screen import DeliveryScreen
+    from qconsole.log_table import LogTable
+    from tests.test_console_logs import _wait
+
+    app = QConsole(home, log=log)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one("LogsView")
+        await _wait(pilot, lambda: view.index is not None and view.index.history_done)
+        table = app.query_one(LogTable)
+        table.move_to(len(table.model) - 1)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DeliveryScreen)
+        story = str(app.screen.query_one("#delivery-text").render())
+        return next(line for line in story.split("\n") if line.startswith("Now"))
+
+
+def test_the_story_says_today_every_delivery_defers(make_home, tmp_path: Path) -> None:
+    import time
+
+    from tests.test_logs import OK_TEXT, delivery_lines, write
+
+    home = make_home(routes="route1;;;;\n", routemap="*;*;route1\nbad;line\n")
+    log = tmp_path / "current"
+    write(log, delivery_lines(time.time() - 60, 1, 100, "a@x.org", "success", OK_TEXT))
+    now = asyncio.run(_case_story_now(home, log))
+    assert "#4.3.0" in now and "defer" in now, now
