@@ -124,9 +124,7 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
         """The warnings the edit brings, in any file (a rule deleted leaves its route
         unused): not those the configuration already had (a CRLF file warns on each
         line, and those would hide the buttons)."""
-        known = {(f.file, f.text) for f in getattr(self.app, "findings", [])}
-        return [f for f in self.edit.findings()
-                if f.severity == "warning" and (f.file, f.text) not in known]
+        return self.edit.brought(getattr(self.app, "findings", []), "warning")
 
     def action_scroll(self, where: str) -> None:
         """Scroll the diff."""

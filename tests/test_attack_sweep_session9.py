@@ -318,3 +318,76 @@ def test_the_story_says_today_every_delivery_defers(make_home, tmp_path: Path) -
     write(log, delivery_lines(time.time() - 60, 1, 100, "a@x.org", "success", OK_TEXT))
     now = asyncio.run(_case_story_now(home, log))
     assert "#4.3.0" in now and "defer" in now, now
+
+
+# The findings an edit brings, when the file has one of the same words ------------------
+#
+# routemap line 2, `acme.example;gmail.com;r2`, never matches (line 1,
+# `acme.example;*`, comes first): a warning the file has. The operator adds
+# `acme.example;yahoo.com;r2` above line 3: it never matches either, for the same
+# reason, but the diff said nothing: "the warnings the edit brings" were those whose
+# text the configuration did not have yet, and "never matches: line 1 (acme.example;*)
+# matches first" it had. The same comparison let an edit add an error the file had
+# already for another line: a second rule naming the undefined route `ghost` was
+# saved without a word.
+
+ROUTEMAP_SHADOW = ("acme.example;*;r1\n"
+                   "acme.example;gmail.com;r2\n"
+                   "*;*;r1\n")
+
+
+async def _case_add_rule(home: Path, line: int, values: dict[str, str]) -> tuple:
+    from textual.widgets import DataTable
+
+    from qconsole.form_screen import FormScreen
+    from tests.test_console_edit import _fill
+
+    async with QConsole(home).run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        table = pilot.app.query_one("#routemap-table", DataTable)
+        table.move_cursor(row=line - 1)
+        await pilot.press("a")
+        await pilot.pause()
+        await _fill(pilot, **values)
+        screen = pilot.app.screen
+        if isinstance(screen, DiffScreen):
+            return "diff", str(screen.query_one("#diff-status").render())
+        assert isinstance(screen, FormScreen)
+        return "form", ""
+
+
+def test_a_new_rule_that_never_matches_is_warned_of(make_home) -> None:
+    home = make_home(routes="r1;;;;\nr2;;;;\n", routemap=ROUTEMAP_SHADOW)
+    where, status = asyncio.run(_case_add_rule(
+        home, 3, {"sender": "acme.example", "recipient": "yahoo.com", "route": "r2"}))
+    assert where == "diff"
+    assert "routemap:3: warning: never matches: line 1" in status, status
+
+
+def test_a_second_rule_to_an_undefined_route_is_refused(make_home) -> None:
+    home = make_home(routes="r1;;;;\n", routemap="a.test;*;ghost\n*;*;r1\n")
+    where, _ = asyncio.run(_case_add_rule(
+        home, 2, {"sender": "b.test", "recipient": "*", "route": "ghost"}))
+    assert where == "form"
+    assert (home / "control" / "routemap").read_bytes() == b"a.test;*;ghost\n*;*;r1\n"
+
+
+async def _case_add_route_status(home: Path) -> str:
+    from tests.test_console_edit import _fill
+
+    async with QConsole(home).run_test(size=(120, 40)) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        await _fill(pilot, name="eps", local_ips="", remotes="", user="", password="",
+                    tls="may")
+        assert isinstance(pilot.app.screen, DiffScreen)
+        return str(pilot.app.screen.query_one("#diff-status").render())
+
+
+def test_a_new_line_of_a_crlf_file_brings_no_crlf_warning(make_home) -> None:
+    """Counted, the findings an edit brings include no line-ending warning for the new
+    line: it takes the file's usual CRLF, as each of its lines warns already."""
+    home = make_home(routes=b"alpha;;;;\r\nbeta;;;;\r\n", routemap=b"*;*;alpha\r\n")
+    status = asyncio.run(_case_add_route_status(home))
+    assert "route 'eps' is not used" in status and "CRLF" not in status, status
