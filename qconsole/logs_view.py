@@ -34,6 +34,7 @@ from qconsole.logquery import QueryError, parse_query
 from qconsole.logsearch import Search
 from qconsole.logsource import LogError, LogSource
 from qconsole.safe_text import plain, printable
+from qconsole.table import clear_rows
 
 SPARK = " ▁▂▃▄▅▆▇█"
 SPARK_BARS = 30  # the counters' last hour, 2 minutes a bar (Counters.table)
@@ -543,15 +544,12 @@ class LogsView(Vertical):
         with self.index.lock:
             rows = self.index.counters.table(time.time())
         table = self.query_one("#log-counters", DataTable)
-        # columns too: a column keeps the width of its widest cell ever, and a name
-        # shown whole on a wide terminal held the counts off a narrower one
-        table.clear(columns=True)
-        table.add_columns(*COUNTER_COLUMNS)
+        clear_rows(table)  # (and the widths a name shown on a wider terminal gave)
         # A long route name (a provisioning script's) pushed the counts off the right
         # edge at 80 columns: the name gives way first, down to NAME_FLOOR cells.
         fixed = len("local IP") + len("Success") + len("Deferral") + len("Failure")
-        name_width = max(NAME_FLOOR, (table.size.width or self.size.width) - fixed
-                         - 2 * 6 - SPARK_BARS)
+        width = table.size.width or self.size.width or self.app.size.width  # (hidden: 0)
+        name_width = max(NAME_FLOOR, width - fixed - 2 * 6 - SPARK_BARS)
         for kind, name, ok, deferred, failed, spark in rows:
             label = plain(name)
             if label.cell_len > name_width:

@@ -391,3 +391,47 @@ def test_a_new_line_of_a_crlf_file_brings_no_crlf_warning(make_home) -> None:
     home = make_home(routes=b"alpha;;;;\r\nbeta;;;;\r\n", routemap=b"*;*;alpha\r\n")
     status = asyncio.run(_case_add_route_status(home))
     assert "route 'eps' is not used" in status and "CRLF" not in status, status
+
+
+# The worker view at 80 columns with a long host ---------------------------------------
+#
+# A delivery in flight to a 120-character host (a recipient domain is anyone's choice)
+# at 80x24: the Host column took its width and Recipients and Client pid were off the
+# right edge; once that delivery ended, the Host column kept the width (DataTable's
+# clear() keeps each column's widest cell), so the next deliveries' counts stayed
+# hidden until the console was restarted.
+
+def _status(*hosts: str) -> dict:
+    return {"pid": 1, "uid": 0, "uptime": 5, "socket": "/x", "deliveries": 0,
+            "in_flight": [{"id": i, "stage": "smtp 127.0.0.99:2526", "age": 5.0,
+                           "host": host, "recipients": 1, "client_pid": 4242}
+                          for i, host in enumerate(hosts, 1)], "connections": []}
+
+
+async def _case_worker_columns(home: Path) -> list[tuple[int, int, int]]:
+    from textual.widgets import DataTable
+
+    from qconsole.worker_view import WorkerView
+
+    async with QConsole(home).run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        view = pilot.app.query_one(WorkerView)
+        table = pilot.app.query_one("#worker-table", DataTable)
+        edges = []
+        for number, doc in enumerate((_status("a" * 120 + ".example"),
+                                      _status("gmail.com")), 10**6):
+            view.show(doc, None, number)  # (numbered past the view's own questions)
+            await pilot.pause()
+            await pilot.pause()
+            columns = list(table.columns.values())
+            edges.append((sum(c.get_render_width(table) for c in columns), table.size.width,
+                          columns[3].get_render_width(table)))
+        return edges
+
+
+def test_the_worker_table_keeps_its_counts_on_screen(make_home) -> None:
+    home = _home(make_home)
+    long_host, after = asyncio.run(_case_worker_columns(home))
+    assert long_host[0] <= long_host[1], long_host
+    assert after[2] == len("gmail.com") + 2, after  # not the long host's width
