@@ -435,3 +435,37 @@ def test_the_worker_table_keeps_its_counts_on_screen(make_home) -> None:
     long_host, after = asyncio.run(_case_worker_columns(home))
     assert long_host[0] <= long_host[1], long_host
     assert after[2] == len("gmail.com") + 2, after  # not the long host's width
+
+
+# A control file that is a symbolic link ------------------------------------------------
+#
+# control/routes -> /etc/qremote/routes (kept by configuration management, as many
+# sites keep qmail's control files): a route added in the console and saved replaced
+# the link with a regular file (controlwrite._write_file renames its temporary file
+# over the path), said "saved", and left the link's target, the file the site's
+# tooling reads and deploys, without the change: the next deployment drops it.
+
+@pytest.mark.xfail(strict=True, reason=(
+    "qremote.control.controlwrite.save renames its temporary file over the link "
+    "itself: control/routes stops being a link and its target keeps the old text "
+    "(write beside os.path.realpath(path) instead, or refuse and say so)"))
+def test_saving_a_linked_control_file_writes_its_target(make_home, tmp_path: Path) -> None:
+    home = make_home(routemap="*;*;alpha\n")
+    target = tmp_path / "etc" / "routes"
+    target.parent.mkdir()
+    target.write_bytes(b"alpha;;;;\n")
+    (home / "control" / "routes").symlink_to(target)
+
+    async def add_and_save() -> None:
+        from tests.test_console_edit import _fill, _save
+
+        async with QConsole(home).run_test(size=(120, 40)) as pilot:
+            await pilot.press("a")
+            await pilot.pause()
+            await _fill(pilot, name="eps", local_ips="", remotes="", user="",
+                        password="", tls="may")
+            await _save(pilot)
+
+    asyncio.run(add_and_save())
+    assert (home / "control" / "routes").is_symlink()
+    assert target.read_bytes() == b"alpha;;;;\neps;;mx;;\n"
