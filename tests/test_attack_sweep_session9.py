@@ -469,3 +469,32 @@ def test_saving_a_linked_control_file_writes_its_target(make_home, tmp_path: Pat
     asyncio.run(add_and_save())
     assert (home / "control" / "routes").is_symlink()
     assert target.read_bytes() == b"alpha;;;;\neps;;mx;;\n"
+
+
+# A form's title at 80x24 ----------------------------------------------------------------
+#
+# `e` on a route at 80x24: the form opened scrolled by a line, its first field at
+# the top and its title above the screen: "Edit route beta (control/routes line 4)"
+# or "Fix routes line 9" (which line is being changed) and its keys ("ctrl+s OK ·
+# escape leaves a field, then cancels") were not shown, though the first field fits
+# under them. At 60x20 the Name field's label was gone too.
+
+async def _case_form_top(home: Path, size: tuple[int, int]) -> tuple[float, str]:
+    from textual.containers import VerticalScroll
+
+    from qconsole.form_screen import FormScreen
+
+    async with QConsole(home).run_test(size=size) as pilot:
+        await pilot.press("j", "e")
+        await pilot.pause()
+        await pilot.pause(0.2)
+        assert isinstance(pilot.app.screen, FormScreen)
+        focused = pilot.app.focused
+        return (pilot.app.screen.query_one(VerticalScroll).scroll_y,
+                focused.id if focused is not None else "")
+
+
+def test_a_form_opens_with_its_title_on_screen(make_home) -> None:
+    home = _home(make_home)
+    for size in (SIZE, (60, 20)):
+        assert asyncio.run(_case_form_top(home, size)) == (0, "field-name"), size
