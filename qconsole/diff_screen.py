@@ -148,11 +148,14 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
         self.dismiss(self.saved or self.conflict)
 
     def action_save_key(self) -> None:
-        """ctrl+s saves, unless it comes with the key that opened the screen, held."""
+        """ctrl+s saves, unless it comes with the key that opened the screen, held, or
+        was typed before the diff was on screen (a busy machine shows it late: the
+        time it took is no guard)."""
         now = time.monotonic()
         held = now - self.last_key < self.REPEAT_GUARD
         self.last_key = now
-        if not held:
+        key = getattr(self.app, "key_in_hand", None)
+        if not held and not (key is not None and key.time < self.shown_at):
             self.action_save()
 
     def action_save(self) -> None:
