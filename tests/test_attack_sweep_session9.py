@@ -552,3 +552,42 @@ def test_fixing_a_line_keeps_its_tls_policy() -> None:
                          ("retries=3, TLS=encrypt", "encrypt"),
                          ("tls=none", "none"), ("", "may")):
         assert line_values(f"relay;;127.0.0.1:465;u;p;{options}")["tls"] == tls, options
+
+
+# A report line longer than a read chunk ------------------------------------------------
+#
+# A remote may answer with up to 1 MiB of reply (qremote.delivery.smtp.MAX_REPLY) and
+# a report holds it whole: qmail-send logs a delivery line of over a megabyte. In the
+# logs view that one delivery was its row plus two or more rows "not a delivery line,
+# shown as read" of 65,536 bytes of the reply each (the index reads the log in 1 MiB
+# chunks, and a line longer than a chunk is cut into pieces: logsource.CHUNK), with
+# the cursor, following, on the last of those pieces.
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a line longer than logsource.CHUNK (1 MiB) is indexed in pieces: each piece after "
+    "the first is a raw row of its own (LogSource.backward / the forward scan)"))
+def test_a_long_report_is_one_row(make_home, tmp_path: Path) -> None:
+    import time
+
+    from tests.test_logs import delivery_lines, write
+
+    text = ("Connected to 192.0.2.1 but sender was rejected.\nRemote host said: 451 "
+            + "Z" * 3_000_000 + "\nroute=route1 local=127.0.0.2 remote=192.0.2.1:25 "
+            "tls=none auth=none")
+    log = tmp_path / "current"
+    write(log, delivery_lines(time.time() - 60, 1, 100, "a@x.org", "deferral", text))
+    statuses = asyncio.run(_case_statuses(_home(make_home), log))
+    assert statuses == ["deferral"]
+
+
+async def _case_statuses(home: Path, log: Path) -> list[str]:
+    from qconsole.log_table import LogTable
+    from qconsole.logs_view import LogsView
+    from tests.test_console_logs import _wait
+
+    app = QConsole(home, log=log)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(LogsView)
+        await _wait(pilot, lambda: view.index is not None and view.index.history_done)
+        table = app.query_one(LogTable)
+        return [table.model.row(i).status for i in range(len(table.model))]
