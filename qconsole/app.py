@@ -196,7 +196,14 @@ class QConsole(OrderedKeysApp):
         if action == "move_focus":
             from textual.command import CommandPalette
 
-            return not isinstance(self.screen, CommandPalette)
+            from qconsole.confirm_screen import Deliberate
+
+            screen = self.screen
+            if isinstance(screen, Deliberate) and self.key_in_hand is not None:
+                # a Tab typed before the question was on screen is no answer to it:
+                # left to the screen, which ignores it (else it put the focus on Save)
+                return self.key_in_hand.time >= screen.shown_at
+            return not isinstance(screen, CommandPalette)
         if action in self.SINGLE_KEYS:
             from textual.widgets import Input
 

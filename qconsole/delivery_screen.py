@@ -69,6 +69,11 @@ def current_answer(config: Config, row: Delivery) -> tuple[str, str | None, int 
     said = f"{where} → route {route}" if route else where
     if sel.error:
         said += f" ({sel.error})"
+    if config.errors:  # qmail-remote defers every delivery (planner.plan): say that first
+        n = len(config.errors)
+        said = (f"deferred, as every delivery is while the control files have "
+                f"{n} error{'s' if n > 1 else ''} (#4.3.0), the first "
+                f"{config.errors[0].format()}; the lines that parse give {said}")
     return said, route, line
 
 

@@ -124,9 +124,7 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
         """The warnings the edit brings, in any file (a rule deleted leaves its route
         unused): not those the configuration already had (a CRLF file warns on each
         line, and those would hide the buttons)."""
-        known = {(f.file, f.text) for f in getattr(self.app, "findings", [])}
-        return [f for f in self.edit.findings()
-                if f.severity == "warning" and (f.file, f.text) not in known]
+        return self.edit.brought(getattr(self.app, "findings", []), "warning")
 
     def action_scroll(self, where: str) -> None:
         """Scroll the diff."""
@@ -150,11 +148,14 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
         self.dismiss(self.saved or self.conflict)
 
     def action_save_key(self) -> None:
-        """ctrl+s saves, unless it comes with the key that opened the screen, held."""
+        """ctrl+s saves, unless it comes with the key that opened the screen, held, or
+        was typed before the diff was on screen (a busy machine shows it late: the
+        time it took is no guard)."""
         now = time.monotonic()
         held = now - self.last_key < self.REPEAT_GUARD
         self.last_key = now
-        if not held:
+        key = getattr(self.app, "key_in_hand", None)
+        if not held and not (key is not None and key.time < self.shown_at):
             self.action_save()
 
     def action_save(self) -> None:

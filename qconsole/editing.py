@@ -9,6 +9,8 @@ checked with ``qremote check``'s own functions before anything is written, and
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from qremote.control.check import check
@@ -16,6 +18,10 @@ from qremote.control.config import Config, build_config
 from qremote.control.controlfile import ControlFile
 from qremote.control.controlwrite import diff, save
 from qremote.control.findings import Finding
+
+# Findings about a line's style, not its meaning: a new line takes the file's usual
+# line ending, so a CRLF file's new line warns as each of its lines does already.
+STYLE = frozenset({"line ends with CRLF; the CR is ignored"})
 
 
 class Edit:
@@ -75,9 +81,40 @@ class Edit:
     def new_errors(self) -> list[Finding]:
         """Errors the edit would bring that the configuration does not already have
         (``check`` adds only warnings, so the loaded configuration's errors are all)."""
-        known = {(f.file, f.text) for f in self.config.findings if f.severity == "error"}
-        return [f for f in self.findings()
-                if f.severity == "error" and (f.file, f.text) not in known]
+        return self.brought(self.config.findings, "error")
+
+    def written(self) -> set[int]:
+        """The numbers of the edited file's lines that the edit wrote (their bytes are
+        not among the lines the file had)."""
+        old = Counter(line.raw for line in ControlFile.from_bytes(
+            self.name, self.before or b"").lines)
+        out = set()
+        for line in self.file.lines:
+            if old[line.raw] > 0:
+                old[line.raw] -= 1
+            else:
+                out.add(line.number)
+        return out
+
+    def brought(self, known: Iterable[Finding], severity: str) -> list[Finding]:
+        """The findings of ``severity`` the edit brings: of each finding's words (file
+        and text), as many more as the edited configuration has than ``known`` has,
+        those on the lines the edit wrote first. A finding's words alone are not
+        enough: "never matches: line 1 (acme.example;*) matches first" said of a rule
+        the file had hid the same said of the new one."""
+        left = Counter((f.file, f.text) for f in known if f.severity == severity)
+        found = [f for f in self.findings() if f.severity == severity]
+        written = self.written()
+        out = []
+        # the known ones are matched with the findings on lines the edit did not write
+        for f in sorted(found, key=lambda f: f.file == self.name and f.line in written):
+            key = (f.file, f.text)
+            if left[key] > 0:
+                if f.text not in STYLE:
+                    left[key] -= 1
+            else:
+                out.append(f)
+        return [f for f in found if f in out]
 
     def save(self) -> Path | None:
         """Write the file (ConflictError if it changed on disk); returns the backup."""

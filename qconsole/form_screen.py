@@ -43,13 +43,16 @@ class Field(NamedTuple):
     secret: bool = False
 
 
+FIRST_FIELD = "Input, Select"
+
+
 class FormScreen(ModalScreen[Edit | None]):
     """Fields in, a validated :class:`Edit` out (None when cancelled).
 
     The first field has the focus when the form opens; Escape in a field leaves the
     field (for the buttons), Escape outside one cancels the form."""
 
-    AUTO_FOCUS = "Input, Select"
+    AUTO_FOCUS = None  # (on_mount)
     # Tab is the console's (a priority binding): listed here for the footer.
     BINDINGS = [Binding("tab", "app.move_focus(1)", "Next field"),
                 Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "OK")]
@@ -107,6 +110,13 @@ class FormScreen(ModalScreen[Edit | None]):
                 yield Button("OK", variant="primary", compact=True, id="form-ok")
                 yield Button("Cancel", compact=True, id="form-cancel")
         yield Footer()  # its own keys, not those of the view under it
+
+    def on_mount(self) -> None:
+        # Focused without scrolling it into view: Textual's auto focus centres a field
+        # it cannot yet see whole (the form not laid out), which scrolled the form by
+        # a line or more and put the title (what is edited, and the keys) above the
+        # screen at 80x24. The first field is near the top: it is in view.
+        self.set_focus(self.query(FIRST_FIELD).first(), scroll_visible=False)
 
     def current(self) -> dict[str, str]:
         """The values as entered."""

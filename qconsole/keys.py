@@ -56,6 +56,7 @@ class OrderedKeysApp(App[None]):
         self._settling = 0
         self._focus_seen: Widget | None = None  # has handled its Focus event
         self._focus_asked: tuple[Widget, float] | None = None
+        self.key_in_hand: events.Key | None = None  # the key being handled, if any
 
     def keys_ready(self) -> bool:
         """True when a key can be handled now: the screen on top is mounted (its
@@ -136,8 +137,12 @@ class OrderedKeysApp(App[None]):
             return  # the second of a double press: its first closed a screen already
         depth = len(self.screen_stack)
         focused = self.focused
-        if not await self._check_bindings(event.key, priority=True):
-            await self._bubble(event)
+        self.key_in_hand = event
+        try:
+            if not await self._check_bindings(event.key, priority=True):
+                await self._bubble(event)
+        finally:
+            self.key_in_hand = None
         if self.focused is not focused:  # the keys after it wait for its Focus event
             self._focus_seen = self._focus_asked = None
         if event.key in CLOSING_KEYS and len(self.screen_stack) < depth:

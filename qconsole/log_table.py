@@ -208,10 +208,11 @@ class LogTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         i = self.scroll_offset.y + y
+        base = self.rich_style  # the theme's colours, not the terminal's defaults
         if i >= self.told or self.model_index(i) >= len(self.model):
-            return Strip.blank(width)
+            return Strip.blank(width, base)
         row = self._row(i)
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text(no_wrap=True, overflow="ellipsis", style=base)
         result_style = theme.style(self.app, row.status)
         cols = columns(width, self.dated)
         if row.status == "raw":

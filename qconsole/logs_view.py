@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from qconsole import memory, theme
+from qconsole.control_view import cut
 from qconsole.fields import SafeInput, ViewField
 from qconsole.log_table import LogTable, header_text
 from qconsole.logformat import Delivery, local_time
@@ -33,8 +34,12 @@ from qconsole.logquery import QueryError, parse_query
 from qconsole.logsearch import Search
 from qconsole.logsource import LogError, LogSource
 from qconsole.safe_text import plain, printable
+from qconsole.table import clear_rows
 
 SPARK = " ▁▂▃▄▅▆▇█"
+SPARK_BARS = 30  # the counters' last hour, 2 minutes a bar (Counters.table)
+COUNTER_COLUMNS = ("Kind", "Name", "Success", "Deferral", "Failure", "Last hour")
+NAME_FLOOR = 16  # cells of a counter's name at least (an IPv6 address, a route)
 FOLLOW_SECONDS = 0.25
 NEWER_SLICE = 2000  # appended rows tested by the filter's worker between two posts
 GROW_SECONDS = 0.5  # the filter's rows found: posted to the screen this often at most
@@ -169,7 +174,7 @@ class LogsView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#log-counters", DataTable)
-        table.add_columns("Kind", "Name", "Success", "Deferral", "Failure", "Last hour")
+        table.add_columns(*COUNTER_COLUMNS)
         if self.path is None:
             self.error = ("No log opened. Start qconsole with --log PATH (qmail-send's "
                           "log: a multilog directory or file, or syslog).")
@@ -539,9 +544,17 @@ class LogsView(Vertical):
         with self.index.lock:
             rows = self.index.counters.table(time.time())
         table = self.query_one("#log-counters", DataTable)
-        table.clear()
+        clear_rows(table)  # (and the widths a name shown on a wider terminal gave)
+        # A long route name (a provisioning script's) pushed the counts off the right
+        # edge at 80 columns: the name gives way first, down to NAME_FLOOR cells.
+        fixed = len("local IP") + len("Success") + len("Deferral") + len("Failure")
+        width = table.size.width or self.size.width or self.app.size.width  # (hidden: 0)
+        name_width = max(NAME_FLOOR, width - fixed - 2 * 6 - SPARK_BARS)
         for kind, name, ok, deferred, failed, spark in rows:
-            table.add_row(kind, plain(name), Text(str(ok), style=theme.style(self.app, "ok")),
+            label = plain(name)
+            if label.cell_len > name_width:
+                label = Text(cut(label.plain, name_width), style=label.style)
+            table.add_row(kind, label, Text(str(ok), style=theme.style(self.app, "ok")),
                           Text(str(deferred), style=theme.style(self.app, "deferral")),
                           Text(str(failed), style=theme.style(self.app, "failure")),
                           sparkline(spark))

@@ -37,7 +37,6 @@ class RoutemapView(ControlView):
 
     def fill(self, table: DataTable) -> None:
         """One row a rule; a note says why a rule is highlighted."""
-        table.add_columns("Line", "Sender domain", "Recipient domain", "Route", "Note")
         routes = self.config.routes.routes
         # this user may not read control/routes (an operator's account; qmailr can):
         # its routes are unknown here, not undefined
@@ -67,32 +66,39 @@ class RoutemapView(ControlView):
             rows.append((line.number, f"{BAD}{line.number}",
                          [Text(str(line.number), style=number.style), text, Text(""),
                           Text(""), why]))
-        self._fit(rows)
+        table.add_columns("Line", *self._fit(rows), "Note")
         for _, key, cells in sorted(rows, key=lambda r: r[0]):
             table.add_row(*cells, key=key)
 
-    def _fit(self, rows: list[tuple[int, str, list]]) -> None:
+    def _fit(self, rows: list[tuple[int, str, list]]) -> tuple[str, str, str]:
         """Cut the domains and routes (the widest first, never below their titles) so
         that the notes show: a long route name or domain pushed them off the screen.
         A note longer than NOTE (the reason a line does not parse) is cut too; the
-        findings below give it whole."""
+        findings below give it whole. Where the titles "Sender domain" and
+        "Recipient domain" would cut a route name (80 columns), they are "Sender" and
+        "Recipient": the route a rule sends to is what the view is for. Returns the
+        titles of the sender, recipient and route columns."""
         width = self.size.width or self.app.size.width
         first = max((r[2][0].cell_len for r in rows), default=0)
         free = width - 2 - 2 * 5 - max(len("Line"), first)
-        widths = [max([0, *(r[2][i].cell_len for r in rows)]) for i in range(1, 5)]
-        floors = [len("Sender domain"), len("Recipient domain"), len("Route"),
-                  max(len("Note"), min(widths[3], NOTE))]
-        widths = [max(w, f) for w, f in zip(widths, floors, strict=True)]
-        while sum(widths) > free:
-            wider = [i for i in range(4) if widths[i] > floors[i]]
-            if not wider:
+        natural = [max([0, *(r[2][i].cell_len for r in rows)]) for i in range(1, 5)]
+        for titles in (("Sender domain", "Recipient domain", "Route"),
+                       ("Sender", "Recipient", "Route")):
+            floors = [*(len(t) for t in titles), max(len("Note"), min(natural[3], NOTE))]
+            widths = [max(w, f) for w, f in zip(natural, floors, strict=True)]
+            while sum(widths) > free:
+                wider = [i for i in range(4) if widths[i] > floors[i]]
+                if not wider:
+                    break
+                widths[max(wider, key=lambda k: widths[k])] -= 1
+            if widths[2] >= natural[2]:  # every route whole
                 break
-            widths[max(wider, key=lambda k: widths[k])] -= 1
         for _, _, cells in rows:
             for i, w in enumerate(widths):
                 cell = cells[i + 1]
                 if cell.cell_len > w:
                     cells[i + 1] = Text(cut(cell.plain, w), style=cell.style)
+        return titles
 
     def on_resize(self) -> None:
         width = self.size.width

@@ -60,7 +60,11 @@ def line_values(text: str) -> dict[str, str]:
     """A routes line that does not parse, split into the form's fields as well as it
     goes (so that it can be fixed in the form)."""
     parts = [*text.split(";"), "", "", "", "", ""][:6]
-    tls = parts[5].strip().partition("=")[2].strip().lower() or "may"
+    # the tls= item among the options (another one, unknown, is why the line is red:
+    # fixing it must not turn tls=verify into the default)
+    tls = next((value.strip().lower() for key, _, value in
+                (item.partition("=") for item in parts[5].split(","))
+                if key.strip().lower() == "tls"), "") or "may"
     return {"name": parts[0].strip(), "local_ips": parts[1].strip(),
             "remotes": parts[2].strip(), "user": parts[3].strip(),
             "password": parts[4].strip(), "tls": tls if tls in TLS_POLICIES else "may"}

@@ -32,3 +32,13 @@ class Table(DataTable):
         """To the last row."""
         if self.row_count:
             self.move_cursor(row=self.row_count - 1)
+
+
+def clear_rows(table: DataTable) -> None:
+    """Remove the rows, and forget the widths they gave the columns: DataTable's
+    ``clear()`` keeps each column as wide as its widest cell ever (a long host or
+    route name gone, or a terminal made narrower, held the next columns off the
+    screen)."""
+    table.clear()
+    for column in table.columns.values():
+        column.content_width = column.label.cell_len

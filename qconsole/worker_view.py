@@ -14,16 +14,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from qconsole.control_view import cut
 from qconsole.safe_text import plain
-from qconsole.table import Table
+from qconsole.table import Table, clear_rows
 from qremote.worker.protocol import default_socket
 from qremote.worker.status import WorkerUnavailable, query, summary
+
+COLUMNS = ("#", "Stage", "Age", "Host", "Recipients", "Client pid")
+HOST = COLUMNS.index("Host")
+HOST_FLOOR = 16  # cells of a host at least, however narrow the terminal
 
 
 class WorkerView(Vertical):
@@ -50,8 +56,7 @@ class WorkerView(Vertical):
         yield Static("", id="worker-connections")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("#", "Stage", "Age", "Host", "Recipients",
-                                              "Client pid")
+        self.query_one(DataTable).add_columns(*COLUMNS)
         self.action_refresh_status()
         self.set_interval(self.interval, self._tick)
 
@@ -84,7 +89,7 @@ class WorkerView(Vertical):
         self.doc, self.error = doc, error
         table = self.query_one(DataTable)
         row = table.cursor_row
-        table.clear()
+        clear_rows(table)  # (and the widths a long host gone gave the columns)
         connections = self.query_one("#worker-connections", Static)
         if doc is None:
             self.query_one("#worker-summary", Static).update(plain(
@@ -94,12 +99,22 @@ class WorkerView(Vertical):
             return
         self.query_one("#worker-summary", Static).update(plain("\n".join(summary(doc)),
                                                                lines=True))
+        rows = []
         for d in sorted(doc.get("in_flight", []), key=lambda d: d.get("id", 0)):
             age = d.get("age", 0)
-            table.add_row(*(plain(str(c)) for c in (
+            rows.append([plain(str(c)) for c in (
                 d.get("id"), d.get("stage"),
                 f"{age:.1f} s" if isinstance(age, int | float) else age,
-                d.get("host"), d.get("recipients"), d.get("client_pid"))))
+                d.get("host"), d.get("recipients"), d.get("client_pid"))])
+        # A long host (anyone's choice) is cut so that the columns after it show.
+        others = sum(max([len(title), *(r[i].cell_len for r in rows)])
+                     for i, title in enumerate(COLUMNS) if i != HOST)
+        width = table.size.width or self.size.width or self.app.size.width  # (hidden: 0)
+        width = max(HOST_FLOOR, width - others - 2 * len(COLUMNS) - 2)  # (padding, bar)
+        for r in rows:
+            if r[HOST].cell_len > width:
+                r[HOST] = Text(cut(r[HOST].plain, width), style=r[HOST].style)
+            table.add_row(*r)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
         cached = doc.get("connections", [])
