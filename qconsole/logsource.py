@@ -207,7 +207,13 @@ class LogSource:
                     if cut >= 0:
                         start += cut + 1
                         data = data[cut + 1:]
-                    # else: a line longer than a chunk (garbage); shown in pieces
+                    else:  # inside a line longer than a chunk (a report holding a
+                        # remote's reply of a megabyte): read from where it begins,
+                        # up to LONG_LINE back (past that, garbage: shown in pieces)
+                        lo = _line_start(seg, start, max(0, stop - LONG_LINE))
+                        if lo < start:
+                            data = seg.pread(lo, stop - lo)
+                            start = lo
                 if not data:
                     break
                 lines = data.split(b"\n")
@@ -370,3 +376,15 @@ class LogSource:
         """Close every file."""
         for seg in self.segments:
             seg.fh.close()
+
+
+def _line_start(seg: Segment, at: int, low: int) -> int:
+    """Where the line holding local offset ``at`` of ``seg`` begins, looked for back to
+    ``low`` (``low`` when it begins before, or is the segment's first)."""
+    while at > low:
+        lo = max(low, at - CHUNK)
+        back = seg.pread(lo, at - lo).rfind(b"\n")
+        if back >= 0:
+            return lo + back + 1
+        at = lo
+    return low

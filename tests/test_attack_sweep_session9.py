@@ -560,12 +560,10 @@ def test_fixing_a_line_keeps_its_tls_policy() -> None:
 # a report holds it whole: qmail-send logs a delivery line of over a megabyte. In the
 # logs view that one delivery was its row plus two or more rows "not a delivery line,
 # shown as read" of 65,536 bytes of the reply each (the index reads the log in 1 MiB
-# chunks, and a line longer than a chunk is cut into pieces: logsource.CHUNK), with
-# the cursor, following, on the last of those pieces.
+# chunks, and a line longer than a chunk was cut into pieces: logsource.CHUNK), with
+# the cursor, following, on the last of those pieces. Now LogSource.backward reads such
+# a line from where it begins (up to LONG_LINE back).
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a line longer than logsource.CHUNK (1 MiB) is indexed in pieces: each piece after "
-    "the first is a raw row of its own (LogSource.backward / the forward scan)"))
 def test_a_long_report_is_one_row(make_home, tmp_path: Path) -> None:
     import time
 
