@@ -441,14 +441,11 @@ def test_the_worker_table_keeps_its_counts_on_screen(make_home) -> None:
 #
 # control/routes -> /etc/qremote/routes (kept by configuration management, as many
 # sites keep qmail's control files): a route added in the console and saved replaced
-# the link with a regular file (controlwrite._write_file renames its temporary file
+# the link with a regular file (controlwrite._write_file renamed its temporary file
 # over the path), said "saved", and left the link's target, the file the site's
-# tooling reads and deploys, without the change: the next deployment drops it.
+# tooling reads and deploys, without the change: the next deployment dropped it. Now
+# the target is written (as vi writes through a link) and the link stays.
 
-@pytest.mark.xfail(strict=True, reason=(
-    "qremote.control.controlwrite.save renames its temporary file over the link "
-    "itself: control/routes stops being a link and its target keeps the old text "
-    "(write beside os.path.realpath(path) instead, or refuse and say so)"))
 def test_saving_a_linked_control_file_writes_its_target(make_home, tmp_path: Path) -> None:
     home = make_home(routemap="*;*;alpha\n")
     target = tmp_path / "etc" / "routes"
@@ -469,6 +466,8 @@ def test_saving_a_linked_control_file_writes_its_target(make_home, tmp_path: Pat
     asyncio.run(add_and_save())
     assert (home / "control" / "routes").is_symlink()
     assert target.read_bytes() == b"alpha;;;;\neps;;mx;;\n"
+    assert (home / "control" / "routes.bak").read_bytes() == b"alpha;;;;\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["routes"]  # (no temporary)
 
 
 # A form's title at 80x24 ----------------------------------------------------------------

@@ -6,6 +6,10 @@ read (another operator's edit is never lost), keeps the previous file as ``NAME.
 and replaces the file atomically (temporary file, fsync, rename, directory fsync) with
 the old file's mode and owner. The backup and every temporary file have their final
 owner and mode before their first byte is written (``routes`` holds passwords).
+
+A control file that is a symbolic link (to a file that configuration management keeps)
+stays one: its target is replaced, in the target's directory, as ``vi`` writes through
+a link; the backup is beside the link, where the operator looks for it.
 """
 
 from __future__ import annotations
@@ -109,16 +113,17 @@ def save(path: Path, before: bytes | None, after: bytes) -> Path | None:
         raise ConflictError(f"{path} changed on disk since it was read; nothing was "
                             "written. Reload it and make the change again.")
     backup = None
+    target = Path(os.path.realpath(path))
     if current is not None:
-        st = path.stat()
+        st = target.stat()
         mode, uid, gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
         backup = path.with_name(path.name + ".bak")
         _write_file(backup, current, mode, uid, gid)
         os.utime(backup, ns=(st.st_atime_ns, st.st_mtime_ns))
     else:
-        mode, uid, gid = _new_file_owner(path.name)
-    _write_file(path, after, mode, uid, gid)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+        mode, uid, gid = _new_file_owner(path.name)  # (the control file's name)
+    _write_file(target, after, mode, uid, gid)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
