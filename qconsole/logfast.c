@@ -860,10 +860,6 @@ static i64 stamp_end(bytes_t d, i64 at, i64 end)
     return char_at(d, p, end, ' ') ? p + 1 : -1;
 }
 
-static const char *const event_heads[] = {
-    "starting delivery ", "delivery ", "info msg ", "bounce msg ",
-    "triple bounce: discarding ", "status: ", "new msg ", "end msg "};
-
 static int holds(bytes_t d, i64 from, i64 to, const char *word)
 {
     size_t n = strlen(word);
@@ -887,11 +883,18 @@ static int foreign_at(bytes_t d, i64 at, i64 end)
         return 0;
     if (holds(d, prog, p, "qmail") || holds(d, prog, p, "splogger"))
         return 0;
-    for (size_t k = 0; k < sizeof event_heads / sizeof *event_heads; k++) {
-        size_t n = strlen(event_heads[k]);
-        if ((size_t)(end - host) >= n && memcmp(d + host, event_heads[k], n) == 0)
+    /* qmail-send's "delivery N:" or "triple bounce:" stamped without host and program;
+       a host's name alone is no event's word. */
+    if (prog - 1 - host == 8 && memcmp(d + host, "delivery", 8) == 0) {
+        i64 k = prog;
+        while (k < p && is_digit(d[k]))
+            k++;
+        if (k == p)
             return 0;
     }
+    if (prog - 1 - host == 6 && memcmp(d + host, "triple", 6) == 0 && p - prog == 6
+        && memcmp(d + prog, "bounce", 6) == 0)
+        return 0;
     return 1;
 }
 

@@ -1,0 +1,91 @@
+"""Issue 11 tried again on another program's syslog lines (session 9): logs not in the
+repository, hosts and programs as real machines name them, lines as long as a syslog
+daemon may be told to let them be."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qconsole import logbulk, logfast
+from qconsole.logformat import event, foreign, logsafe
+from qconsole.logindex import LogIndex
+from qconsole.logjoin import Joiner
+from qconsole.logsource import LogSource
+from tests.test_logs import OK_TEXT, _search, compiled_path
+
+SPY = "Invalid user starting delivery 7: msg 9 to remote spy@x.org from 192.0.2.1"
+REAL = [("real@x.org", "a@b.org", "8", "success")]
+
+
+def _log(path: Path, host: str, forged: str, iso: bool = False) -> Path:
+    """Delivery 7 of message 8 on a host named ``host``, another program's line (sshd's,
+    on the same host) holding ``forged`` between its start and its result."""
+    stamp = "2026-11-24T10:00:0{}.5+01:00" if iso else "Nov 24 10:00:0{}"
+    pre = stamp + f" {host} qmail: 179500000{{}}.500000 "
+    path.write_bytes("\n".join([
+        pre.format(0, 0) + "new msg 8",
+        pre.format(0, 0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2",
+        pre.format(1, 1) + "starting delivery 7: msg 8 to remote real@x.org",
+        stamp.format(2) + f" {host} sshd[77]: " + forged,
+        pre.format(3, 3) + f"delivery 7: success: {logsafe(OK_TEXT)}",
+        pre.format(3, 3) + "end msg 8"]).encode() + b"\n")
+    return path
+
+
+def _shown(view) -> list[tuple[str, str, str, str]]:
+    rows = (view.row(i) for i in range(len(view)))
+    return [(r.recipient, r.sender, r.msg, r.status) for r in rows]
+
+
+# A mail server named "delivery" (delivery.example.org: syslog writes the short name)
+# or "triple": its sshd's lines begin, after the stamp, with an event's first word.
+@pytest.mark.parametrize("iso", [False, True], ids=["syslog", "iso"])
+@pytest.mark.parametrize("host", ["delivery", "triple"])
+def test_a_host_named_as_an_event_begins_still_runs_other_programs(
+        tmp_path: Path, host: str, iso: bool) -> None:
+    log = _log(tmp_path / "maillog", host, SPY, iso)
+    index = LogIndex(LogSource(log))
+    for _ in index.scan_history(None):
+        pass
+    assert _shown(index) == REAL
+    index.source.close()
+    for fast in (True, False):
+        compiled_path(fast)
+        was, logfast.ENABLED = logfast.ENABLED, fast
+        try:
+            for query, want in (("to:real@x.org", REAL), ("spy", []), ("msg:9", [])):
+                search = _search(LogIndex(LogSource(log)), query)
+                assert _shown(search) == want, (query, fast)
+                search.index.source.close()
+        finally:
+            logfast.ENABLED = was
+    source = LogSource(log)
+    data = log.read_bytes()
+    result = data.rfind(b"\n", 0, data.index(b"delivery 7: success")) + 1
+    start, _ = Joiner(source).join(result, 1)
+    assert b"to remote real@x.org" in source.read_line(start)
+    source.close()
+
+
+@pytest.mark.parametrize(("line", "theirs"), [
+    (b"Nov 24 10:00:02 delivery sshd[77]: " + SPY.encode(), True),
+    (b"Nov 24 10:00:02 triple sshd[77]: " + SPY.encode(), True),
+    (b"Nov 24 10:00:02 delivery cron[1]: delivery 7: success: x", True),
+    (b"2026-11-24T10:00:02Z delivery kernel: [ 1.0] delivery 7: success: x", True),
+    (b"Nov 24 10:00:02 delivery qmail: 1795000000.500000 delivery 7: success: x", False),
+    # qmail-send's own words where a host and a program would stand
+    (b"Nov 24 10:00:02 delivery 7: success: x", False),
+    (b"2026-11-24 10:00:02.123456789 delivery 12: failure: x", False),
+    (b"2026-11-24 10:00:02.123456789 triple bounce: discarding bounce/9", False),
+])
+def test_an_event_word_as_host_alone_is_no_event(line: bytes, theirs: bool) -> None:
+    """Only a host and a program that are an event's first two words (``delivery N:``,
+    ``triple bounce:``) read as qmail-send's line stamped without them; the compiled
+    loop says the same."""
+    assert foreign(line) is theirs
+    assert (event(line) is None) is theirs
+    compiled_path(True)
+    found = logbulk.foreign_lines(line + b"\n", logfast.load())
+    assert found == (([0], [len(line)]) if theirs else ([], []))
