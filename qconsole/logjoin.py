@@ -36,7 +36,7 @@ from qconsole.logformat import (
     event,
     foreign,
 )
-from qconsole.logsource import MAX_LINE, LogSource
+from qconsole.logsource import LONG_LINE, MAX_LINE, LogSource
 
 JOIN_LIMIT = 64 << 20
 SUCCESS, DEFERRAL, FAILURE, RAW, BOUNCE = 0, 1, 2, 3, 4
@@ -128,7 +128,10 @@ class Joiner:
                     return
                 le = chunk.find(b"\n", ls)
                 line = chunk[ls:le if le >= 0 else len(chunk)]
-                if not foreign(line):  # (no needle of a join is read in it)
+                head = line  # (a chunk may begin inside a line longer than it)
+                if ls == 0 and (real := self.line_start(base)) != base:
+                    head = self.source.read_line(real)
+                if not foreign(head):  # (no needle of a join is read in it)
                     yield base + ls, line
             if base + len(chunk) >= end:
                 return
@@ -170,9 +173,29 @@ class Joiner:
         low = before - limit
         while True:
             at = self.source.find_back(needle, before, before - low)
-            if at < 0 or not foreign(self.source.read_line(at)):
+            if at < 0:
                 return at
-            before = at
+            line = self.line_start(at)
+            if not foreign(self.source.read_line(line)):
+                return at
+            before = line
+
+    def line_start(self, at: int) -> int:
+        """Where the line holding offset ``at`` begins: ``at`` itself, but inside a
+        line longer than :meth:`LogSource.find_back` or :meth:`LogSource.forward` read
+        at once (whose line it is, is told by its beginning; the bulk search's blocks
+        hold it whole), up to LONG_LINE (a longer one is garbage, read in pieces)."""
+        seg = self.source.segment_at(at)
+        local = lo = at - seg.base
+        if lo == 0 or seg.pread(lo - 1, 1) == b"\n":
+            return at
+        while lo > 0 and local - lo < LONG_LINE:
+            step = min(lo, MAX_LINE)
+            back = seg.pread(lo - step, step).rfind(b"\n")
+            if back >= 0:
+                return seg.base + lo - step + back + 1
+            lo -= step
+        return seg.base + lo if lo == 0 else at
 
     def _result_between(self, number: bytes, start: int, result: int) -> bool:
         after = start + len(self.source.read_line(start)) + 1

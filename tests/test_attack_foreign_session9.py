@@ -89,3 +89,54 @@ def test_an_event_word_as_host_alone_is_no_event(line: bytes, theirs: bool) -> N
     compiled_path(True)
     found = logbulk.foreign_lines(line + b"\n", logfast.load())
     assert found == (([0], [len(line)]) if theirs else ([], []))
+
+
+def _long_log(path: Path, size: int, forged: str) -> Path:
+    """Delivery 7 of message 8, and sshd's line of ``size`` bytes ending with
+    ``forged`` (rsyslog writes lines as long as its $MaxMessageSize, which an operator
+    may raise): before the start line for a forged info line, else after it."""
+    pre = "Nov 24 10:00:0{} mail qmail: 179500000{}.500000 "
+    sshd = ["Nov 24 10:00:02 mail sshd[77]: Invalid user " + "A" * size + " " + forged,
+            *(pre.format(1, 1) + f"status: local 0/10 remote {k}/20" for k in range(50))]
+    info = forged.startswith("info")
+    path.write_bytes("\n".join([
+        pre.format(0, 0) + "new msg 8",
+        pre.format(0, 0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2",
+        *(sshd if info else []),
+        pre.format(1, 1) + "starting delivery 7: msg 8 to remote real@x.org",
+        *([] if info else sshd),
+        pre.format(3, 3) + f"delivery 7: success: {logsafe(OK_TEXT)}",
+        pre.format(3, 3) + "end msg 8"]).encode() + b"\n")
+    return path
+
+
+@pytest.mark.parametrize(("size", "forged"), [
+    # longer than LogSource.find_back reads back from inside a line (128 KiB)
+    (200_000, "starting delivery 7: msg 9 to remote spy@x.org"),
+    (200_000, "info msg 8: bytes 1 from <spy@x.org> qp 1 uid 2"),
+    # longer than LogSource.forward's largest chunk (1 MiB): a look forwards for
+    # another result of delivery 7 between its start and its result
+    (1_500_000, "delivery 7: failure: spy_said_no"),
+    (1_500_000, "starting delivery 7: msg 9 to remote spy@x.org"),
+], ids=["start-200k", "info-200k", "result-1.5M", "start-1.5M"])
+def test_a_long_line_of_another_program_is_none_of_a_rows_lines(
+        tmp_path: Path, size: int, forged: str) -> None:
+    """The joins find a needle inside a long line from inside it: whose line it is,
+    is told by where it begins (the bulk search's blocks hold the line whole and blank
+    it). The filter's rows, their story, and its row-by-row oracle agree."""
+    from tests.test_logs import row_by_row
+
+    log = _long_log(tmp_path / "maillog", size, forged)
+    source = LogSource(log)
+    data = log.read_bytes()
+    result = data.rfind(b"\n", 0, data.index(b"delivery 7: success")) + 1
+    start, info = Joiner(source).join(result, 1)
+    assert source.read_line(start).endswith(b"to remote real@x.org")
+    assert b"from <a@b.org>" in source.read_line(info)
+    source.close()
+    for query, want in (("to:real@x.org", REAL), ("from:a@b.org", REAL), ("spy", []),
+                        ("result:failure", [])):
+        assert len(row_by_row(log, query)) == len(want), query
+        search = _search(LogIndex(LogSource(log)), query)
+        assert _shown(search) == want, query
+        search.index.source.close()
