@@ -83,6 +83,9 @@ class Joiner:
 
     def __init__(self, source: LogSource) -> None:
         self.source = source
+        # The start of the last long line met, and an offset inside it: any offset
+        # between them is in that line (a look backwards meets it many times).
+        self._long = (-1, -1)
 
     def lines_with(self, needles: tuple[bytes, ...], start: int, end: int,
                    ) -> Iterator[tuple[int, bytes]]:
@@ -170,15 +173,14 @@ class Joiner:
     def find_back(self, needle: bytes, before: int, limit: int) -> int:
         """:meth:`LogSource.find_back`, past another program's syslog lines: a needle
         in one of them is no start, info or end line (its words may be anyone's)."""
-        low = before - limit
-        while True:
-            at = self.source.find_back(needle, before, before - low)
-            if at < 0:
-                return at
-            line = self.line_start(at)
-            if not foreign(self.source.read_line(line)):
-                return at
-            before = line
+        return self.source.find_back(needle, before, limit, self._foreign_at)
+
+    def _foreign_at(self, at: int, line: bytes | None) -> bool:
+        """The line holding offset ``at`` (``line``, if known to begin there) is
+        another program's."""
+        if line is None:
+            line = self.source.read_line(self.line_start(at))
+        return foreign(line)
 
     def line_start(self, at: int) -> int:
         """Where the line holding offset ``at`` begins: ``at`` itself, but inside a
@@ -189,13 +191,19 @@ class Joiner:
         local = lo = at - seg.base
         if lo == 0 or seg.pread(lo - 1, 1) == b"\n":
             return at
+        if self._long[0] <= at <= self._long[1]:
+            return self._long[0]
         while lo > 0 and local - lo < LONG_LINE:
             step = min(lo, MAX_LINE)
             back = seg.pread(lo - step, step).rfind(b"\n")
             if back >= 0:
-                return seg.base + lo - step + back + 1
+                lo = lo - step + back + 1
+                break
             lo -= step
-        return seg.base + lo if lo == 0 else at
+        if lo and local - lo >= LONG_LINE:
+            return at
+        self._long = (seg.base + lo, at)
+        return seg.base + lo
 
     def _result_between(self, number: bytes, start: int, result: int) -> bool:
         after = start + len(self.source.read_line(start)) + 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -262,16 +262,26 @@ class LogSource:
             yield pos, data
             pos += len(data)
 
-    def find_back(self, needle: bytes, before: int, limit: int) -> int:
+    def find_back(self, needle: bytes, before: int, limit: int,
+                  skip: Callable[[int, bytes | None], bool] | None = None) -> int:
         """The global offset of the start of the nearest line before ``before`` that
         holds ``needle`` (a line start), if that line starts no more than ``limit``
-        bytes before ``before``; -1 otherwise."""
+        bytes before ``before``; -1 otherwise. A line for which ``skip(start, line)``
+        is True is passed over (``line``: its bytes, None when the block read begins
+        inside it); many such lines are one read."""
         low = before - limit
         for base, data in self.blocks(before, 1 << 16):
-            cut = data.rfind(needle)
-            if cut >= 0:
-                start = base + data.rfind(b"\n", 0, cut) + 1
-                return start if start >= low else -1
+            cut = len(data)
+            while (cut := data.rfind(needle, 0, cut)) >= 0:
+                ls = data.rfind(b"\n", 0, cut) + 1
+                if base + ls < low:
+                    return -1
+                if skip is None:
+                    return base + ls
+                le = data.find(b"\n", cut)
+                if not skip(base + ls, data[ls:le if le >= 0 else len(data)] if ls else None):
+                    return base + ls
+                cut = ls
             if base <= low:
                 return -1
         return -1
