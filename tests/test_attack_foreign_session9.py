@@ -244,3 +244,29 @@ def test_a_look_back_past_many_lines_of_another_program_reads_each_block_once(
     assert b"from <a@b.org>" in source.read_line(info)
     assert len(data) > 1 << 20 and len(reads) < 100, len(reads)  # (40,000 before)
     source.close()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["compiled", "python"])
+def test_the_example_result_raw_filter_finds_a_raw_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    """``result:raw`` alone is refused with an example: that example finds qmail-send's
+    own line that is no event, in a syslog file where sshd's lines are skipped (it said
+    ``sshd result:raw``, which no syslog file can match)."""
+    import re
+
+    from qconsole.logquery import QueryError, parse_query
+
+    with pytest.raises(QueryError) as refused:
+        parse_query("result:raw")
+    example = re.search(r"for example: ([^)]*)\)", str(refused.value))[1]
+    compiled_path(fast)
+    monkeypatch.setattr(logfast, "ENABLED", fast)
+    log = tmp_path / "maillog"
+    log.write_text(
+        "Nov 24 10:00:01 mail sshd[77]: Accepted publickey for root from 192.0.2.3\n"
+        "Nov 24 10:00:02 mail qmail: 1795000002.500000 warning: trouble injecting bounce"
+        " message, will try later\n"
+        "Nov 24 10:00:03 mail sshd[77]: warning: sshd says no\n")
+    search = _search(LogIndex(LogSource(log)), example)
+    assert [search.row(i).status for i in range(len(search))] == ["raw"], example
+    search.index.source.close()
