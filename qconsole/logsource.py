@@ -219,8 +219,9 @@ class LogSource:
                     cut = head.find(b"\n", 0, max(0, stop - start - 1))
                     if cut >= 0:
                         start += cut + 1
-                    else:  # inside a long line: go back to where it begins
-                        lo = max(0, start - max(size, MAX_LINE))
+                    else:  # inside a long line: go back to where it begins (up to
+                        # LONG_LINE: the line is whole in any block, a helper's too)
+                        lo = max(0, start - max(size, LONG_LINE))
                         back = seg.pread(lo, start - lo).rfind(b"\n")
                         if back >= 0 or lo == 0:
                             start = lo + back + 1
@@ -230,8 +231,8 @@ class LogSource:
     def blocks(self, end: int, size: int) -> Iterator[tuple[int, bytes]]:
         """Blocks of whole lines from ``end`` (a line start) back to the start, newest
         first, about ``size`` bytes each: (global offset of the block, its bytes). A
-        line longer than a block makes its block longer; a line longer than that again
-        (and than 64 KiB) is cut (it is garbage)."""
+        line longer than a block makes its block longer; a line longer than LONG_LINE
+        is cut (it is garbage)."""
         for seg, start, length in self.spans(end, size):
             data = seg.pread(start, length)
             if data:  # (empty: the file was truncated under us)
