@@ -196,7 +196,13 @@ class LogSource:
                     if cut >= 0:
                         start += cut + 1
                         data = data[cut + 1:]
-                    # else: a line longer than a chunk (garbage); shown in pieces
+                    else:  # a line longer than a chunk: whole, up to LONG_LINE (as
+                        # the filter's blocks hold it; longer, it is garbage: pieces)
+                        lo = max(0, start - LONG_LINE)
+                        back = seg.pread(lo, start - lo).rfind(b"\n")
+                        if back >= 0 or lo == 0:
+                            start = lo + back + 1
+                            data = seg.pread(start, stop - start)
                 if not data:
                     break
                 lines = data.split(b"\n")
