@@ -36,7 +36,7 @@ from qconsole.logformat import (
     event,
     foreign,
 )
-from qconsole.logsource import LONG_LINE, MAX_LINE, LogSource
+from qconsole.logsource import MAX_LINE, LogSource
 
 JOIN_LIMIT = 64 << 20
 SUCCESS, DEFERRAL, FAILURE, RAW, BOUNCE = 0, 1, 2, 3, 4
@@ -184,26 +184,16 @@ class Joiner:
 
     def line_start(self, at: int) -> int:
         """Where the line holding offset ``at`` begins: ``at`` itself, but inside a
-        line longer than :meth:`LogSource.find_back` or :meth:`LogSource.forward` read
-        at once (whose line it is, is told by its beginning; the bulk search's blocks
-        hold it whole), up to LONG_LINE (a longer one is garbage, read in pieces)."""
+        line longer than :meth:`LogSource.forward` reads at once (whose line it is, is
+        told by its beginning, as in the bulk search's blocks that hold it whole)."""
         seg = self.source.segment_at(at)
-        local = lo = at - seg.base
-        if lo == 0 or seg.pread(lo - 1, 1) == b"\n":
+        if at == seg.base or seg.pread(at - seg.base - 1, 1) == b"\n":
             return at
         if self._long[0] <= at <= self._long[1]:
             return self._long[0]
-        while lo > 0 and local - lo < LONG_LINE:
-            step = min(lo, MAX_LINE)
-            back = seg.pread(lo - step, step).rfind(b"\n")
-            if back >= 0:
-                lo = lo - step + back + 1
-                break
-            lo -= step
-        if lo and local - lo >= LONG_LINE:
-            return at
-        self._long = (seg.base + lo, at)
-        return seg.base + lo
+        start = self.source.line_start(at)
+        self._long = (start, at)
+        return start
 
     def _result_between(self, number: bytes, start: int, result: int) -> bool:
         after = start + len(self.source.read_line(start)) + 1

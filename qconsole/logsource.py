@@ -51,6 +51,20 @@ class Segment:
         return os.pread(self.fh.fileno(), length, offset)
 
 
+def _line_begin(seg: Segment, at: int, step: int) -> int:
+    """Where the line holding segment-local offset ``at`` begins, read back in reads
+    from ``step`` bytes, each twice the last (most long lines are found in one); ``at``
+    itself for a line longer than LONG_LINE (garbage: it is read in pieces)."""
+    lo = at
+    while lo > 0 and at - lo < LONG_LINE:
+        nlo = max(0, lo - step, at - LONG_LINE)
+        back = seg.pread(nlo, lo - nlo).rfind(b"\n")
+        if back >= 0:
+            return nlo + back + 1
+        lo, step = nlo, 2 * step
+    return 0 if lo == 0 else at
+
+
 def _open(path: Path) -> BinaryIO:
     try:
         return open(path, "rb")
@@ -152,6 +166,12 @@ class LogSource:
             cut = data.find(b"\n")
         return data if cut < 0 else data[:cut]
 
+    def line_start(self, offset: int) -> int:
+        """Where the line holding global ``offset`` begins (``offset`` itself in a line
+        longer than LONG_LINE: garbage, read in pieces)."""
+        seg = self.segment_at(offset)
+        return seg.base + _line_begin(seg, offset - seg.base, MAX_LINE)
+
     def read_long_line(self, offset: int, keep: int = MAX_LINE, limit: int = LONG_LINE,
                        ) -> bytes:
         """:meth:`read_line`, for a line longer than ``keep`` bytes (read up to
@@ -196,12 +216,11 @@ class LogSource:
                     if cut >= 0:
                         start += cut + 1
                         data = data[cut + 1:]
-                    else:  # a line longer than a chunk: whole, up to LONG_LINE (as
-                        # the filter's blocks hold it; longer, it is garbage: pieces)
-                        lo = max(0, start - LONG_LINE)
-                        back = seg.pread(lo, start - lo).rfind(b"\n")
-                        if back >= 0 or lo == 0:
-                            start = lo + back + 1
+                    else:  # a line longer than a chunk: whole, as the filter's
+                        # blocks hold it (longer than LONG_LINE: garbage, in pieces)
+                        begin = _line_begin(seg, start, CHUNK)
+                        if begin < start:
+                            start = begin
                             data = seg.pread(start, stop - start)
                 if not data:
                     break
@@ -225,12 +244,9 @@ class LogSource:
                     cut = head.find(b"\n", 0, max(0, stop - start - 1))
                     if cut >= 0:
                         start += cut + 1
-                    else:  # inside a long line: go back to where it begins (up to
-                        # LONG_LINE: the line is whole in any block, a helper's too)
-                        lo = max(0, start - max(size, LONG_LINE))
-                        back = seg.pread(lo, start - lo).rfind(b"\n")
-                        if back >= 0 or lo == 0:
-                            start = lo + back + 1
+                    else:  # inside a long line: go back to where it begins (the
+                        # line whole in any block, a helper's too)
+                        start = _line_begin(seg, start, max(size, MAX_LINE))
                 yield seg, start, stop - start
                 stop = start
 

@@ -274,3 +274,31 @@ def test_the_example_result_raw_filter_finds_a_raw_line(
     search = _search(LogIndex(LogSource(log)), example)
     assert [search.row(i).status for i in range(len(search))] == ["raw"], example
     search.index.source.close()
+
+
+def test_a_look_back_through_long_lines_reads_them_about_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block that begins inside a long line is read back to the line's start in
+    growing reads (most long lines are found in the first), not LONG_LINE at once:
+    a join back past 60 lines of 100 KB read 1 GB that way."""
+    from qconsole import logsource
+
+    log = tmp_path / "maillog"
+    pre = "Nov 24 10:00:0{} mail qmail: 179500000{}.500000 "
+    with open(log, "w") as fh:
+        fh.write(pre.format(0, 0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2\n")
+        fh.write(pre.format(1, 1) + "starting delivery 7: msg 8 to remote real@x.org\n")
+        for k in range(60):
+            fh.write(f"Nov 24 10:00:02 mail webapp[{k}]: " + "B" * 100_000 + "\n")
+        fh.write(pre.format(3, 3) + f"delivery 7: success: {logsafe(OK_TEXT)}\n")
+    data = log.read_bytes()
+    result = data.rfind(b"\n", 0, data.index(b"delivery 7: success")) + 1
+    source = LogSource(log)
+    read = [0]
+    pread = logsource.Segment.pread
+    monkeypatch.setattr(logsource.Segment, "pread", lambda seg, offset, length: (
+        read.__setitem__(0, read[0] + length) or pread(seg, offset, length)))
+    start, _ = Joiner(source).join(result, 1)
+    assert source.read_line(start).endswith(b"to remote real@x.org")
+    assert read[0] < 8 * len(data), read[0]
+    source.close()
