@@ -860,10 +860,6 @@ static i64 stamp_end(bytes_t d, i64 at, i64 end)
     return char_at(d, p, end, ' ') ? p + 1 : -1;
 }
 
-static const char *const event_heads[] = {
-    "starting delivery ", "delivery ", "info msg ", "bounce msg ",
-    "triple bounce: discarding ", "status: ", "new msg ", "end msg "};
-
 /* ``word`` (of ``n`` bytes) stands in d[from:to]. */
 static int holds(bytes_t d, i64 from, i64 to, const char *word, i64 n)
 {
@@ -890,12 +886,18 @@ static int foreign_at(bytes_t d, i64 at, i64 end)
         return 0;
     if (holds(d, prog, p, "qmail", 5) || holds(d, prog, p, "splogger", 8))
         return 0;
-    if (strchr("sdibtne", d[host]) != NULL) /* (the first letters of event_heads) */
-        for (size_t k = 0; k < sizeof event_heads / sizeof *event_heads; k++) {
-            size_t n = strlen(event_heads[k]);
-            if ((size_t)(end - host) >= n && memcmp(d + host, event_heads[k], n) == 0)
-                return 0;
-        }
+    /* qmail-send's "delivery N:" or "triple bounce:" stamped without host and program;
+       a host's name alone is no event's word. */
+    if (prog - 1 - host == 8 && memcmp(d + host, "delivery", 8) == 0) {
+        i64 k = prog;
+        while (k < p && is_digit(d[k]))
+            k++;
+        if (k == p)
+            return 0;
+    }
+    if (prog - 1 - host == 6 && memcmp(d + host, "triple", 6) == 0 && p - prog == 6
+        && memcmp(d + prog, "bounce", 6) == 0)
+        return 0;
     return 1;
 }
 

@@ -151,8 +151,10 @@ def foreign(line: bytes) -> bool:
     """A syslog line from a program other than qmail (its program's name holds neither
     ``qmail`` nor ``splogger``): not shown at all, and no event of qmail-send's is read
     in it (whoever logs through that program may choose its words). A line whose host
-    is the first word of an event is qmail-send's, stamped without host and program
-    (``... delivery 7: success:`` reads as host ``delivery``, program ``7``)."""
+    and program are the first two words of an event is qmail-send's, stamped without
+    host and program (``... delivery 7: success:`` reads as host ``delivery``, program
+    ``7``; ``triple bounce:`` as host ``triple``, program ``bounce``), but a host's
+    name alone says nothing (a mail server may be named ``delivery``)."""
     m = _SYSLOG.match(line)
     host = 6
     if m is None:
@@ -162,7 +164,8 @@ def foreign(line: bytes) -> bool:
     program = m[host + 1]
     if b"qmail" in program or b"splogger" in program:
         return False
-    return not line.startswith(EVENT_HEADS, m.start(host))
+    return not ((m[host] == b"delivery" and program.isdigit())
+                or (m[host] == b"triple" and program == b"bounce"))
 
 
 def local_time(when: float | None) -> str:

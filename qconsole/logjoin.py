@@ -83,6 +83,9 @@ class Joiner:
 
     def __init__(self, source: LogSource) -> None:
         self.source = source
+        # The start of the last long line met, and an offset inside it: any offset
+        # between them is in that line (a look backwards meets it many times).
+        self._long = (-1, -1)
 
     def lines_with(self, needles: tuple[bytes, ...], start: int, end: int,
                    ) -> Iterator[tuple[int, bytes]]:
@@ -128,7 +131,10 @@ class Joiner:
                     return
                 le = chunk.find(b"\n", ls)
                 line = chunk[ls:le if le >= 0 else len(chunk)]
-                if not foreign(line):  # (no needle of a join is read in it)
+                head = line  # (a chunk may begin inside a line longer than it)
+                if ls == 0 and (real := self.line_start(base)) != base:
+                    head = self.source.read_line(real)
+                if not foreign(head):  # (no needle of a join is read in it)
                     yield base + ls, line
             if base + len(chunk) >= end:
                 return
@@ -167,12 +173,27 @@ class Joiner:
     def find_back(self, needle: bytes, before: int, limit: int) -> int:
         """:meth:`LogSource.find_back`, past another program's syslog lines: a needle
         in one of them is no start, info or end line (its words may be anyone's)."""
-        low = before - limit
-        while True:
-            at = self.source.find_back(needle, before, before - low)
-            if at < 0 or not foreign(self.source.read_line(at)):
-                return at
-            before = at
+        return self.source.find_back(needle, before, limit, self._foreign_at)
+
+    def _foreign_at(self, at: int, line: bytes | None) -> bool:
+        """The line holding offset ``at`` (``line``, if known to begin there) is
+        another program's."""
+        if line is None:
+            line = self.source.read_line(self.line_start(at))
+        return foreign(line)
+
+    def line_start(self, at: int) -> int:
+        """Where the line holding offset ``at`` begins: ``at`` itself, but inside a
+        line longer than :meth:`LogSource.forward` reads at once (whose line it is, is
+        told by its beginning, as in the bulk search's blocks that hold it whole)."""
+        seg = self.source.segment_at(at)
+        if at == seg.base or seg.pread(at - seg.base - 1, 1) == b"\n":
+            return at
+        if self._long[0] <= at <= self._long[1]:
+            return self._long[0]
+        start = self.source.line_start(at)
+        self._long = (start, at)
+        return start
 
     def _result_between(self, number: bytes, start: int, result: int) -> bool:
         after = start + len(self.source.read_line(start)) + 1

@@ -432,7 +432,7 @@ def parse_query(text: str) -> Query:
                                     for t in terms):
         # (raw lines are found by what they hold: without it, none is ever shown)
         raise QueryError("result:raw needs a word or a /regex/ that the lines hold "
-                         "(for example: sshd result:raw)")
+                         "(for example: warning result:raw)")
     return query
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -49,6 +49,20 @@ class Segment:
         if self.lost:
             return b""
         return os.pread(self.fh.fileno(), length, offset)
+
+
+def _line_begin(seg: Segment, at: int, step: int) -> int:
+    """Where the line holding segment-local offset ``at`` begins, read back in reads
+    from ``step`` bytes, each twice the last (most long lines are found in one); ``at``
+    itself for a line longer than LONG_LINE (garbage: it is read in pieces)."""
+    lo = at
+    while lo > 0 and at - lo < LONG_LINE:
+        nlo = max(0, lo - step, at - LONG_LINE)
+        back = seg.pread(nlo, lo - nlo).rfind(b"\n")
+        if back >= 0:
+            return nlo + back + 1
+        lo, step = nlo, 2 * step
+    return 0 if lo == 0 else at
 
 
 def _open(path: Path) -> BinaryIO:
@@ -152,6 +166,12 @@ class LogSource:
             cut = data.find(b"\n")
         return data if cut < 0 else data[:cut]
 
+    def line_start(self, offset: int) -> int:
+        """Where the line holding global ``offset`` begins (``offset`` itself in a line
+        longer than LONG_LINE: garbage, read in pieces)."""
+        seg = self.segment_at(offset)
+        return seg.base + _line_begin(seg, offset - seg.base, MAX_LINE)
+
     def read_long_line(self, offset: int, keep: int = MAX_LINE, limit: int = LONG_LINE,
                        ) -> bytes:
         """:meth:`read_line`, for a line longer than ``keep`` bytes: its first
@@ -207,13 +227,12 @@ class LogSource:
                     if cut >= 0:
                         start += cut + 1
                         data = data[cut + 1:]
-                    else:  # inside a line longer than a chunk (a report holding a
-                        # remote's reply of a megabyte): read from where it begins,
-                        # up to LONG_LINE back (past that, garbage: shown in pieces)
-                        lo = _line_start(seg, start, max(0, stop - LONG_LINE))
-                        if lo < start:
-                            data = seg.pread(lo, stop - lo)
-                            start = lo
+                    else:  # a line longer than a chunk: whole, as the filter's
+                        # blocks hold it (longer than LONG_LINE: garbage, in pieces)
+                        begin = _line_begin(seg, start, CHUNK)
+                        if begin < start:
+                            start = begin
+                            data = seg.pread(start, stop - start)
                 if not data:
                     break
                 lines = data.split(b"\n")
@@ -236,19 +255,17 @@ class LogSource:
                     cut = head.find(b"\n", 0, max(0, stop - start - 1))
                     if cut >= 0:
                         start += cut + 1
-                    else:  # inside a long line: go back to where it begins
-                        lo = max(0, start - max(size, MAX_LINE))
-                        back = seg.pread(lo, start - lo).rfind(b"\n")
-                        if back >= 0 or lo == 0:
-                            start = lo + back + 1
+                    else:  # inside a long line: go back to where it begins (the
+                        # line whole in any block, a helper's too)
+                        start = _line_begin(seg, start, max(size, MAX_LINE))
                 yield seg, start, stop - start
                 stop = start
 
     def blocks(self, end: int, size: int) -> Iterator[tuple[int, bytes]]:
         """Blocks of whole lines from ``end`` (a line start) back to the start, newest
         first, about ``size`` bytes each: (global offset of the block, its bytes). A
-        line longer than a block makes its block longer; a line longer than that again
-        (and than 64 KiB) is cut (it is garbage)."""
+        line longer than a block makes its block longer; a line longer than LONG_LINE
+        is cut (it is garbage)."""
         for seg, start, length in self.spans(end, size):
             data = seg.pread(start, length)
             if data:  # (empty: the file was truncated under us)
@@ -279,16 +296,26 @@ class LogSource:
             yield pos, data
             pos += len(data)
 
-    def find_back(self, needle: bytes, before: int, limit: int) -> int:
+    def find_back(self, needle: bytes, before: int, limit: int,
+                  skip: Callable[[int, bytes | None], bool] | None = None) -> int:
         """The global offset of the start of the nearest line before ``before`` that
         holds ``needle`` (a line start), if that line starts no more than ``limit``
-        bytes before ``before``; -1 otherwise."""
+        bytes before ``before``; -1 otherwise. A line for which ``skip(start, line)``
+        is True is passed over (``line``: its bytes, None when the block read begins
+        inside it); many such lines are one read."""
         low = before - limit
         for base, data in self.blocks(before, 1 << 16):
-            cut = data.rfind(needle)
-            if cut >= 0:
-                start = base + data.rfind(b"\n", 0, cut) + 1
-                return start if start >= low else -1
+            cut = len(data)
+            while (cut := data.rfind(needle, 0, cut)) >= 0:
+                ls = data.rfind(b"\n", 0, cut) + 1
+                if base + ls < low:
+                    return -1
+                if skip is None:
+                    return base + ls
+                le = data.find(b"\n", cut)
+                if not skip(base + ls, data[ls:le if le >= 0 else len(data)] if ls else None):
+                    return base + ls
+                cut = ls
             if base <= low:
                 return -1
         return -1
@@ -376,15 +403,3 @@ class LogSource:
         """Close every file."""
         for seg in self.segments:
             seg.fh.close()
-
-
-def _line_start(seg: Segment, at: int, low: int) -> int:
-    """Where the line holding local offset ``at`` of ``seg`` begins, looked for back to
-    ``low`` (``low`` when it begins before, or is the segment's first)."""
-    while at > low:
-        lo = max(low, at - CHUNK)
-        back = seg.pread(lo, at - lo).rfind(b"\n")
-        if back >= 0:
-            return lo + back + 1
-        at = lo
-    return low
