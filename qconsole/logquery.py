@@ -14,7 +14,9 @@ term with spaces):
   ``auth:`` (from the detail line), ``result:`` (success, deferral, failure,
   bounce, raw; a prefix will do), ``to:`` and ``from:`` (an address, or a domain
   alone), ``msg:`` (qmail's message number). A value is compared exactly (any case);
-  ``*`` is a wildcard;
+  ``*`` is a wildcard; ``route:?`` and ``route:(local)`` (what the Route column shows
+  for a report without a detail line and for a local delivery) stand for the terms
+  that find those rows (:data:`NO_ROUTE`);
 - ``-term``: the term must not hold.
 
 Each term knows bytes that any line it holds for must contain (``patterns``, in the
@@ -274,6 +276,8 @@ class Term:
             literal = _literal(v)
             return (literal,) if literal else ()
         b = v.encode()
+        if self.field == "route" and v == "?":  # (a report without a detail line)
+            return ()
         if self.field == "route":
             return (b"route=" + b + b" local=",)
         if self.field == "ip":
@@ -337,7 +341,12 @@ class Term:
         if m is None or m[E_STATUS] is None:
             return False
         detail = detail_of(m[E_TEXT].decode("utf-8", "replace").rstrip("\r"))[0]
-        return detail is not None and self.detail_value_holds(detail)
+        return self.bare if detail is None else self.detail_value_holds(detail)
+
+    @property
+    def bare(self) -> bool:
+        """The term holds for a report without a detail line (``route:?``)."""
+        return self.field == "route" and self.value == "?"
 
     def detail_value_holds(self, detail: Detail) -> bool:
         """Whether a ``route:``, ``ip:``, ``remote:``, ``tls:`` or ``auth:`` term holds
@@ -413,6 +422,16 @@ class Query:
         return " ".join(str(t) for t in self.terms)
 
 
+# What the Route column shows for a row without a route (logformat.delivery), as the
+# terms that find those rows: ``?``, a report without a detail line (qmail's own
+# qmail-remote wrote it: Term.bare) that is not a local delivery's; ``(local)``, a
+# local delivery's. (qmail-send writes a report's spaces as "_": ": msg N to local "
+# is in a start line only.)
+_LOCAL_START = r": msg [0-9]+ to local "
+NO_ROUTE = {"?": (("route", "?"), ("regex", _LOCAL_START, True)),
+            "(local)": (("route", "?"), ("regex", _LOCAL_START))}
+
+
 def parse_query(text: str) -> Query:
     """Read a filter (see the module's documentation); QueryError when it cannot."""
     terms: list[Term] = []
@@ -423,7 +442,12 @@ def parse_query(text: str) -> Query:
             continue
         name, sep, value = body.partition(":")
         name = ALIASES.get(name.lower(), name.lower())
-        if sep and name in FIELDS:
+        if sep and name == "route" and (shown := _unquote(value).lower()) in NO_ROUTE:
+            if negate:
+                raise QueryError(f"-route:{shown} cannot be read: write the terms of "
+                                 f"route:{shown} negated one by one")
+            terms.extend(Term(*term) for term in NO_ROUTE[shown])
+        elif sep and name in FIELDS:
             terms.append(Term(name, _unquote(value), negate))
         elif body:
             terms.append(Term("text", _unquote(body), negate))

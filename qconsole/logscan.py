@@ -121,6 +121,8 @@ class Plan:
         self.wait = any(self.terms[i].negate for i in self.line_terms)
         self.detail_bit = {i: 1 << k for k, i in enumerate(
             i for i, t in enumerate(self.terms) if t.field in DETAIL_FIELDS)}
+        # The detail terms that hold for a report without a detail line (route:?).
+        self.bare_bits = sum(bit for i, bit in self.detail_bit.items() if self.terms[i].bare)
         self._tails: dict[bytes, int] = {}
         self._detail_block = -1  # the block the detail bits below are of
         self._detail_of: dict[int, int] = {}
@@ -568,21 +570,25 @@ class Plan:
         cache = self._tails
         for tail in set(compress(tails, valid)).difference(cache):
             cache[tail] = self._tail_bits(tail)
-        return list(map(mul, map(cache.get, tails, repeat(0)), valid))
+        bits = list(map(mul, map(cache.get, tails, repeat(0)), valid))
+        if self.bare_bits:  # (no valid detail line: route:? holds)
+            bits = [b if ok else self.bare_bits for b, ok in zip(bits, valid, strict=True)]
+        return bits
 
     def _tail_bits(self, tail: bytes) -> int:
         """The detail terms that hold for a report ending in ``tail`` (from its last
-        ``route=``), as :func:`~qconsole.logformat.detail_of` reads it."""
+        ``route=``), as :func:`~qconsole.logformat.detail_of` reads it (none: the
+        terms that hold without a detail line)."""
         if tail.find(b"route=", 1) >= 0:  # the last route= is the one that counts
-            return 0
+            return self.bare_bits  # (and it follows no "/": no detail line)
         text = tail.decode("utf-8", "replace").rstrip("\r")  # a CRLF line's, as shown
         if text.endswith(_EXPIRED_LOGGED):
             text = text[:-len(_EXPIRED_LOGGED)]
         if "/" in text:
-            return 0
+            return self.bare_bits
         detail = parse_detail(text)
         if detail is None:
-            return 0
+            return self.bare_bits
         return sum(bit for i, bit in self.detail_bit.items()
                    if self.terms[i].detail_value_holds(detail))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from textual import events
 from textual.widgets import Button
 
@@ -236,9 +235,11 @@ def test_the_counters_show_their_counts_at_80_columns(make_home, tmp_path: Path)
 # report has no detail line (the stock qmail-remote, still installed on a host, or
 # the reports from before qremote was) and `(local)` for a local delivery. Typing
 # what the column shows, `route:?`, found nothing (0 matches) on a log holding 226 of
-# them; `route:(local)` the same: a route: term reads only a detail line, in the
+# them; `route:(local)` the same: a route: term read only a detail line, in the
 # single-row test (logquery.Term._detail_holds) and in the bulk search (the detail
-# bits of logscan.Plan, its required bytes `route=? local=`).
+# bits of logscan.Plan, its required bytes `route=? local=`). Now route:? holds for a
+# report without a detail line (Term.bare, Plan.bare_bits) and route:(local) stands
+# for it and a local start line (logquery.NO_ROUTE).
 
 STOCK_TEXT = "192.0.2.5 accepted message.\nRemote host said: 250 ok\n"
 
@@ -259,11 +260,6 @@ async def _case_route_column_values(home: Path, log: Path, query: str) -> list[s
         return [table.model.row(i).route for i in range(len(table.model))]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "route:? and route:(local) find no row: logquery.Term reads route: from the "
-    "detail line only (_field_patterns requires b'route=? local=', _detail_holds is "
-    "False without a detail line, logscan.Plan's detail bits likewise); the rows "
-    "without one are shown as route ? or (local) (logformat.delivery)"))
 def test_the_filter_finds_the_route_the_column_shows(make_home, tmp_path: Path) -> None:
     import time
 

@@ -363,7 +363,8 @@ QUERIES = (
     "to:x.org", "to:bob@y.org", "to:*@relay.test", "to:d_e@relay.test", "to:*",
     "to:\xc9T\xc9@x.org", "to:\xe9t\xe9@*", "-to:*\xc9@*",
     "from:b.org", "from:<>", "from:news@*", "from:y.org", "msg:1", "msg:12",
-    "-route:relay", "-result:deferral", "-to:bob@y.org", "-from:b.org", "-x.org", "-msg:1",
+    "route:?", "route:(local)", "-route:relay", "-result:deferral", "-to:bob@y.org",
+    "-from:b.org", "-x.org", "-msg:1",
     "-/bob/", "-spy", "-route:route1 -result:deferral", "-x.org result:success",
     "route:relay -to:bob@y.org", "bob -route:relay", "success -to:x.org",
     "to:x.org -from:b.org", "garbage -route:x", "msg:1 result:success", "spy -msg:2",
@@ -656,3 +657,25 @@ def test_a_prefix_of_a_shape_never_holds_an_event(words, text, rnd) -> None:
         if EVENT.match(line, len(prefix)) is not None:
             m = event(line)
             assert m is None if foreign(line) else m.start() == len(prefix), line
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_log(), st.sampled_from(("?", "(local)", "(LOCAL)")))
+def test_route_question_mark_and_local_find_the_rows_the_column_shows_so(
+        tmp_path_factory, lines, shown) -> None:
+    """``route:?`` and ``route:(local)`` stand for terms (logquery.NO_ROUTE): the rows
+    they find are those whose Route column reads so, the row joined as the view joins
+    it (the row-by-row filter's joins)."""
+    from qconsole.logformat import delivery
+
+    log = tmp_path_factory.mktemp("route") / "current"
+    log.write_bytes("".join(line + "\n" for line in lines).encode("utf-8",
+                                                                  "surrogateescape"))
+    source = LogSource(log)
+    read = source.read_line
+    every = row_by_row(log, "-/x{10000}/")  # (every row that has an event)
+    want = sorted(r for r in every if delivery(
+        read(r[0]), read(r[2]) if r[2] >= 0 else None, read(r[3]) if r[3] >= 0 else None,
+    ).route == shown.lower())
+    assert sorted(row_by_row(log, f"route:{shown}")) == want
+    source.close()
