@@ -444,8 +444,8 @@ def parse_query(text: str) -> Query:
         name = ALIASES.get(name.lower(), name.lower())
         if sep and name == "route" and (shown := _unquote(value).lower()) in NO_ROUTE:
             if negate:
-                raise QueryError(f"-route:{shown} cannot be read: write the terms of "
-                                 f"route:{shown} negated one by one")
+                raise QueryError(f"-route:{shown}: route:? and route:(local) cannot be "
+                                 "excluded (each stands for two terms)")
             terms.extend(Term(*term) for term in NO_ROUTE[shown])
         elif sep and name in FIELDS:
             terms.append(Term(name, _unquote(value), negate))

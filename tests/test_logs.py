@@ -16,7 +16,7 @@ from qconsole import logworkers
 from qconsole.demo_live import rspawn_results
 from qconsole.logformat import delivery, logsafe, split_stamp, tai64n, tai64n_label
 from qconsole.logindex import DEFERRAL, FAILURE, RAW, SUCCESS, LogIndex
-from qconsole.logquery import parse_query
+from qconsole.logquery import QueryError, parse_query
 from qconsole.logsearch import Search
 from qconsole.logsource import LogSource
 
@@ -679,3 +679,9 @@ def test_route_question_mark_and_local_find_the_rows_the_column_shows_so(
     ).route == shown.lower())
     assert sorted(row_by_row(log, f"route:{shown}")) == want
     source.close()
+
+
+def test_route_question_mark_cannot_be_excluded() -> None:
+    for text in ("-route:?", "x -route:(local)"):
+        with pytest.raises(QueryError, match="cannot be excluded"):
+            parse_query(text)
