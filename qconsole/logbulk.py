@@ -40,7 +40,7 @@ _SAMPLE_DELIVERY = re.compile(rb"delivery \d+: (?:msg \d+ to |success:|deferral:
 _SAMPLE_MSG = re.compile(rb"msg (?:(?<=info msg )\d+: bytes |(?<=new msg )\d|(?<=end msg )\d)")
 _SAMPLES = 32
 # A syslog stamp (splogger's too): the month's name and a day padded with a space vary.
-_SYSLOG_STAMP = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
+_SYSLOG_STAMP = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d[. ]")
 _MAX_SHAPE = 200
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _MANY_ENDS = 256  # more lines than this: their ends found in compiled code
@@ -174,7 +174,7 @@ def _head_of(prefix: bytes, stamp: int) -> bytes | None:
     return b"".join(out)
 
 
-_MAYBE_STAMPED = re.compile(rb"\n(?=[A-Z][a-z]{2} |\d{4}-)")  # (a line's first bytes)
+_MAYBE_STAMPED = re.compile(rb"\n(?=[A-Z][a-z]{2} |\d{4}-|[ \t])")  # (a line's first bytes)
 
 
 def foreign_lines(data: bytes, fast: CDLL | None = None) -> tuple[list[int], list[int]]:

@@ -840,6 +840,9 @@ static i64 stamp_end(bytes_t d, i64 at, i64 end)
         p += 1 + digits_at(d, p + 1, end, 1);
         if (!char_at(d, p, end, ' ') || (p = clock_at(d, p + 1, end)) < 0)
             return -1;
+        if (char_at(d, p, end, '.') && digits_at(d, p + 1, end, 1)) /* (short-precise) */
+            for (p++; p < end && is_digit(d[p]); p++)
+                ;
         return char_at(d, p, end, ' ') ? p + 1 : -1;
     }
     if (!digits_at(d, p, end, 4) || !char_at(d, p + 4, end, '-') || !digits_at(d, p + 5, end, 2)
@@ -909,7 +912,7 @@ i64 qc_foreign(bytes_t data, i64 size, i64 *starts, i64 *ends, i64 cap)
     while (at < size) {
         bytes_t q = memchr(data + at, '\n', (size_t)(size - at));
         i64 end = q == NULL ? size : q - data;
-        if (data[at] != '@' && foreign_at(data, at, end)) {
+        if (data[at] == ' ' || data[at] == '\t' || (data[at] != '@' && foreign_at(data, at, end))) {
             if (n < cap) {
                 starts[n] = at;
                 ends[n] = end;

@@ -26,7 +26,8 @@ _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 # A syslog or ISO stamp, then (syslog's own fields) the host and the program: groups
 # 6 and 7 of _SYSLOG, 8 and 9 of _ISO (logfast.c's foreign_at reads the same).
-_SYSLOG = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\S+) ([^:\s]+): ")
+_SYSLOG = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.\d+)? "
+                     rb"(\S+) ([^:\s]+): ")
 _ISO = re.compile(rb"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
                   rb"(Z|[+-]\d\d:?\d\d)? (?:(\S+) ([^:\s]+): )?")
 _EPOCH = re.compile(rb"(\d{9,11}\.\d{6}) ")
@@ -154,7 +155,12 @@ def foreign(line: bytes) -> bool:
     and program are the first two words of an event is qmail-send's, stamped without
     host and program (``... delivery 7: success:`` reads as host ``delivery``, program
     ``7``; ``triple bounce:`` as host ``triple``, program ``bounce``), but a host's
-    name alone says nothing (a mail server may be named ``delivery``)."""
+    name alone says nothing (a mail server may be named ``delivery``).
+
+    A line beginning with a blank is another program's too: a syslog message's
+    continuation line, as journalctl prints it (qmail-send's lines never begin so)."""
+    if line[:1] in (b" ", b"\t"):
+        return True
     m = _SYSLOG.match(line)
     host = 6
     if m is None:

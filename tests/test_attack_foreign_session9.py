@@ -190,17 +190,11 @@ def test_the_filter_reads_no_piece_of_another_programs_line_longer_than_a_block(
 JOURNAL = ("2026-11-24T10:00:02+0100 mail webapp[77]: form from 192.0.2.1:\n"
            + " " * 40 + "starting delivery 7: msg 9 to remote spy@x.org")
 # journalctl -o short-precise (and syslog-ng's frac-digits()): a syslog stamp with
-# microseconds, which neither _SYSLOG nor qc_foreign reads.
+# microseconds, which neither _SYSLOG nor qc_foreign read (now they do; and a line
+# beginning with a blank is another program's).
 PRECISE = "Nov 24 10:00:02.123456 mail sshd[77]: " + SPY
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "foreign() reads one line: journalctl's continuation lines (indented, no stamp) "
-    "and syslog stamps with a fraction (short-precise) are not read as another "
-    "program's; event() finds qmail-send's words in them and the table shows the "
-    "forged recipient. A rule for them (e.g. a line beginning with blanks is no "
-    "event; _SYSLOG and qc_foreign taking `(\\.\\d+)?` after the seconds) is the "
-    "lead's call: it changes what raw rows show."))
 @pytest.mark.parametrize("line", [JOURNAL, PRECISE], ids=["continued", "short-precise"])
 def test_journalctl_output_of_another_program_is_none_of_a_rows_lines(
         tmp_path: Path, line: str) -> None:
