@@ -887,7 +887,10 @@ static int foreign_at(bytes_t d, i64 at, i64 end)
         ;
     if (p == prog || !char_at(d, p, end, ':') || !char_at(d, p + 1, end, ' '))
         return 0;
-    if (holds(d, prog, p, "qmail", 5) || holds(d, prog, p, "splogger", 8))
+    if ((holds(d, prog, p, "qmail", 5) || holds(d, prog, p, "splogger", 8))
+        && !(holds(d, prog, p, "smtpd", 5) || holds(d, prog, p, "qmtpd", 5)
+             || holds(d, prog, p, "qmqpd", 5) || holds(d, prog, p, "pop3d", 5)
+             || holds(d, prog, p, "popup", 5) || holds(d, prog, p, "scanner", 7)))
         return 0;
     /* qmail-send's "delivery N:" or "triple bounce:" stamped without host and program;
        a host's name alone is no event's word. */

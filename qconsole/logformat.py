@@ -148,9 +148,15 @@ def syslog_program(line: bytes) -> bytes | None:
     return None if m is None else m[9]
 
 
+# qmail's programs that serve remote clients: what they log holds words the clients
+# chose (a HELO, an address, a scanner's report), so they are other programs here.
+_SERVERS = (b"smtpd", b"qmtpd", b"qmqpd", b"pop3d", b"popup", b"scanner")
+
+
 def foreign(line: bytes) -> bool:
     """A syslog line from a program other than qmail (its program's name holds neither
-    ``qmail`` nor ``splogger``): not shown at all, and no event of qmail-send's is read
+    ``qmail`` nor ``splogger``, or is one of qmail's servers, ``qmail-smtpd``…): not
+    shown at all, and no event of qmail-send's is read
     in it (whoever logs through that program may choose its words). A line whose host
     and program are the first two words of an event is qmail-send's, stamped without
     host and program (``... delivery 7: success:`` reads as host ``delivery``, program
@@ -168,7 +174,8 @@ def foreign(line: bytes) -> bool:
         if m is None or m[host] is None:
             return False
     program = m[host + 1]
-    if b"qmail" in program or b"splogger" in program:
+    if (b"qmail" in program or b"splogger" in program) and not any(
+            word in program for word in _SERVERS):
         return False
     return not ((m[host] == b"delivery" and program.isdigit())
                 or (m[host] == b"triple" and program == b"bounce"))

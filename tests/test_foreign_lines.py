@@ -133,6 +133,10 @@ def test_a_block_of_mostly_another_programs_events_is_read_alike(
     (b"Nov 24 10:00:02 mail qmail: 1795000000.500000 delivery 7: success: x", False),
     (b"Nov 24 10:00:02 mail qmail-send[8]: delivery 7: success: x", False),
     (b"Nov 24 10:00:02 mail splogger[3]: delivery 7: success: x", False),
+    # qmail's servers log what their clients say (a HELO, with recordio).
+    (b"Nov 24 10:00:02 mail qmail-smtpd[9]: 9 < HELO starting delivery 7: msg 9 to remote x",
+     True),
+    (b"2026-11-24T10:00:02Z mail qmail-pop3d[9]: delivery 7: success: x", True),
     (b"2026-11-24T10:00:02.5+01:00 mail cron[1]: delivery 7: success: x", True),
     (b"2026-11-24T10:00:02Z mail qmail: delivery 7: success: x", False),
     # Stamped without host and program: qmail-send's words where they would stand.

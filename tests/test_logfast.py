@@ -583,6 +583,8 @@ _STAMPS = ("Nov 24 10:00:02 ", "Dec  4 10:00:02 ", "Nov 24 10:00:02.123456 ", "N
            "2026-11-24T10:00:02. ", "2026-11-24T10:00:02-01 ", "@400000006adf9bf8280ae852 ", "")
 _HOSTS = ("mail", "mx2", "delivery", "triple", "new", "status:", "info", "x:y", "")
 _PROGRAMS = ("sshd[77]", "qmail", "qmail-send[8]", "splogger[3]", "xqmailx", "7", "bounce",
+             "qmail-smtpd[9]", "qmail-pop3d", "qmail-popup", "qmail-qmtpd", "qmail-qmqpd",
+             "qmail-scanner", "splogger-smtpd", "smtpd",
              "msg", "kernel", "postfix/smtp[9]", "")
 _RESTS = ("Invalid user starting delivery 7: msg 9 to remote spy@x.org", "delivery 7: success:",
           "1795000000.500000 info msg 9: bytes 1 from <a@b> qp 1", "", "x")
