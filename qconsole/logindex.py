@@ -30,6 +30,8 @@ from qconsole.logformat import (
     E_STATUS,
     E_TEXT,
     E_TRIPLE,
+    EVENT,
+    EVENT_WORDS,
     Delivery,
     decode,
     delivery,
@@ -38,6 +40,7 @@ from qconsole.logformat import (
     raw_row,
     split_report,
     split_stamp,
+    syslog_program,
 )
 from qconsole.logsource import MAX_LINE, LogSource
 
@@ -174,6 +177,10 @@ class LogIndex(RowView):
         self._cutoff: float | None = None
         self.history_end = source.follow_from  # history before, followed rows after
         self.concurrency: tuple[float | None, str] | None = None  # newest "status:"
+        # Other programs' lines holding qmail-send's events, skipped: how many, and the
+        # program of one (a log of qmail-send's lines under another name shows none).
+        self.skipped = 0
+        self.skipped_program = ""
         self.paused = threading.Event()  # set: history waits (a search runs)
         self._uncounted: dict[bytes, tuple[float, int]] = {}  # no detail: by channel
         # Forward joins: the latest "starting delivery N" and "info msg M" offsets.
@@ -254,6 +261,13 @@ class LogIndex(RowView):
                 self.counters.add(waiting[0], waiting[1],
                                   LOCAL if channel == b"local" else NO_DETAIL, None)
 
+    def _skipped(self, line: bytes) -> None:
+        """Count another program's line that holds qmail-send's words (skipped)."""
+        if any(word in line for word in EVENT_WORDS) and EVENT.search(line) is not None:
+            self.skipped += 1
+            if not self.skipped_program:
+                self.skipped_program = decode(syslog_program(line) or b"?")
+
     def scan_history(self, stop: threading.Event | None = None, first: int = 200,
                      progress: int = 20000) -> Iterator[int]:
         """Index the history from the end backwards; yields the row count once
@@ -277,6 +291,8 @@ class LogIndex(RowView):
                 if m is None:
                     if line.strip() and not foreign(line):
                         rows.add(offsets[k], RAW)
+                    else:
+                        self._skipped(line)
                     continue
                 number = m[E_NUMBER]
                 if m[E_STATUS] is not None:  # delivery N: result
@@ -346,6 +362,8 @@ class LogIndex(RowView):
                     with self.lock:
                         self.newer.add(offset, RAW)
                     added += 1
+                else:
+                    self._skipped(line)
                 continue
             channel = None
             with self.lock:

@@ -528,6 +528,10 @@ class LogsView(Vertical):
             parts.append(printable(self.index.source.unreadable[0]) + (
                 f" (and {len(self.index.source.unreadable) - 1} more)"
                 if len(self.index.source.unreadable) > 1 else ""))
+        if not rows and self.index.skipped:  # (qmail-send's lines under another name?)
+            parts.append(f"{self.index.skipped:,} lines of "
+                         f"{printable(self.index.skipped_program)} hold qmail-send's words, "
+                         "skipped: only a program named qmail or splogger is read")
         if self.index.concurrency is not None:
             said = self.index.concurrency[1]
             parts.append(f"qmail-send {said.removeprefix('status: ')}")

@@ -148,3 +148,35 @@ def test_a_block_of_mostly_another_programs_events_is_read_alike(
 def test_another_program_is_told_by_its_syslog_fields(line: bytes, theirs: bool) -> None:
     assert foreign(line) is theirs
     assert (event(line) is None) is theirs
+
+
+def test_a_log_of_qmail_sends_lines_under_another_name_says_why_it_shows_none(
+        tmp_path: Path, make_home) -> None:
+    """qmail-send's lines logged by a program not named qmail (systemd running
+    /var/qmail/rc: ``rc[812]:``) are another program's: the view shows no row, and its
+    status line says how many such lines were skipped and why."""
+    import asyncio
+
+    from qconsole.app import QConsole
+    from qconsole.logs_view import LogsView
+    from tests.test_console_logs import _wait
+
+    pre = "Nov 24 10:00:0{} mail rc[812]: "
+    log = tmp_path / "maillog"
+    log.write_text("\n".join([
+        pre.format(0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2",
+        pre.format(1) + "starting delivery 7: msg 8 to remote real@x.org",
+        pre.format(3) + f"delivery 7: success: {logsafe(OK_TEXT)}",
+        "Nov 24 10:00:04 mail sshd[9]: Accepted publickey for root"]) + "\n")
+
+    async def status() -> str:
+        app = QConsole(make_home(), log=log)
+        async with app.run_test(size=(200, 30)) as pilot:
+            view = app.query_one(LogsView)
+            await _wait(pilot, lambda: view.index is not None and view.index.history_done)
+            shown = app.query_one("#log-status")
+            await _wait(pilot, lambda: "skipped" in str(shown.render()), 5)
+            return str(shown.render())
+
+    said = asyncio.run(status())
+    assert "0 rows" in said and "3 lines of rc[812] hold qmail-send's words" in said, said
