@@ -154,7 +154,7 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
         now = time.monotonic()
         held = now - self.last_key < self.REPEAT_GUARD
         self.last_key = now
-        key = getattr(self.app, "key_in_hand", None)
+        key = getattr(self.app, "key_in_hand", None) if self.is_attached else None
         if not held and not (key is not None and key.time < self.shown_at):
             self.action_save()
 
