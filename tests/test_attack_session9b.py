@@ -45,3 +45,47 @@ def test_the_skipped_lines_are_told_of_when_the_log_shows_no_delivery(
 
     said = asyncio.run(status())
     assert "1 row" in said and "3 lines of rc[812] hold qmail-send's words" in said, said
+
+
+# A control file that is a link whose target cannot be written ------------------------
+#
+# control/routes -> /etc/qremote/routes, a directory configuration management has not
+# made yet (or a read-only one): the save writes the target's directory, and the
+# console said "cannot write control/routes: No such file or directory" (or
+# "Permission denied") of a file the operator sees there, writable. It names what
+# could not be written.
+
+def test_a_linked_control_file_that_cannot_be_written_names_the_path(
+        make_home, tmp_path: Path) -> None:
+    from qconsole.app import QConsole
+    from qconsole.diff_screen import DiffScreen
+
+    home = make_home(routemap="*;*;alpha\n")
+    (home / "control" / "routes").unlink(missing_ok=True)
+    target = tmp_path / "etc" / "qremote" / "routes"  # (etc/qremote is not there)
+    (home / "control" / "routes").symlink_to(target)
+
+    async def add_and_save() -> str:
+        from tests.test_console_edit import _fill
+
+        async with QConsole(home).run_test(size=(120, 40)) as pilot:
+            await pilot.press("a")
+            await pilot.pause()
+            await _fill(pilot, name="eps", local_ips="", remotes="", user="",
+                        password="", tls="may")
+            await pilot.press("ctrl+s")
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if isinstance(pilot.app.screen, DiffScreen):
+                    break
+            screen = pilot.app.screen
+            assert isinstance(screen, DiffScreen)
+            await pilot.pause(0.5)  # (past the held-key guard)
+            screen.action_save()
+            await pilot.pause()
+            return str(screen.query_one("#diff-status").render())
+
+    said = asyncio.run(add_and_save())
+    assert "cannot write control/routes" in said, said
+    assert str(target.parent) in said, said
+    assert (home / "control" / "routes").is_symlink()
