@@ -89,3 +89,54 @@ def test_a_linked_control_file_that_cannot_be_written_names_the_path(
     assert "cannot write control/routes" in said, said
     assert str(target.parent) in said, said
     assert (home / "control" / "routes").is_symlink()
+
+
+# Probe, Escape, Probe, Escape... against a server that never speaks -----------------
+#
+# Each probe's Textual worker waited for its run's thread until the attempt under way
+# ended (up to 10 s for a reply), cancelled or not: Textual runs thread workers on the
+# event loop's default executor (min(32, CPUs + 4) threads: 6 on 2 CPUs), so a few
+# probes cancelled within 10 s held every one of them, and the next Simulate showed
+# "Planning…" for seconds (8.4 s after 12 on 2 CPUs), as did every other view's
+# thread worker; a probe begun then said nothing until a thread was free (8 probes
+# cancelled and a Simulate took 12 s). A cancelled or superseded run's worker
+# returns at once.
+
+async def _case_probes_cancelled_fast(home: Path, times: int) -> float:
+    import time
+
+    from qconsole.app import QConsole
+    from qconsole.simulate_view import SimulateView
+    from tests.test_console_probe import SIZE, _until
+
+    app = QConsole(home)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(SimulateView)
+        output = app.query_one("#simulate-output")
+        await pilot.press("3", *"a@b.org", "tab", *"c@d.org")
+        started = time.monotonic()
+        for _ in range(times):
+            await pilot.click("#probe")
+            await _until(pilot, lambda: "Probing attempt" in str(output.render()), 10)
+            await pilot.press("escape")
+            await pilot.pause()
+        view.result = None
+        await pilot.click("#run")
+        await _until(pilot, lambda: view.result is not None, 30)
+        return time.monotonic() - started
+
+
+def test_probes_cancelled_fast_hold_no_worker_thread(make_home) -> None:
+    import os
+
+    from tests.test_console_probe import Mute, _home
+
+    mute = Mute()
+    try:
+        executor = min(32, (os.cpu_count() or 1) + 4)  # (asyncio's default executor)
+        took = asyncio.run(_case_probes_cancelled_fast(_home(make_home, mute.port),
+                                                       executor + 2))
+        assert len(mute.conns) == executor + 2  # (each probe's attempt was under way)
+    finally:
+        mute.release()
+    assert took < 3, took
