@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from qconsole.logformat import logsafe
 from tests.test_logs import OK_TEXT
 
@@ -140,3 +142,43 @@ def test_probes_cancelled_fast_hold_no_worker_thread(make_home) -> None:
     finally:
         mute.release()
     assert took < 3, took
+
+
+# journalctl -o short-unix and -o short-full ------------------------------------------
+#
+# `journalctl -o short-unix` stamps each line with the epoch ("1795000003.500000 mail
+# qmail[812]: delivery 7: ..."): the logs view reads its qmail-send lines and their
+# times (split_stamp takes the epoch for splogger's), but another program's line in it
+# is not told as one (logformat._SYSLOG and _ISO know no such stamp, nor short-full's
+# "Tue 2026-11-24 10:00:02 CET"): sshd's "Invalid user starting delivery 7: msg 9 to
+# remote spy@x.org" is read as qmail-send's start line, and the row of delivery 7
+# shows the recipient and message the client chose. Not fixed here: a stamp form more
+# in logformat.foreign and logfast.c's stamp_end, held together by their test.
+
+_SPY = "Invalid user starting delivery 7: msg 9 to remote spy@x.org from 192.0.2.1"
+
+
+@pytest.mark.xfail(strict=True, reason="journalctl's short-unix and short-full stamps are "
+                   "not read as syslog's: another program's line in them is qmail-send's")
+@pytest.mark.parametrize("stamp", ["179500000{}.500000 mail ",
+                                   "Tue 2026-11-24 10:00:0{} CET mail "],
+                         ids=["short-unix", "short-full"])
+def test_journalctl_short_unix_and_full_lines_of_other_programs_are_theirs(
+        tmp_path: Path, stamp: str) -> None:
+    from qconsole.logindex import LogIndex
+    from qconsole.logsource import LogSource
+
+    pre = stamp + "qmail[812]: "
+    log = tmp_path / "journal.txt"
+    log.write_text("\n".join([
+        pre.format(0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2",
+        pre.format(1) + "starting delivery 7: msg 8 to remote real@x.org",
+        stamp.format(2) + "sshd[77]: " + _SPY,
+        pre.format(3) + f"delivery 7: success: {logsafe(OK_TEXT)}"]) + "\n")
+    index = LogIndex(LogSource(log))
+    for _ in index.scan_history(None):
+        pass
+    rows = [index.row(i) for i in range(len(index))]
+    index.source.close()
+    assert [(r.recipient, r.msg, r.status) for r in rows] == [
+        ("real@x.org", "8", "success")]
