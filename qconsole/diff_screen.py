@@ -174,8 +174,11 @@ class DiffScreen(Deliberate, ModalScreen[bool]):
             cancel.refresh(layout=True)  # as wide as its new label
             return
         except OSError as exc:
+            # (the path: a control file that is a link is written in its target's
+            # directory, which may be what cannot be written)
+            where = f": {exc.filename}" if exc.strerror and exc.filename else ""
             status.update(Text(f"cannot write control/{self.edit.name}: "
-                               f"{exc.strerror or exc}", style="bold red"))
+                               f"{exc.strerror or exc}{where}", style="bold red"))
             return
         self.saved = True
         self.app.notify(f"control/{self.edit.name} saved"

@@ -10,7 +10,9 @@ for an older input never writes into the view once a newer run has started.
 The planning and probing run in a daemon thread that the worker waits for: quitting
 wakes the worker at once, so the console exits without waiting for a probe's attempt
 (Textual runs a thread worker on the event loop's default executor, which
-``asyncio.run`` joins; a daemon thread ends with the process).
+``asyncio.run`` joins; a daemon thread ends with the process). Cancel and a newer run
+wake the older runs' workers too: the executor has few threads (6 on 2 CPUs), and
+probes cancelled while their attempts wait would hold them all.
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ class SimulateView(Vertical):
 
     def on_unmount(self) -> None:
         self._view_gone.set()
+        self._wake_workers()
+
+    def _wake_workers(self) -> None:
+        """The workers waiting for a run return (their runs' results are not shown:
+        the view is gone, or ``generation`` moved on)."""
         with self._wakes_lock:
             for wake in self._wakes:
                 wake.set()
@@ -131,6 +138,7 @@ class SimulateView(Vertical):
             return
         planned = self._planned if self._planned[0] == self.generation else None
         self.generation += 1
+        self._wake_workers()
         self._probing(False)
         note = ("Probe cancelled (an attempt under way ends within timeoutconnect, "
                 "or 10 s for a reply).", theme.style(self.app, "warning"))
@@ -157,6 +165,7 @@ class SimulateView(Vertical):
     def run_simulation(self, probe: bool = False) -> None:
         """Plan the deliveries of the entered mail (and probe each attempt)."""
         self.generation += 1
+        self._wake_workers()
         self._probing(False)
         sender = self.query_one("#sender", Input).value.strip()
         recipients = self.query_one("#recipients", Input).value.split()
@@ -203,8 +212,8 @@ class SimulateView(Vertical):
             finally:
                 wake.set()
 
-        with self._wakes_lock:
-            if self._view_gone.is_set():
+        with self._wakes_lock:  # (a newer run or Cancel wakes the workers under it)
+            if self._view_gone.is_set() or generation != self.generation:
                 return
             self._wakes.add(wake)
         try:
