@@ -174,7 +174,7 @@ def _head_of(prefix: bytes, stamp: int) -> bytes | None:
     return b"".join(out)
 
 
-_MAYBE_STAMPED = re.compile(rb"\n(?=[A-Z][a-z]{2} |\d{4}-|[ \t])")  # (a line's first bytes)
+_MAYBE_STAMPED = re.compile(rb"\n(?=[A-Z][a-z]{2} |\d{4}-|\d{9}|[ \t])")  # (a line's start)
 
 
 def foreign_lines(data: bytes, fast: CDLL | None = None) -> tuple[list[int], list[int]]:

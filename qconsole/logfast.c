@@ -845,6 +845,14 @@ static i64 stamp_end(bytes_t d, i64 at, i64 end)
                 ;
         return char_at(d, p, end, ' ') ? p + 1 : -1;
     }
+    i64 n = 0;
+    while (p + n < end && n < 12 && is_digit(d[p + n]))
+        n++;
+    if (n >= 9 && n <= 11 && char_at(d, p + n, end, '.') && digits_at(d, p + n + 1, end, 1)) {
+        for (p += n + 1; p < end && is_digit(d[p]); p++) /* (journalctl -o short-unix) */
+            ;
+        return char_at(d, p, end, ' ') ? p + 1 : -1;
+    }
     if (!digits_at(d, p, end, 4) || !char_at(d, p + 4, end, '-') || !digits_at(d, p + 5, end, 2)
         || !char_at(d, p + 7, end, '-') || !digits_at(d, p + 8, end, 2)
         || !(char_at(d, p + 10, end, 'T') || char_at(d, p + 10, end, ' '))

@@ -31,6 +31,9 @@ _SYSLOG = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.\d+)
 _ISO = re.compile(rb"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?"
                   rb"(Z|[+-]\d\d:?\d\d)? (?:(\S+) ([^:\s]+): )?")
 _EPOCH = re.compile(rb"(\d{9,11}\.\d{6}) ")
+# journalctl -o short-unix: seconds since the epoch, then syslog's host and program
+# (groups 1 and 2).
+_UNIX = re.compile(rb"\d{9,11}\.\d+ (\S+) ([^:\s]+): ")
 # qmail-send's lines, one grammar for the row builder, the indexer and the search
 # (group numbers are constants: this runs once per log line).
 EVENT = re.compile(
@@ -163,7 +166,9 @@ def foreign(line: bytes) -> bool:
     ``7``; ``triple bounce:`` as host ``triple``, program ``bounce``), but a host's
     name alone says nothing (a mail server may be named ``delivery``).
 
-    A line beginning with a blank is another program's too: a syslog message's
+    The stamps: syslog's (with a fraction of a second or not), ISO 8601's, and the
+    seconds since the epoch of ``journalctl -o short-unix``. A line beginning with a
+    blank is another program's too: a syslog message's
     continuation line, as journalctl prints it (qmail-send's lines never begin so)."""
     if line[:1] in (b" ", b"\t"):
         return True
@@ -171,6 +176,8 @@ def foreign(line: bytes) -> bool:
     host = 6
     if m is None:
         m, host = _ISO.match(line), 8
+        if m is None:
+            m, host = _UNIX.match(line), 1
         if m is None or m[host] is None:
             return False
     program = m[host + 1]

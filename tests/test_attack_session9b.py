@@ -158,11 +158,11 @@ def test_probes_cancelled_fast_hold_no_worker_thread(make_home) -> None:
 _SPY = "Invalid user starting delivery 7: msg 9 to remote spy@x.org from 192.0.2.1"
 
 
-@pytest.mark.xfail(strict=True, reason="journalctl's short-unix and short-full stamps are "
-                   "not read as syslog's: another program's line in them is qmail-send's")
-@pytest.mark.parametrize("stamp", ["179500000{}.500000 mail ",
-                                   "Tue 2026-11-24 10:00:0{} CET mail "],
-                         ids=["short-unix", "short-full"])
+@pytest.mark.parametrize("stamp", [
+    pytest.param("179500000{}.500000 mail ", id="short-unix"),
+    pytest.param("Tue 2026-11-24 10:00:0{} CET mail ", id="short-full", marks=pytest.mark.xfail(
+        strict=True, reason="journalctl's short-full stamp is not read as syslog's: another "
+        "program's line in it is qmail-send's"))])
 def test_journalctl_short_unix_and_full_lines_of_other_programs_are_theirs(
         tmp_path: Path, stamp: str) -> None:
     from qconsole.logindex import LogIndex
