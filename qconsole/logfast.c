@@ -701,6 +701,17 @@ void qc_quiet(bytes_t data, i64 size, i64 n, const i64 *lines, bytes_t head, i64
         out[i] = quiet_at(data, size, lines[i], head, w, words, nw, word_end);
 }
 
+/* The line from ``at`` to ``end`` as the ``n``-th found, if there is room (the first
+   ``cap`` are kept); returns how many are found. */
+static i64 store_line(i64 *starts, i64 *ends, i64 cap, i64 n, i64 at, i64 end)
+{
+    if (n < cap) {
+        starts[n] = at;
+        ends[n] = end;
+    }
+    return n + 1;
+}
+
 /* _loud_lines: every line of the block but the quiet ones (qc_quiet) that hold no
    hidden needle (qc_needles, from ``w`` + 1 bytes in): their starts and ends (the
    line break or ``size``), the first ``cap`` stored. Returns how many there are. */
@@ -712,13 +723,8 @@ i64 qc_loud(bytes_t data, i64 size, bytes_t head, i64 w, bytes_t words, i64 nw,
         bytes_t q = memchr(data + at, '\n', (size_t)(size - at));
         i64 end = q == NULL ? size : q - data;
         if (!quiet_at(data, size, at, head, w, words, nw, word_end)
-            || needle_in(data, at + w + 1, end)) {
-            if (n < cap) {
-                starts[n] = at;
-                ends[n] = end;
-            }
-            n++;
-        }
+            || needle_in(data, at + w + 1, end))
+            n = store_line(starts, ends, cap, n, at, end);
         at = end + 1;
     }
     return n;
@@ -923,13 +929,8 @@ i64 qc_foreign(bytes_t data, i64 size, i64 *starts, i64 *ends, i64 cap)
     while (at < size) {
         bytes_t q = memchr(data + at, '\n', (size_t)(size - at));
         i64 end = q == NULL ? size : q - data;
-        if (data[at] == ' ' || data[at] == '\t' || (data[at] != '@' && foreign_at(data, at, end))) {
-            if (n < cap) {
-                starts[n] = at;
-                ends[n] = end;
-            }
-            n++;
-        }
+        if (data[at] == ' ' || data[at] == '\t' || (data[at] != '@' && foreign_at(data, at, end)))
+            n = store_line(starts, ends, cap, n, at, end);
         at = end + 1;
     }
     return n;

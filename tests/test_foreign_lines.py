@@ -150,11 +150,16 @@ def test_another_program_is_told_by_its_syslog_fields(line: bytes, theirs: bool)
     assert (event(line) is None) is theirs
 
 
+@pytest.mark.parametrize(("first", "rows"), [
+    ("", "0 rows"),
+    # journalctl's own line (or sysklogd's "-- MARK --") is a raw row: still no delivery
+    ("-- Logs begin at Mon 2026-11-23 08:00:01 UTC, end at Tue 2026-11-24 10:00:04 UTC. --",
+     "1 row")], ids=["alone", "a raw row"])
 def test_a_log_of_qmail_sends_lines_under_another_name_says_why_it_shows_none(
-        tmp_path: Path, make_home) -> None:
+        tmp_path: Path, make_home, first: str, rows: str) -> None:
     """qmail-send's lines logged by a program not named qmail (systemd running
-    /var/qmail/rc: ``rc[812]:``) are another program's: the view shows no row, and its
-    status line says how many such lines were skipped and why."""
+    /var/qmail/rc: ``rc[812]:``) are another program's: the view shows no delivery, and
+    its status line says how many such lines were skipped and whose."""
     import asyncio
 
     from qconsole.app import QConsole
@@ -163,7 +168,7 @@ def test_a_log_of_qmail_sends_lines_under_another_name_says_why_it_shows_none(
 
     pre = "Nov 24 10:00:0{} mail rc[812]: "
     log = tmp_path / "maillog"
-    log.write_text("\n".join([
+    log.write_text("\n".join([*([first] if first else []),
         pre.format(0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2",
         pre.format(1) + "starting delivery 7: msg 8 to remote real@x.org",
         pre.format(3) + f"delivery 7: success: {logsafe(OK_TEXT)}",
@@ -179,4 +184,4 @@ def test_a_log_of_qmail_sends_lines_under_another_name_says_why_it_shows_none(
             return str(shown.render())
 
     said = asyncio.run(status())
-    assert "0 rows" in said and "3 lines of rc[812] hold qmail-send's words" in said, said
+    assert rows in said and "3 lines of rc[812] hold qmail-send's words" in said, said
