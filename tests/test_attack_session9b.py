@@ -133,8 +133,6 @@ _SPY = "Invalid user starting delivery 7: msg 9 to remote spy@x.org from 192.0.2
         "program's line in it is qmail-send's"))])
 def test_journalctl_short_unix_and_full_lines_of_other_programs_are_theirs(
         tmp_path: Path, stamp: str) -> None:
-    from qconsole.logindex import LogIndex
-    from qconsole.logsource import LogSource
 
     pre = stamp + "qmail[812]: "
     log = tmp_path / "journal.txt"
@@ -143,13 +141,7 @@ def test_journalctl_short_unix_and_full_lines_of_other_programs_are_theirs(
         pre.format(1) + "starting delivery 7: msg 8 to remote real@x.org",
         stamp.format(2) + "sshd[77]: " + _SPY,
         pre.format(3) + f"delivery 7: success: {logsafe(OK_TEXT)}"]) + "\n")
-    index = LogIndex(LogSource(log))
-    for _ in index.scan_history(None):
-        pass
-    rows = [index.row(i) for i in range(len(index))]
-    index.source.close()
-    assert [(r.recipient, r.msg, r.status) for r in rows] == [
-        ("real@x.org", "8", "success")]
+    assert _table(log) == [("real@x.org", "8", "success")]
 
 
 # socklog: syslog's lines in a multilog directory --------------------------------------
@@ -168,8 +160,6 @@ def test_journalctl_short_unix_and_full_lines_of_other_programs_are_theirs(
                    "syslog's stamp and program) is never read as another program's")
 def test_socklog_lines_of_other_programs_are_theirs(tmp_path: Path) -> None:
     from qconsole.logformat import tai64n_label
-    from qconsole.logindex import LogIndex
-    from qconsole.logsource import LogSource
 
     t = 1795000000
 
@@ -185,10 +175,17 @@ def test_socklog_lines_of_other_programs_are_theirs(tmp_path: Path) -> None:
         line(2, "auth.info", "sshd[77]", _SPY),
         line(3, "mail.info", "qmail", f"{t + 3}.500000 delivery 7: success: "
              f"{logsafe(OK_TEXT)}")]) + "\n")
+    assert _table(log) == [("real@x.org", "8", "success")]
+
+
+def _table(log: Path) -> list[tuple[str, str, str]]:
+    """(recipient, msg, result) of each row the table shows of ``log``."""
+    from qconsole.logindex import LogIndex
+    from qconsole.logsource import LogSource
+
     index = LogIndex(LogSource(log))
     for _ in index.scan_history(None):
         pass
     rows = [index.row(i) for i in range(len(index))]
     index.source.close()
-    assert [(r.recipient, r.msg, r.status) for r in rows] == [
-        ("real@x.org", "8", "success")]
+    return [(r.recipient, r.msg, r.status) for r in rows]
