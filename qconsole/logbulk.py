@@ -174,7 +174,9 @@ def _head_of(prefix: bytes, stamp: int) -> bytes | None:
     return b"".join(out)
 
 
-_MAYBE_STAMPED = re.compile(rb"\n(?=[A-Z][a-z]{2} |\d{4}-|\d{9}|[ \t])")  # (a line's start)
+# (how the lines of another program may begin: syslog's, ISO's, the epoch's, a blank,
+# socklog's facility after multilog's stamp)
+_MAYBE_STAMPED = re.compile(rb"\n(?=[A-Z][a-z]{2} |\d{4}-|\d{9}|[ \t]|@[^\n]{24} [a-z0-9]+\.)")
 
 
 def foreign_lines(data: bytes, fast: CDLL | None = None) -> tuple[list[int], list[int]]:

@@ -829,28 +829,36 @@ static i64 clock_at(bytes_t d, i64 p, i64 end)
     return -1;
 }
 
+/* Where a syslog stamp ("Nov 24 10:00:02 ", a fraction of a second or not) at ``p``
+   ends, or -1. */
+static i64 bsd_end(bytes_t d, i64 p, i64 end)
+{
+    if (!(p + 3 <= end && d[p] >= 'A' && d[p] <= 'Z' && d[p + 1] >= 'a' && d[p + 1] <= 'z'
+          && d[p + 2] >= 'a' && d[p + 2] <= 'z'))
+        return -1;
+    p += 3;
+    if (!char_at(d, p, end, ' '))
+        return -1;
+    while (char_at(d, p, end, ' '))
+        p++;
+    if (!digits_at(d, p, end, 1))
+        return -1;
+    p += 1 + digits_at(d, p + 1, end, 1);
+    if (!char_at(d, p, end, ' ') || (p = clock_at(d, p + 1, end)) < 0)
+        return -1;
+    if (char_at(d, p, end, '.') && digits_at(d, p + 1, end, 1)) /* (short-precise) */
+        for (p++; p < end && is_digit(d[p]); p++)
+            ;
+    return char_at(d, p, end, ' ') ? p + 1 : -1;
+}
+
 /* Where a syslog stamp ("Nov 24 10:00:02 ") or an ISO one ("2026-11-24T10:00:02.5+01:00
    ") at the line start ``at`` ends, or -1. */
 static i64 stamp_end(bytes_t d, i64 at, i64 end)
 {
     i64 p = at;
-    if (p + 3 <= end && d[p] >= 'A' && d[p] <= 'Z' && d[p + 1] >= 'a' && d[p + 1] <= 'z'
-        && d[p + 2] >= 'a' && d[p + 2] <= 'z') {
-        p += 3;
-        if (!char_at(d, p, end, ' '))
-            return -1;
-        while (char_at(d, p, end, ' '))
-            p++;
-        if (!digits_at(d, p, end, 1))
-            return -1;
-        p += 1 + digits_at(d, p + 1, end, 1);
-        if (!char_at(d, p, end, ' ') || (p = clock_at(d, p + 1, end)) < 0)
-            return -1;
-        if (char_at(d, p, end, '.') && digits_at(d, p + 1, end, 1)) /* (short-precise) */
-            for (p++; p < end && is_digit(d[p]); p++)
-                ;
-        return char_at(d, p, end, ' ') ? p + 1 : -1;
-    }
+    if (p + 3 <= end && d[p] >= 'A' && d[p] <= 'Z')
+        return bsd_end(d, p, end);
     i64 n = 0;
     while (p + n < end && n < 12 && is_digit(d[p + n]))
         n++;
@@ -886,6 +894,40 @@ static int holds(bytes_t d, i64 from, i64 to, const char *word, i64 n)
     return 0;
 }
 
+/* The program named d[prog:p] is qmail's (logformat._qmails). */
+static int qmails(bytes_t d, i64 prog, i64 p)
+{
+    return (holds(d, prog, p, "qmail", 5) || holds(d, prog, p, "splogger", 8))
+        && !(holds(d, prog, p, "smtpd", 5) || holds(d, prog, p, "qmtpd", 5)
+             || holds(d, prog, p, "qmqpd", 5) || holds(d, prog, p, "pop3d", 5)
+             || holds(d, prog, p, "popup", 5) || holds(d, prog, p, "scanner", 7));
+}
+
+/* A socklog line of another program (logformat._SOCKLOG): multilog's stamp, the
+   facility and priority, syslog's stamp, the program. */
+static int socklog_at(bytes_t d, i64 at, i64 end)
+{
+    i64 p = at + 26, q;
+    if (end - at < 26 || d[at + 25] != ' ')
+        return 0;
+    for (q = p; q < end && ((d[q] >= 'a' && d[q] <= 'z') || is_digit(d[q])); q++)
+        ;
+    if (q == p || !char_at(d, q, end, '.'))
+        return 0;
+    for (p = ++q; q < end && d[q] >= 'a' && d[q] <= 'z'; q++)
+        ;
+    if (q == p || !char_at(d, q, end, ':') || !char_at(d, q + 1, end, ' '))
+        return 0;
+    i64 prog = bsd_end(d, q + 2, end);
+    if (prog < 0)
+        return 0;
+    for (p = prog; p < end && !is_ws(d[p]) && d[p] != ':'; p++)
+        ;
+    if (p == prog || !char_at(d, p, end, ':') || !char_at(d, p + 1, end, ' '))
+        return 0;
+    return !qmails(d, prog, p);
+}
+
 /* The line from ``at`` to ``end`` is another program's syslog line (foreign). */
 static int foreign_at(bytes_t d, i64 at, i64 end)
 {
@@ -901,10 +943,7 @@ static int foreign_at(bytes_t d, i64 at, i64 end)
         ;
     if (p == prog || !char_at(d, p, end, ':') || !char_at(d, p + 1, end, ' '))
         return 0;
-    if ((holds(d, prog, p, "qmail", 5) || holds(d, prog, p, "splogger", 8))
-        && !(holds(d, prog, p, "smtpd", 5) || holds(d, prog, p, "qmtpd", 5)
-             || holds(d, prog, p, "qmqpd", 5) || holds(d, prog, p, "pop3d", 5)
-             || holds(d, prog, p, "popup", 5) || holds(d, prog, p, "scanner", 7)))
+    if (qmails(d, prog, p))
         return 0;
     /* qmail-send's "delivery N:" or "triple bounce:" stamped without host and program;
        a host's name alone is no event's word. */
@@ -929,7 +968,8 @@ i64 qc_foreign(bytes_t data, i64 size, i64 *starts, i64 *ends, i64 cap)
     while (at < size) {
         bytes_t q = memchr(data + at, '\n', (size_t)(size - at));
         i64 end = q == NULL ? size : q - data;
-        if (data[at] == ' ' || data[at] == '\t' || (data[at] != '@' && foreign_at(data, at, end)))
+        if (data[at] == '@' ? socklog_at(data, at, end)
+            : data[at] == ' ' || data[at] == '\t' || foreign_at(data, at, end))
             n = store_line(starts, ends, cap, n, at, end);
         at = end + 1;
     }

@@ -34,6 +34,10 @@ _EPOCH = re.compile(rb"(\d{9,11}\.\d{6}) ")
 # journalctl -o short-unix: seconds since the epoch, then syslog's host and program
 # (groups 1 and 2).
 _UNIX = re.compile(rb"\d{9,11}\.\d+ (\S+) ([^:\s]+): ")
+# socklog's lines in a multilog directory: multilog's stamp, the facility and priority,
+# then the message as syslog(3) sent it, with its stamp and program but no host.
+_SOCKLOG = re.compile(rb"@[^\n]{24} [a-z0-9]+\.[a-z]+: [A-Z][a-z]{2} +\d{1,2} "
+                      rb"\d\d:\d\d:\d\d(?:\.\d+)? ([^:\s]+): ")
 # qmail-send's lines, one grammar for the row builder, the indexer and the search
 # (group numbers are constants: this runs once per log line).
 EVENT = re.compile(
@@ -156,6 +160,12 @@ def syslog_program(line: bytes) -> bytes | None:
 _SERVERS = (b"smtpd", b"qmtpd", b"qmqpd", b"pop3d", b"popup", b"scanner")
 
 
+def _qmails(program: bytes) -> bool:
+    """The syslog program is qmail's (qmail-send's, through splogger or not)."""
+    return (b"qmail" in program or b"splogger" in program) and not any(
+        word in program for word in _SERVERS)
+
+
 def foreign(line: bytes) -> bool:
     """A syslog line from a program other than qmail (its program's name holds neither
     ``qmail`` nor ``splogger``, or is one of qmail's servers, ``qmail-smtpd``…): not
@@ -167,11 +177,16 @@ def foreign(line: bytes) -> bool:
     name alone says nothing (a mail server may be named ``delivery``).
 
     The stamps: syslog's (with a fraction of a second or not), ISO 8601's, and the
-    seconds since the epoch of ``journalctl -o short-unix``. A line beginning with a
+    seconds since the epoch of ``journalctl -o short-unix``; and socklog's lines in a
+    multilog directory (``@4000… auth.info: Nov 24 10:00:02 sshd[77]: …``). A line
+    beginning with a
     blank is another program's too: a syslog message's
     continuation line, as journalctl prints it (qmail-send's lines never begin so)."""
     if line[:1] in (b" ", b"\t"):
         return True
+    if line[:1] == b"@":
+        m = _SOCKLOG.match(line)
+        return m is not None and not _qmails(m[1])
     m = _SYSLOG.match(line)
     host = 6
     if m is None:
@@ -181,8 +196,7 @@ def foreign(line: bytes) -> bool:
         if m is None or m[host] is None:
             return False
     program = m[host + 1]
-    if (b"qmail" in program or b"splogger" in program) and not any(
-            word in program for word in _SERVERS):
+    if _qmails(program):
         return False
     return not ((m[host] == b"delivery" and program.isdigit())
                 or (m[host] == b"triple" and program == b"bounce"))

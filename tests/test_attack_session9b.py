@@ -154,10 +154,8 @@ def test_journalctl_short_unix_and_full_lines_of_other_programs_are_theirs(
 # line beginning with "@" is never another program's (logformat.foreign, and
 # logfast.c's qc_foreign), and event() searches the whole line: sshd's line is read
 # as qmail-send's start of delivery 7, whose row shows the recipient sshd's client
-# chose. Not fixed here.
+# chose. Now logformat._SOCKLOG (and qc_foreign's socklog_at) read them.
 
-@pytest.mark.xfail(strict=True, reason="a socklog line (multilog stamp, facility.priority, "
-                   "syslog's stamp and program) is never read as another program's")
 def test_socklog_lines_of_other_programs_are_theirs(tmp_path: Path) -> None:
     from qconsole.logformat import tai64n_label
 

@@ -576,6 +576,11 @@ def test_hidden_needles_of_start_and_info_lines_are_merged_in_order() -> None:
 
 
 _STAMPS = ("Nov 24 10:00:02 ", "Dec  4 10:00:02 ", "Nov 24 10:00:02.123456 ", "Nov 24 10:00:02. ",
+           # socklog's, in a multilog directory (no host: the next piece is the program)
+           "@400000006adf9bf8280ae852 auth.info: Nov 24 10:00:02 ",
+           "@400000006adf9bf8280ae852 local0.err: Dec  4 10:00:02.5 ",
+           "@400000006adf9bf8280ae852 auth: Nov 24 10:00:02 ", "@4000 auth.info: Nov 24 10:00:02 ",
+           "@400000006adf9bf8280ae852 Auth.info: Nov 24 10:00:02 ",
            " ", "\t", "  Nov 24 10:00:02 ", "1795000000.123456 ", "1795000000. ",
            "179500000000.5 ", "17950000.5 ", "1795000000 ", "Dec 4 10:00:02 ", "Jan 124 10:00:02 ",
            "nov 24 10:00:02 ", "Nov 24 10:0:02 ", "Nov 24 10:00:02", "2026-11-24T10:00:02 ",
