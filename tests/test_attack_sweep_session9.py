@@ -15,6 +15,7 @@ from qconsole.confirm_screen import ConfirmScreen
 from qconsole.diff_screen import DiffScreen
 from qremote.delivery.tcpto import Memory
 from tests.test_console_edit import ROUTEMAP, _home
+from tests.test_console_logs import _wait
 
 SIZE = (80, 24)
 _NAMES = {"\t": "tab", "\r": "enter", "\x1b": "escape"}
@@ -99,10 +100,8 @@ async def _case_log_rows_colours(home: Path, log: Path, theme: str) -> list:
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(LogsView)
         table = app.query_one(LogTable)
-        for _ in range(100):
-            if view.index is not None and view.index.history_done and len(table.model):
-                break
-            await pilot.pause(0.05)
+        await _wait(pilot, lambda: view.index is not None and view.index.history_done
+                    and len(table.model))
         await pilot.pause()
         background = table.rich_style.bgcolor
         assert background is not None
@@ -191,10 +190,8 @@ async def _case_counters_at_80(home: Path, log: Path, size: tuple[int, int],
     async with app.run_test(size=size) as pilot:
         view = app.query_one(LogsView)
         table = app.query_one(LogTable)
-        for _ in range(100):
-            if view.index is not None and view.index.history_done and len(table.model):
-                break
-            await pilot.pause(0.05)
+        await _wait(pilot, lambda: view.index is not None and view.index.history_done
+                    and len(table.model))
         counters = app.query_one("#log-counters", DataTable)
         if counters.has_class("hidden"):
             await pilot.press("c")
@@ -247,7 +244,6 @@ STOCK_TEXT = "192.0.2.5 accepted message.\nRemote host said: 250 ok\n"
 async def _case_route_column_values(home: Path, log: Path, query: str) -> list[str]:
     from qconsole.log_table import LogTable
     from qconsole.logs_view import LogsView
-    from tests.test_console_logs import _wait
 
     app = QConsole(home, log=log)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -289,7 +285,6 @@ def test_the_filter_finds_the_route_the_column_shows(make_home, tmp_path: Path) 
 async def _case_story_now(home: Path, log: Path) -> str:
     from qconsole.delivery_screen import DeliveryScreen
     from qconsole.log_table import LogTable
-    from tests.test_console_logs import _wait
 
     app = QConsole(home, log=log)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -576,7 +571,6 @@ def test_a_long_report_is_one_row(make_home, tmp_path: Path) -> None:
 async def _case_statuses(home: Path, log: Path) -> list[str]:
     from qconsole.log_table import LogTable
     from qconsole.logs_view import LogsView
-    from tests.test_console_logs import _wait
 
     app = QConsole(home, log=log)
     async with app.run_test(size=(120, 40)) as pilot:
