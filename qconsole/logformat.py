@@ -67,10 +67,16 @@ def event(line: bytes) -> re.Match[bytes] | None:
         m = EVENT.match(line, 26)
         if m is not None:
             return m
+    m = worded_event(line)  # (an event at the line's start has no stamp)
+    return None if m is None or (m.start() and foreign(line)) else m
+
+
+def worded_event(line: bytes) -> re.Match[bytes] | None:
+    """EVENT's first match in the line, looked for only where the line holds one of
+    EVENT_WORDS (whoever's line it is: :func:`event` reads none in another program's)."""
     for word in EVENT_WORDS:
         if word in line:
-            m = EVENT.search(line)  # (an event at the line's start has no stamp)
-            return None if m is None or (m.start() and foreign(line)) else m
+            return EVENT.search(line)
     return None
 
 
@@ -145,16 +151,6 @@ def _iso_time(m: re.Match[bytes]) -> float:
     return calendar.timegm((*fields, 0, 0, 0)) - offset
 
 
-def syslog_program(line: bytes) -> bytes | None:
-    """The program of a syslog line (``qmail``, ``sshd[77]``…), with a syslog or ISO
-    stamp; None for other lines."""
-    m = _SYSLOG.match(line)
-    if m is not None:
-        return m[7]
-    m = _ISO.match(line)
-    return None if m is None else m[9]
-
-
 # qmail's programs that serve remote clients: what they log holds words the clients
 # chose (a HELO, an address, a scanner's report), so they are other programs here.
 _SERVERS = (b"smtpd", b"qmtpd", b"qmqpd", b"pop3d", b"popup", b"scanner")
@@ -166,27 +162,12 @@ def _qmails(program: bytes) -> bool:
         word in program for word in _SERVERS)
 
 
-def foreign(line: bytes) -> bool:
-    """A syslog line from a program other than qmail (its program's name holds neither
-    ``qmail`` nor ``splogger``, or is one of qmail's servers, ``qmail-smtpd``…): not
-    shown at all, and no event of qmail-send's is read
-    in it (whoever logs through that program may choose its words). A line whose host
-    and program are the first two words of an event is qmail-send's, stamped without
-    host and program (``... delivery 7: success:`` reads as host ``delivery``, program
-    ``7``; ``triple bounce:`` as host ``triple``, program ``bounce``), but a host's
-    name alone says nothing (a mail server may be named ``delivery``).
-
-    The stamps: syslog's (with a fraction of a second or not), ISO 8601's, and the
-    seconds since the epoch of ``journalctl -o short-unix``; and socklog's lines in a
-    multilog directory (``@4000… auth.info: Nov 24 10:00:02 sshd[77]: …``). A line
-    beginning with a
-    blank is another program's too: a syslog message's
-    continuation line, as journalctl prints it (qmail-send's lines never begin so)."""
-    if line[:1] in (b" ", b"\t"):
-        return True
+def _syslog_fields(line: bytes) -> tuple[bytes, bytes] | None:
+    """(host, program) of a line that has syslog's fields after its stamp (a syslog,
+    ISO or epoch stamp; socklog's line has no host: b""), else None."""
     if line[:1] == b"@":
         m = _SOCKLOG.match(line)
-        return m is not None and not _qmails(m[1])
+        return None if m is None else (b"", m[1])
     m = _SYSLOG.match(line)
     host = 6
     if m is None:
@@ -194,12 +175,41 @@ def foreign(line: bytes) -> bool:
         if m is None:
             m, host = _UNIX.match(line), 1
         if m is None or m[host] is None:
-            return False
-    program = m[host + 1]
-    if _qmails(program):
+            return None
+    return m[host], m[host + 1]
+
+
+def syslog_program(line: bytes) -> bytes | None:
+    """The program of a line with syslog's fields (``qmail``, ``sshd[77]``…), else
+    None."""
+    fields = _syslog_fields(line)
+    return None if fields is None else fields[1]
+
+
+def foreign(line: bytes) -> bool:
+    """A syslog line from a program other than qmail (its program's name holds neither
+    ``qmail`` nor ``splogger``, or it is one of qmail's servers, ``qmail-smtpd``…): not
+    shown at all, and no event of qmail-send's is read in it (whoever logs through that
+    program may choose its words).
+
+    The stamps: syslog's (with a fraction of a second or not), ISO 8601's, the seconds
+    since the epoch of ``journalctl -o short-unix``; and socklog's lines in a multilog
+    directory (``@4000… auth.info: Nov 24 10:00:02 sshd[77]: …``). A line whose host and
+    program are the first two words of an event is qmail-send's, stamped without host
+    and program (``… delivery 7: success:`` reads as host ``delivery``, program ``7``;
+    ``triple bounce:`` as host ``triple``, program ``bounce``), but a host's name alone
+    says nothing (a mail server may be named ``delivery``). A line beginning with a
+    blank is another program's too: a syslog message's continuation line, as journalctl
+    prints it (qmail-send's lines never begin so). logfast.c's ``qc_foreign`` reads the
+    same (a property test holds the two together)."""
+    if line[:1] in (b" ", b"\t"):
+        return True
+    fields = _syslog_fields(line)
+    if fields is None or _qmails(fields[1]):
         return False
-    return not ((m[host] == b"delivery" and program.isdigit())
-                or (m[host] == b"triple" and program == b"bounce"))
+    host, program = fields
+    return not ((host == b"delivery" and program.isdigit())
+                or (host == b"triple" and program == b"bounce"))
 
 
 def local_time(when: float | None) -> str:

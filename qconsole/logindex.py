@@ -30,8 +30,6 @@ from qconsole.logformat import (
     E_STATUS,
     E_TEXT,
     E_TRIPLE,
-    EVENT,
-    EVENT_WORDS,
     Delivery,
     decode,
     delivery,
@@ -41,6 +39,7 @@ from qconsole.logformat import (
     split_report,
     split_stamp,
     syslog_program,
+    worded_event,
 )
 from qconsole.logsource import MAX_LINE, LogSource
 
@@ -263,7 +262,7 @@ class LogIndex(RowView):
 
     def _skipped(self, line: bytes) -> None:
         """Count another program's line that holds qmail-send's words (skipped)."""
-        if any(word in line for word in EVENT_WORDS) and EVENT.search(line) is not None:
+        if worded_event(line) is not None:
             self.skipped += 1
             if not self.skipped_program:
                 self.skipped_program = decode(syslog_program(line) or b"?")

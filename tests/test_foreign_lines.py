@@ -185,3 +185,19 @@ def test_a_log_of_qmail_sends_lines_under_another_name_says_why_it_shows_none(
 
     said = asyncio.run(status())
     assert rows in said and "3 lines of rc[812] hold qmail-send's words" in said, said
+
+
+@pytest.mark.parametrize(("line", "program"), [
+    (b"Nov 24 10:00:02.5 mail sshd[77]: x", b"sshd[77]"),
+    (b"2026-11-24T10:00:02Z mail cron[1]: x", b"cron[1]"),
+    (b"1795000002.500000 mail rc[812]: x", b"rc[812]"),
+    (b"@400000006adf9bf8280ae852 auth.info: Nov 24 10:00:02 sshd[77]: x", b"sshd[77]"),
+    (b"@400000006adf9bf8280ae852 delivery 7: success: x", None),
+])
+def test_the_program_named_is_the_one_foreign_reads(line: bytes, program: bytes | None,
+                                                     ) -> None:
+    """The status line's hint names the program of the lines skipped: every stamp
+    foreign() reads names it (one reading of syslog's fields for both)."""
+    from qconsole.logformat import syslog_program
+
+    assert syslog_program(line) == program
