@@ -123,9 +123,11 @@ def save(path: Path, before: bytes | None, after: bytes) -> Path | None:
     else:
         mode, uid, gid = _new_file_owner(path.name)  # (the control file's name)
     _write_file(target, after, mode, uid, gid)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    # (a link's target lies in another directory than the backup: both are synced)
+    for directory in dict.fromkeys((target.parent, path.parent)):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     return backup
