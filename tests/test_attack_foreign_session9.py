@@ -221,14 +221,8 @@ def test_a_look_back_past_many_lines_of_another_program_reads_each_block_once(
     a block, and of the line, for each (20,000 reads: 1.5 s a row on 64 MiB of them)."""
     from qconsole import logsource
 
-    log = tmp_path / "maillog"
-    pre = "Nov 24 10:00:0{} mail qmail: 179500000{}.500000 "
-    with open(log, "w") as fh:
-        fh.write(pre.format(0, 0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2\n")
-        fh.write(pre.format(1, 1) + "starting delivery 7: msg 8 to remote real@x.org\n")
-        for k in range(10_000):
-            fh.write(f"Nov 24 10:00:02 mail sshd[{k}]: Invalid user {SPY}\n")
-        fh.write(pre.format(3, 3) + f"delivery 7: success: {logsafe(OK_TEXT)}\n")
+    log = _between(tmp_path / "maillog", (f"Nov 24 10:00:02 mail sshd[{k}]: Invalid user "
+                                           f"{SPY}" for k in range(10_000)))
     data = log.read_bytes()
     result = data.rfind(b"\n", 0, data.index(b"delivery 7: success")) + 1
     source = LogSource(log)
@@ -277,14 +271,8 @@ def test_a_look_back_through_long_lines_reads_them_about_once(
     a join back past 60 lines of 100 KB read 1 GB that way."""
     from qconsole import logsource
 
-    log = tmp_path / "maillog"
-    pre = "Nov 24 10:00:0{} mail qmail: 179500000{}.500000 "
-    with open(log, "w") as fh:
-        fh.write(pre.format(0, 0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2\n")
-        fh.write(pre.format(1, 1) + "starting delivery 7: msg 8 to remote real@x.org\n")
-        for k in range(60):
-            fh.write(f"Nov 24 10:00:02 mail webapp[{k}]: " + "B" * 100_000 + "\n")
-        fh.write(pre.format(3, 3) + f"delivery 7: success: {logsafe(OK_TEXT)}\n")
+    log = _between(tmp_path / "maillog", (f"Nov 24 10:00:02 mail webapp[{k}]: " + "B" * 100_000
+                                           for k in range(60)))
     data = log.read_bytes()
     result = data.rfind(b"\n", 0, data.index(b"delivery 7: success")) + 1
     source = LogSource(log)
@@ -296,3 +284,15 @@ def test_a_look_back_through_long_lines_reads_them_about_once(
     assert source.read_line(start).endswith(b"to remote real@x.org")
     assert read[0] < 8 * len(data), read[0]
     source.close()
+
+
+def _between(log: Path, lines) -> Path:
+    """A splogger log of delivery 7 of message 8 with ``lines`` between its start and
+    its result."""
+    pre = "Nov 24 10:00:0{} mail qmail: 179500000{}.500000 "
+    with open(log, "w") as fh:
+        fh.write(pre.format(0, 0) + "info msg 8: bytes 300 from <a@b.org> qp 1 uid 2\n")
+        fh.write(pre.format(1, 1) + "starting delivery 7: msg 8 to remote real@x.org\n")
+        fh.writelines(line + "\n" for line in lines)
+        fh.write(pre.format(3, 3) + f"delivery 7: success: {logsafe(OK_TEXT)}\n")
+    return log

@@ -36,14 +36,10 @@ def test_a_linked_control_file_that_cannot_be_written_names_the_path(
     (home / "control" / "routes").symlink_to(target)
 
     async def add_and_save() -> str:
-        from tests.test_console_edit import _fill
+        from tests.test_console_edit import add_route
 
         async with QConsole(home).run_test(size=(120, 40)) as pilot:
-            await pilot.press("a")
-            await pilot.pause()
-            await _fill(pilot, name="eps", local_ips="", remotes="", user="",
-                        password="", tls="may")
-            await pilot.press("ctrl+s")
+            await add_route(pilot)
             for _ in range(50):
                 await pilot.pause(0.05)
                 if isinstance(pilot.app.screen, DiffScreen):

@@ -365,13 +365,10 @@ def test_a_second_rule_to_an_undefined_route_is_refused(make_home) -> None:
 
 
 async def _case_add_route_status(home: Path) -> str:
-    from tests.test_console_edit import _fill
+    from tests.test_console_edit import add_route
 
     async with QConsole(home).run_test(size=(120, 40)) as pilot:
-        await pilot.press("a")
-        await pilot.pause()
-        await _fill(pilot, name="eps", local_ips="", remotes="", user="", password="",
-                    tls="may")
+        await add_route(pilot)
         assert isinstance(pilot.app.screen, DiffScreen)
         return str(pilot.app.screen.query_one("#diff-status").render())
 
@@ -445,13 +442,10 @@ def test_saving_a_linked_control_file_writes_its_target(make_home, tmp_path: Pat
     (home / "control" / "routes").symlink_to(target)
 
     async def add_and_save() -> None:
-        from tests.test_console_edit import _fill, _save
+        from tests.test_console_edit import _save, add_route
 
         async with QConsole(home).run_test(size=(120, 40)) as pilot:
-            await pilot.press("a")
-            await pilot.pause()
-            await _fill(pilot, name="eps", local_ips="", remotes="", user="",
-                        password="", tls="may")
+            await add_route(pilot)
             await _save(pilot)
 
     asyncio.run(add_and_save())

@@ -52,6 +52,13 @@ async def _fill(pilot: Pilot, **values: str) -> None:
     await pilot.pause()
 
 
+async def add_route(pilot: Pilot, name: str = "eps") -> None:
+    """Add a route of a name alone (``a``, the form filled, its OK): the diff opens."""
+    await pilot.press("a")
+    await pilot.pause()
+    await _fill(pilot, name=name, local_ips="", remotes="", user="", password="", tls="may")
+
+
 async def _save(pilot: Pilot) -> None:
     """Save from the diff screen with its chord (after the held-key guard)."""
     assert isinstance(pilot.app.screen, DiffScreen), pilot.app.screen
