@@ -540,7 +540,7 @@ class LogsView(Vertical):
             # under another name? a journal's "-- Boot --" line is a raw row of its own)
             parts.append(f"{self.index.skipped:,} lines of "
                          f"{printable(self.index.skipped_program)} hold qmail-send's words, "
-                         "skipped as another program's (README: Logs)")
+                         "skipped as another program's (README: Other programs' lines)")
         if self.index.concurrency is not None:
             said = self.index.concurrency[1]
             parts.append(f"qmail-send {said.removeprefix('status: ')}")
