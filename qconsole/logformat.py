@@ -153,13 +153,13 @@ def _iso_time(m: re.Match[bytes]) -> float:
 
 # qmail's programs that serve remote clients: what they log holds words the clients
 # chose (a HELO, an address, a scanner's report), so they are other programs here.
-_SERVERS = (b"smtpd", b"qmtpd", b"qmqpd", b"pop3d", b"popup", b"scanner")
+_SERVERS = re.compile(rb"smtpd|qmtpd|qmqpd|pop3d|popup|scanner")
 
 
 def _qmails(program: bytes) -> bool:
     """The syslog program is qmail's (qmail-send's, through splogger or not)."""
-    return (b"qmail" in program or b"splogger" in program) and not any(
-        word in program for word in _SERVERS)
+    return (b"qmail" in program or b"splogger" in program) and _SERVERS.search(
+        program) is None
 
 
 def _syslog_fields(line: bytes) -> tuple[bytes, bytes] | None:
